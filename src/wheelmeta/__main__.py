@@ -1,0 +1,5 @@
+"""``python -m wheelmeta``."""
+
+from .cli import main
+
+raise SystemExit(main())

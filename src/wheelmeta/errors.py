@@ -1,0 +1,71 @@
+"""Every error a user can cause, as one hierarchy.
+
+Each error names the file (or URL) and the problem, so the CLI can print ``str(error)`` on one line and exit 1::
+
+    >>> str(InvalidWheel("dist/x-1.0-py3-none-any.whl", "not a zip file"))
+    'dist/x-1.0-py3-none-any.whl: not a zip file'
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "WheelmetaError",
+    "UsageError",
+    "InvalidWheel",
+    "InvalidArchive",
+    "InvalidSdist",
+    "MetadataError",
+    "SandboxError",
+    "NetworkError",
+    "IndexError_",
+    "NoMatchingDistribution",
+]
+
+
+class WheelmetaError(Exception):
+    """Base of every error a user can cause. ``str()`` is ``"<where>: <reason>"`` on one line."""
+
+    exit_code = 1
+
+    def __init__(self, where: object, reason: str) -> None:
+        self.where = str(where)
+        self.reason = " ".join(str(reason).split())  # one line, always
+        super().__init__(f"{self.where}: {self.reason}")
+
+
+class UsageError(WheelmetaError):
+    """Bad command-line usage or bad option values (exit 2)."""
+
+    exit_code = 2
+
+
+class InvalidArchive(WheelmetaError):
+    """A zip or tar file that cannot be read safely: truncated, corrupt, hostile."""
+
+
+class InvalidWheel(InvalidArchive):
+    """A wheel that breaks the wheel spec: filename, .dist-info layout, WHEEL file."""
+
+
+class InvalidSdist(InvalidArchive):
+    """An sdist that cannot be read or is refused by the archive guards."""
+
+
+class MetadataError(WheelmetaError):
+    """Metadata that could not be obtained at all (parse problems that still allow a result go to ``problems``)."""
+
+
+class SandboxError(MetadataError):
+    """Running setup.py or a PEP 517 hook in the sandbox failed; the reason says which step and why."""
+
+
+class NetworkError(WheelmetaError):
+    """A request failed after retries, or a server answered something unusable."""
+
+
+class IndexError_(WheelmetaError):
+    """A package index page could not be read or parsed. (Named with ``_`` to leave the builtin alone.)"""
+
+
+class NoMatchingDistribution(WheelmetaError):
+    """No file on the configured indexes satisfies a requirement for the target and preference."""

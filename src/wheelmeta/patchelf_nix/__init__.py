@@ -1,0 +1,1 @@
+"""soname -> nixpkgs attribute map (data + classification), the Nix expression writer, patching of ELF members."""
