@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Union
 
-from packaging.utils import canonical_name as _canon  # noqa: F401  (re-exported for tests)
+from packaging.utils import canonicalize_name as _canon  # noqa: F401  (re-exported for tests)
 
 
 def _record_hash(data: bytes) -> str:
