@@ -1,0 +1,614 @@
+"""The only module that touches the network: one ``requests.Session``, bounded retries, timeouts, range reads that
+are checked, memory of servers that ignore ranges, and counters of requests and bytes.
+
+Two public pieces:
+
+* :class:`HttpClient` wraps one session. ``get_bytes``/``get_page`` fetch whole bodies (``file://`` URLs are read
+  from disk, so a ``file:///...`` index works like a remote one), ``read_range``/``read_tail``/``stream_range`` fetch
+  byte ranges and check ``Content-Range`` and the body length against what was asked.
+* :class:`RangeSource` is a :class:`~wheelmeta.sources.ByteSource` over a URL, so the zip reader in ``wheels/``
+  reads a remote wheel exactly as it reads a local one::
+
+      >>> client = HttpClient()
+      >>> src = RangeSource("https://example.invalid/x-1.0-py3-none-any.whl", client)   # doctest: +SKIP
+      >>> src.size, client.requests                                                       # doctest: +SKIP
+      (104857811, 1)
+
+How a remote wheel is read (the speed model in docs/design.md): the first request asks for the last 64 KiB with a
+suffix range (``bytes=-65536``). Its ``Content-Range`` gives the size; its body holds the end-of-central-directory
+record and usually the whole central directory and the ``.dist-info`` members, which bdist_wheel writes last. Reads
+that fall inside bytes already fetched cost nothing. When a server ignores ranges (answers 200 with the whole body),
+refuses them, or answers a ``Content-Range`` other than the one asked for, the host is remembered and the file is
+downloaded once into a spooled temporary file with a size cap: slower, never wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import IO, Dict, Iterator, List, Mapping, Optional, Set, Tuple
+
+from .errors import NetworkError
+from .sources import DEFAULT_CHUNK
+
+__all__ = [
+    "HttpClient",
+    "RangeSource",
+    "Page",
+    "default_client",
+    "url_to_path",
+    "TAIL_SIZE",
+    "DEFAULT_MAX_DOWNLOAD",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Bytes asked for by the first request of a RangeSource: enough for the central directory of most wheels.
+TAIL_SIZE = 64 * 1024
+#: Cap on whole-file downloads (servers without ranges, sdists): the largest wheels on indexes are ~1 GiB.
+DEFAULT_MAX_DOWNLOAD = 4 * 1024**3
+#: Status codes worth retrying: the server asked us to slow down or failed transiently.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Longest wait honoured from a Retry-After header, so a hostile or confused server cannot stall us for hours.
+MAX_RETRY_AFTER = 30.0
+#: Ask for raw bytes: a transparently gzipped body would make byte offsets meaningless.
+IDENTITY = {"Accept-Encoding": "identity"}
+
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Page:
+    """A fetched index page: its final URL (after redirects, for relative links), content type and text."""
+
+    url: str
+    content_type: str
+    text: str
+
+
+def url_to_path(url: str) -> str:
+    """The local path of a ``file://`` URL (``file:///opt/pypi/simple`` -> ``/opt/pypi/simple``)."""
+    parsed = urllib.parse.urlsplit(url)
+    return urllib.request.url2pathname(parsed.path)
+
+
+def _host_of(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _strip_fragment(url: str) -> str:
+    return urllib.parse.urldefrag(url)[0]
+
+
+def parse_content_range(value: Optional[str]) -> Optional[Tuple[int, int, Optional[int]]]:
+    """``"bytes 0-99/1000"`` -> ``(0, 99, 1000)``; total None for ``*``; None when absent or malformed."""
+    match = _CONTENT_RANGE.match(value or "")
+    if not match:
+        return None
+    first, last, total = match.groups()
+    return int(first), int(last), None if total == "*" else int(total)
+
+
+class RangeUnusable(Exception):
+    """Internal: the server did not answer a range request with the range asked for (reason in args[0])."""
+
+
+class HttpClient:
+    """One ``requests.Session`` with bounded retries, timeouts and accounting.
+
+    ``requests`` and ``bytes_received`` count every request sent (retries included) and every body byte read;
+    tests and benchmarks read them. ``no_range_hosts`` remembers hosts (``scheme://host:port``) that ignored,
+    refused or garbled a range request, so later reads on the same host go straight to a whole download;
+    ``no_suffix_range_hosts`` those that refused only suffix ranges (``bytes=-N``).
+
+        >>> client = HttpClient(timeout=10, retries=2)
+        >>> client.requests, client.bytes_received
+        (0, 0)
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float = 30.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        max_download: int = DEFAULT_MAX_DOWNLOAD,
+        session=None,
+        user_agent: Optional[str] = None,
+    ) -> None:
+        import requests  # imported here so that `import wheelmeta` and local reads never load the HTTP stack
+
+        from . import __version__
+
+        self._requests_mod = requests
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = user_agent or f"wheelmeta/{__version__}"
+        self.timeout = timeout
+        self.retries = max(0, int(retries))
+        self.backoff = backoff
+        self.max_download = max_download
+        self.requests = 0
+        self.bytes_received = 0
+        self.no_range_hosts: Set[str] = set()
+        self.no_suffix_range_hosts: Set[str] = set()
+        self._lock = threading.Lock()
+
+    # -- accounting ----------------------------------------------------------------------------------------------
+
+    def _count_request(self) -> None:
+        with self._lock:
+            self.requests += 1
+
+    def _count_bytes(self, n: int) -> None:
+        with self._lock:
+            self.bytes_received += n
+
+    def reset_counters(self) -> None:
+        """Zero ``requests`` and ``bytes_received`` (benchmarks measure one step at a time)."""
+        with self._lock:
+            self.requests = 0
+            self.bytes_received = 0
+
+    # -- the one place a request is sent ---------------------------------------------------------------------------
+
+    def request(self, url: str, *, headers: Optional[Mapping[str, str]] = None, method: str = "GET"):
+        """Send one request with retries on connection errors, 429 and 5xx; return the streamed response.
+
+        The caller reads the body (``iter_content``) and closes the response. Any other 4xx/5xx than the retried
+        ones is returned as it is: callers decide (a 404 on an index page means "no such project").
+        """
+        url = _strip_fragment(url)
+        attempt = 0
+        while True:
+            self._count_request()
+            try:
+                response = self.session.request(
+                    method, url, headers=dict(headers or {}), stream=True, timeout=self.timeout, allow_redirects=True
+                )
+            except self._requests_mod.RequestException as exc:
+                if attempt >= self.retries:
+                    raise NetworkError(url, f"request failed after {attempt + 1} attempts: {exc}") from None
+                self._sleep_before_retry(attempt, None)
+                attempt += 1
+                continue
+            if response.status_code in RETRY_STATUSES and attempt < self.retries:
+                retry_after = response.headers.get("Retry-After")
+                response.close()
+                self._sleep_before_retry(attempt, retry_after)
+                attempt += 1
+                continue
+            return response
+
+    def _sleep_before_retry(self, attempt: int, retry_after: Optional[str]) -> None:
+        delay = self.backoff * (2**attempt)
+        if retry_after:
+            try:
+                delay = max(delay, float(retry_after))
+            except ValueError:
+                pass  # an HTTP date: fall back to our own backoff rather than parse calendars
+        time.sleep(min(delay, MAX_RETRY_AFTER))
+
+    def _iter_body(self, response, chunk: int) -> Iterator[bytes]:
+        """The raw body in chunks, counted as it arrives (``decode_content=False``: offsets stay byte offsets)."""
+        try:
+            for data in response.raw.stream(chunk, decode_content=False):
+                if data:
+                    self._count_bytes(len(data))
+                    yield data
+        except self._requests_mod.RequestException as exc:  # pragma: no cover - depends on the network dying
+            raise NetworkError(response.url, f"connection broken while reading: {exc}") from None
+        except Exception as exc:  # urllib3's ProtocolError and friends
+            raise NetworkError(response.url, f"connection broken while reading: {exc}") from None
+
+    @staticmethod
+    def _check_status(url: str, response) -> None:
+        if response.status_code >= 400:
+            reason = response.reason or ""
+            response.close()
+            raise NetworkError(url, f"HTTP {response.status_code} {reason}".strip())
+
+    # -- whole bodies ----------------------------------------------------------------------------------------------
+
+    def get_bytes(self, url: str, *, limit: Optional[int] = None, headers: Optional[Mapping[str, str]] = None) -> bytes:
+        """The whole body of ``url`` (``file://`` read from disk); more than ``limit`` bytes is a NetworkError."""
+        limit = self.max_download if limit is None else limit
+        if url.startswith("file:"):
+            return _read_local(url, limit)
+        response = self.request(url, headers={**IDENTITY, **(headers or {})})
+        self._check_status(url, response)
+        parts: List[bytes] = []
+        total = 0
+        with response:
+            for data in self._iter_body(response, DEFAULT_CHUNK):
+                total += len(data)
+                if total > limit:
+                    raise NetworkError(url, f"body larger than the cap of {limit} bytes")
+                parts.append(data)
+        return b"".join(parts)
+
+    def get_page(self, url: str, *, accept: str) -> Optional[Page]:
+        """An index page as text, or None when the server says 404/410 (pip's meaning: no such project here).
+
+        A ``file://`` URL naming a folder reads ``index.html`` inside it, as pip does.
+        """
+        if url.startswith("file:"):
+            path = url_to_path(url)
+            if os.path.isdir(path):
+                path = os.path.join(path, "index.html")
+            if not os.path.isfile(path):
+                return None
+            with open(path, "rb") as f:
+                data = f.read()
+            kind = "application/vnd.pypi.simple.v1+json" if path.endswith(".json") else "text/html"
+            return Page(url, kind, data.decode("utf-8", "replace"))
+        response = self.request(url, headers={"Accept": accept})
+        if response.status_code in (404, 410):
+            response.close()
+            return None
+        self._check_status(url, response)
+        with response:
+            data = b"".join(self._iter_body(response, 256 * 1024))
+        # requests decompresses Content-Encoding itself in .content; we read raw, so undo gzip by hand
+        data = _decode_content(url, data, response.headers.get("Content-Encoding", ""))
+        content_type = response.headers.get("Content-Type", "text/html")
+        charset = _charset(content_type)
+        return Page(response.url, content_type, data.decode(charset, "replace"))
+
+    def download_to(self, url: str, fileobj: IO[bytes], *, limit: Optional[int] = None, response=None) -> int:
+        """Stream the whole body of ``url`` into ``fileobj``; return its size. More than ``limit``: NetworkError.
+
+        ``response`` is an already open 200 answer to reuse (a server that ignored a Range header sent it).
+        """
+        limit = self.max_download if limit is None else limit
+        if url.startswith("file:"):
+            data = _read_local(url, limit)
+            fileobj.write(data)
+            return len(data)
+        if response is None:
+            response = self.request(url, headers=IDENTITY)
+        self._check_status(url, response)
+        total = 0
+        with response:
+            for data in self._iter_body(response, DEFAULT_CHUNK):
+                total += len(data)
+                if total > limit:
+                    raise NetworkError(url, f"download larger than the cap of {limit} bytes")
+                fileobj.write(data)
+        return total
+
+    # -- ranges ------------------------------------------------------------------------------------------------------
+
+    def ranges_work(self, url: str) -> bool:
+        """False once the host of ``url`` ignored, refused or garbled a range request."""
+        return _host_of(url) not in self.no_range_hosts
+
+    def _forget_ranges(self, url: str, why: str) -> None:
+        host = _host_of(url)
+        if host not in self.no_range_hosts:
+            logger.warning("%s: %s; reading whole files from %s from now on", url, why, host)
+            self.no_range_hosts.add(host)
+
+    def _open_range(self, url: str, header: str, want: Tuple[Optional[int], int]):
+        """Send a range request and check the answer before any byte is used.
+
+        ``want`` is ``(first, length)``, or ``(None, n)`` for a suffix range. Returns ``(response, first, last,
+        total)``; raises RangeUnusable (host remembered) when the server ignored the range, refused it or answered
+        another range than the one asked for.
+        """
+        response = self.request(url, headers={**IDENTITY, "Range": header})
+        if response.status_code == 200:
+            # the whole body is coming: hand the open response up, so the fallback reuses it instead of asking again
+            self._forget_ranges(url, "server ignores Range requests (answered 200)")
+            raise RangeUnusable("ignored", response)
+        if response.status_code == 416:
+            # we never ask past the end (reads are clamped to the size), so 416 means "no ranges here"
+            response.close()
+            if want[0] is None:
+                self.no_suffix_range_hosts.add(_host_of(url))
+                raise RangeUnusable("suffix refused")
+            self._forget_ranges(url, "server refuses Range requests (answered 416)")
+            raise RangeUnusable("refused")
+        if response.status_code != 206:
+            self._check_status(url, response)
+            response.close()
+            self._forget_ranges(url, f"unexpected HTTP {response.status_code} to a Range request")
+            raise RangeUnusable("status")
+        parsed = parse_content_range(response.headers.get("Content-Range"))
+        problem = _range_problem(parsed, want)
+        if problem:
+            response.close()
+            self._forget_ranges(url, f"asked for {header}, got Content-Range {response.headers.get('Content-Range')!r}"
+                                f" ({problem})")
+            raise RangeUnusable("content-range")
+        first, last, total = parsed  # type: ignore[misc]
+        length_header = response.headers.get("Content-Length")
+        if length_header is not None and length_header.isdigit() and int(length_header) != last - first + 1:
+            response.close()
+            self._forget_ranges(url, f"Content-Length {length_header} disagrees with Content-Range {first}-{last}")
+            raise RangeUnusable("content-length")
+        return response, first, last, total
+
+    def read_range(self, url: str, offset: int, length: int) -> Tuple[bytes, Optional[int]]:
+        """Bytes ``[offset, offset + length)`` of ``url`` by one range request, and the file size if the server
+        said it. Raises RangeUnusable when the server cannot do it (the caller falls back to a whole download)."""
+        header = f"bytes={offset}-{offset + length - 1}"
+        response, first, last, total = self._open_range(url, header, (offset, length))
+        with response:
+            data = b"".join(self._iter_body(response, DEFAULT_CHUNK))
+        if len(data) != last - first + 1:
+            self._forget_ranges(url, f"range body of {len(data)} bytes for Content-Range {first}-{last}")
+            raise RangeUnusable("short body")
+        return data, total
+
+    def read_tail(self, url: str, length: int) -> Tuple[int, bytes]:
+        """The last ``length`` bytes of ``url`` (all of it when smaller) and the file size, in one request when the
+        server takes suffix ranges, else two (``bytes=0-0`` for the size, then the tail)."""
+        host = _host_of(url)
+        if host not in self.no_suffix_range_hosts:
+            try:
+                response, first, last, total = self._open_range(url, f"bytes=-{length}", (None, length))
+            except RangeUnusable as exc:
+                if exc.args[0] != "suffix refused":
+                    raise
+            else:
+                if total is None:
+                    response.close()
+                    self._forget_ranges(url, "suffix range answered without a total size")
+                    raise RangeUnusable("no total")
+                with response:
+                    data = b"".join(self._iter_body(response, DEFAULT_CHUNK))
+                if len(data) != last - first + 1:
+                    self._forget_ranges(url, f"range body of {len(data)} bytes for Content-Range {first}-{last}")
+                    raise RangeUnusable("short body")
+                return total, data
+        _, total = self.read_range(url, 0, 1)
+        if total is None:
+            self._forget_ranges(url, "range answered without a total size")
+            raise RangeUnusable("no total")
+        start = max(0, total - length)
+        data, _ = self.read_range(url, start, total - start)
+        return total, data
+
+    def stream_range(self, url: str, offset: int, length: int, chunk: int = DEFAULT_CHUNK) -> Iterator[bytes]:
+        """Bytes ``[offset, offset + length)`` by one range request, yielded as they arrive.
+
+        The answer is checked before the first chunk is yielded (RangeUnusable otherwise); a body that ends short
+        is a NetworkError. Closing the generator early closes the connection: the rest is never downloaded.
+        """
+        header = f"bytes={offset}-{offset + length - 1}"
+        response, first, last, _ = self._open_range(url, header, (offset, length))
+        expected = last - first + 1
+        received = 0
+        with response:
+            for data in self._iter_body(response, chunk):
+                received += len(data)
+                yield data
+        if received != expected:
+            raise NetworkError(url, f"range {header} ended after {received} of {expected} bytes")
+
+
+def _range_problem(parsed: Optional[Tuple[int, int, Optional[int]]], want: Tuple[Optional[int], int]) -> str:
+    """Why a Content-Range does not answer the range asked for ('' when it does)."""
+    if parsed is None:
+        return "missing or malformed"
+    first, last, total = parsed
+    offset, length = want
+    if last < first or (total is not None and last >= total):
+        return "inconsistent"
+    if offset is None:  # suffix range: the last `length` bytes, or the whole file when smaller
+        if total is None:
+            return ""
+        if first != max(0, total - length) or last != total - 1:
+            return "not the tail asked for"
+        return ""
+    if first != offset:
+        return "starts elsewhere"
+    want_last = offset + length - 1
+    if last != want_last and not (total is not None and last == total - 1 and last < want_last):
+        return "ends elsewhere"
+    return ""
+
+
+def _read_local(url: str, limit: int) -> bytes:
+    path = url_to_path(url)
+    try:
+        size = os.path.getsize(path)
+        if size > limit:
+            raise NetworkError(url, f"file larger than the cap of {limit} bytes")
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise NetworkError(url, exc.strerror or str(exc)) from None
+
+
+def _charset(content_type: str) -> str:
+    match = re.search(r"charset=([\w-]+)", content_type or "", re.IGNORECASE)
+    return match.group(1) if match else "utf-8"
+
+
+def _decode_content(url: str, data: bytes, encoding: str) -> bytes:
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return data
+    import zlib
+
+    try:
+        if encoding in ("gzip", "x-gzip"):
+            return zlib.decompress(data, 16 + zlib.MAX_WBITS)
+        if encoding == "deflate":
+            return zlib.decompress(data)
+    except zlib.error as exc:
+        raise NetworkError(url, f"corrupt {encoding} body: {exc}") from None
+    raise NetworkError(url, f"unsupported Content-Encoding {encoding!r}")
+
+
+_DEFAULT: Optional[HttpClient] = None
+_DEFAULT_LOCK = threading.Lock()
+
+
+def default_client() -> HttpClient:
+    """The process-wide client used when a caller passes none (one session: connections are reused)."""
+    global _DEFAULT
+    with _DEFAULT_LOCK:
+        if _DEFAULT is None:
+            _DEFAULT = HttpClient()
+        return _DEFAULT
+
+
+class RangeSource:
+    """A remote file as a :class:`~wheelmeta.sources.ByteSource`: reads become range requests, cached blocks
+    are reused, and a server that cannot do ranges gets one whole download into a spooled temporary file.
+
+    Creating it costs one request (the tail, see the module docstring). ``prefetch(offset, length)`` fetches a
+    block the caller knows it will read piecewise (a member's local header and data) in one request.
+    ``fell_back`` says whether the whole file was downloaded.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        client: Optional[HttpClient] = None,
+        *,
+        tail: int = TAIL_SIZE,
+        max_download: Optional[int] = None,
+    ) -> None:
+        self.name = _strip_fragment(url)
+        self._client = client or default_client()
+        self._max_download = self._client.max_download if max_download is None else max_download
+        self._blocks: Dict[int, bytes] = {}  # start offset -> bytes, non-overlapping
+        self._spool: Optional[IO[bytes]] = None
+        self._spool_lock = threading.Lock()
+        self.fell_back = False
+        self.size = 0
+        if not self._client.ranges_work(self.name):
+            self._download_whole()
+            return
+        try:
+            self.size, data = self._client.read_tail(self.name, tail)
+        except RangeUnusable as exc:
+            self._download_whole(exc)
+            return
+        self._blocks[self.size - len(data)] = data
+
+    # -- the whole-file fallback -------------------------------------------------------------------------------------
+
+    def _download_whole(self, exc: Optional[RangeUnusable] = None) -> None:
+        response = exc.args[1] if exc is not None and len(exc.args) > 1 else None
+        spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
+        try:
+            self.size = self._client.download_to(self.name, spool, limit=self._max_download, response=response)
+        except BaseException:
+            spool.close()
+            raise
+        self._spool = spool
+        self._blocks.clear()
+        self.fell_back = True
+
+    def _read_spool(self, offset: int, length: int) -> bytes:
+        assert self._spool is not None
+        with self._spool_lock:
+            self._spool.seek(offset)
+            return self._spool.read(length)
+
+    # -- the cache of fetched blocks ---------------------------------------------------------------------------------
+
+    def _cached(self, offset: int, length: int) -> Optional[bytes]:
+        for start, data in self._blocks.items():
+            if start <= offset and offset + length <= start + len(data):
+                return data[offset - start : offset - start + length]
+        return None
+
+    def _remember(self, offset: int, data: bytes) -> None:
+        """Keep a fetched block; merge it with a cached block it touches (the tail grows backwards)."""
+        for start, old in list(self._blocks.items()):
+            if offset + len(data) == start:
+                del self._blocks[start]
+                data = data + old
+            elif start + len(old) == offset:
+                del self._blocks[start]
+                offset, data = start, old + data
+        self._blocks[offset] = data
+
+    def _missing_span(self, offset: int, length: int) -> Tuple[int, int]:
+        """Shrink ``[offset, offset + length)`` by a cached block that covers its end (reads creep backwards)."""
+        end = offset + length
+        for start, data in self._blocks.items():
+            if start <= end <= start + len(data) and start > offset:
+                return offset, start - offset
+        return offset, length
+
+    def prefetch(self, offset: int, length: int) -> None:
+        """Fetch ``[offset, offset + length)`` (clamped to the file) in one request unless already held."""
+        offset = max(0, offset)
+        length = max(0, min(length, self.size - offset))
+        if self._spool is not None or length == 0 or self._cached(offset, length) is not None:
+            return
+        start, missing = self._missing_span(offset, length)
+        try:
+            data, _ = self._client.read_range(self.name, start, missing)
+        except RangeUnusable as exc:
+            self._download_whole(exc)
+            return
+        self._remember(start, data)
+
+    # -- ByteSource ---------------------------------------------------------------------------------------------------
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0:
+            raise NetworkError(self.name, f"read at negative offset {offset} or length {length}")
+        length = max(0, min(length, self.size - offset))
+        if length == 0:
+            return b""
+        if self._spool is None:
+            data = self._cached(offset, length)
+            if data is not None:
+                return data
+            self.prefetch(offset, length)
+            if self._spool is None:
+                data = self._cached(offset, length)
+                if data is not None:
+                    return data
+        return self._read_spool(offset, length)
+
+    def stream(self, offset: int, length: int, chunk: int = DEFAULT_CHUNK) -> Iterator[bytes]:
+        length = max(0, min(length, self.size - offset))
+        if length == 0:
+            return
+        if self._spool is None:
+            data = self._cached(offset, length)
+            if data is not None:
+                for i in range(0, length, chunk):
+                    yield data[i : i + chunk]
+                return
+            try:
+                yield from self._client.stream_range(self.name, offset, length, chunk)
+                return
+            except RangeUnusable as exc:
+                self._download_whole(exc)
+        end = offset + length
+        while offset < end:
+            data = self._read_spool(offset, min(chunk, end - offset))
+            if not data:
+                return
+            offset += len(data)
+            yield data
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+        self._blocks.clear()
+
+    def __enter__(self) -> "RangeSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

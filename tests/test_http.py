@@ -1,0 +1,199 @@
+"""http.py against a real server on 127.0.0.1: range reads, their checks and fallbacks, retries, accounting."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from indexserver import IndexServer
+
+from wheelmeta.errors import NetworkError
+from wheelmeta.http import HttpClient, RangeSource, parse_content_range
+
+BLOB = "blob-1.0.tar.gz"  # any file name the server serves under /files/
+SIZE = 1_000_003
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("http")
+    (root / BLOB).write_bytes(os.urandom(SIZE))
+    return root
+
+
+@pytest.fixture
+def data(folder):
+    return (folder / BLOB).read_bytes()
+
+
+def _client() -> HttpClient:
+    return HttpClient(timeout=10, retries=2, backoff=0.0)
+
+
+def test_tail_read_costs_one_request_and_learns_the_size(folder, data):
+    with IndexServer(folder) as server:
+        client = _client()
+        src = RangeSource(server.file_url(BLOB), client)
+        assert src.size == SIZE
+        assert client.requests == 1
+        assert server.log == [(f"/files/{BLOB}", "bytes=-65536")]
+        assert src.read_at(SIZE - 100, 100) == data[-100:]
+        assert client.requests == 1  # served from the cached tail
+
+
+def test_read_before_the_tail_costs_one_range_request(folder, data):
+    with IndexServer(folder) as server:
+        client = _client()
+        src = RangeSource(server.file_url(BLOB), client)
+        assert src.read_at(1000, 5000) == data[1000:6000]
+        assert client.requests == 2
+        assert src.read_at(2000, 10) == data[2000:2010]
+        assert client.requests == 2
+
+
+def test_read_that_ends_in_the_tail_fetches_only_the_missing_part(folder, data):
+    with IndexServer(folder) as server:
+        client = _client()
+        src = RangeSource(server.file_url(BLOB), client)
+        start = SIZE - 65536 - 1000
+        assert src.read_at(start, 2000) == data[start : start + 2000]
+        assert server.log[-1][1] == f"bytes={start}-{SIZE - 65536 - 1}"
+
+
+def test_prefetched_block_serves_later_reads_without_requests(folder, data):
+    with IndexServer(folder) as server:
+        client = _client()
+        src = RangeSource(server.file_url(BLOB), client)
+        src.prefetch(100, 4096)
+        before = client.requests
+        assert src.read_at(100, 30) == data[100:130]
+        assert b"".join(src.stream(130, 3000)) == data[130:3130]
+        assert client.requests == before
+
+
+def test_stream_is_one_ranged_request_of_exactly_the_bytes_asked(folder, data):
+    with IndexServer(folder) as server:
+        client = _client()
+        src = RangeSource(server.file_url(BLOB), client)
+        server.reset()
+        got = b"".join(src.stream(10, 300_000, chunk=65536))
+        assert got == data[10:300_010]
+        assert server.log == [(f"/files/{BLOB}", "bytes=10-300009")]
+        assert server.bytes_sent == 300_000
+
+
+def test_server_ignoring_ranges_costs_one_request_and_stays_right(folder, data):
+    with IndexServer(folder, ranges="ignore") as server:
+        client = _client()
+        src = RangeSource(server.file_url(BLOB), client)
+        assert src.fell_back and src.size == SIZE
+        assert src.read_at(0, 10) == data[:10]
+        assert b"".join(src.stream(5, 100)) == data[5:105]
+        assert client.requests == 1  # the 200 answer to the range request was reused as the download
+        assert not client.ranges_work(server.url + "/files/other")
+
+
+def test_host_known_to_ignore_ranges_gets_no_range_request(folder, data):
+    with IndexServer(folder, ranges="ignore") as server:
+        client = _client()
+        RangeSource(server.file_url(BLOB), client)
+        server.reset()
+        src = RangeSource(server.file_url(BLOB), client)
+        assert src.read_at(SIZE - 5, 5) == data[-5:]
+        assert server.log == [(f"/files/{BLOB}", None)]
+
+
+def test_refused_ranges_fall_back_to_a_download(folder, data):
+    with IndexServer(folder, ranges="refuse") as server:
+        client = _client()
+        src = RangeSource(server.file_url(BLOB), client)
+        assert src.fell_back
+        assert src.read_at(SIZE - 50, 50) == data[-50:]
+
+
+def test_refused_suffix_range_uses_two_plain_ranges(folder, data):
+    with IndexServer(folder, ranges="no-suffix") as server:
+        client = _client()
+        src = RangeSource(server.file_url(BLOB), client)
+        assert not src.fell_back and src.size == SIZE
+        assert [r for _, r in server.log] == ["bytes=-65536", "bytes=0-0", f"bytes={SIZE - 65536}-{SIZE - 1}"]
+        assert src.read_at(SIZE - 7, 7) == data[-7:]
+        server.reset()
+        RangeSource(server.file_url(BLOB), client)
+        assert [r for _, r in server.log] == ["bytes=0-0", f"bytes={SIZE - 65536}-{SIZE - 1}"]
+
+
+def test_wrong_content_range_is_never_trusted(folder, data):
+    with IndexServer(folder, ranges="wrong") as server:
+        client = _client()
+        src = RangeSource(server.file_url(BLOB), client)
+        assert src.fell_back
+        assert src.read_at(12345, 100) == data[12345:12445]
+        assert not client.ranges_work(server.file_url(BLOB))
+
+
+def test_wrong_content_range_in_a_stream_falls_back_before_yielding(folder, data):
+    with IndexServer(folder) as server:
+        client = _client()
+        src = RangeSource(server.file_url(BLOB), client)
+        server.ranges = "wrong"  # the server turns bad after the first read
+        assert b"".join(src.stream(5000, 20000)) == data[5000:25000]
+        assert src.fell_back
+
+
+def test_small_file_tail_is_the_whole_file(tmp_path):
+    (tmp_path / "tiny-1.0.tar.gz").write_bytes(b"0123456789")
+    with IndexServer(tmp_path) as server:
+        src = RangeSource(server.file_url("tiny-1.0.tar.gz"), _client())
+        assert src.size == 10
+        assert src.read_at(0, 100) == b"0123456789"
+
+
+def test_retries_on_503_then_succeeds(folder, data):
+    with IndexServer(folder) as server:
+        server.fail_next = [503, 429]
+        client = _client()
+        assert client.get_bytes(server.file_url(BLOB)) == data
+        assert client.requests == 3
+
+
+def test_retries_are_bounded_and_the_error_names_the_url(folder):
+    with IndexServer(folder) as server:
+        server.fail_next = [503] * 10
+        client = _client()
+        with pytest.raises(NetworkError, match="/files/blob-1.0.tar.gz: HTTP 503"):
+            client.get_bytes(server.file_url(BLOB))
+        assert client.requests == 3
+
+
+def test_download_cap_is_a_network_error(folder):
+    with IndexServer(folder) as server:
+        with pytest.raises(NetworkError, match="larger than the cap"):
+            _client().get_bytes(server.file_url(BLOB), limit=1000)
+
+
+def test_counters_count_body_bytes(folder):
+    with IndexServer(folder) as server:
+        client = _client()
+        client.get_bytes(server.file_url(BLOB))
+        assert client.bytes_received == SIZE == server.bytes_sent
+
+
+def test_missing_index_page_is_none(folder):
+    with IndexServer(folder) as server:
+        assert _client().get_page(server.index_url + "/nothing/", accept="text/html") is None
+
+
+def test_file_url_folder_reads_its_index_html(tmp_path):
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "index.html").write_text("<a href='x'>x</a>")
+    page = _client().get_page((tmp_path / "demo").as_uri(), accept="text/html")
+    assert page is not None and "href='x'" in page.text
+
+
+@pytest.mark.parametrize(
+    "header, parsed",
+    [("bytes 0-99/1000", (0, 99, 1000)), ("bytes 5-9/*", (5, 9, None)), ("bytes */1000", None), (None, None)],
+)
+def test_parse_content_range(header, parsed):
+    assert parse_content_range(header) == parsed
