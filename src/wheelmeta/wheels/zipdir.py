@@ -411,10 +411,10 @@ def iter_member(
     if limit is not None and entry.file_size > limit:
         raise InvalidWheel(source.name, f"{entry.name}: declared size {entry.file_size} exceeds the limit {limit}")
     offset, length = compressed_range(source, entry)
-    if offset + length > source.size:
-        raise InvalidWheel(source.name, f"{entry.name}: truncated member data")
     if directory is not None:
         directory.check_extent(entry, offset + length)
+    if offset + length > source.size:
+        raise InvalidWheel(source.name, f"{entry.name}: truncated member data")
     cap = entry.file_size if limit is None else min(entry.file_size, limit)
     raw = source.stream(offset, length, chunk)
     blocks = raw if entry.compress_type == STORED else _inflate(raw, chunk, source.name, entry)

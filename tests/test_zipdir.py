@@ -1,0 +1,351 @@
+"""wheels.zipdir: the central directory as raw bytes, bounded member streams, and refusal of hostile zips."""
+
+from __future__ import annotations
+
+import io
+import struct
+import tracemalloc
+import zipfile
+
+import pytest
+from builders import make_wheel
+
+from wheelmeta.errors import InvalidWheel, WheelmetaError
+from wheelmeta.sources import BytesSource, LocalFileSource
+from wheelmeta.wheels.zipdir import ZipDirectory, compressed_range, iter_member, read_member
+
+CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")
+LOCAL_SIG = b"PK\x03\x04"
+
+
+# -- crafting helpers: real zip bytes, written by zipfile, then edited field by field ------------------------------
+
+
+def zip_bytes(members, compression=zipfile.ZIP_DEFLATED, comments=None) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=compression) as zf:
+        for name, data in members.items():
+            info = zipfile.ZipInfo(name)
+            info.compress_type = compression
+            if comments and name in comments:
+                info.comment = comments[name]
+            zf.writestr(info, data)
+    return buf.getvalue()
+
+
+def central_headers(data: bytes):
+    """(offset in file, name) of every central header, walking from the EOCD."""
+    eocd = data.rfind(b"PK\x05\x06")
+    count, _, cd_offset = struct.unpack_from("<HII", data, eocd + 10)
+    pos, out = cd_offset, []
+    for _ in range(count):
+        fields = CENTRAL.unpack_from(data, pos)
+        name = data[pos + 46 : pos + 46 + fields[10]].decode()
+        out.append((pos, name))
+        pos += 46 + fields[10] + fields[11] + fields[12]
+    return out
+
+
+def patch_central(data: bytes, name: str, **fields) -> bytes:
+    """Overwrite central header fields (csize, usize, offset, crc) of the member ``name``."""
+    where = {"crc": (16, "<I"), "csize": (20, "<I"), "usize": (24, "<I"), "offset": (42, "<I")}
+    out = bytearray(data)
+    (pos,) = [pos for pos, n in central_headers(data) if n == name]
+    for field_name, value in fields.items():
+        at, fmt = where[field_name]
+        struct.pack_into(fmt, out, pos + at, value)
+    return bytes(out)
+
+
+def local_offset(data: bytes, name: str) -> int:
+    (pos,) = [pos for pos, n in central_headers(data) if n == name]
+    return struct.unpack_from("<I", data, pos + 42)[0]
+
+
+def to_zip64(data: bytes) -> bytes:
+    """Rewrite a small zip as a zip64 one: every size and offset in zip64 extra fields, a zip64 EOCD + locator,
+    and the classic EOCD saturated (0xFFFF / 0xFFFFFFFF), so a reader that ignores zip64 cannot read it."""
+    headers = central_headers(data)
+    cd_start = headers[0][0]
+    central = bytearray()
+    for pos, _name in headers:
+        fields = list(CENTRAL.unpack_from(data, pos))
+        name_len, extra_len, comment_len = fields[10], fields[11], fields[12]
+        name = data[pos + 46 : pos + 46 + name_len]
+        usize, csize, offset = fields[9], fields[8], fields[16]
+        extra = struct.pack("<HHQQQ", 1, 24, usize, csize, offset) + data[
+            pos + 46 + name_len : pos + 46 + name_len + extra_len
+        ]
+        fields[1] = fields[2] = 45  # version made by / needed: zip64
+        fields[8] = fields[9] = fields[16] = 0xFFFFFFFF
+        fields[11] = len(extra)
+        comment = data[pos + 46 + name_len + extra_len : pos + 46 + name_len + extra_len + comment_len]
+        central += CENTRAL.pack(*fields) + name + extra + comment
+    z64_offset = cd_start + len(central)
+    z64 = struct.pack("<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, len(headers), len(headers), len(central), cd_start)
+    locator = struct.pack("<4sIQI", b"PK\x06\x07", 0, z64_offset, 1)
+    eocd = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    return data[:cd_start] + bytes(central) + z64 + locator + eocd
+
+
+class CountingSource(BytesSource):
+    """A BytesSource that counts read_at calls: ZipDirectory.read must be frugal for remote sources."""
+
+    reads = 0
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        self.reads += 1
+        return super().read_at(offset, length)
+
+
+# -- finding members ---------------------------------------------------------------------------------------------
+
+
+def test_find_returns_the_entry_with_zipfile_sizes_and_offset(tmp_path):
+    path = make_wheel(tmp_path, "demo", "1.0", files={"demo/__init__.py": b"x = 1\n" * 50})
+    zd = ZipDirectory.read(LocalFileSource(path))
+    entry = zd.find("demo/__init__.py")
+    info = zipfile.ZipFile(path).getinfo("demo/__init__.py")
+    assert (entry.file_size, entry.compressed_size, entry.header_offset, entry.crc32) == (
+        info.file_size,
+        info.compress_size,
+        info.header_offset,
+        info.CRC,
+    )
+
+
+def test_find_returns_none_for_a_missing_name(tmp_path):
+    zd = ZipDirectory.read(LocalFileSource(make_wheel(tmp_path)))
+    assert zd.find("demo-1.0.dist-info/NOPE") is None
+
+
+def test_find_does_not_match_a_name_that_only_ends_with_the_wanted_one(tmp_path):
+    data = zip_bytes({"vendor/a/METADATA": b"wrong", "a/METADATA": b"right"})
+    zd = ZipDirectory.read(BytesSource(data, "x.whl"))
+    assert zd.read_member(zd.find("a/METADATA"), limit=100) == b"right"
+    assert zd.find("METADATA") is None
+
+
+def test_find_is_right_when_a_comment_forges_a_header_signature():
+    # the signature inside a comment makes bytes.find untrustworthy: the linear scan must take over
+    forged = b"PK\x01\x02" + b"\0" * 24 + struct.pack("<H", 10) + b"\0" * 16 + b"a/METADATA"
+    data = zip_bytes({"pkg/x.py": b"one", "a/METADATA": b"right"}, comments={"pkg/x.py": forged})
+    zd = ZipDirectory.read(BytesSource(data, "x.whl"))
+    assert zd.read_member(zd.find("a/METADATA"), limit=100) == b"right"
+
+
+def test_entries_list_every_member_in_central_directory_order(tmp_path):
+    files = {f"pkg/m{i}.py": b"pass\n" for i in range(40)}
+    path = make_wheel(tmp_path, "demo", "1.0", files=files)
+    zd = ZipDirectory.read(LocalFileSource(path))
+    assert [e.name for e in zd.entries()] == zipfile.ZipFile(path).namelist()
+
+
+def test_utf8_member_names_are_found(tmp_path):
+    data = zip_bytes({"pkg/dätä.txt": b"umlaut"})
+    zd = ZipDirectory.read(BytesSource(data, "x.whl"))
+    assert zd.read_member(zd.find("pkg/dätä.txt"), limit=100) == b"umlaut"
+
+
+def test_read_needs_one_read_for_a_small_wheel(tmp_path):
+    source = CountingSource(make_wheel(tmp_path).read_bytes(), "demo-1.0-py3-none-any.whl")
+    zd = ZipDirectory.read(source)
+    assert source.reads == 1 and zd.entry_count == 3
+
+
+def test_zip64_wheel_is_read_through_the_zip64_records(tmp_path):
+    plain = make_wheel(tmp_path, "demo", "1.0", files={"demo/__init__.py": b"print('hi')\n"}).read_bytes()
+    data = to_zip64(plain)
+    assert zipfile.ZipFile(io.BytesIO(data)).read("demo/__init__.py") == b"print('hi')\n"  # a valid zip64 file
+    zd = ZipDirectory.read(BytesSource(data, "demo-1.0-py3-none-any.whl"))
+    entry = zd.find("demo/__init__.py")
+    assert entry.header_offset == local_offset(plain, "demo/__init__.py")
+    assert zd.read_member(entry, limit=1000) == b"print('hi')\n"
+    assert zd.entry_count == 4
+
+
+def test_bytes_prepended_to_the_archive_shift_every_offset(tmp_path):
+    data = b"#!/bin/sh\nexit 0\n" + make_wheel(tmp_path).read_bytes()
+    zd = ZipDirectory.read(BytesSource(data, "demo-1.0-py3-none-any.whl"))
+    assert zd.read_member(zd.find("demo-1.0.dist-info/WHEEL"), limit=1000).startswith(b"Wheel-Version: 1.0")
+
+
+# -- .dist-info ----------------------------------------------------------------------------------------------------
+
+
+def test_dist_info_is_the_one_folder_matching_the_project(tmp_path):
+    zd = ZipDirectory.read(LocalFileSource(make_wheel(tmp_path, "Foo.Bar", "2.0")))
+    assert zd.dist_info("foo-bar") == "Foo.Bar-2.0.dist-info"
+
+
+def test_dist_info_missing_is_an_invalid_wheel(tmp_path):
+    data = zip_bytes({"pkg/__init__.py": b""})
+    with pytest.raises(InvalidWheel, match=r"^nodist.whl: no \.dist-info folder"):
+        ZipDirectory.read(BytesSource(data, "nodist.whl")).dist_info()
+
+
+def test_two_dist_info_folders_are_an_invalid_wheel(tmp_path):
+    data = zip_bytes({"a-1.0.dist-info/METADATA": b"", "b-1.0.dist-info/METADATA": b""})
+    with pytest.raises(InvalidWheel, match=r"two\.whl: more than one \.dist-info folder: a-1.0.dist-info, b-1.0"):
+        ZipDirectory.read(BytesSource(data, "two.whl")).dist_info()
+
+
+def test_nested_dist_info_folders_do_not_count(tmp_path):
+    data = zip_bytes({"a-1.0.dist-info/METADATA": b"", "a/_vendor/b-1.0.dist-info/METADATA": b""})
+    assert ZipDirectory.read(BytesSource(data, "a.whl")).dist_info("a") == "a-1.0.dist-info"
+
+
+def test_dist_info_of_another_project_is_an_invalid_wheel(tmp_path):
+    zd = ZipDirectory.read(LocalFileSource(make_wheel(tmp_path, "other", "1.0", filename="demo-1.0-py3-none-any.whl")))
+    with pytest.raises(InvalidWheel, match="other-1.0.dist-info does not belong to project 'demo'"):
+        zd.dist_info("demo")
+
+
+# -- refusing bad archives -----------------------------------------------------------------------------------------
+
+
+def test_a_file_that_is_not_a_zip_is_an_invalid_wheel(tmp_path):
+    path = tmp_path / "fake-1.0-py3-none-any.whl"
+    path.write_bytes(b"this is not a zip file at all, just some text\n" * 10)
+    with pytest.raises(InvalidWheel, match=r"fake-1.0-py3-none-any.whl: not a zip file"):
+        ZipDirectory.read(LocalFileSource(path))
+
+
+def test_an_empty_file_is_an_invalid_wheel(tmp_path):
+    path = tmp_path / "empty-1.0-py3-none-any.whl"
+    path.write_bytes(b"")
+    with pytest.raises(InvalidWheel, match="empty-1.0-py3-none-any.whl: not a zip file"):
+        ZipDirectory.read(LocalFileSource(path))
+
+
+def test_a_truncated_wheel_is_an_invalid_wheel(tmp_path):
+    data = make_wheel(tmp_path, files={"demo/big.py": bytes(range(256)) * 400}).read_bytes()
+    for cut in (len(data) // 2, len(data) - 30):
+        with pytest.raises(InvalidWheel, match="cut.whl: .*(not a zip file|truncated)"):
+            ZipDirectory.read(BytesSource(data[:cut], "cut.whl"))
+
+
+def test_a_central_directory_cut_short_is_an_invalid_wheel(tmp_path):
+    data = make_wheel(tmp_path).read_bytes()
+    first_header = central_headers(data)[0][0]
+    broken = data[: first_header + 10] + data[-22:]  # the EOCD still claims the whole directory
+    with pytest.raises(InvalidWheel, match="short.whl: truncated zip file"):
+        ZipDirectory.read(BytesSource(broken, "short.whl"))
+
+
+def test_a_member_inflating_beyond_its_declared_size_stops_with_bounded_memory():
+    data = zip_bytes({"pkg/bomb.bin": b"\0" * (64 << 20)})  # 64 MiB of zeros, ~64 KiB deflated
+    data = patch_central(data, "pkg/bomb.bin", usize=100)
+    zd = ZipDirectory.read(BytesSource(data, "bomb.whl"))
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidWheel, match=r"bomb\.whl: pkg/bomb\.bin: inflates beyond its declared size"):
+            for _ in zd.iter_member(zd.find("pkg/bomb.bin"), chunk=1 << 16):
+                pass
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+
+
+def test_a_member_over_the_callers_limit_is_refused_before_inflating():
+    data = zip_bytes({"pkg/big.bin": b"x" * 5000})
+    zd = ZipDirectory.read(BytesSource(data, "big.whl"))
+    with pytest.raises(InvalidWheel, match="big.whl: pkg/big.bin: declared size 5000 exceeds the limit 1000"):
+        zd.read_member(zd.find("pkg/big.bin"), limit=1000)
+
+
+def test_chunks_never_exceed_the_requested_size():
+    data = zip_bytes({"pkg/z.bin": b"\0" * 300_000})
+    zd = ZipDirectory.read(BytesSource(data, "z.whl"))
+    sizes = [len(block) for block in zd.iter_member(zd.find("pkg/z.bin"), chunk=4096)]
+    assert max(sizes) <= 4096 and sum(sizes) == 300_000
+
+
+def test_overlapping_entries_sharing_one_local_header_are_refused():
+    data = zip_bytes({"a.txt": b"a" * 100, "b.txt": b"b" * 100}, compression=zipfile.ZIP_STORED)
+    forged = patch_central(data, "b.txt", offset=local_offset(data, "a.txt"))
+    zd = ZipDirectory.read(BytesSource(forged, "overlap.whl"))
+    with pytest.raises(InvalidWheel, match="overlap.whl: a.txt: overlapping entries"):
+        zd.read_member(zd.find("a.txt"), limit=1000)
+
+
+def test_an_entry_whose_data_covers_the_next_header_is_refused():
+    data = zip_bytes({"a.txt": b"a" * 100, "b.txt": b"b" * 100}, compression=zipfile.ZIP_STORED)
+    # a.txt now claims to run 150 bytes: over b.txt's local header
+    forged = patch_central(data, "a.txt", csize=150, usize=150)
+    zd = ZipDirectory.read(BytesSource(forged, "overlap.whl"))
+    with pytest.raises(InvalidWheel, match="overlap.whl: a.txt: overlapping entries"):
+        zd.read_member(zd.find("a.txt"), limit=1000)
+    with pytest.raises(InvalidWheel, match="overlap.whl: b.txt: overlapping entries"):
+        zd.read_member(zd.find("b.txt"), limit=1000)
+
+
+def test_member_data_running_into_the_central_directory_is_refused():
+    data = zip_bytes({"a.txt": b"a" * 100}, compression=zipfile.ZIP_STORED)
+    forged = patch_central(data, "a.txt", csize=120, usize=120)
+    zd = ZipDirectory.read(BytesSource(forged, "long.whl"))
+    with pytest.raises(InvalidWheel, match="long.whl: a.txt: member data runs into the central directory"):
+        zd.read_member(zd.find("a.txt"), limit=1000)
+
+
+def test_a_local_header_naming_another_file_is_refused():
+    data = bytearray(zip_bytes({"a.txt": b"hello"}))
+    data[30:35] = b"b.txt"  # the local copy of the name
+    zd = ZipDirectory.read(BytesSource(bytes(data), "mismatch.whl"))
+    with pytest.raises(InvalidWheel, match="mismatch.whl: a.txt: local file header does not match"):
+        read_member(zd.source, zd.find("a.txt"), limit=100)
+
+
+def test_an_offset_pointing_at_no_local_header_is_refused():
+    data = zip_bytes({"a.txt": b"hello", "b.txt": b"world"})
+    forged = patch_central(data, "b.txt", offset=3)
+    zd = ZipDirectory.read(BytesSource(forged, "bad.whl"))
+    with pytest.raises(InvalidWheel, match="bad.whl: b.txt: no local file header at offset 3"):
+        read_member(zd.source, zd.find("b.txt"), limit=100)
+
+
+def test_corrupt_stored_data_fails_the_crc_check():
+    data = bytearray(zip_bytes({"a.txt": b"hello world"}, compression=zipfile.ZIP_STORED))
+    data[30 + 5] ^= 0xFF
+    zd = ZipDirectory.read(BytesSource(bytes(data), "crc.whl"))
+    with pytest.raises(InvalidWheel, match="crc.whl: a.txt: CRC-32 mismatch"):
+        zd.read_member(zd.find("a.txt"), limit=100)
+
+
+def test_corrupt_deflate_data_is_an_invalid_wheel():
+    data = bytearray(zip_bytes({"a.txt": bytes(range(256)) * 20}))
+    data[30 + 5 : 30 + 40] = b"\xff" * 35
+    zd = ZipDirectory.read(BytesSource(bytes(data), "junk.whl"))
+    with pytest.raises(InvalidWheel, match="junk.whl: a.txt: (corrupt|truncated|inflates|CRC)"):
+        zd.read_member(zd.find("a.txt"), limit=1 << 20)
+
+
+def test_a_declared_size_larger_than_the_data_is_an_invalid_wheel():
+    data = zip_bytes({"a.txt": b"hello world" * 10})
+    forged = patch_central(data, "a.txt", usize=5000)
+    zd = ZipDirectory.read(BytesSource(forged, "short.whl"))
+    with pytest.raises(InvalidWheel, match="short.whl: a.txt: truncated or corrupt member"):
+        zd.read_member(zd.find("a.txt"), limit=1 << 20)
+
+
+def test_compressed_range_points_at_the_member_bytes():
+    payload = b"stored payload"
+    data = zip_bytes({"a.txt": payload}, compression=zipfile.ZIP_STORED)
+    zd = ZipDirectory.read(BytesSource(data, "r.whl"))
+    offset, length = compressed_range(zd.source, zd.find("a.txt"))
+    assert data[offset : offset + length] == payload
+
+
+def test_a_consumer_may_stop_reading_early():
+    data = zip_bytes({"a.bin": bytes(range(256)) * 4096})
+    zd = ZipDirectory.read(BytesSource(data, "r.whl"))
+    stream = iter_member(zd.source, zd.find("a.bin"), chunk=1024)
+    assert next(stream) == bytes(range(256)) * 4
+    stream.close()
+
+
+def test_errors_are_wheelmeta_errors_with_one_line():
+    with pytest.raises(WheelmetaError) as info:
+        ZipDirectory.read(BytesSource(b"\n\n" * 40, "multi\nline.whl"))
+    assert "\n" not in str(info.value).replace("multi\nline", "")
