@@ -154,6 +154,10 @@ class ElfFacts:
     # library file name -> version names required from it (.gnu.version_r), e.g. {"libc.so.6": ("GLIBC_2.17",)}
     version_requirements: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)
     problems: Tuple[str, ...] = ()
+    # what auditwheel's policies also look at, read from the same bytes (manylinux/elf.py):
+    python_init: Optional[str] = None  # the module init function it defines (PyInit_x, initx): a Python extension
+    isa_extension: Optional[str] = None  # x86-64 ISA level the GNU property note requires, e.g. "x86_64_v3"
+    watched_symbols: Tuple[str, ...] = ()  # undefined symbols the caller asked about (policy blacklists, PyFPE_*)
 
 
 @dataclass(frozen=True)
