@@ -37,7 +37,7 @@ from packaging.utils import canonicalize_name
 
 from .errors import UsageError
 
-__all__ = ["Target", "evaluate_requirements", "expand_platform", "marker_extras", "MARKER_KEYS"]
+__all__ = ["Target", "evaluate_requirements", "expand_platform", "platform_environment", "marker_extras", "MARKER_KEYS"]
 
 log = logging.getLogger(__name__)
 
