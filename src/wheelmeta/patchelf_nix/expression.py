@@ -1,0 +1,392 @@
+"""The ``buildPythonPackage`` expression for a wheel, in the form nixpkgs uses for binary wheels today.
+
+From facts other layers computed (the METADATA, the ELF audit, the nixpkgs inputs the classification chose), this
+module assembles a Nix syntax tree (:mod:`.nixwriter`) and renders it nixfmt-style::
+
+    >>> text = nix_expression("dist/demo-1.0-py3-none-any.whl", audit=audit, metadata=md, inputs=inputs,
+    ...                       target=None, url="https://example.org/demo-1.0-py3-none-any.whl")   # doctest: +SKIP
+
+The result is a function for ``python3Packages.callPackage``: ``{ lib, buildPythonPackage, fetchurl, ... }:
+buildPythonPackage rec { pname; version; format = "wheel"; src; nativeBuildInputs; buildInputs;
+autoPatchelfIgnoreMissingDeps; dependencies; pythonImportsCheck; meta; }``. Inputs are attribute paths
+(``stdenv.cc.cc.lib``, ``cudaPackages.cuda_cudart``); their first component becomes a formal. Sonames the map does
+not know stay visible as comments in ``buildInputs``: autoPatchelfHook fails on them until someone adds the input.
+:func:`package_set_expression` joins several wheels into one file (``wheelmeta nix -o``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import re
+from typing import Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+from packaging.utils import canonicalize_name, parse_wheel_filename
+
+from ..errors import InvalidWheel, UsageError
+from ..model import DistMetadata, WheelAudit
+from .nixwriter import (
+    Apply,
+    AttrSet,
+    Binding,
+    Blank,
+    Comment,
+    EnvPath,
+    Formal,
+    Function,
+    Let,
+    ListExpr,
+    Parens,
+    Str,
+    Var,
+    is_identifier,
+    path_expression,
+    render,
+)
+from .pynames import PYTHON_SCOPE_SHADOWS, is_cuda_wheel, python_attribute
+
+__all__ = [
+    "nix_expression",
+    "package_function",
+    "package_set_expression",
+    "default_target",
+    "sri_hash",
+    "file_sha256",
+    "import_modules",
+    "DEFAULT_PYTHON",
+]
+
+log = logging.getLogger(__name__)
+
+#: The Python of ``python3Packages`` in nixpkgs 25.11: the target for wheels whose tags do not name one version.
+DEFAULT_PYTHON = "3.13"
+
+# SPDX identifiers (and the free-text spellings METADATA often holds) -> attribute of nixpkgs' lib.licenses
+LICENSES = {
+    "mit": "mit",
+    "mit license": "mit",
+    "apache-2.0": "asl20",
+    "apache 2.0": "asl20",
+    "apache license 2.0": "asl20",
+    "apache license, version 2.0": "asl20",
+    "apache software license": "asl20",
+    "bsd-2-clause": "bsd2",
+    "bsd-3-clause": "bsd3",
+    "mpl-2.0": "mpl20",
+    "isc": "isc",
+    "psf-2.0": "psfl",
+    "lgpl-2.1-only": "lgpl21Only",
+    "lgpl-2.1-or-later": "lgpl21Plus",
+    "lgpl-3.0-only": "lgpl3Only",
+    "lgpl-3.0-or-later": "lgpl3Plus",
+    "gpl-2.0-only": "gpl2Only",
+    "gpl-2.0-or-later": "gpl2Plus",
+    "gpl-3.0-only": "gpl3Only",
+    "gpl-3.0-or-later": "gpl3Plus",
+    "agpl-3.0-only": "agpl3Only",
+    "agpl-3.0-or-later": "agpl3Plus",
+    "unlicense": "unlicense",
+    "zlib": "zlib",
+    "bsl-1.0": "boost",
+    "cc0-1.0": "cc0",
+}
+
+# top-level names that are never worth an import check (test suites shipped by mistake, private helpers)
+_NOT_IMPORT_CHECKED = frozenset({"test", "tests", "testing", "docs", "examples", "benchmarks"})
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# facts the expression needs that other layers do not compute
+
+
+def sri_hash(sha256_hex: str) -> str:
+    """The SRI form Nix wants for a SHA-256 given as hex: ``sha256-`` + base64 of the digest.
+
+        >>> sri_hash(hashlib.sha256(b"").hexdigest())
+        'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='
+    """
+    try:
+        digest = bytes.fromhex(sha256_hex)
+    except ValueError:
+        digest = b""
+    if len(digest) != 32:
+        raise UsageError(sha256_hex, "not a SHA-256 hex digest (64 hex digits)")
+    return "sha256-" + base64.b64encode(digest).decode()
+
+
+def file_sha256(path: Union[str, os.PathLike]) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def default_target(wheel_filename: str):
+    """The target a wheel's own tags describe: its Python version (``cp37`` -> 3.7; :data:`DEFAULT_PYTHON` for
+    ``py3``/``abi3`` wheels) on its Linux platform (``manylinux_2_17_x86_64`` for pure wheels).
+
+    Never the host: the expression is for nixpkgs, whatever machine writes it.
+    """
+    from ..target import Target
+
+    try:
+        _, _, _, tags = parse_wheel_filename(os.path.basename(wheel_filename))
+    except Exception as exc:  # packaging's InvalidWheelFilename and friends
+        raise InvalidWheel(wheel_filename, f"not a wheel file name: {exc}") from None
+    versions = {t.interpreter[2:] for t in tags if re.fullmatch(r"cp\d{2,3}", t.interpreter) and t.abi != "abi3"}
+    python = f"{next(iter(versions))[0]}.{next(iter(versions))[1:]}" if len(versions) == 1 else DEFAULT_PYTHON
+    platforms = sorted({t.platform for t in tags if t.platform.startswith(("manylinux", "musllinux", "linux"))})
+    return Target.from_options(python_version=python, implementation="cp",
+                               platforms=platforms or ["manylinux_2_17_x86_64"])
+
+
+def import_modules(wheel_path: Union[str, os.PathLike]) -> List[str]:
+    """The top-level modules worth a ``pythonImportsCheck``: public names only, test folders left out."""
+    try:
+        from ..wheels.reader import top_level_modules
+    except ImportError:  # the wheels reader is not there yet: read the member names ourselves
+        top_level_modules = _top_level_from_names
+    names = top_level_modules(wheel_path)
+    return sorted({n for n in names if is_identifier(n) and not n.startswith("_") and n not in _NOT_IMPORT_CHECKED})
+
+
+def _top_level_from_names(wheel_path: Union[str, os.PathLike]) -> List[str]:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(wheel_path) as zf:
+            names = zf.namelist()
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise InvalidWheel(wheel_path, f"cannot read the zip directory: {exc}") from None
+    found = set()
+    for name in names:
+        first, sep, _ = name.partition("/")
+        if sep:  # a folder at the top: a package when it holds Python code
+            if not first.endswith((".dist-info", ".data", ".libs")) and name.endswith((".py", ".so")):
+                found.add(first)
+        elif first.endswith((".py", ".so")):  # a module file at the top: foo.py, foo.cpython-311-x86_64-linux-gnu.so
+            found.add(first.split(".")[0])
+    return sorted(found)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the expression
+
+
+def nix_expression(
+    wheel_path: Union[str, os.PathLike],
+    *,
+    audit: WheelAudit,
+    metadata: DistMetadata,
+    inputs,
+    target=None,
+    url: Optional[str] = None,
+    sha256: Optional[str] = None,
+    modules: Optional[Sequence[str]] = None,
+    relative_to: Optional[Union[str, os.PathLike]] = None,
+) -> str:
+    """The expression text for one wheel (see the module docstring); a final newline included.
+
+    ``inputs`` is a :class:`~wheelmeta.patchelf_nix.classify.NixInputs` (``build_inputs``, ``ignore_missing_deps``,
+    ``driver_runpath``, ``unknown``, ``libpython``, ``carried``). ``target`` decides which Requires-Dist apply
+    (default: :func:`default_target`). With ``url``, ``src`` is ``fetchurl`` with the SRI form of ``sha256`` (computed
+    from the file when not given); without, a path, relative to ``relative_to`` when given, else absolute.
+    ``modules`` overrides the import check (default: :func:`import_modules`).
+    """
+    function = package_function(wheel_path, audit=audit, metadata=metadata, inputs=inputs, target=target, url=url,
+                                sha256=sha256, modules=modules, relative_to=relative_to)
+    return render(function)
+
+
+def package_function(
+    wheel_path,
+    *,
+    audit: WheelAudit,
+    metadata: DistMetadata,
+    inputs,
+    target=None,
+    url=None,
+    sha256=None,
+    modules=None,
+    relative_to=None,
+) -> Function:
+    """The syntax tree behind :func:`nix_expression`, for callers that embed it (:func:`package_set_expression`)."""
+    wheel_path = os.fspath(wheel_path)
+    target = target or default_target(wheel_path)
+    patch = _needs_patching(audit, inputs)
+    native = ["autoPatchelfHook"] * patch + ["autoAddDriverRunpath"] * bool(getattr(inputs, "driver_runpath", False))
+    build_inputs, unknown_comments = _build_inputs(inputs)
+    deps, dep_comments = _dependencies(metadata, target)
+    modules = list(modules) if modules is not None else import_modules(wheel_path)
+
+    bindings: List = [
+        Binding("pname", Str(metadata.name)),
+        Binding("version", Str(metadata.version)),
+        Binding("format", Str("wheel")),
+        Blank(),
+        Binding("src", _src(wheel_path, url, sha256, relative_to)),
+        Blank(),
+    ]
+    if native:
+        bindings += [Binding("nativeBuildInputs", ListExpr([Var(n) for n in native])), Blank()]
+    if build_inputs or unknown_comments:
+        bindings += [Binding("buildInputs", ListExpr(unknown_comments + [Var(p) for p in build_inputs])), Blank()]
+    ignored = sorted(getattr(inputs, "ignore_missing_deps", ()) or ())
+    if ignored:
+        ignore_list = ListExpr([Comment("provided by the driver at run time, found through the driver runpath")]
+                               + [Str(s) for s in ignored])
+        bindings += [Binding("autoPatchelfIgnoreMissingDeps", ignore_list), Blank()]
+    bindings += [
+        Binding("dependencies", ListExpr(dep_comments + [Var(d) for d in deps])),
+        Blank(),
+        Binding("pythonImportsCheck", ListExpr([Str(m) for m in modules])),
+        Blank(),
+        Binding("meta", _meta(metadata, binary=audit.kind == "elf" and bool(audit.elf_files))),
+    ]
+    formals = _formals(url is not None, native, build_inputs, deps)
+    return Function(formals, Apply(Var("buildPythonPackage"), AttrSet(bindings, rec=True)), blank_line=True)
+
+
+def _needs_patching(audit: WheelAudit, inputs) -> bool:
+    """autoPatchelfHook has work when an ELF member needs more than glibc, or is a program with an interpreter."""
+    if any(f.interpreter for f in audit.elf_files):
+        return True
+    return any(
+        getattr(inputs, attr, None)
+        for attr in ("build_inputs", "ignore_missing_deps", "unknown", "libpython", "carried")
+    )
+
+
+def _native_reference(path: str) -> str:
+    """``zstd`` -> ``pkgs.zstd`` when python3Packages has a Python package of that name (see PYTHON_SCOPE_SHADOWS)."""
+    return f"pkgs.{path}" if path.split(".")[0] in PYTHON_SCOPE_SHADOWS else path
+
+
+def _build_inputs(inputs) -> Tuple[List[str], List[Comment]]:
+    paths = [_native_reference(p) for p in getattr(inputs, "build_inputs", ()) or ()]
+    if getattr(inputs, "libpython", None):
+        paths.append("python")  # the interpreter of this package set carries libpython3.X.so
+    comments = [Comment(f"unknown to the soname map, add its input: {_one_line(s)}")
+                for s in sorted(getattr(inputs, "unknown", ()) or ())]
+    return sorted(dict.fromkeys(paths)), comments
+
+
+def _dependencies(metadata: DistMetadata, target) -> Tuple[List[str], List[Comment]]:
+    """Requires-Dist that apply on ``target`` as python3Packages attributes, plus comments for those left out."""
+    own = canonicalize_name(metadata.name)
+    attrs, comments = [], []
+    for req in metadata.for_target(target):
+        if canonicalize_name(req.name) == own:
+            continue  # an extra that pulls in the project itself
+        attr = python_attribute(req.name)
+        if attr is None and is_cuda_wheel(req.name):
+            comments.append(Comment(f"{req.name}: its libraries come from cudaPackages in buildInputs"))
+        elif attr is None or not is_identifier(attr):
+            comments.append(Comment(f"{_one_line(req.name)}: no Nix identifier for this name, add it by hand"))
+        else:
+            attrs.append(attr)
+    return sorted(dict.fromkeys(attrs)), comments
+
+
+def _formals(fetch: bool, native: Sequence[str], build_inputs: Sequence[str], deps: Sequence[str]) -> List:
+    """``lib, buildPythonPackage, fetchurl`` then one commented group per kind of input, each name once."""
+    seen = set()
+    groups = [
+        (None, ["lib", "buildPythonPackage"] + ["fetchurl"] * fetch),
+        ("nativeBuildInputs", list(native)),
+        ("buildInputs", [p.split(".")[0] for p in build_inputs]),
+        ("dependencies", list(deps)),
+    ]
+    out: List = []
+    for title, names in groups:
+        fresh = [n for n in dict.fromkeys(names) if n not in seen]
+        seen.update(fresh)
+        if fresh and title:
+            out += [Blank(), Comment(title)]
+        out += [Formal(n) for n in fresh]
+    return out
+
+
+def _src(wheel_path: str, url: Optional[str], sha256: Optional[str], relative_to) -> object:
+    if url is None:
+        path = os.path.abspath(wheel_path)
+        if relative_to is not None:
+            path = os.path.relpath(path, os.path.abspath(relative_to))
+        return path_expression(path)
+    digest = sha256 or file_sha256(wheel_path)
+    return Apply(Var("fetchurl"), AttrSet([Binding("url", Str(url)), Binding("hash", Str(sri_hash(digest)))]))
+
+
+def _meta(metadata: DistMetadata, binary: bool) -> AttrSet:
+    bindings: List = []
+    if metadata.summary and metadata.summary.strip():
+        bindings.append(Binding("description", Str(_one_line(metadata.summary))))
+    homepage = _homepage(metadata)
+    if homepage:
+        bindings.append(Binding("homepage", Str(homepage)))
+    license_attr = _license(metadata)
+    if license_attr:
+        bindings.append(Binding("license", Var(f"lib.licenses.{license_attr}")))
+    if binary:
+        bindings.append(Binding("sourceProvenance", ListExpr([Var("lib.sourceTypes.binaryNativeCode")])))
+    return AttrSet(bindings)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _homepage(metadata: DistMetadata) -> Optional[str]:
+    candidates = [metadata.home_page or ""]
+    urls: Mapping[str, str] = metadata.project_urls or {}
+    for key in ("homepage", "home", "home-page", "documentation", "source", "source code", "repository"):
+        candidates += [u for k, u in urls.items() if k.strip().lower() == key]
+    return next((c.strip() for c in candidates if re.match(r"https?://\S+\Z", c.strip())), None)
+
+
+def _license(metadata: DistMetadata) -> Optional[str]:
+    for text in (getattr(metadata, "license_expression", None), metadata.license):
+        if text and len(text) < 80:
+            found = LICENSES.get(_one_line(text).lower())
+            if found:
+                return found
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# several wheels in one file
+
+
+def package_set_expression(packages: Iterable[Tuple[str, Function]], python_set: str = "python3Packages") -> str:
+    """One file for several wheels: ``{ pkgs ? import <nixpkgs> { } }:`` and a set of the packages.
+
+    Each wheel's function is called with ``final.callPackage`` inside ``pkgs.<python_set>.overrideScope``, so a
+    wheel that depends on another wheel of the set gets that one, and everything else comes from nixpkgs::
+
+        nix-build wheels.nix -A tensorflow
+    """
+    packages = list(packages)
+    names = [name for name, _ in packages]
+    overrides = AttrSet([Binding(name, Apply(Var("final.callPackage"), Parens(fn), AttrSet())) for name, fn in packages])
+    scope = Apply(Var(f"pkgs.{python_set}.overrideScope"), Parens(Function(["final", "prev"], overrides)))
+    body = Let([Binding("pythonPackages", scope)],
+               AttrSet([Binding(name, Var(f"pythonPackages.{name}")) for name in names]))
+    default = Apply(Var("import"), EnvPath("nixpkgs"), AttrSet())
+    return render(Function([Formal("pkgs", default)], body, blank_line=True))
+
+
+def package_attribute_names(project_names: Sequence[str]) -> List[str]:
+    """Unique attribute names for the wheels of a set: the python3Packages name, ``-2``, ``-3``... on repeats."""
+    out: List[str] = []
+    for name in project_names:
+        base = python_attribute(name) or canonicalize_name(name)
+        candidate, n = base, 1
+        while candidate in out:
+            n += 1
+            candidate = f"{base}-{n}"
+        out.append(candidate)
+    return out
