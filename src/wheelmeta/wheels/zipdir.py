@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import re
 import struct
 import zlib
 from typing import Iterator, List, NamedTuple, Optional, Tuple
@@ -49,6 +50,7 @@ _ZIP64_EOCD = struct.Struct("<4sQHHIIQQQQ")  # 56 bytes
 _ZIP64_EOCD_SIG = b"PK\x06\x06"
 _CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")  # central directory file header, 46 bytes
 _CENTRAL_SIG = b"PK\x01\x02"
+_CENTRAL_OFFSET_RE = re.compile(re.escape(_CENTRAL_SIG) + b".{38}(.{4})", re.DOTALL)  # local header offset
 _LOCAL = struct.Struct("<4sHHHHHIIIHH")  # local file header, 30 bytes
 _LOCAL_SIG = b"PK\x03\x04"
 _MAX_COMMENT = 0xFFFF
@@ -86,7 +88,7 @@ class ZipDirectory:
         self.entry_count = entry_count
         self.cd_offset = cd_offset  # absolute offset where the central directory starts
         self._signatures_trusted: Optional[bool] = None
-        self._extents: Optional[Tuple[List[int], List[int]]] = None
+        self._offsets: Optional[List[int]] = None
 
     # -- reading -----------------------------------------------------------------------------------------------
 
@@ -264,34 +266,60 @@ class ZipDirectory:
         """Refuse a member whose bytes run into another entry's or into the central directory."""
         if data_end > self.cd_offset:
             raise InvalidWheel(self.source.name, f"{entry.name}: member data runs into the central directory")
-        starts, min_ends = self._entry_extents()
-        i = bisect.bisect_right(starts, entry.header_offset)
-        if i < len(starts) and starts[i] < data_end:
-            raise InvalidWheel(self.source.name, f"{entry.name}: overlapping entries in the zip file")
-        # the entry before ours in the file must end before our header; i-1 is ours, i-2 the previous one
-        same = bisect.bisect_left(starts, entry.header_offset)
-        if i - same > 1:
+        starts = self._sorted_offsets()
+        offset, end = entry.header_offset - self._shift, data_end - self._shift  # recorded coordinates
+        after = bisect.bisect_right(starts, offset)
+        first = bisect.bisect_left(starts, offset)
+        if after - first > 1:
             raise InvalidWheel(self.source.name, f"{entry.name}: overlapping entries in the zip file (shared header)")
-        if same > 0 and min_ends[same - 1] > entry.header_offset:
+        if after < len(starts) and starts[after] < end:
+            raise InvalidWheel(self.source.name, f"{entry.name}: overlapping entries in the zip file")
+        # the member stored before ours must end before our header starts (its local extra field can only
+        # make it longer, so the central name length gives a lower bound)
+        if first > 0 and self._least_end(starts[first - 1]) > offset:
             raise InvalidWheel(self.source.name, f"{entry.name}: overlapping entries in the zip file")
 
-    def _entry_extents(self) -> Tuple[List[int], List[int]]:
-        """Sorted local header offsets and, for each, the least possible end of that member (built once)."""
-        if self._extents is None:
-            pairs = []
-            central, pos = self.central, 0
-            for _ in range(self.entry_count):
-                name_len, extra_len, comment_len = self._header_lengths(pos)
-                (csize,) = struct.unpack_from("<I", central, pos + 20)
-                (offset,) = struct.unpack_from("<I", central, pos + 42)
-                if csize == 0xFFFFFFFF or offset == 0xFFFFFFFF:
-                    entry = self._entry_at(pos)[0]
-                    csize, offset = entry.compressed_size, entry.header_offset - self._shift
-                pairs.append((offset + self._shift, offset + self._shift + _LOCAL.size + name_len + csize))
-                pos += _CENTRAL.size + name_len + extra_len + comment_len
-            pairs.sort()
-            self._extents = ([p[0] for p in pairs], [p[1] for p in pairs])
-        return self._extents
+    def _sorted_offsets(self) -> List[int]:
+        """Every entry's recorded local header offset, sorted; built once.
+
+        For ordinary archives a regex pulls the offset field out of every header and one ``struct.unpack``
+        decodes them all: no Python-level loop per entry.
+        """
+        if self._offsets is None:
+            offsets: Optional[tuple] = None
+            if self._trusted():
+                fields = _CENTRAL_OFFSET_RE.findall(self.central)
+                if len(fields) == self.entry_count:
+                    offsets = struct.unpack(f"<{len(fields)}I", b"".join(fields))
+                    if 0xFFFFFFFF in offsets:
+                        offsets = None  # zip64 offsets live in the extra fields
+            if offsets is None:
+                offsets = tuple(entry.header_offset - self._shift for entry in self.entries())
+            self._offsets = sorted(offsets)
+        return self._offsets
+
+    def _least_end(self, offset: int) -> int:
+        """Where the member whose local header is at (recorded) ``offset`` ends at the earliest."""
+        for pos in self._header_positions_with_offset(offset):
+            entry = self._entry_at(pos)[0]
+            return offset + _LOCAL.size + len(entry.raw_name) + entry.compressed_size
+        return offset  # pragma: no cover - every sorted offset comes from some header
+
+    def _header_positions_with_offset(self, offset: int) -> Iterator[int]:
+        if self._trusted() and offset != 0xFFFFFFFF:
+            needle, central = struct.pack("<I", offset), self.central
+            hit = central.find(needle, 42)
+            while hit != -1:
+                if central[hit - 42 : hit - 38] == _CENTRAL_SIG:
+                    yield hit - 42
+                hit = central.find(needle, hit + 1)
+            return
+        pos = 0
+        for _ in range(self.entry_count):
+            entry, next_pos = self._entry_at(pos)
+            if entry.header_offset - self._shift == offset:
+                yield pos
+            pos = next_pos
 
 
 def _find_eocd(tail: bytes) -> Optional[int]:
