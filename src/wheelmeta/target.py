@@ -26,7 +26,7 @@ import platform as _platform
 import re
 import sys
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from packaging import tags as _tags
@@ -309,6 +309,10 @@ class Target:
     @classmethod
     def from_host(cls) -> "Target":
         """The running interpreter on this machine: the tags pip would accept, ``default_environment()``."""
+        return _host_target(cls)
+
+    @classmethod
+    def _probe_host(cls) -> "Target":
         host_tags = list(_tags.sys_tags())
         impl = _tags.interpreter_name()
         interpreter = f"{impl}{_tags.interpreter_version()}"
@@ -468,6 +472,12 @@ class Target:
             "is_host": self.is_host,
             "marker_environment": self.marker_environment(),
         }
+
+
+@lru_cache(maxsize=None)
+def _host_target(cls) -> Target:
+    # probing the host (glibc, the interpreter's ELF header, sysconfig) costs milliseconds; it cannot change
+    return cls._probe_host()
 
 
 def _warn_mixed_systems(platforms: Sequence[str]) -> None:
