@@ -1,0 +1,518 @@
+"""Run untrusted setup.py code in a child process that is contained, bounded and honest about both.
+
+The child gets a fresh temporary tree (the caller's), a scrubbed environment with ``HOME`` set to the tree,
+``stdin`` closed, a wall-clock timeout, rlimits on CPU time, address space, file size, open files and process
+count, a bounded output capture, and the strongest isolation this machine offers:
+
+``bubblewrap``
+    ``bwrap --unshare-all``: no network, its own PID namespace, the whole filesystem read-only except the tree,
+    a private ``/tmp``, and the caller's home hidden.
+``netns``
+    ``unshare --net --pid --fork --kill-child``: no network and its own PID namespace; the filesystem is the
+    caller's (a root caller's setup.py can write anywhere root can).
+``rlimits-only``
+    only the limits; network and filesystem are the caller's. Chosen when neither tool works, or forced with
+    ``WHEELMETA_SANDBOX=rlimits-only`` (the variable caps the level: ``bubblewrap``, ``netns``, ``rlimits-only``).
+
+Every process of the run is also put in a fresh ``pids`` cgroup where the machine lets us create one: it caps
+the process count even for root (RLIMIT_NPROC does not bind root) and lets us kill every process of the run.
+:attr:`SetupResult.contained` lists what was actually contained on this run.
+
+    >>> result = run_setup_py(Path("/tmp/tree"), timeout=60)          # doctest: +SKIP
+    >>> result.fields["install_requires"], result.isolation             # doctest: +SKIP
+    (['requests>=2'], 'bubblewrap')
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterator, Optional, Sequence, Tuple
+
+from ..errors import SandboxError
+
+__all__ = [
+    "ISOLATIONS",
+    "Limits",
+    "SandboxRun",
+    "SetupResult",
+    "detect_isolation",
+    "run_sandboxed",
+    "run_setup_py",
+]
+
+ISOLATIONS = ("bubblewrap", "netns", "rlimits-only")  # strongest first
+ISOLATION_ENV = "WHEELMETA_SANDBOX"
+CONTROL_DIR = ".wheelmeta-sandbox"  # inside the tree: the shim copy and TMPDIR
+_SHIM = Path(__file__).with_name("shim.py")
+_RESULT_CAP = 4 << 20
+_PROBE_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one sandboxed run (per process where the kernel counts per process)."""
+
+    cpu_seconds: Optional[int] = None  # None: the wall-clock timeout, rounded up
+    memory_bytes: int = 1 << 30
+    file_bytes: int = 64 << 20
+    open_files: int = 256
+    max_processes: int = 64
+    output_bytes: int = 64 << 10
+    use_cgroup: bool = True
+
+
+@dataclass(frozen=True)
+class SandboxRun:
+    """What a sandboxed child did: its exit, its (bounded) output and what contained it."""
+
+    returncode: Optional[int]
+    signal: Optional[int]
+    result: bytes
+    output_tail: bytes
+    output_bytes: int
+    timed_out: bool
+    cpu_seconds: float
+    isolation: str
+    contained: Tuple[str, ...]
+
+    def last_output_line(self) -> str:
+        lines = self.output_tail.decode("utf-8", "replace").strip().splitlines()
+        return lines[-1].strip() if lines else "(no output)"
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    """What setup.py passed to setup(), merged with setup.cfg as setuptools merges them.
+
+    ``fields`` has ``name``, ``version``, ``python_requires``, ``install_requires``, ``extras_require``,
+    ``setup_requires`` and ``tests_require`` (None where not given). ``extras_require`` keys may carry markers
+    the way setuptools writes them (``":python_version < '3'"``, ``"socks:sys_platform == 'win32'"``).
+    """
+
+    fields: Dict[str, object]
+    isolation: str
+    python_version: str
+    contained: Tuple[str, ...] = ()
+    setuptools_version: Optional[str] = None
+    warnings: Tuple[str, ...] = ()
+    output: str = ""
+
+
+# --------------------------------------------------------------------------------------------------- detection
+
+@functools.lru_cache(maxsize=None)
+def _works(argv: Tuple[str, ...]) -> bool:
+    try:
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=_PROBE_TIMEOUT)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+def _bubblewrap_works() -> bool:
+    bwrap, true = shutil.which("bwrap"), shutil.which("true")
+    return bool(bwrap and true) and _works(
+        (bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev",
+         "--proc", "/proc", "--tmpfs", "/tmp", true))
+
+
+def _netns_works() -> bool:
+    unshare, true = shutil.which("unshare"), shutil.which("true")
+    return bool(unshare and true) and _works((unshare, "--net", "--pid", "--fork", "--kill-child", true))
+
+
+def detect_isolation() -> str:
+    """The strongest isolation that works here, capped by ``$WHEELMETA_SANDBOX``.
+
+    >>> detect_isolation() in ISOLATIONS
+    True
+    """
+    cap = os.environ.get(ISOLATION_ENV, "").strip() or ISOLATIONS[0]
+    if cap not in ISOLATIONS:
+        raise SandboxError(ISOLATION_ENV, f"unknown isolation {cap!r}; expected one of {', '.join(ISOLATIONS)}")
+    allowed = ISOLATIONS[ISOLATIONS.index(cap):]
+    if "bubblewrap" in allowed and _bubblewrap_works():
+        return "bubblewrap"
+    if "netns" in allowed and _netns_works():
+        return "netns"
+    return "rlimits-only"
+
+
+# ------------------------------------------------------------------------------------------------ pids cgroup
+
+class _PidsCgroup:
+    """A fresh ``pids`` cgroup (v1 hierarchy or a v2 tree with the pids controller) for one run, if allowed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def create(cls, max_processes: int) -> Optional["_PidsCgroup"]:
+        for base in _cgroup_bases():
+            path = base / f"wheelmeta-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            try:
+                path.mkdir()
+            except OSError:
+                continue
+            try:
+                (path / "pids.max").write_text(str(max_processes))
+                return cls(path)
+            except OSError:  # no pids controller here: leave nothing behind
+                path.rmdir()
+        return None
+
+    def open_procs(self) -> int:
+        return os.open(self.path / "cgroup.procs", os.O_WRONLY)
+
+    def members(self) -> list:
+        try:
+            return [int(pid) for pid in (self.path / "cgroup.procs").read_text().split()]
+        except OSError:
+            return []
+
+    def kill_all_and_remove(self) -> None:
+        """SIGKILL every member until none is left (a fork bomb refills it for a moment), then rmdir."""
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            pids = self.members()
+            if not pids:
+                try:
+                    self.path.rmdir()
+                    return
+                except OSError:  # the last members are still being reaped
+                    pass
+            for pid in pids:
+                _signal_quietly(pid, signal.SIGKILL)
+            time.sleep(0.02)
+
+
+def _cgroup_bases() -> Iterator[Path]:
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return
+    for line in lines:
+        _, controllers, rel = line.split(":", 2)
+        rel = rel.lstrip("/")
+        if "pids" in controllers.split(","):
+            yield Path("/sys/fs/cgroup/pids") / rel
+        elif controllers == "":
+            for root in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified")):
+                if (root / "cgroup.controllers").exists():
+                    yield root / rel
+
+
+def _signal_quietly(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except OSError:
+        pass
+
+
+# ------------------------------------------------------------------------------------------------- the child
+
+def scrubbed_environment(tree: Path, tmpdir: Path) -> Dict[str, str]:
+    """The whole environment the child sees: nothing of the caller's but PATH."""
+    return {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "HOME": str(tree),
+        "TMPDIR": str(tmpdir),
+        "USER": "nobody",
+        "LOGNAME": "nobody",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "SOURCE_DATE_EPOCH": "315532800",
+        "PIP_NO_INDEX": "1",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
+
+
+def _masked_dirs(tree: Path) -> list:
+    """Directories hidden behind an empty tmpfs under bubblewrap: shared scratch space and the caller's home."""
+    home = Path(os.path.expanduser("~")).resolve()
+    dirs = [Path("/tmp"), Path("/var/tmp")]
+    if home != Path("/") and home not in tree.parents and home.is_dir():
+        dirs.append(home)
+    return [d for d in dirs if d.is_dir()]
+
+
+def _under(path: Path, parents: Sequence[Path]) -> bool:
+    return any(path == p or p in path.parents for p in parents)
+
+
+def _wrap(argv: Sequence[str], isolation: str, tree: Path, read_only: Sequence[Path],
+          writable: Sequence[Path]) -> list:
+    """``argv`` inside the chosen isolation. ``read_only``/``writable`` must stay visible under bubblewrap."""
+    if isolation == "netns":
+        return [shutil.which("unshare"), "--net", "--pid", "--fork", "--kill-child", "--", *argv]
+    if isolation != "bubblewrap":
+        return list(argv)
+    masked = _masked_dirs(tree)
+    cmd = [shutil.which("bwrap"), "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
+           "--dev", "/dev", "--proc", "/proc"]
+    for directory in masked:
+        cmd += ["--tmpfs", str(directory)]
+    # What the interpreter needs from a masked folder comes back read-only (outermost folders only).
+    needed = {p for p in read_only if p.exists() and _under(p, masked)}
+    for path in sorted(p for p in needed if not any(a in needed for a in p.parents)):
+        cmd += ["--ro-bind", str(path), str(path)]
+    for path in [tree, *writable]:
+        cmd += ["--bind", str(path), str(path)]
+    return cmd + ["--chdir", str(tree), "--", *argv]
+
+
+def _apply_limits(limits: Limits, cpu_seconds: int, cgroup_fd: Optional[int]) -> None:
+    """Runs in the child between fork and exec: the limits bind the wrapper and everything it starts."""
+    if cgroup_fd is not None:
+        os.write(cgroup_fd, str(os.getpid()).encode())
+    for name, value in (("RLIMIT_CPU", cpu_seconds), ("RLIMIT_AS", limits.memory_bytes),
+                        ("RLIMIT_FSIZE", limits.file_bytes), ("RLIMIT_NOFILE", limits.open_files),
+                        ("RLIMIT_NPROC", limits.max_processes), ("RLIMIT_CORE", 0)):
+        number = getattr(resource, name, None)
+        if number is not None:
+            # CPU: the soft limit sends SIGXCPU, the hard one a second later SIGKILL (a PID-namespace init
+            # ignores SIGXCPU).
+            hard = value + 1 if name == "RLIMIT_CPU" else value
+            resource.setrlimit(number, (value, hard))
+
+
+def _containment(isolation: str, cgroup: bool) -> Tuple[str, ...]:
+    contained = ["environment", "stdin", "wall-clock", "cpu", "memory", "file-size", "output"]
+    if isolation in ("bubblewrap", "netns"):
+        contained += ["network", "process-tree"]
+    if isolation == "bubblewrap":
+        contained += ["filesystem"]
+    if cgroup:
+        contained += ["process-count"] + ([] if "process-tree" in contained else ["process-tree"])
+    elif os.geteuid() != 0:  # RLIMIT_NPROC binds every uid but root
+        contained += ["process-count"]
+    return tuple(contained)
+
+
+RESULT_FD = "{result_fd}"  # placeholder in argv for the descriptor the child reports on
+
+
+def run_sandboxed(argv: Sequence[str], tree: Path, *, timeout: float, limits: Optional[Limits] = None,
+                  isolation: Optional[str] = None, read_only: Sequence[Path] = (), writable: Sequence[Path] = (),
+                  env: Optional[Dict[str, str]] = None) -> SandboxRun:
+    """Run ``argv`` in ``tree`` inside the sandbox and return what happened; never raises for the child's sake.
+
+    Any ``"{result_fd}"`` in ``argv`` becomes the number of an inherited descriptor on an anonymous file whose
+    content comes back as :attr:`SandboxRun.result` (the child's own prints cannot corrupt it).
+    """
+    limits = limits or Limits()
+    isolation = isolation or detect_isolation()
+    tree = Path(tree).resolve()
+    cpu_seconds = limits.cpu_seconds or max(1, int(-(-timeout // 1)))
+    cgroup = _PidsCgroup.create(limits.max_processes) if limits.use_cgroup else None
+    cgroup_fd = cgroup.open_procs() if cgroup else None
+    with tempfile.TemporaryFile() as result_file:
+        fd = result_file.fileno()
+        cmd = _wrap([a.replace(RESULT_FD, str(fd)) for a in argv], isolation, tree, read_only, writable)
+        try:
+            proc = subprocess.Popen(
+                cmd, cwd=tree, env=env if env is not None else scrubbed_environment(tree, tree),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(fd,),
+                start_new_session=True, preexec_fn=functools.partial(_apply_limits, limits, cpu_seconds, cgroup_fd),
+            )
+        except OSError as error:
+            if cgroup:
+                cgroup.kill_all_and_remove()
+            raise SandboxError(tree, f"cannot start the sandbox ({isolation}): {error}") from None
+        finally:
+            if cgroup_fd is not None:
+                os.close(cgroup_fd)
+        try:
+            tail, total, timed_out = _collect_output(proc, timeout, limits.output_bytes)
+        finally:
+            returncode, cpu_used = _end_everything(proc, cgroup)
+        result_file.seek(0)
+        result = result_file.read(_RESULT_CAP)
+    signum = -returncode if returncode < 0 else None
+    if signum is None and isolation == "bubblewrap" and returncode > 128:  # bwrap reports a signal as 128+N
+        signum = returncode - 128
+    return SandboxRun(returncode=returncode, signal=signum, result=result, output_tail=bytes(tail),
+                      output_bytes=total, timed_out=timed_out, cpu_seconds=cpu_used, isolation=isolation,
+                      contained=_containment(isolation, cgroup is not None))
+
+
+def _has_exited(pid: int) -> bool:
+    """True once the child is a zombie; WNOWAIT keeps it unreaped so its pid (and group id) stay ours."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
+def _collect_output(proc: subprocess.Popen, timeout: float, cap: int) -> Tuple[bytearray, int, bool]:
+    """Read the child's output until it exits or the wall clock runs out, keeping only the last ``cap`` bytes."""
+    out = proc.stdout.fileno()
+    os.set_blocking(out, False)
+    tail, total, eof = bytearray(), 0, False
+    deadline = time.monotonic() + timeout
+
+    def read_some() -> bool:
+        nonlocal total, eof
+        try:
+            chunk = os.read(out, 1 << 16)
+        except BlockingIOError:
+            return False
+        if not chunk:
+            eof = True
+            return False
+        total += len(chunk)
+        tail.extend(chunk)
+        if len(tail) > 2 * cap:
+            del tail[:-cap]
+        return True
+
+    while not _has_exited(proc.pid):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return tail[-cap:], total, True
+        if eof:  # output closed, process still winding down
+            time.sleep(min(remaining, 0.002))
+        elif select.select([out], [], [], min(remaining, 0.05))[0]:
+            read_some()
+    for _ in range(64):  # what the child wrote just before it exited; strays may keep writing, so bounded
+        if eof or not read_some():
+            break
+    return tail[-cap:], total, False
+
+
+def _end_everything(proc: subprocess.Popen, cgroup: Optional[_PidsCgroup]) -> Tuple[int, float]:
+    """Kill whatever of the run is left (group, cgroup) and reap the child; returns (returncode, CPU seconds)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # safe: the unreaped child keeps its group id from being reused
+    except OSError:
+        pass
+    if cgroup:
+        cgroup.kill_all_and_remove()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stdout.close()
+    return proc.returncode, usage.ru_utime + usage.ru_stime
+
+
+# --------------------------------------------------------------------------------------------- setup.py runs
+
+@dataclass(frozen=True)
+class _Interpreter:
+    executable: str
+    version: str
+    paths: Tuple[Path, ...]  # what must stay readable inside the sandbox
+
+
+_PROBE = (
+    "import json, sys, sysconfig; print(json.dumps({'executable': sys.executable, "
+    "'version': '%d.%d.%d' % tuple(sys.version_info[:3]), 'paths': [sys.prefix, sys.exec_prefix, "
+    "getattr(sys, 'base_prefix', sys.prefix), sysconfig.get_config_var('LIBDIR') or ''] + sys.path}))"
+)
+
+
+@functools.lru_cache(maxsize=None)
+def interpreter(python: Optional[str] = None) -> _Interpreter:
+    """Facts about the interpreter setup.py will run under (asked of that interpreter, once per process)."""
+    if python is None:
+        paths = [sys.prefix, sys.exec_prefix, sys.base_prefix, *sys.path]
+        executable, version = sys.executable, "%d.%d.%d" % sys.version_info[:3]
+    else:
+        found = shutil.which(python)
+        if not found:
+            raise SandboxError(python, "no such Python interpreter")
+        try:
+            done = subprocess.run([found, "-E", "-s", "-c", _PROBE], capture_output=True, timeout=30,
+                                  stdin=subprocess.DEVNULL)
+            facts = json.loads(done.stdout)
+        except (OSError, subprocess.SubprocessError, ValueError):
+            raise SandboxError(python, "not a working Python interpreter") from None
+        executable, version, paths = facts["executable"] or found, facts["version"], facts["paths"]
+    real = Path(executable).resolve()
+    paths = [Path(p) for p in paths if p] + [Path(executable).parent, real.parent.parent]
+    return _Interpreter(executable, version, tuple(p.resolve() for p in paths if p.exists()))
+
+
+def run_setup_py(tree: Path, *, python: Optional[str] = None, timeout: float = 60.0,
+                 limits: Optional[Limits] = None, isolation: Optional[str] = None,
+                 where: object = None) -> SetupResult:
+    """Run ``tree/setup.py`` under the shim in the sandbox; return what it passed to setup().
+
+    ``python`` is another interpreter to run it with (the result records its version); ``isolation`` forces a
+    level (default: :func:`detect_isolation`); ``where`` names the sdist in errors (default: the tree).
+    Raises :class:`SandboxError` ``"<where>: setup.py <reason> (sandbox: <isolation>)"``.
+    """
+    tree = Path(tree).resolve()
+    where = tree if where is None else where
+    if not (tree / "setup.py").is_file():
+        raise SandboxError(where, "setup.py not found in the tree")
+    child = interpreter(python)
+    control = tree / CONTROL_DIR
+    (control / "tmp").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_SHIM, control / "shim.py")
+    argv = [child.executable, "-E", "-s", "-B", str(control / "shim.py"), RESULT_FD, str(tree / "setup.py")]
+    try:
+        run = run_sandboxed(argv, tree, timeout=timeout, limits=limits, isolation=isolation,
+                            read_only=child.paths, env=scrubbed_environment(tree, control / "tmp"))
+    finally:
+        shutil.rmtree(control, ignore_errors=True)
+    return setup_result(run, where, timeout, child.version, limits or Limits())
+
+
+def _first_record(data: bytes) -> Optional[dict]:
+    try:
+        record, _ = json.JSONDecoder().raw_decode(data.decode("utf-8", "replace"))
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def setup_result(run: SandboxRun, where: object, timeout: float, python_version: str,
+                 limits: Limits) -> SetupResult:
+    """Turn a finished shim run into a :class:`SetupResult`, or raise :class:`SandboxError` saying why not."""
+    record = _first_record(run.result)
+    if record and record.get("ok") and not run.timed_out:
+        return SetupResult(
+            fields=record["fields"], isolation=run.isolation,
+            python_version=record.get("python_version") or python_version, contained=run.contained,
+            setuptools_version=record.get("setuptools_version"), warnings=tuple(record.get("warnings") or ()),
+            output=run.output_tail.decode("utf-8", "replace"),
+        )
+    error = SandboxError(where, f"setup.py {failure_reason(run, record, timeout, limits)} (sandbox: {run.isolation})")
+    error.isolation, error.output = run.isolation, run.output_tail.decode("utf-8", "replace")
+    raise error
+
+
+def failure_reason(run: SandboxRun, record: Optional[dict], timeout: float, limits: Limits) -> str:
+    """Why a run gave no result, in the words of the contract ("timed out after 60 s", ...)."""
+    cpu_limit = limits.cpu_seconds or max(1, int(-(-timeout // 1)))
+    if run.timed_out:
+        return f"timed out after {timeout:g} s"
+    if record:
+        detail = str(record.get("detail") or record.get("error"))
+        if record.get("error") == "exception":
+            hint = "process limit reached: " if detail.startswith("BlockingIOError") else ""
+            return f"{hint}raised {detail}"
+        return detail
+    if run.signal == signal.SIGXCPU or (run.signal == signal.SIGKILL and run.cpu_seconds >= cpu_limit - 0.5):
+        return "killed: CPU time limit"
+    if run.signal == signal.SIGXFSZ:
+        return "killed: file size limit"
+    if run.signal:
+        return f"killed by {signal.Signals(run.signal).name}"
+    last = run.last_output_line()
+    if "MemoryError" in last:
+        return "memory limit exceeded"
+    return f"exited with status {run.returncode}: {last}"
