@@ -1,0 +1,398 @@
+"""The audit of one wheel: what its ELF members need, what the wheel carries, and which manylinux tag holds.
+
+Everything is computed from the wheel's bytes: no library of the host is looked at, so the answer is the same on
+any machine. Members are streamed (never unpacked), each only up to the last byte its ELF facts need, and spread
+over threads (inflating and ``os.pread`` release the GIL)::
+
+    >>> audit = audit_source(LocalFileSource("numpy-2.1.0-cp311-cp311-manylinux_2_17_x86_64.whl"))  # doctest: +SKIP
+    >>> audit.overall_tag, sorted(audit.external_libs)                                              # doctest: +SKIP
+    ('manylinux_2_17_x86_64', [])
+
+The tags mean what they mean in ``auditwheel show``: ``sym_tag`` is the best policy the versioned symbols allow,
+``overall_tag`` the best policy that the symbols, the external libraries (none may be left), the symbol blacklists,
+the x86-64 ISA level and PyFPE_jbuf allow. Two deliberate differences, both because the host is never consulted:
+the needs of an external library are unknown (auditwheel reads them from the host's copy), and a need is met
+inside the wheel when a library with that file name or SONAME sits on the member's ``$ORIGIN`` RPATH/RUNPATH, in
+the member's own folder, or in a top-level ``*.libs/`` folder (the last two are noted in ``problems``, since the
+loader only finds them when they are already loaded).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+import posixpath
+import re
+from collections import defaultdict
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+
+from ..errors import WheelmetaError
+from ..model import ElfFacts, WheelAudit
+from ..sources import BytesSource, ByteSource, LocalFileSource, open_source
+from ..wheels.filename import parse_wheel_filename
+from ..wheels.zipdir import ZipDirectory, ZipEntry, iter_member
+from .elf import ELF_MAGIC, read_elf_facts
+from .policy import ARCHITECTURES, Policy, PolicySet, load_policies
+
+__all__ = ["audit_source", "elf_candidates", "analyze", "platform_policy_name"]
+
+log = logging.getLogger(__name__)
+
+#: progress(done_bytes, total_bytes): compressed bytes of the ELF members audited so far
+Progress = Callable[[int, int], None]
+
+_CHUNK = 1 << 20
+_PROBE = 64  # bytes inflated to check a member's magic
+_MIN_ELF = 52  # the smallest ELF header
+# members with these suffixes are never ELF files: not even their first bytes are inflated
+_NOT_ELF = (
+    ".py", ".pyc", ".pyi", ".pyx", ".pxd", ".pxi", ".h", ".hpp", ".hh", ".c", ".cc", ".cpp", ".cxx", ".cu", ".cuh",
+    ".txt", ".md", ".rst", ".json", ".toml", ".yaml", ".yml", ".cfg", ".ini", ".html", ".css", ".js", ".map",
+    ".png", ".jpg", ".jpeg", ".gif", ".svg", ".ico", ".csv", ".typed", ".pem", ".xml", ".proto", ".inc", ".cmake",
+    ".pc", ".a", ".lib", ".def", ".f90", ".f", ".pyf", ".npy", ".npz", ".mat", ".wav", ".ttf", ".afm", ".pfb",
+)
+_LOADERS = re.compile(r"^(ld-linux.*|ld64\.so\.[12])$")  # the dynamic loader is never external
+_PYFPE = ("PyFPE_jbuf", "PyFPE_dummy", "PyFPE_counter")
+_PLATFORM = re.compile(r"^(manylinux1|manylinux2010|manylinux2014|manylinux_\d+_\d+|musllinux_\d+_\d+|linux)_(.+)$")
+
+
+# -- reading ---------------------------------------------------------------------------------------------------------
+
+
+def elf_candidates(directory: ZipDirectory) -> List[ZipEntry]:
+    """Members that may be ELF files, judged by name and size only (no byte inflated)."""
+    out = []
+    for entry in directory.entries():
+        name = entry.name
+        if name.endswith("/") or entry.file_size < _MIN_ELF or ".dist-info/" in name:
+            continue
+        if name.lower().endswith(_NOT_ELF):
+            continue
+        out.append(entry)
+    return out
+
+
+def _is_elf(source: ByteSource, entry: ZipEntry) -> bool:
+    """Inflate the first bytes of ``entry`` only, and compare them with the ELF magic."""
+    stream = iter_member(source, entry, chunk=_PROBE)
+    head = b""
+    try:
+        for block in stream:  # an inflater may hand out a single byte first
+            head += block
+            if len(head) >= len(ELF_MAGIC):
+                break
+    finally:
+        stream.close()
+    return head[:4] == ELF_MAGIC
+
+
+def _member_facts(source: ByteSource, directory: ZipDirectory, entry: ZipEntry, watch: frozenset) -> Optional[ElfFacts]:
+    """The ELF facts of one member, or None when it is not an ELF file. Read errors become ``problems``."""
+    try:
+        if not _is_elf(source, entry):
+            return None
+        stream = iter_member(source, entry, chunk=_CHUNK, directory=directory)
+        try:
+            return read_elf_facts(
+                stream,
+                entry.name,
+                size=entry.file_size,
+                reopen=lambda: iter_member(source, entry, chunk=_CHUNK),
+                watch_symbols=watch,
+            )
+        finally:
+            stream.close()  # stop inflating: the facts are complete
+    except WheelmetaError as exc:
+        return ElfFacts(path=entry.name, problems=(exc.reason,))
+
+
+def _read_members(
+    source: ByteSource, directory: ZipDirectory, entries: Sequence[ZipEntry], watch: frozenset,
+    progress: Optional[Progress], workers: int,
+) -> List[ElfFacts]:
+    """ELF facts of every ELF member, in wheel order; the largest members start first so threads finish together."""
+    total = sum(e.compressed_size for e in entries)
+    done = 0
+    results: Dict[str, ElfFacts] = {}
+    order = sorted(entries, key=lambda e: -e.compressed_size)
+
+    def finished(entry: ZipEntry, facts: Optional[ElfFacts]) -> None:
+        nonlocal done
+        done += entry.compressed_size
+        if facts is not None:
+            results[entry.name] = facts
+        if progress is not None:
+            progress(done, total)
+
+    if workers <= 1 or len(order) <= 1:
+        for entry in order:
+            finished(entry, _member_facts(source, directory, entry, watch))
+    else:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(_member_facts, source, directory, e, watch): e for e in order}
+            for future in concurrent.futures.as_completed(futures):
+                finished(futures[future], future.result())
+    return [results[e.name] for e in entries if e.name in results]
+
+
+def _default_workers(source: ByteSource) -> int:
+    # only sources without seek state may be shared by threads
+    if isinstance(source, (LocalFileSource, BytesSource)):
+        return max(1, min(4, os.cpu_count() or 1))
+    return 1
+
+
+def audit_source(
+    source, *, name: Optional[str] = None, progress: Optional[Progress] = None, workers: Optional[int] = None
+) -> WheelAudit:
+    """Audit the wheel whose bytes ``source`` (a ByteSource or a local path) holds; ``name`` is its filename or URL.
+
+    macOS and Windows wheels come back with ``kind="non-linux"`` and pure wheels with ``kind="pure"``, unread.
+    Raises :class:`~wheelmeta.errors.InvalidWheel` only when the zip itself cannot be read; a bad member becomes a
+    ``problems`` entry of that member and the rest of the wheel is still audited.
+    """
+    source = open_source(source)
+    wheel = name or source.name
+    claimed, problems = _claimed_platforms(wheel)
+    if claimed and all(_is_other_os(p) for p in claimed):
+        return WheelAudit(wheel=wheel, claimed_tags=claimed, kind="non-linux")
+    directory = ZipDirectory.read(source)
+    watch = _watched_symbol_names()
+    entries = elf_candidates(directory)
+    facts = _read_members(source, directory, entries, watch, progress, workers or _default_workers(source))
+    if not facts:
+        if any(p != "any" for p in claimed):
+            problems.append("platform-tagged wheel without any ELF file")
+        return WheelAudit(wheel=wheel, claimed_tags=claimed, kind="pure", problems=tuple(problems))
+    if claimed and all(p == "any" for p in claimed):
+        problems.append("tagged pure (any) but carries ELF files")
+    return analyze(wheel, claimed, facts, problems)
+
+
+def _claimed_platforms(wheel: str) -> Tuple[Tuple[str, ...], List[str]]:
+    try:
+        parsed = parse_wheel_filename(posixpath.basename(wheel.split("?", 1)[0].split("#", 1)[0]))
+    except WheelmetaError as exc:
+        return (), [f"filename: {exc.reason}"]
+    return tuple(sorted(parsed.platforms)), []
+
+
+def _is_other_os(platform: str) -> bool:
+    return platform.startswith(("macosx", "win", "ios", "android", "emscripten", "pyodide", "wasi"))
+
+
+def _watched_symbol_names() -> frozenset:
+    names = set(_PYFPE)
+    for libc in ("glibc", "musl"):
+        for arch in ("x86_64",):  # blacklists do not depend on the architecture
+            for policy in load_policies(arch, libc):
+                for symbols in policy.blacklist.values():
+                    names |= symbols
+    return frozenset(names)
+
+
+# -- analysis --------------------------------------------------------------------------------------------------------
+
+
+def platform_policy_name(platform: str) -> Optional[Tuple[str, str]]:
+    """(policy name without arch, arch) of a linux platform tag: ``manylinux2014_x86_64`` -> (manylinux2014, x86_64)."""
+    match = _PLATFORM.match(platform)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def _wheel_arch_and_libc(claimed: Sequence[str], facts: Sequence[ElfFacts]) -> Tuple[Optional[str], str]:
+    arch = libc = None
+    for platform in claimed:
+        parsed = platform_policy_name(platform)
+        if parsed and parsed[1] in ARCHITECTURES:
+            arch = arch or parsed[1]
+            if parsed[0].startswith("musllinux"):
+                libc = "musl"
+            elif parsed[0].startswith("manylinux"):
+                libc = libc or "glibc"
+    if arch is None:
+        arch = next((f.machine for f in facts if f.machine in ARCHITECTURES), None)
+    if libc is None:
+        musl = any(n.startswith(("libc.musl-", "ld-musl-")) for f in facts for n in f.needed)
+        libc = "musl" if musl or any((f.interpreter or "").rsplit("/", 1)[-1].startswith("ld-musl-") for f in facts) else "glibc"
+    return arch, libc
+
+
+class _Library:
+    """Where the wheel's own ELF files are, by folder, file name and SONAME."""
+
+    def __init__(self, facts: Sequence[ElfFacts]) -> None:
+        self.by_path = {f.path: f for f in facts}
+        self.by_dir_name: Dict[Tuple[str, str], str] = {}
+        for f in facts:
+            folder, base = posixpath.split(f.path)
+            self.by_dir_name.setdefault((folder, base), f.path)
+            if f.soname:
+                self.by_dir_name.setdefault((folder, f.soname), f.path)
+        self.libs_dirs = sorted({posixpath.dirname(f.path) for f in facts if _in_libs_dir(f.path)})
+        # folders some member's RPATH leads to: an RPATH also serves the libraries its owner loads
+        self.rpath_dirs = {
+            d for f in facts for e in f.rpath if (d := _origin_dir(e, posixpath.dirname(f.path))) is not None
+        }
+
+    def resolve(self, member: ElfFacts, soname: str) -> Tuple[Optional[str], bool]:
+        """(member path that provides ``soname``, whether the loader finds it there) or (None, False)."""
+        origin = posixpath.dirname(member.path)
+        search = member.runpath or member.rpath  # the loader ignores RPATH when RUNPATH is set
+        for entry in search:
+            folder = _origin_dir(entry, origin)
+            if folder is not None and (folder, soname) in self.by_dir_name:
+                return self.by_dir_name[(folder, soname)], True
+        for folder in [origin] + self.libs_dirs:
+            if (folder, soname) in self.by_dir_name:
+                return self.by_dir_name[(folder, soname)], folder in self.rpath_dirs
+        return None, False
+
+
+def _in_libs_dir(path: str) -> bool:
+    parts = path.split("/")
+    return len(parts) >= 2 and parts[-2].endswith(".libs")
+
+
+def _origin_dir(entry: str, origin: str) -> Optional[str]:
+    """The wheel folder an RPATH entry names, when it is ``$ORIGIN``-relative and stays inside the wheel."""
+    if not entry.startswith(("$ORIGIN", "${ORIGIN}")):
+        return None  # an absolute path names the host, which the audit never consults
+    rest = entry.split("}", 1)[1] if entry.startswith("${") else entry[len("$ORIGIN"):]
+    folder = posixpath.normpath(posixpath.join(origin or ".", "./" + rest.lstrip("/")))
+    if folder == ".":
+        return ""
+    return None if folder.startswith("../") or folder == ".." else folder
+
+
+def analyze(wheel: str, claimed: Sequence[str], facts: Sequence[ElfFacts], problems: Optional[List[str]] = None) -> WheelAudit:
+    """The wheel-level verdict from the ELF facts of its members (pure computation, no I/O)."""
+    problems = list(problems or ())
+    problems += [f"{f.path}: {p}" for f in facts for p in f.problems]
+    arch, libc = _wheel_arch_and_libc(claimed, facts)
+    if arch is None:
+        problems.append("no ELF member of a known architecture")
+        return WheelAudit(wheel=wheel, claimed_tags=tuple(claimed), elf_files=tuple(facts), problems=tuple(problems))
+    policies = load_policies(arch, libc)
+    considered = []
+    for f in facts:
+        if f.machine and f.machine != arch:
+            problems.append(f"{f.path}: ignored, built for {f.machine} in a {arch} wheel")
+        else:
+            considered.append(f)
+    library = _Library(considered)
+    carried, needers = _classify_needs(considered, library, problems)
+    versioned = _versioned_symbols(considered)
+    verdict = _policy_verdict(policies, considered, needers, versioned)
+    external = {s: tuple(sorted(m)) for s, m in sorted(needers.items()) if s not in policies.highest.whitelist}
+    allowed_by = verdict["overall"] if not verdict["overall"].is_linux else policies.highest
+    audit = WheelAudit(
+        wheel=wheel,
+        claimed_tags=tuple(claimed),
+        kind="elf",
+        elf_files=tuple(facts),
+        carried_libs=carried,
+        policy_libs=tuple(sorted(s for s in needers if s in allowed_by.whitelist)),
+        external_libs=external,
+        versioned_symbols={k: tuple(sorted(v)) for k, v in sorted(versioned.items())},
+        sym_tag=verdict["sym"].name,
+        overall_tag=verdict["overall"].name,
+    )
+    holds, why = _claims_hold(policies, claimed, verdict, versioned, needers)
+    return _replace(audit, claims_hold=holds, problems=tuple(problems + why))
+
+
+def _replace(audit: WheelAudit, **changes) -> WheelAudit:
+    from dataclasses import replace
+
+    return replace(audit, **changes)
+
+
+def _classify_needs(facts: Sequence[ElfFacts], library: _Library, problems: List[str]):
+    """(carried soname -> member, outside soname -> members needing it) over every ELF member."""
+    carried: Dict[str, str] = {}
+    needers: Dict[str, Set[str]] = defaultdict(set)
+    for f in facts:
+        for soname in f.needed:
+            if _LOADERS.match(soname):
+                continue
+            provider, on_path = library.resolve(f, soname)
+            if provider is None:
+                needers[soname].add(f.path)
+                continue
+            carried.setdefault(soname, provider)
+            if not on_path:
+                problems.append(f"{f.path}: needs {soname}, found in the wheel at {provider} but not on its RPATH/RUNPATH")
+    return dict(sorted(carried.items())), needers
+
+
+def _versioned_symbols(facts: Sequence[ElfFacts]) -> Dict[str, Set[str]]:
+    """library -> version names, from every member's version needs (the loader's own versions left out)."""
+    out: Dict[str, Set[str]] = defaultdict(set)
+    for f in facts:
+        for lib, versions in f.version_requirements.items():
+            if not _LOADERS.match(lib):
+                out[lib].update(versions)
+    return out
+
+
+def _policy_verdict(policies: PolicySet, facts, needers: Mapping[str, Set[str]], versioned) -> Dict[str, Policy]:
+    """auditwheel's partial policies (symbols, references, blacklist, ISA, PyFPE) and their minimum."""
+    sym = policies.versioned_symbols_policy(versioned)
+    ref = max((p for p in policies if all(s in p.whitelist for s in needers) or p.is_linux), default=policies.linux)
+    blacklist = max((p for p in policies if not _blacklisted(p, facts)), default=policies.linux)
+    isa = policies.linux if any(f.isa_extension for f in facts) else policies.highest
+    pyfpe = policies.linux if any(f.python_init and set(_PYFPE) & set(f.watched_symbols) for f in facts) else policies.highest
+    overall = min(sym, ref, blacklist, isa, pyfpe)
+    return {"sym": sym, "ref": ref, "blacklist": blacklist, "isa": isa, "pyfpe": pyfpe, "overall": overall}
+
+
+def _blacklisted(policy: Policy, facts: Iterable[ElfFacts]) -> Dict[str, Set[str]]:
+    """soname -> blacklisted symbols some member imports from it under ``policy``."""
+    out: Dict[str, Set[str]] = defaultdict(set)
+    for f in facts:
+        for soname in f.needed:
+            hits = policy.blacklist.get(soname, frozenset()) & set(f.watched_symbols)
+            if hits:
+                out[soname] |= hits
+    return out
+
+
+def _claims_hold(policies, claimed, verdict, versioned, needers) -> Tuple[Optional[bool], List[str]]:
+    """Whether each manylinux/musllinux tag of the filename is at most as compatible as the overall verdict."""
+    holds: Optional[bool] = None
+    why: List[str] = []
+    overall = verdict["overall"]
+    for platform in claimed:
+        try:
+            policy = policies.by_name(platform)
+        except KeyError:
+            continue
+        holds = True if holds is None else holds
+        if policy.priority <= overall.priority:
+            continue
+        holds = False
+        why.append(f"claims {platform} but is only {overall.name}: " + _reasons(policy, verdict, versioned, needers))
+    return holds, why
+
+
+def _reasons(policy: Policy, verdict, versioned, needers) -> str:
+    reasons = []
+    too_new = sorted(
+        v for vs in versioned.values() for v in vs
+        if v.partition("_")[0] in policy.symbol_versions
+        and v.partition("_")[2] not in policy.symbol_versions[v.partition("_")[0]]
+    )
+    if too_new:
+        reasons.append("needs " + ", ".join(sorted(set(too_new))))
+    outside = sorted(s for s in needers if s not in policy.whitelist)
+    if outside:
+        reasons.append("needs external " + ", ".join(outside))
+    if verdict["blacklist"].priority < policy.priority:
+        reasons.append("imports blacklisted symbols")
+    if verdict["isa"].priority < policy.priority:
+        reasons.append("requires an x86-64 ISA extension")
+    if verdict["pyfpe"].priority < policy.priority:
+        reasons.append("uses PyFPE_jbuf")
+    return "; ".join(reasons) or "see sym_tag/overall_tag"
