@@ -36,7 +36,7 @@ def test_tail_read_costs_one_request_and_learns_the_size(folder, data):
         src = RangeSource(server.file_url(BLOB), client)
         assert src.size == SIZE
         assert client.requests == 1
-        assert server.log == [(f"/files/{BLOB}", "bytes=-65536")]
+        assert server.log == [(f"/files/{BLOB}", "bytes=-67584")]
         assert src.read_at(SIZE - 100, 100) == data[-100:]
         assert client.requests == 1  # served from the cached tail
 
@@ -55,9 +55,9 @@ def test_read_that_ends_in_the_tail_fetches_only_the_missing_part(folder, data):
     with IndexServer(folder) as server:
         client = _client()
         src = RangeSource(server.file_url(BLOB), client)
-        start = SIZE - 65536 - 1000
+        start = SIZE - 67584 - 1000
         assert src.read_at(start, 2000) == data[start : start + 2000]
-        assert server.log[-1][1] == f"bytes={start}-{SIZE - 65536 - 1}"
+        assert server.log[-1][1] == f"bytes={start}-{SIZE - 67584 - 1}"
 
 
 def test_prefetched_block_serves_later_reads_without_requests(folder, data):
@@ -116,11 +116,11 @@ def test_refused_suffix_range_uses_two_plain_ranges(folder, data):
         client = _client()
         src = RangeSource(server.file_url(BLOB), client)
         assert not src.fell_back and src.size == SIZE
-        assert [r for _, r in server.log] == ["bytes=-65536", "bytes=0-0", f"bytes={SIZE - 65536}-{SIZE - 1}"]
+        assert [r for _, r in server.log] == ["bytes=-67584", "bytes=0-0", f"bytes={SIZE - 67584}-{SIZE - 1}"]
         assert src.read_at(SIZE - 7, 7) == data[-7:]
         server.reset()
         RangeSource(server.file_url(BLOB), client)
-        assert [r for _, r in server.log] == ["bytes=0-0", f"bytes={SIZE - 65536}-{SIZE - 1}"]
+        assert [r for _, r in server.log] == ["bytes=0-0", f"bytes={SIZE - 67584}-{SIZE - 1}"]
 
 
 def test_wrong_content_range_is_never_trusted(folder, data):

@@ -14,8 +14,8 @@ Two public pieces:
       >>> src.size, client.requests                                                       # doctest: +SKIP
       (104857811, 1)
 
-How a remote wheel is read (the speed model in docs/design.md): the first request asks for the last 64 KiB with a
-suffix range (``bytes=-65536``). Its ``Content-Range`` gives the size; its body holds the end-of-central-directory
+How a remote wheel is read (the speed model in docs/design.md): the first request asks for the last 66 KiB with a
+suffix range (``bytes=-67584``). Its ``Content-Range`` gives the size; its body holds the end-of-central-directory
 record and usually the whole central directory and the ``.dist-info`` members, which bdist_wheel writes last. Reads
 that fall inside bytes already fetched cost nothing. When a server ignores ranges (answers 200 with the whole body),
 refuses them, or answers a ``Content-Range`` other than the one asked for, the host is remembered and the file is
@@ -50,8 +50,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Bytes asked for by the first request of a RangeSource: enough for the central directory of most wheels.
-TAIL_SIZE = 64 * 1024
+#: Bytes asked for by the first request of a RangeSource: the zip reader looks for the end-of-central-directory
+#: record in the last 64 KiB + 22 bytes (the longest zip comment plus the record), and this covers that read and
+#: the central directory of most wheels.
+TAIL_SIZE = 66 * 1024
 #: Cap on whole-file downloads (servers without ranges, sdists): the largest wheels on indexes are ~1 GiB.
 DEFAULT_MAX_DOWNLOAD = 4 * 1024**3
 #: Status codes worth retrying: the server asked us to slow down or failed transiently.
@@ -511,6 +513,19 @@ class RangeSource:
         self._spool = spool
         self._blocks.clear()
         self.fell_back = True
+
+    def whole_file_sha256(self) -> Optional[str]:
+        """The sha256 of the file when it was downloaded whole (the fallback), else None: ranges prove nothing."""
+        if self._spool is None:
+            return None
+        import hashlib
+
+        digest = hashlib.sha256()
+        with self._spool_lock:
+            self._spool.seek(0)
+            for block in iter(lambda: self._spool.read(DEFAULT_CHUNK), b""):  # type: ignore[union-attr]
+                digest.update(block)
+        return digest.hexdigest()
 
     def _read_spool(self, offset: int, length: int) -> bytes:
         assert self._spool is not None

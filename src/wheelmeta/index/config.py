@@ -1,0 +1,194 @@
+"""Which indexes to ask: the same answer pip would give, read from pip's own configuration at run time.
+
+Precedence, as pip applies it: command-line options (passed in by the caller) over environment variables
+(``PIP_INDEX_URL``, ``PIP_EXTRA_INDEX_URL``, ``PIP_FIND_LINKS``, ``PIP_NO_INDEX``) over the config files (the
+``[download]`` and ``[install]`` sections over ``[global]``), over pip's built-in default index. The files are read
+with pip's own ``Configuration`` class when pip is importable, so every location pip knows (``PIP_CONFIG_FILE``,
+site, user, XDG and legacy paths) counts; without pip the documented locations are parsed as ini files.
+
+The built-in default is never written here: it is taken from pip (``PyPI.simple_url``) when needed.
+
+    >>> config = IndexConfig.from_pip()                                         # doctest: +SKIP
+    >>> config.index_urls()                                                     # doctest: +SKIP
+    ['https://<pip default>/simple', 'file:///opt/pypi/simple', 'file:///opt/pypi-more/simple']
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from ..errors import IndexError_
+
+__all__ = ["IndexConfig", "default_index_urls", "pip_default_index_url", "read_pip_settings"]
+
+#: pip option names we read, and whether pip splits the value on whitespace (its "append" options).
+_OPTIONS = {"index-url": False, "extra-index-url": True, "find-links": True, "no-index": False}
+#: Config sections in increasing precedence; wheelmeta acts like `pip download` / `pip install`.
+_SECTIONS = ("global", "install", "download", ":env:")
+_TRUE = {"1", "true", "yes", "on", "y"}
+
+
+def pip_default_index_url() -> str:
+    """pip's built-in default index, read from the installed pip (never hard-coded here)."""
+    try:
+        from pip._internal.models.index import PyPI
+    except ImportError:
+        raise IndexError_(
+            "index configuration", "pip is not importable, so its default index is unknown: pass --index-url"
+        ) from None
+    return PyPI.simple_url
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Where to look for files: one main index, extra indexes, find-links locations, or no index at all."""
+
+    index_url: Optional[str] = None  # None: pip's default
+    extra_index_urls: Tuple[str, ...] = ()
+    find_links: Tuple[str, ...] = ()
+    no_index: bool = False
+    origin: Mapping[str, str] = field(default_factory=dict)  # option -> where its value came from
+
+    def index_urls(self) -> List[str]:
+        """The index URLs in the order they are asked (main index first); [] with ``no_index``."""
+        if self.no_index:
+            return []
+        main = self.index_url or pip_default_index_url()
+        return _dedupe([main, *self.extra_index_urls])
+
+    @classmethod
+    def from_pip(
+        cls,
+        *,
+        index_url: Optional[str] = None,
+        extra_index_urls: Sequence[str] = (),
+        find_links: Sequence[str] = (),
+        no_index: bool = False,
+        environ: Optional[Mapping[str, str]] = None,
+    ) -> "IndexConfig":
+        """pip's configuration with the given command-line values on top (as pip merges them).
+
+        Like pip, an ``--extra-index-url`` or ``--find-links`` given on the command line replaces the configured
+        list, and ``--index-url`` replaces the configured main index.
+        """
+        settings, origin = read_pip_settings(environ)
+        if index_url:
+            settings["index-url"], origin["index-url"] = index_url, "command line"
+        if extra_index_urls:
+            settings["extra-index-url"], origin["extra-index-url"] = " ".join(extra_index_urls), "command line"
+        if find_links:
+            settings["find-links"], origin["find-links"] = " ".join(find_links), "command line"
+        if no_index:
+            settings["no-index"], origin["no-index"] = "1", "command line"
+        return cls(
+            index_url=settings.get("index-url") or None,
+            extra_index_urls=tuple(settings.get("extra-index-url", "").split()),
+            find_links=tuple(settings.get("find-links", "").split()),
+            no_index=settings.get("no-index", "").strip().lower() in _TRUE,
+            origin=origin,
+        )
+
+
+def default_index_urls(environ: Optional[Mapping[str, str]] = None) -> List[str]:
+    """The index URLs pip would use here: configured index (or pip's default) then the extra indexes."""
+    return IndexConfig.from_pip(environ=environ).index_urls()
+
+
+def read_pip_settings(environ: Optional[Mapping[str, str]] = None) -> Tuple[Dict[str, str], Dict[str, str]]:
+    """``({option: raw value}, {option: origin})`` for the index options, from pip's config and environment."""
+    env = os.environ if environ is None else environ
+    try:
+        items = _items_from_pip(env)
+    except ImportError:
+        items = _items_from_ini(env)
+    settings: Dict[str, str] = {}
+    origin: Dict[str, str] = {}
+    ranked = sorted(items, key=lambda item: _SECTIONS.index(item[0]))  # stable: file order kept within a section
+    for section, key, value, where in ranked:
+        if key in _OPTIONS and value.strip():
+            settings[key] = value
+            origin[key] = where if section != ":env:" else f"environment PIP_{key.upper().replace('-', '_')}"
+    return settings, origin
+
+
+def _items_from_pip(env: Mapping[str, str]) -> List[Tuple[str, str, str, str]]:
+    """(section, key, value, file) from pip's own Configuration (raises ImportError without pip)."""
+    from pip._internal.configuration import Configuration
+
+    with _patched_environ(env):
+        configuration = Configuration(isolated=False)
+        configuration.load()
+        out = []
+        for dotted, value in configuration.items():
+            section, _, key = dotted.partition(".")
+            if section in _SECTIONS:
+                out.append((section, key, str(value), "pip configuration"))
+        return out
+
+
+class _patched_environ:
+    """Let pip's Configuration read a given environment (tests pass their own) and restore the real one."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self._saved: Optional[Dict[str, str]] = None
+
+    def __enter__(self) -> None:
+        if self._env is not os.environ:
+            self._saved = dict(os.environ)
+            os.environ.clear()
+            os.environ.update(self._env)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saved is not None:
+            os.environ.clear()
+            os.environ.update(self._saved)
+
+
+def _items_from_ini(env: Mapping[str, str]) -> List[Tuple[str, str, str, str]]:
+    """The documented pip config locations parsed as ini files, then ``PIP_*`` variables (pip's order)."""
+    out: List[Tuple[str, str, str, str]] = []
+    explicit = env.get("PIP_CONFIG_FILE")
+    if explicit != os.devnull:
+        for path in [*_config_files(env), *([explicit] if explicit else [])]:
+            out.extend(_ini_items(path))
+    for key in _OPTIONS:
+        value = env.get("PIP_" + key.upper().replace("-", "_"))
+        if value is not None:
+            out.append((":env:", key, value, "environment"))
+    return out
+
+
+def _config_files(env: Mapping[str, str]) -> List[str]:
+    """Global (XDG_CONFIG_DIRS, /etc), user (legacy ~/.pip, XDG_CONFIG_HOME) and site files, lowest first."""
+    home = env.get("HOME") or os.path.expanduser("~")
+    xdg_dirs = [d for d in env.get("XDG_CONFIG_DIRS", "/etc/xdg").split(os.pathsep) if d]
+    xdg_home = env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    files = [os.path.join(d, "pip", "pip.conf") for d in xdg_dirs] + ["/etc/pip.conf"]
+    files += [os.path.join(home, ".pip", "pip.conf"), os.path.join(xdg_home, "pip", "pip.conf")]
+    files.append(os.path.join(sys.prefix, "pip.conf"))
+    return files
+
+
+def _ini_items(path: str) -> Iterable[Tuple[str, str, str, str]]:
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeDecodeError) as exc:
+        raise IndexError_(path, f"unreadable pip configuration file: {exc}") from None
+    for section in parser.sections():
+        for key, value in parser.items(section):
+            yield section, key.replace("_", "-"), value, path
+
+
+def _dedupe(items: Iterable[str]) -> List[str]:
+    seen, out = set(), []
+    for item in items:
+        if item not in seen:
+            seen.add(item)
+            out.append(item)
+    return out

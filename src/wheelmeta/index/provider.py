@@ -1,0 +1,393 @@
+"""Choose the file a resolver should use for a requirement on a Target: a wheel or an sdist, by preference.
+
+Every file an index offers is first checked on its own (pip's link evaluation): the version must satisfy the
+specifier (pre-releases as pip allows them), a yanked file is refused unless the requirement pins its version with
+``==``/``===`` (PEP 592), ``Requires-Python`` must admit the target's Python, and a wheel must carry a tag the
+target accepts. Among the files that pass, the preference decides:
+
+* ``Preference()`` behaves like pip: the newest version wins, and at that version the wheel with the best tag wins
+  over the sdist;
+* ``Preference(default=("wheel", "sdist"))`` (``--prefer-wheels``, mach-nix's and poetry2nix's meaning): the newest
+  version *that has a compatible wheel* wins over newer sdist-only versions; ``("sdist", "wheel")`` is the mirror
+  image, ``("wheel",)`` and ``("sdist",)`` allow one kind only;
+* per package, mach-nix style: ``Preference.from_specs(["tensorflow=wheel", "_default=sdist,wheel"])`` or the same
+  table from a TOML file (:meth:`Preference.from_toml`).
+
+    >>> choice = choose("tensorflow==2.1.0", Target.from_options("3.7", platforms=["manylinux2010_x86_64"]),
+    ...                 Preference.prefer_wheels())                                             # doctest: +SKIP
+    >>> choice.file.filename                                                                     # doctest: +SKIP
+    'tensorflow-2.1.0-cp37-cp37m-manylinux2010_x86_64.whl'
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from ..errors import NoMatchingDistribution, UsageError
+from ..model import Choice, DistFile
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..target import Target
+    from .simple import IndexClient
+
+__all__ = ["Preference", "choose", "evaluate_file", "KINDS"]
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("wheel", "sdist")
+DEFAULT_KEY = "_default"
+
+
+@dataclass(frozen=True)
+class Preference:
+    """Which kinds of file are allowed, per package, and in which order they are tried.
+
+    ``default`` applies to packages not named in ``packages``. ``None`` means pip's behaviour (newest version
+    first, wheel over sdist at equal version); a tuple of kinds means "try the first kind; only when no file of
+    that kind fits, the next" (mach-nix's provider order). Package names are canonical.
+
+        >>> Preference.from_specs(["tensorflow=wheel", "_default=sdist,wheel"]).kinds_for("TensorFlow")
+        ('wheel',)
+    """
+
+    default: Optional[Tuple[str, ...]] = None
+    packages: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def pip(cls) -> "Preference":
+        """pip's default: newest acceptable version, best wheel over the sdist at that version."""
+        return cls()
+
+    @classmethod
+    def prefer_wheels(cls) -> "Preference":
+        """The newest version with a compatible wheel, over newer sdist-only versions."""
+        return cls(default=("wheel", "sdist"))
+
+    @classmethod
+    def prefer_sdist(cls) -> "Preference":
+        """The newest version with an sdist, over newer wheel-only versions."""
+        return cls(default=("sdist", "wheel"))
+
+    @classmethod
+    def only_wheels(cls) -> "Preference":
+        return cls(default=("wheel",))
+
+    @classmethod
+    def only_sdist(cls) -> "Preference":
+        return cls(default=("sdist",))
+
+    def kinds_for(self, project: str) -> Optional[Tuple[str, ...]]:
+        """The provider order for ``project``, or None for pip's version-first behaviour."""
+        return self.packages.get(canonicalize_name(project), self.default)
+
+    def with_packages(self, table: Mapping[str, Union[str, Sequence[str]]]) -> "Preference":
+        """This preference with per-package entries (``_default`` sets the default) from a mapping."""
+        default = self.default
+        packages = dict(self.packages)
+        for name, value in table.items():
+            kinds = _parse_kinds(name, value)
+            if name == DEFAULT_KEY:
+                default = kinds
+            else:
+                packages[canonicalize_name(name)] = kinds
+        return Preference(default=default, packages=packages)
+
+    def with_pip_format_control(self, only_binary: Sequence[str] = (), no_binary: Sequence[str] = ()) -> "Preference":
+        """Apply pip's ``--only-binary``/``--no-binary`` values (``:all:``, ``:none:`` or comma-separated names).
+
+        As in pip, ``:all:`` in one option clears the names of the other; a name in both ends up in the last one
+        applied (``--no-binary`` after ``--only-binary`` here).
+        """
+        pref = self
+        for values, kinds in ((only_binary, ("wheel",)), (no_binary, ("sdist",))):
+            for value in values:
+                for name in (n.strip() for n in value.split(",") if n.strip()):
+                    if name == ":all:":
+                        pref = Preference(default=kinds, packages={k: v for k, v in pref.packages.items() if v == kinds})
+                    elif name == ":none:":
+                        pref = Preference(default=pref.default,
+                                          packages={k: v for k, v in pref.packages.items() if v != kinds})
+                    else:
+                        pref = Preference(default=pref.default, packages={**pref.packages, canonicalize_name(name): kinds})
+        return pref
+
+    @classmethod
+    def from_specs(cls, specs: Iterable[str], base: Optional["Preference"] = None) -> "Preference":
+        """From ``--provider`` values: ``"tensorflow=wheel"``, ``"_default=sdist,wheel"``."""
+        table: Dict[str, str] = {}
+        for spec in specs:
+            name, sep, value = spec.partition("=")
+            if not sep or not name.strip():
+                raise UsageError(spec, "a provider is NAME=KINDS, e.g. tensorflow=wheel or _default=sdist,wheel")
+            table[name.strip()] = value
+        return (base or cls()).with_packages(table)
+
+    @classmethod
+    def from_toml(cls, path: str, base: Optional["Preference"] = None) -> "Preference":
+        """From a TOML file: a ``[providers]`` table (or top-level keys) of ``name = "wheel,sdist"`` or lists.
+
+            [providers]
+            _default = "sdist,wheel"
+            tensorflow = "wheel"
+        """
+        try:
+            import tomllib  # type: ignore[import-not-found]
+        except ImportError:  # Python < 3.11
+            import tomli as tomllib  # type: ignore[no-redef]
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except OSError as exc:
+            raise UsageError(path, exc.strerror or str(exc)) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(path, f"not valid TOML: {exc}") from None
+        table = data.get("providers", data)
+        if not isinstance(table, dict):
+            raise UsageError(path, "[providers] must be a table of name = \"wheel,sdist\"")
+        try:
+            return (base or cls()).with_packages(table)
+        except UsageError as exc:
+            raise UsageError(path, exc.reason) from None
+
+
+def _parse_kinds(name: str, value: Union[str, Sequence[str]]) -> Tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    kinds = tuple(str(k).strip().lower() for k in items if str(k).strip())
+    bad = [k for k in kinds if k not in KINDS]
+    if not kinds or bad:
+        raise UsageError(f"provider {name}", f"unknown provider {', '.join(bad) or '(empty)'}; use wheel and/or sdist")
+    return tuple(dict.fromkeys(kinds))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# judging one file
+
+
+def _pinned_versions(specifier: SpecifierSet) -> List[str]:
+    """Versions pinned exactly (``==1.0``, ``===1.0``; not ``==1.*``): PEP 592 lets those pick yanked files."""
+    return [s.version for s in specifier if s.operator in ("==", "===") and not s.version.endswith(".*")]
+
+
+def evaluate_file(dist: DistFile, requirement: Requirement, target: "Target") -> Optional[str]:
+    """Why ``dist`` cannot serve ``requirement`` on ``target`` on its own merits, or None when it can.
+
+    (Pre-release filtering depends on the other candidates and happens in :func:`choose`.)
+    """
+    if dist.name != canonicalize_name(requirement.name):
+        return f"belongs to {dist.name}, not {requirement.name}"
+    if not requirement.specifier.contains(dist.version, prereleases=True):
+        return f"version {dist.version} does not match {requirement.specifier}"
+    if dist.is_yanked and not any(Version(v) == dist.version for v in _pinned_versions(requirement.specifier)
+                                  if _is_version(v)):
+        return "yanked" + (f": {dist.yanked}" if dist.yanked else "") + " (only an == pin may select it)"
+    python = target.marker_environment()["python_full_version"]
+    if dist.requires_python:
+        try:
+            if not SpecifierSet(dist.requires_python).contains(python, prereleases=True):
+                return f"requires Python {dist.requires_python}; the target has {target.python_version}"
+        except InvalidSpecifier:
+            logger.warning("%s: ignoring invalid Requires-Python %r (as pip does)", dist.url, dist.requires_python)
+    if dist.kind == "wheel":
+        tags = _wheel_tags(dist)
+        if tags is None:
+            return "not a valid wheel file name"
+        if target.best_wheel_priority(tags) is None:
+            return f"no tag fits the target {target.describe()} (wheel tags: {_tag_summary(dist.filename)})"
+    return None
+
+
+def _is_version(text: str) -> bool:
+    from packaging.version import InvalidVersion
+
+    try:
+        Version(text)
+        return True
+    except InvalidVersion:
+        return False
+
+
+def _wheel_tags(dist: DistFile):
+    from ..errors import InvalidWheel
+    from ..wheels.filename import parse_wheel_filename
+
+    try:
+        return parse_wheel_filename(dist.filename).tags
+    except InvalidWheel:
+        return None
+
+
+def _tag_summary(filename: str) -> str:
+    return "-".join(filename[: -len(".whl")].split("-")[-3:])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# choosing among the files that pass
+
+
+def _rank(dist: DistFile, target: "Target") -> Tuple:
+    """pip's order among acceptable files of one kind: not yanked, newer version, better tag, higher build."""
+    if dist.kind == "wheel":
+        from ..wheels.filename import parse_wheel_filename
+
+        parsed = parse_wheel_filename(dist.filename)
+        priority = target.best_wheel_priority(parsed.tags)
+        build = parsed.build or ()
+        return (not dist.is_yanked, dist.version, 1, -(priority or 0), build)
+    return (not dist.is_yanked, dist.version, 0, 0, ())
+
+
+def _allow_prereleases(requirement: Requirement, versions: Iterable[Version]) -> bool:
+    """pip's rule: pre-releases count when the specifier names one, or when nothing else matches."""
+    spec = requirement.specifier
+    if spec.prereleases:
+        return True
+    return not any(not v.is_prerelease for v in versions)
+
+
+def choose(
+    requirement: Union[str, Requirement],
+    target: "Target",
+    preference: Optional[Preference] = None,
+    client: Optional[Union["IndexClient", object]] = None,
+) -> Choice:
+    """The file to use for ``requirement`` on ``target``, and why every other offered file lost.
+
+    ``client`` is an :class:`~wheelmeta.index.simple.IndexClient` (or an :class:`~wheelmeta.http.HttpClient`, used
+    with pip's configured indexes); without one, pip's configuration and the shared HTTP client are used.
+
+    :raises NoMatchingDistribution: no file fits; the message names the indexes and the commonest reasons.
+    """
+    req = _as_requirement(requirement)
+    index = _as_index_client(client)
+    preference = preference or Preference()
+    files = index.files(req.name)
+    rejected: List[Tuple[DistFile, str]] = []
+    accepted: List[DistFile] = []
+    for dist in files:
+        why = evaluate_file(dist, req, target)
+        (rejected.append((dist, why)) if why else accepted.append(dist))
+    if not _allow_prereleases(req, (d.version for d in accepted)):
+        for dist in [d for d in accepted if d.version.is_prerelease]:
+            accepted.remove(dist)
+            rejected.append((dist, f"pre-release {dist.version} (not asked for; final releases match)"))
+    kinds = preference.kinds_for(req.name)
+    chosen, reason, lost = _pick(accepted, kinds, target)
+    if chosen is None:
+        error = NoMatchingDistribution(str(req), _no_match_reason(index, target, kinds, files, rejected + lost))
+        error.rejected = tuple(rejected + lost)  # type: ignore[attr-defined]  # for --explain
+        raise error
+    return Choice(requirement=req, file=_with_local_facts(chosen), reason=reason, rejected=tuple(rejected + lost))
+
+
+def _with_local_facts(dist: DistFile) -> DistFile:
+    """A local file (find-links folder, file:// index) gets its size and sha256: Nix needs the hash, and reading
+    one chosen file is cheap next to asking the user to compute it."""
+    if not dist.url.startswith("file:") or (dist.sha256 and dist.size is not None):
+        return dist
+    import dataclasses
+    import hashlib
+
+    from ..http import url_to_path
+
+    path = url_to_path(dist.url)
+    try:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        size = os.path.getsize(path)
+    except OSError as exc:
+        logger.warning("%s: cannot read the chosen file to hash it: %s", path, exc)
+        return dist
+    return dataclasses.replace(dist, hashes={**dist.hashes, "sha256": digest.hexdigest()}, size=size)
+
+
+def _pick(
+    accepted: List[DistFile], kinds: Optional[Tuple[str, ...]], target: "Target"
+) -> Tuple[Optional[DistFile], str, List[Tuple[DistFile, str]]]:
+    """(chosen file, why, [(loser, why)]) under one provider order (None: pip's version-first order)."""
+    lost: List[Tuple[DistFile, str]] = []
+    pool = accepted
+    if kinds is not None:
+        allowed = [d for d in accepted if d.kind in kinds]
+        lost += [(d, f"{d.kind} not allowed (providers: {','.join(kinds)})") for d in accepted if d.kind not in kinds]
+        for kind in kinds:
+            pool = [d for d in allowed if d.kind == kind]
+            if pool:
+                break
+        else:
+            pool = []
+        lost += [(d, f"provider order {','.join(kinds)}: a {pool[0].kind} fits, so {d.kind}s are not used")
+                 for d in allowed if pool and d.kind != pool[0].kind]
+    if not pool:
+        return None, "", lost
+    best = max(pool, key=lambda d: _rank(d, target))
+    for dist in pool:
+        if dist is not best:
+            lost.append((dist, _why_lost(dist, best)))
+    return best, _why_chosen(best, kinds, target), lost
+
+
+def _why_lost(dist: DistFile, best: DistFile) -> str:
+    if dist.version != best.version:
+        return f"older version {dist.version} than {best.version}"
+    if dist.kind != best.kind:
+        return f"{dist.kind} at the same version as the chosen {best.kind}"
+    if dist.is_yanked and not best.is_yanked:
+        return "yanked, and an unyanked file fits"
+    return f"a better tag fits the target ({_tag_summary(best.filename) if best.kind == 'wheel' else best.filename})"
+
+
+def _why_chosen(best: DistFile, kinds: Optional[Tuple[str, ...]], target: "Target") -> str:
+    providers = "" if kinds is None else f" (providers: {','.join(kinds)})"
+    if best.kind == "wheel":
+        tag = _tag_summary(best.filename)
+        return f"newest acceptable wheel {best.version}{providers}; tag {tag} fits {target.describe()}"
+    return f"newest acceptable sdist {best.version}{providers}"
+
+
+def _no_match_reason(index, target, kinds, files, rejected) -> str:
+    if not files:
+        return f"no files on {index.describe()}"
+    reasons: Dict[str, int] = {}
+    for _, why in rejected:
+        key = why.split(";")[0].split("(")[0].strip()
+        if key.startswith("version "):
+            key = "version does not match"
+        elif key.startswith("no tag fits"):
+            key = "no tag fits the target"
+        reasons[key] = reasons.get(key, 0) + 1
+    common = ", ".join(f"{n} {k}" for k, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+    wanted = "" if kinds is None else f" with providers {','.join(kinds)}"
+    return f"none of {len(files)} files fits {target.describe()}{wanted} ({common}); use --explain to see each"
+
+
+def _as_requirement(requirement: Union[str, Requirement]) -> Requirement:
+    if isinstance(requirement, Requirement):
+        return requirement
+    try:
+        req = Requirement(requirement)
+    except InvalidRequirement as exc:
+        raise UsageError(requirement, f"not a valid requirement: {exc}") from None
+    if req.url:
+        raise UsageError(requirement, "a direct URL requirement names its file already; nothing to choose")
+    return req
+
+
+def _as_index_client(client) -> "IndexClient":
+    from ..http import HttpClient
+    from .simple import IndexClient
+
+    if isinstance(client, IndexClient):
+        return client
+    if client is None or isinstance(client, HttpClient):
+        return IndexClient(client=client)
+    raise TypeError(f"client must be an IndexClient or an HttpClient, not {type(client).__name__}")
