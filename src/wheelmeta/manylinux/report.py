@@ -1,0 +1,74 @@
+"""A WheelAudit as JSON (``wheelmeta scan --json``) and as a few lines of text for a maintainer's screen.
+
+    >>> audit_to_json(WheelAudit(wheel="x-1.0-py3-none-any.whl", kind="pure"))["kind"]
+    'pure'
+"""
+
+from __future__ import annotations
+
+from typing import List
+
+from ..model import ElfFacts, WheelAudit
+
+__all__ = ["audit_to_json", "elf_to_json", "audit_to_text"]
+
+
+def elf_to_json(facts: ElfFacts) -> dict:
+    """One ELF member: what it needs and declares."""
+    return {
+        "path": facts.path,
+        "needed": list(facts.needed),
+        "soname": facts.soname,
+        "rpath": list(facts.rpath),
+        "runpath": list(facts.runpath),
+        "interpreter": facts.interpreter,
+        "machine": facts.machine,
+        "version_requirements": {lib: list(v) for lib, v in facts.version_requirements.items()},
+        "python_init": facts.python_init,
+        "isa_extension": facts.isa_extension,
+        "problems": list(facts.problems),
+    }
+
+
+def audit_to_json(audit: WheelAudit) -> dict:
+    """The JSON object of one wheel; the CLI prints a list of these."""
+    return {
+        "wheel": audit.wheel,
+        "kind": audit.kind,
+        "claimed_tags": list(audit.claimed_tags),
+        "claims_hold": audit.claims_hold,
+        "sym_tag": audit.sym_tag,
+        "overall_tag": audit.overall_tag,
+        "external_libs": {soname: list(members) for soname, members in audit.external_libs.items()},
+        "carried_libs": dict(audit.carried_libs),
+        "policy_libs": list(audit.policy_libs),
+        "versioned_symbols": {lib: list(v) for lib, v in audit.versioned_symbols.items()},
+        "elf_files": [elf_to_json(f) for f in audit.elf_files],
+        "problems": list(audit.problems),
+    }
+
+
+def audit_to_text(audit: WheelAudit, *, max_members: int = 3, max_problems: int = 8) -> str:
+    """The verdict, the external libraries and who needs each, and the problems: a screenful at most."""
+    lines: List[str] = [audit.wheel]
+    if audit.kind != "elf":
+        what = {"pure": "pure wheel: no ELF files", "non-linux": "not a Linux wheel: nothing to audit"}
+        lines.append(f"  {what.get(audit.kind, audit.kind)}")
+    else:
+        verdict = "holds" if audit.claims_hold else "does NOT hold" if audit.claims_hold is False else "n/a"
+        lines.append(f"  claimed:  {', '.join(audit.claimed_tags) or '-'}  ({verdict})")
+        lines.append(f"  overall:  {audit.overall_tag}    symbols allow: {audit.sym_tag}")
+        lines.append(f"  ELF files: {len(audit.elf_files)}, libraries carried in the wheel: {len(audit.carried_libs)}")
+        if audit.external_libs:
+            lines.append("  external libraries (needed, neither carried nor allowed by the policy):")
+            for soname, members in audit.external_libs.items():
+                shown = ", ".join(members[:max_members])
+                more = f" (+{len(members) - max_members} more)" if len(members) > max_members else ""
+                lines.append(f"    {soname:<32} <- {shown}{more}")
+        else:
+            lines.append("  external libraries: none")
+    for problem in audit.problems[:max_problems]:
+        lines.append(f"  problem: {problem}")
+    if len(audit.problems) > max_problems:
+        lines.append(f"  ... {len(audit.problems) - max_problems} more problems (see --json)")
+    return "\n".join(lines)
