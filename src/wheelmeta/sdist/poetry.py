@@ -27,7 +27,7 @@ from packaging.version import InvalidVersion, Version
 from ..model import DistMetadata
 from .static import StepAnswer
 
-__all__ = ["poetry_constraint", "poetry_python_marker", "poetry_metadata"]
+__all__ = ["poetry_constraint", "poetry_requires_python", "poetry_python_marker", "poetry_metadata"]
 
 _OPERATOR = re.compile(r"^(~=|===|==|!=|<=|>=|<|>|=|\^|~)?\s*(.+)$")
 
@@ -102,6 +102,32 @@ def poetry_constraint(text: str) -> SpecifierSet:
         return SpecifierSet(",".join(op + v for op, v in _conjunction(text)))
     except InvalidSpecifier as exc:
         raise PoetryConstraintError(f"{text!r}: {exc}") from None
+
+
+#: the minor versions poetry-core spells out as ``!=X.Y.*`` when a ``python`` union leaves gaps
+_PYTHON_MINORS = ["2.7"] + [f"3.{minor}" for minor in range(0, 14)]
+
+
+def poetry_requires_python(text: str) -> SpecifierSet:
+    """A Poetry ``python`` constraint as Requires-Python. A union (``~2.7 || ^3.4``) becomes what poetry-core's
+    ``format_python_constraint`` writes: the lowest bound and ``!=X.Y.*`` for each minor no alternative allows.
+
+        >>> str(poetry_requires_python("~2.7 || ^3.4"))
+        '!=3.0.*,!=3.1.*,!=3.2.*,!=3.3.*,>=2.7'
+    """
+    if "|" not in text:
+        return poetry_constraint(text)
+    alternatives = [poetry_constraint(a) for a in re.split(r"\s*\|\|?\s*", text.strip()) if a.strip()]
+    lowest = min(
+        (Version(s.version) for a in alternatives for s in a if s.operator in (">=", ">")), default=None
+    )
+    excluded = [
+        f"!={minor}.*"
+        for minor in _PYTHON_MINORS
+        if (lowest is None or Version(minor) >= Version(f"{lowest.major}.{lowest.minor}"))
+        and not any(a.contains(f"{minor}.0", prereleases=True) or a.contains(f"{minor}.99") for a in alternatives)
+    ]
+    return SpecifierSet(",".join(([f">={lowest}"] if lowest is not None else []) + excluded))
 
 
 def poetry_python_marker(text: str) -> str:
@@ -185,7 +211,7 @@ def poetry_metadata(pyproject: Mapping, *, source: str, name: str = "", version:
     for dep_name, value in (poetry.get("dependencies") or {}).items():
         if dep_name.lower() == "python":
             try:
-                requires_python = poetry_constraint(str(value))
+                requires_python = poetry_requires_python(str(value))
             except PoetryConstraintError as exc:
                 problems.append(f"[tool.poetry.dependencies] python: {exc}")
             continue

@@ -1,0 +1,261 @@
+"""wheelmeta's sdist chain against pip's ``--report`` route on the same sdists: time, ratio, agreement.
+
+For every ``name==version`` of the corpus list, the folder holds the sdist (``sdist/``) and the pure wheel
+(``wheel/``) of that release. For each sdist it measures:
+
+- ``wheelmeta``: ``read_sdist_metadata(sdist)`` (static chain, else setup.py in the sandbox);
+- ``pip``: ``pip install --dry-run --no-deps --ignore-installed --report FILE SDIST`` (pip builds the metadata
+  itself, in an isolated build environment);
+
+and compares Requires-Dist and Requires-Python of both with the wheel's METADATA after normalization: names
+canonical, extras canonical, specifier sets compared as sets, and each marker compared by its truth table over a
+grid of environments (Python 2.7 to 3.14, three platforms, two implementations, every extra), so
+``(a) and extra == "x"`` equals ``a and extra == 'x'``. Requires-Python is compared over the same Python grid.
+
+    python benchmarks/bench_sdist.py --corpus /work/scratch/e1/corpus              # with pip, slow
+    python benchmarks/bench_sdist.py --corpus /work/scratch/e1/corpus --no-pip     # agreement only
+
+Ratios from one run are robust to machine load; absolute times are not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.parser
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
+from packaging.version import Version
+
+from wheelmeta.sdist import read_sdist_metadata
+
+HERE = Path(__file__).resolve().parent
+PYTHONS = ["2.7"] + [f"3.{m}" for m in range(0, 15)]
+FULL_VERSIONS = [f"{p}.{patch}" for p in PYTHONS for patch in (0, 3, 8)]
+PLATFORMS = [("linux", "Linux", "posix"), ("win32", "Windows", "nt"), ("darwin", "Darwin", "posix")]
+IMPLEMENTATIONS = [("CPython", "cpython"), ("PyPy", "pypy")]
+
+
+def environments(extras: Iterable[str]) -> List[Dict[str, str]]:
+    """The grid of marker environments a marker is evaluated on (its truth table is its normal form)."""
+    envs = []
+    for full, (plat, system, os_name), (impl, impl_name), extra in itertools.product(
+        FULL_VERSIONS, PLATFORMS, IMPLEMENTATIONS, [""] + sorted(set(extras))
+    ):
+        envs.append(
+            {
+                "python_version": ".".join(full.split(".")[:2]),
+                "python_full_version": full,
+                "implementation_version": full,
+                "sys_platform": plat,
+                "platform_system": system,
+                "os_name": os_name,
+                "platform_python_implementation": impl,
+                "implementation_name": impl_name,
+                "platform_machine": "x86_64",
+                "platform_release": "",
+                "platform_version": "",
+                "extra": extra,
+            }
+        )
+    return envs
+
+
+def normalized_requires(reqs: Iterable[Requirement], extras: Iterable[str]) -> List[Tuple]:
+    """Requirements as sortable tuples: canonical name, extras, specifiers, URL, marker truth table."""
+    envs = environments(canonicalize_name(e) for e in extras)
+    out = []
+    for r in reqs:
+        truth = tuple(_evaluate(r.marker, env) for env in envs) if r.marker else None
+        specs = tuple(sorted(str(s) for s in SpecifierSet(",".join(_canonical_spec(s) for s in r.specifier))))
+        out.append((canonicalize_name(r.name), tuple(sorted(canonicalize_name(e) for e in r.extras)), specs,
+                    r.url or "", truth))
+    return sorted(set(out), key=repr)
+
+
+def _canonical_spec(spec) -> str:
+    version = spec.version
+    if not version.endswith(".*"):
+        version = str(Version(version))
+        while version.endswith(".0") and version.count(".") > 0:  # <2.0.0 == <2
+            version = version[:-2]
+    return spec.operator + version
+
+
+def _evaluate(marker: Marker, env: Dict[str, str]) -> bool:
+    try:
+        return marker.evaluate(env)
+    except Exception:  # an invalid comparison (e.g. a non-version string) counts as its own value
+        return False
+
+
+def normalized_python(spec: Optional[SpecifierSet]) -> Tuple[bool, ...]:
+    if spec is None or not str(spec):
+        return ()
+    table = tuple(spec.contains(v, prereleases=True) for v in FULL_VERSIONS)
+    return () if all(table) else table
+
+
+def wheel_facts(wheel: Path) -> Tuple[List[Requirement], Optional[SpecifierSet], List[str]]:
+    """Requires-Dist, Requires-Python and Provides-Extra straight from the wheel's METADATA."""
+    with zipfile.ZipFile(wheel) as zf:
+        name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1)
+        headers = email.parser.BytesHeaderParser().parsebytes(zf.read(name))
+    reqs = [Requirement(r) for r in headers.get_all("Requires-Dist") or ()]
+    rp = headers.get("Requires-Python")
+    return reqs, SpecifierSet(rp) if rp else None, list(headers.get_all("Provides-Extra") or ())
+
+
+def pip_report(sdist: Path) -> Tuple[float, Optional[dict], str]:
+    """Time pip's --report route on one sdist; returns (seconds, metadata dict or None, error)."""
+    with tempfile.TemporaryDirectory(prefix="bench-sdist-") as tmp:
+        report = Path(tmp) / "report.json"
+        cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed", "-q",
+               "--report", str(report), str(sdist)]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        if proc.returncode != 0 or not report.exists():
+            return elapsed, None, (proc.stderr.strip().splitlines() or ["pip failed"])[-1]
+        data = json.loads(report.read_text())
+    return elapsed, data["install"][0]["metadata"], ""
+
+
+def find_pair(corpus: Path, requirement: str) -> Tuple[Optional[Path], Optional[Path]]:
+    name, version = requirement.split("==")
+    key = (canonicalize_name(name), Version(version))
+    sdist = wheel = None
+    for f in (corpus / "sdist").iterdir():
+        try:
+            n, v = parse_sdist_filename(f.name)
+        except Exception:
+            continue
+        if (n, v) == key:
+            sdist = f
+    for f in (corpus / "wheel").iterdir():
+        n, v, _, _ = parse_wheel_filename(f.name)
+        if (n, v) == key:
+            wheel = f
+    return sdist, wheel
+
+
+def compare(label: str, reqs, python, wheel_reqs, wheel_python, extras) -> List[str]:
+    """What differs from the wheel, as readable lines (empty when they agree)."""
+    diffs = []
+    ours, theirs = normalized_requires(reqs, extras), normalized_requires(wheel_reqs, extras)
+    if ours != theirs:
+        mine = {str(r) for r in reqs}
+        wheels = {str(r) for r in wheel_reqs}
+        diffs.append(f"{label} requires_dist: only sdist {sorted(mine - wheels)} only wheel {sorted(wheels - mine)}")
+    if normalized_python(python) != normalized_python(wheel_python):
+        diffs.append(f"{label} requires_python: sdist {python} wheel {wheel_python}")
+    return diffs
+
+
+def run(corpus: Path, requirements: List[str], with_pip: bool, python: Optional[str]) -> dict:
+    rows = []
+    for requirement in requirements:
+        sdist, wheel = find_pair(corpus, requirement)
+        if sdist is None or wheel is None:
+            rows.append({"release": requirement, "error": "sdist or wheel missing from the corpus"})
+            continue
+        wheel_reqs, wheel_python, wheel_extras = wheel_facts(wheel)
+        row: dict = {"release": requirement, "sdist": sdist.name}
+        start = time.perf_counter()
+        try:
+            md = read_sdist_metadata(sdist, python=python)
+            row["wheelmeta_s"] = time.perf_counter() - start
+            row["provenance"] = md.provenance
+            extras = set(wheel_extras) | set(md.provides_extra)
+            row["diffs"] = compare("wheelmeta", md.requires_dist, md.requires_python, wheel_reqs, wheel_python, extras)
+        except Exception as exc:  # a failure is a result to report, not a crash of the benchmark
+            row["wheelmeta_s"] = time.perf_counter() - start
+            row["provenance"] = "error"
+            row["diffs"] = [f"wheelmeta error: {exc}"]
+        if with_pip:
+            seconds, meta, error = pip_report(sdist)
+            row["pip_s"] = seconds
+            if meta is None:
+                row["pip_diffs"] = [f"pip error: {error}"]
+            else:
+                pip_reqs = [Requirement(r) for r in meta.get("requires_dist") or ()]
+                rp = meta.get("requires_python")
+                row["pip_diffs"] = compare("pip", pip_reqs, SpecifierSet(rp) if rp else None, wheel_reqs,
+                                           wheel_python, set(wheel_extras) | set(meta.get("provides_extra") or ()))
+        rows.append(row)
+        print(_row_line(row), flush=True)
+    return {"rows": rows, "summary": summarize(rows, with_pip)}
+
+
+def _row_line(row: dict) -> str:
+    if "error" in row:
+        return f"{row['release']:32} MISSING {row['error']}"
+    agree = "agree" if not row["diffs"] else "DIFF "
+    pip = f" pip {row['pip_s']:7.3f}s" if "pip_s" in row else ""
+    text = f"{row['release']:32} {row['provenance']:20} {agree} wheelmeta {row['wheelmeta_s']:7.3f}s{pip}"
+    return text + "".join(f"\n    {d}" for d in row["diffs"] + row.get("pip_diffs", []))
+
+
+def summarize(rows: List[dict], with_pip: bool) -> dict:
+    done = [r for r in rows if "error" not in r]
+    agree = [r for r in done if not r["diffs"]]
+    by_provenance: Dict[str, List[int]] = {}
+    for r in done:
+        by_provenance.setdefault(r["provenance"], [0, 0])
+        by_provenance[r["provenance"]][0] += not r["diffs"]
+        by_provenance[r["provenance"]][1] += 1
+    summary = {
+        "releases": len(done),
+        "agree_with_wheel": len(agree),
+        "agreement": len(agree) / len(done) if done else 0.0,
+        "by_provenance": {k: f"{a}/{n}" for k, (a, n) in sorted(by_provenance.items())},
+        "wheelmeta_median_s": statistics.median(r["wheelmeta_s"] for r in done) if done else None,
+    }
+    setup_py = [r for r in done if r["provenance"] == "setup-py-sandboxed"]
+    if setup_py:
+        summary["wheelmeta_median_setup_py_s"] = statistics.median(r["wheelmeta_s"] for r in setup_py)
+    if with_pip:
+        summary["pip_agree_with_wheel"] = sum(1 for r in done if not r.get("pip_diffs"))
+        summary["pip_median_s"] = statistics.median(r["pip_s"] for r in done)
+        summary["ratio_median"] = summary["pip_median_s"] / summary["wheelmeta_median_s"]
+        if setup_py:
+            summary["pip_median_setup_py_s"] = statistics.median(r["pip_s"] for r in setup_py)
+            summary["ratio_median_setup_py"] = (
+                summary["pip_median_setup_py_s"] / summary["wheelmeta_median_setup_py_s"]
+            )
+    return summary
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=Path(os.environ.get("SDIST_CORPUS", "corpus")),
+                        help="folder with sdist/ and wheel/ (see benchmarks/README.md for the download command)")
+    parser.add_argument("--list", type=Path, default=HERE / "sdist_corpus.txt", help="name==version per line")
+    parser.add_argument("--no-pip", action="store_true", help="skip pip's --report route (agreement only)")
+    parser.add_argument("--python", help="interpreter setup.py runs under (wheelmeta's --python)")
+    parser.add_argument("--json", type=Path, help="also write every row and the summary as JSON here")
+    args = parser.parse_args(argv)
+    requirements = [line.strip() for line in args.list.read_text().splitlines()
+                    if line.strip() and not line.startswith("#")]
+    result = run(args.corpus, requirements, not args.no_pip, args.python)
+    print(json.dumps(result["summary"], indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""``read_sdist_metadata``: the chain of ways to learn an sdist's dependencies, first answer wins.
+
+1. ``pkg-info-static``: PKG-INFO, Metadata-Version >= 2.2, no dependency field Dynamic (PEP 643);
+2. ``pep621``: pyproject.toml ``[project]`` with static dependency keys;
+3. ``poetry``: ``[tool.poetry]`` converted; ``setup-cfg``: setup.cfg ``[options]``, only when no setup.py could
+   change it (no setup.py, or the trivial ``setup()`` shim);
+4. ``setup-py-sandboxed``: setup.py run under a patched ``setup()`` in the sandbox;
+5. ``pep517-hook``: ``prepare_metadata_for_build_wheel`` in the sandbox, only with ``allow_build=True``.
+
+Static steps read the archive in one streaming pass and never unpack it; the sandbox steps unpack it below a fresh
+temporary folder that is removed afterwards. When every step fails, the error lists each step and why::
+
+    >>> md = read_sdist_metadata("requests-2.22.0.tar.gz")                      # doctest: +SKIP
+    >>> md.provenance, md.isolation                                               # doctest: +SKIP
+    ('setup-py-sandboxed', 'netns')
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence, Tuple, Union
+
+from packaging.requirements import Requirement
+
+from ..errors import MetadataError, SandboxError, WheelmetaError
+from ..model import DistMetadata
+from .archive import SdistFiles, extract_tree, open_sdist
+from .poetry import poetry_metadata
+from .static import (
+    build_system_requires,
+    is_trivial_setup_py,
+    load_pyproject,
+    pkg_info_headers,
+    pkg_info_metadata,
+    pyproject_metadata,
+    read_setup_cfg,
+    setup_cfg_metadata,
+)
+
+__all__ = ["read_sdist_metadata", "LEGACY_BUILD_REQUIRES"]
+
+#: what pip installs to build an sdist without [build-system] (PEP 517's fallback plus wheel)
+LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0", "wheel")
+
+_METADATA_FILES = frozenset({"PKG-INFO", "pyproject.toml", "setup.cfg", "setup.py"})
+
+
+def read_sdist_metadata(
+    path: Union[str, os.PathLike],
+    *,
+    python: Optional[str] = None,
+    allow_build: bool = False,
+    index_urls: Optional[Sequence[str]] = None,
+    timeout: float = 60.0,
+) -> DistMetadata:
+    """The dependency metadata of a local sdist; ``provenance`` says which step of the chain answered.
+
+    ``python`` is the interpreter setup.py runs under (default: the running one); ``allow_build`` permits the
+    PEP 517 hook, which installs build requirements from ``index_urls`` (default: pip's configuration).
+    Raises InvalidSdist for a hostile or broken archive and MetadataError/SandboxError naming every step that
+    failed and why.
+    """
+    source = os.fspath(path)
+    archive = open_sdist(source)
+    files = archive.read_files(lambda rel: rel in _METADATA_FILES)
+    name, version = _name_and_version(source, files)
+    tried: List[str] = []
+    pyproject = load_pyproject(files.data["pyproject.toml"], source=source) if "pyproject.toml" in files.data else {}
+    problems: List[str] = []
+    build_requires = build_system_requires(pyproject, problems) if pyproject else []
+    if not (pyproject.get("build-system") or {}).get("requires") and "setup.py" in files.names:
+        build_requires = [Requirement(r) for r in LEGACY_BUILD_REQUIRES]
+
+    for step in (_step_pkg_info, _step_pep621, _step_poetry, _step_setup_cfg):
+        answer, why = step(source, files, pyproject, name, version, archive)
+        if answer is not None:
+            return _finish(answer, name, version, build_requires, problems)
+        tried.append(why)
+
+    if "setup.py" in files.names:
+        try:
+            answer = _step_setup_py(source, python, timeout, name, version)
+            return _finish(answer, name, version, build_requires, problems)
+        except SandboxError as exc:
+            tried.append(f"setup.py in the sandbox failed: {exc.reason}")
+    else:
+        tried.append("no setup.py to run")
+
+    if not allow_build:
+        raise MetadataError(source, "no static metadata and no setup.py answer (" + "; ".join(tried) +
+                            "); pass --allow-build to run the PEP 517 hook")
+    try:
+        return _finish(_step_pep517(source, python, index_urls, timeout), name, version, build_requires, problems)
+    except WheelmetaError as exc:
+        tried.append(f"PEP 517 hook failed: {exc.reason}")
+    raise SandboxError(source, "every step failed: " + "; ".join(tried))
+
+
+def _finish(
+    answer: DistMetadata,
+    name: str,
+    version: str,
+    build_requires: List[Requirement],
+    problems: List[str],
+) -> DistMetadata:
+    """Fill what the step did not know: name/version from PKG-INFO, [build-system] requires, archive problems."""
+    build = list(build_requires) + list(answer.build_requires)
+    return replace(
+        answer,
+        name=answer.name or name,
+        version=answer.version or version,
+        build_requires=tuple(_unique(build)),
+        problems=tuple(problems) + tuple(answer.problems),
+    )
+
+
+def _unique(reqs: Sequence[Requirement]) -> List[Requirement]:
+    seen, out = set(), []
+    for r in reqs:
+        if str(r) not in seen:
+            seen.add(str(r))
+            out.append(r)
+    return out
+
+
+def _name_and_version(source: str, files: SdistFiles) -> Tuple[str, str]:
+    """Name and version from PKG-INFO when present, else from the file name (``name-version.tar.gz``)."""
+    if "PKG-INFO" in files.data:
+        headers = pkg_info_headers(files.data["PKG-INFO"])
+        if headers.get("Name") and headers.get("Version"):
+            return headers["Name"].strip(), headers["Version"].strip()
+    stem = re.sub(r"\.(tar\.gz|tgz|tar\.bz2|tbz|tar\.xz|txz|tar|zip)$", "", os.path.basename(source), flags=re.I)
+    name, _, version = stem.rpartition("-")
+    return (name, version) if name else (stem, "")
+
+
+# Each static step: (source, files, pyproject, name, version, archive) -> (DistMetadata | None, why not)
+
+
+def _step_pkg_info(source, files, pyproject, name, version, archive):
+    if "PKG-INFO" not in files.data:
+        return None, "no PKG-INFO"
+    return pkg_info_metadata(files.data["PKG-INFO"], source=source)
+
+
+def _step_pep621(source, files, pyproject, name, version, archive):
+    if not pyproject:
+        return None, "no pyproject.toml"
+    return pyproject_metadata(pyproject, source=source, name=name, version=version)
+
+
+def _step_poetry(source, files, pyproject, name, version, archive):
+    if not pyproject:
+        return None, "no [tool.poetry]"
+    return poetry_metadata(pyproject, source=source, name=name, version=version)
+
+
+def _step_setup_cfg(source, files, pyproject, name, version, archive):
+    if "setup.cfg" not in files.data:
+        return None, "no setup.cfg"
+    if "setup.py" in files.data and not is_trivial_setup_py(files.data["setup.py"]):
+        return None, "setup.py is more than the setup() shim, so setup.cfg is not the whole truth"
+    backend = str((pyproject.get("build-system") or {}).get("build-backend") or "setuptools")
+    if "setup.py" not in files.data and not backend.startswith("setuptools"):
+        return None, f"setup.cfg is not read by the build backend {backend!r}"
+    fields = read_setup_cfg(
+        files.data["setup.cfg"].decode("utf-8", "replace"), source=source, read_file=_archive_reader(archive, files)
+    )
+    return setup_cfg_metadata(fields, source=source, name=name, version=version), ""
+
+
+def _archive_reader(archive, files: SdistFiles) -> Callable[[str], Optional[bytes]]:
+    """Read one more file for a setup.cfg ``file:`` directive (a second streaming pass, only when asked)."""
+
+    def read(rel: str) -> Optional[bytes]:
+        rel = os.path.normpath(rel).replace(os.sep, "/")
+        return archive.read_files(lambda name: name == rel).data.get(rel)
+
+    return read
+
+
+def _step_setup_py(source: str, python: Optional[str], timeout: float, name: str, version: str) -> DistMetadata:
+    """Unpack below a fresh temporary folder and run setup.py under the patched setup() in E2's sandbox."""
+    try:
+        from .sandbox import run_setup_py
+    except ImportError as exc:  # pragma: no cover - the sandbox module is part of the package
+        raise SandboxError(source, f"the sandbox is not available: {exc}") from None
+    with _unpacked(source) as tree:
+        result = run_setup_py(tree, python=python, timeout=timeout)
+    fields = result.fields
+    answer = setup_cfg_metadata(
+        fields,
+        source=source,
+        name=str(fields.get("name") or name),
+        version=str(fields.get("version") or version),
+        provenance="setup-py-sandboxed",
+    )
+    return replace(answer, isolation=result.isolation, python_version=result.python_version)
+
+
+def _step_pep517(source: str, python: Optional[str], index_urls, timeout: float) -> DistMetadata:
+    from ..wheels.metadata import parse_metadata
+    from .pep517 import prepare_metadata
+
+    with _unpacked(source) as tree:
+        data, isolation = prepare_metadata(tree, python=python, index_urls=index_urls, timeout=timeout)
+    answer = parse_metadata(data, source=source, provenance="pep517-hook")
+    return replace(answer, isolation=isolation)
+
+
+class _unpacked:
+    """The sdist unpacked below a fresh temporary folder, removed on exit."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.top: Optional[str] = None
+
+    def __enter__(self) -> Path:
+        self.top = tempfile.mkdtemp(prefix="wheelmeta-")
+        return extract_tree(self.source, self.top)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.top:
+            shutil.rmtree(self.top, ignore_errors=True)
