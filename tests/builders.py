@@ -93,3 +93,39 @@ def make_wheel(
             rows.append(f"{dist_info}/RECORD,,")
             zf.writestr(f"{dist_info}/RECORD", "\n".join(rows) + "\n")
     return path
+
+
+def make_sdist(
+    folder: Union[str, Path],
+    name: str = "demo",
+    version: str = "1.0",
+    *,
+    files: Optional[Dict[str, Union[str, bytes]]] = None,
+    fmt: str = "tar.gz",
+    root: Optional[str] = None,
+) -> Path:
+    """Write an sdist (``tar.gz``, ``tar.bz2``, ``tar.xz`` or ``zip``) holding ``files`` below ``name-version/``.
+
+        >>> make_sdist(tmp_path, files={"PKG-INFO": metadata_text("demo", "1.0"), "setup.py": "..."})  # doctest: +SKIP
+    """
+    import io
+    import tarfile
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    root = f"{name}-{version}" if root is None else root
+    path = folder / f"{name}-{version}.{fmt}"
+    members = {(f"{root}/{k}" if root else k): (v.encode() if isinstance(v, str) else v) for k, v in (files or {}).items()}
+    if fmt == "zip":
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for member, data in members.items():
+                zf.writestr(member, data)
+        return path
+    mode = {"tar.gz": "w:gz", "tar.bz2": "w:bz2", "tar.xz": "w:xz", "tar": "w"}[fmt]
+    with tarfile.open(path, mode) as tf:
+        for member, data in members.items():
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            info.mode = 0o644
+            tf.addfile(info, io.BytesIO(data))
+    return path
