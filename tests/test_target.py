@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import doctest
+import functools
+import json
 import logging
+import os
+import shutil
+import subprocess
 
 import pytest
 from packaging import _manylinux
@@ -294,6 +299,70 @@ def test_mixed_operating_systems_warn_and_use_the_first(caplog):
     with caplog.at_level(logging.WARNING, logger="wheelmeta.target"):
         t = target(python_version="3.12", platforms=["win_amd64", "manylinux_2_28_x86_64"])
     assert t.marker_environment()["sys_platform"] == "win32" and "markers are evaluated for win_amd64" in caplog.text
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# other real interpreters on this machine as the oracle for "Python X.Y on this platform"
+
+# PEP 508's reference definitions, without packaging (Python 2.7 has none), plus the interpreter's own tags via pip
+PROBE = r"""
+import json, os, platform, sys
+def fmt(i):
+    return "%d.%d.%d" % tuple(i[:3]) + ("" if i[3] == "final" else i[3][0] + str(i[4]))
+impl = getattr(sys, "implementation", None)
+env = dict(implementation_name=impl.name if impl else "", implementation_version=fmt(impl.version) if impl else "0",
+           os_name=os.name, platform_machine=platform.machine(), platform_release=platform.release(),
+           platform_system=platform.system(), platform_version=platform.version(),
+           python_full_version=platform.python_version(), platform_python_implementation=platform.python_implementation(),
+           python_version=".".join(platform.python_version_tuple()[:2]), sys_platform=sys.platform)
+try:
+    from pip._vendor.packaging import tags
+    found = [str(t) for t in tags.sys_tags()]
+except Exception:
+    found = None
+print(json.dumps({"env": env, "tags": found}))
+"""
+OTHER_PYTHONS = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.12", "3.13"]
+
+
+def _probe_env():
+    # pyenv shims refuse versions that are not activated: activate every installed one for the child
+    env = dict(os.environ)
+    if shutil.which("pyenv"):
+        bare = subprocess.run(["pyenv", "versions", "--bare"], capture_output=True, text=True).stdout.split()
+        env["PYENV_VERSION"] = ":".join(bare)
+    return env
+
+
+@functools.lru_cache(maxsize=None)
+def probe_python(version):
+    exe = shutil.which(f"python{version}")
+    if exe is None:
+        pytest.skip(f"python{version} not installed")
+    proc = subprocess.run([exe, "-c", PROBE], capture_output=True, text=True, timeout=60, env=_probe_env())
+    if proc.returncode != 0:
+        pytest.skip(f"python{version} not runnable: {proc.stderr.strip()[:80]}")
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("version", OTHER_PYTHONS)
+def test_marker_environment_of_another_python_here_equals_what_it_reports(version):
+    theirs = probe_python(version)["env"]
+    if not theirs["python_full_version"].replace(".", "").isdigit():
+        pytest.skip(f"pre-release {theirs['python_full_version']}")
+    assert target(python_version=theirs["python_full_version"]).marker_environment() == theirs
+
+
+@pytest.mark.parametrize("version", OTHER_PYTHONS)
+def test_tags_of_another_python_here_equal_its_own_sys_tags(version):
+    theirs = probe_python(version)["tags"]
+    if not theirs:
+        pytest.skip(f"python{version} has no pip with packaging.tags")
+    ours = [str(t) for t in target(python_version=version).tags()]
+    interpreter_any = f"cp{version.replace('.', '')}-none-any"
+    if interpreter_any not in theirs:  # packaging before 20.5 did not offer cpXY-none-any
+        ours.remove(interpreter_any)
+    assert ours == theirs
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -270,6 +270,44 @@ def _default_abis(implementation: str, version: Tuple[int, int], platforms: Sequ
     return (f"cp{nodot}m", f"cp{nodot}mu") if linux else (f"cp{nodot}m",)
 
 
+def _python_environment(python_version: Optional[str], impl: str, host: "Target") -> Tuple[Tuple[int, int], Dict[str, str]]:
+    """The target's (major, minor) and the five marker keys that describe its Python, not its machine."""
+    host_env = host.marker_environment()
+    if python_version is not None:
+        version, full = _parse_python_version(python_version)
+    else:
+        version, full = (sys.version_info[0], sys.version_info[1]), host_env["python_full_version"]
+    if impl in _IMPLEMENTATIONS:
+        impl_name, impl_platform = _IMPLEMENTATIONS[impl]
+    else:  # a host implementation we have no name for
+        impl_name, impl_platform = host_env["implementation_name"], host_env["platform_python_implementation"]
+    if impl == host.implementation and python_version is None:
+        impl_version = host_env["implementation_version"]
+    else:
+        # the implementation's own version (PyPy 7.3...): only CPython's is the Python version
+        impl_version = full if impl == "cp" else ""
+    return version, {
+        "python_version": f"{version[0]}.{version[1]}",
+        "python_full_version": full,
+        "implementation_name": impl_name,
+        "platform_python_implementation": impl_platform,
+        "implementation_version": impl_version,
+    }
+
+
+def _python2_quirks(env: Dict[str, str], version: Tuple[int, int]) -> None:
+    """What Pythons before 3.3 really report: old METADATA has markers written against these values.
+
+    ``sys.implementation`` came with 3.3, so PEP 508 gives ``implementation_name`` ``""`` and
+    ``implementation_version`` ``"0"`` there; ``sys.platform`` on Linux was ``linux2`` until 3.3.
+    """
+    if version >= (3, 3):
+        return
+    env.update(implementation_name="", implementation_version="0")
+    if env["sys_platform"] == "linux":
+        env["sys_platform"] = "linux2"
+
+
 def _host_glibc() -> Optional[Tuple[int, int]]:
     try:
         text = os.confstr("CS_GNU_LIBC_VERSION")  # "glibc 2.36"
@@ -350,42 +388,20 @@ class Target:
         if python_version is None and implementation is None and not abis and platforms is None:
             return cls.from_host()
         host = cls.from_host()
-        host_env = host.marker_environment()
-        env: Dict[str, str] = {}
-
-        if python_version is not None:
-            version, full = _parse_python_version(python_version)
-            env.update(python_version=f"{version[0]}.{version[1]}", python_full_version=full)
-        else:
-            version = sys.version_info[:2]
-            env.update(python_version=host_env["python_version"], python_full_version=host_env["python_full_version"])
-
         impl = _parse_implementation(implementation) if implementation is not None else host.implementation
-        if impl not in _IMPLEMENTATIONS:  # a host implementation we have no name for
-            impl_name, impl_platform = host_env["implementation_name"], host_env["platform_python_implementation"]
-        else:
-            impl_name, impl_platform = _IMPLEMENTATIONS[impl]
-        env.update(implementation_name=impl_name, platform_python_implementation=impl_platform)
-        # implementation_version is the implementation's own version (PyPy 7.3...): only CPython's is the Python one
-        if impl == host.implementation and python_version is None:
-            env["implementation_version"] = host_env["implementation_version"]
-        else:
-            env["implementation_version"] = env["python_full_version"] if impl == "cp" else ""
-
+        version, env = _python_environment(python_version, impl, host)
         if platforms is not None:
             plats = _parse_platforms(platforms)
             env.update(platform_environment(plats[0]))
             glibc = next((g for g in map(_glibc_of, plats) if g), None)
         else:
-            plats = host.platforms
-            env.update({k: host_env[k] for k in ("os_name", "sys_platform", "platform_system", "platform_machine",
-                                                 "platform_release", "platform_version")})
-            glibc = host.glibc
+            plats, glibc = host.platforms, host.glibc
+            env.update({k: v for k, v in host.environment if k not in env})
         _warn_mixed_systems(plats)
-
+        _python2_quirks(env, version)
         if not abis:
-            abis = list(_default_abis(impl, version, plats)) if (impl != host.implementation or python_version) \
-                else list(host.abis)
+            same_python = impl == host.implementation and python_version is None
+            abis = list(host.abis) if same_python else list(_default_abis(impl, version, plats))
         return cls(
             python_version=f"{version[0]}.{version[1]}",
             implementation=impl,
