@@ -35,6 +35,7 @@ from .nixwriter import (
     Comment,
     EnvPath,
     Formal,
+    IndentedString,
     Function,
     Let,
     ListExpr,
@@ -92,6 +93,9 @@ LICENSES = {
     "bsl-1.0": "boost",
     "cc0-1.0": "cc0",
 }
+
+# a folder inside site-packages, as written between double quotes in the shell hook: no quoting needed
+_SHELL_SAFE_FOLDER = re.compile(r"[A-Za-z0-9._+/-]+\Z")
 
 # top-level names that are never worth an import check (test suites shipped by mistake, private helpers)
 _NOT_IMPORT_CHECKED = frozenset({"test", "tests", "testing", "docs", "examples", "benchmarks"})
@@ -240,6 +244,9 @@ def package_function(
         ignore_list = ListExpr([Comment("provided by the driver at run time, found through the driver runpath")]
                                + [Str(s) for s in ignored])
         bindings += [Binding("autoPatchelfIgnoreMissingDeps", ignore_list), Blank()]
+    search_hook, search_packages = _search_path_hook(inputs)
+    if search_hook is not None:
+        bindings += [Binding("preFixup", search_hook), Blank()]
     bindings += [
         Binding("dependencies", ListExpr(dep_comments + [Var(d) for d in deps])),
         Blank(),
@@ -247,7 +254,7 @@ def package_function(
         Blank(),
         Binding("meta", _meta(metadata, binary=audit.kind == "elf" and bool(audit.elf_files))),
     ]
-    formals = _formals(url is not None, native, build_inputs, deps)
+    formals = _formals(url is not None, search_hook is not None, native, build_inputs, deps + search_packages)
     return Function(formals, Apply(Var("buildPythonPackage"), AttrSet(bindings, rec=True)), blank_line=True)
 
 
@@ -257,7 +264,7 @@ def _needs_patching(audit: WheelAudit, inputs) -> bool:
         return True
     return any(
         getattr(inputs, attr, None)
-        for attr in ("build_inputs", "ignore_missing_deps", "unknown", "libpython", "carried")
+        for attr in ("build_inputs", "ignore_missing_deps", "unknown", "libpython", "carried", "python_search_paths")
     )
 
 
@@ -273,6 +280,20 @@ def _build_inputs(inputs) -> Tuple[List[str], List[Comment]]:
     comments = [Comment(f"unknown to the soname map, add its input: {_one_line(s)}")
                 for s in sorted(getattr(inputs, "unknown", ()) or ())]
     return sorted(dict.fromkeys(paths)), comments
+
+
+def _search_path_hook(inputs) -> Tuple[Optional[IndentedString], List[str]]:
+    """``addAutoPatchelfSearchPath "${torch}/${python.sitePackages}/torch/lib"`` for libraries another Python
+    package installs (torchvision needs torch's libtorch.so), and the formals that hook names."""
+    lines, packages = [], []
+    for attribute, folder in getattr(inputs, "python_search_paths", ()) or ():
+        if not is_identifier(attribute) or not _SHELL_SAFE_FOLDER.match(folder or ""):
+            log.warning("search path %r of %r cannot be written safely into a shell hook; left out", folder, attribute)
+            continue
+        lines.append(["addAutoPatchelfSearchPath \"", Var(attribute), "/", Var("python.sitePackages"),
+                      f"/{folder.strip('/')}\""])
+        packages.append(attribute)
+    return (IndentedString(lines) if lines else None), packages
 
 
 def _dependencies(metadata: DistMetadata, target) -> Tuple[List[str], List[Comment]]:
@@ -292,11 +313,11 @@ def _dependencies(metadata: DistMetadata, target) -> Tuple[List[str], List[Comme
     return sorted(dict.fromkeys(attrs)), comments
 
 
-def _formals(fetch: bool, native: Sequence[str], build_inputs: Sequence[str], deps: Sequence[str]) -> List:
+def _formals(fetch: bool, python: bool, native: Sequence[str], build_inputs: Sequence[str], deps: Sequence[str]):
     """``lib, buildPythonPackage, fetchurl`` then one commented group per kind of input, each name once."""
     seen = set()
     groups = [
-        (None, ["lib", "buildPythonPackage"] + ["fetchurl"] * fetch),
+        (None, ["lib"] + ["python"] * python + ["buildPythonPackage"] + ["fetchurl"] * fetch),
         ("nativeBuildInputs", list(native)),
         ("buildInputs", [p.split(".")[0] for p in build_inputs]),
         ("dependencies", list(deps)),

@@ -39,6 +39,7 @@ __all__ = [
     "Parens",
     "BinOp",
     "Let",
+    "IndentedString",
     "Comment",
     "Blank",
     "render",
@@ -182,6 +183,19 @@ class Parens:
 
 
 @dataclass(frozen=True)
+class IndentedString:
+    """A ``''`` string of lines; each line is text and interpolated attribute paths (``Var``), e.g. a shell hook.
+
+    Text is escaped for ``''`` strings (``''`` and ``${``), so only the ``Var`` parts are ever interpolated.
+    """
+
+    lines: Tuple[Tuple[Union[str, Var], ...], ...]
+
+    def __init__(self, lines: Sequence[Sequence[Union[str, Var]]]) -> None:
+        object.__setattr__(self, "lines", tuple(tuple(line) for line in lines))
+
+
+@dataclass(frozen=True)
 class Let:
     """``let`` bindings ``in`` body; always several lines, the body not indented (RFC 166)."""
 
@@ -202,7 +216,7 @@ class BinOp:
     right: "Expr"
 
 
-Expr = Union[Var, Str, Path, EnvPath, ListExpr, AttrSet, Function, Apply, Parens, BinOp, Let]
+Expr = Union[Var, Str, Path, EnvPath, ListExpr, AttrSet, Function, Apply, Parens, BinOp, Let, IndentedString]
 Item = Union[Expr, Comment, Blank]
 
 
@@ -274,6 +288,8 @@ def _absorbable(expr: Expr) -> bool:
     """Terms that may start at the end of the current line: non-empty sets and lists, parenthesised functions."""
     if isinstance(expr, AttrSet):
         return bool(expr.bindings)
+    if isinstance(expr, IndentedString):
+        return True
     if isinstance(expr, ListExpr):
         return bool(expr.items)
     if isinstance(expr, Parens):
@@ -306,7 +322,7 @@ def _flat(expr: Expr, *, expand_sets: bool = False) -> Optional[str]:
         return None if left is None or right is None else f"{left} {expr.op} {right}"
     if isinstance(expr, Function):
         return _flat_function(expr)
-    if isinstance(expr, Let):
+    if isinstance(expr, (Let, IndentedString)):
         return None
     raise TypeError(f"not a Nix expression node: {expr!r}")
 
@@ -379,12 +395,24 @@ def _lines(expr: Expr, *, expand_sets: bool = False) -> List[str]:
         return _function_lines(expr)
     if isinstance(expr, Parens):
         return _parens_lines(expr)
+    if isinstance(expr, IndentedString):
+        return ["''"] + _indent([_indented_line(line) for line in expr.lines]) + ["''"]
     if isinstance(expr, Let):
         return ["let"] + _indent(_item_lines(expr.bindings)) + ["in"] + _lines(expr.body, expand_sets=True)
     if isinstance(expr, BinOp):
         left, right = _lines(expr.left), _lines(expr.right)
         return left[:-1] + [f"{left[-1]} {expr.op} {right[0]}"] + right[1:]
     return [flat]  # type: ignore[list-item]  # strings, paths and names may exceed the limit
+
+
+def _indented_line(parts: Sequence[Union[str, Var]]) -> str:
+    out = []
+    for part in parts:
+        if isinstance(part, Var):
+            out.append("${" + _flat(part) + "}")  # type: ignore[operator]
+        else:  # a line break inside a part would change the string's indentation: lines come as separate parts
+            out.append(" ".join(part.splitlines()).replace("''", "'''").replace("${", "''${"))
+    return "".join(out)
 
 
 def _item_lines(items: Sequence[Union[Item, Binding]]) -> List[str]:

@@ -1,0 +1,170 @@
+"""The real Nix parser and evaluator for the expressions wheelmeta writes, against a stub ``pkgs``.
+
+``nix-instantiate`` (Debian's nix-bin) runs here without a daemon and without touching /nix: every test gets its own
+``NIX_STATE_DIR``, ``NIX_CONF_DIR``, ``NIX_LOG_DIR`` and ``HOME`` under its tmp dir, and evaluation runs with
+``--readonly-mode`` (nothing is added to a store; ``toString`` of a path never copies it).
+
+The stub is generated from the attribute paths a test says exist (``stdenv.cc.cc.lib``, ``cudaPackages.cudnn``,
+Python packages by name), so an expression that names anything else fails to evaluate: a missing formal is "called
+without required argument", a misspelled nested attribute is "attribute ... missing". Its ``buildPythonPackage``
+refuses arguments outside the shape nixpkgs' wheel packages use and returns plain data, which the test compares
+after ``--eval --strict --json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional
+
+import pytest
+
+from wheelmeta.patchelf_nix.expression import LICENSES
+
+NIX_INSTANTIATE = shutil.which("nix-instantiate")
+
+#: every argument the stub buildPythonPackage accepts
+ALLOWED_ARGS = (
+    "pname",
+    "version",
+    "format",
+    "src",
+    "nativeBuildInputs",
+    "buildInputs",
+    "autoPatchelfIgnoreMissingDeps",
+    "dependencies",
+    "pythonImportsCheck",
+    "preFixup",
+    "meta",
+)
+
+
+def require_nix() -> str:
+    if NIX_INSTANTIATE is None:
+        pytest.skip("nix-instantiate not installed (Debian's nix-bin; .ci/run installs it)")
+    return NIX_INSTANTIATE
+
+
+def _env(workdir: Path) -> Dict[str, str]:
+    state = workdir / ".nix"
+    for sub in ("state", "conf", "log", "home"):
+        (state / sub).mkdir(parents=True, exist_ok=True)
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(state / "home"),
+        "NIX_STATE_DIR": str(state / "state"),
+        "NIX_CONF_DIR": str(state / "conf"),
+        "NIX_LOG_DIR": str(state / "log"),
+        "NIX_PATH": "",
+    }
+
+
+def _run(args: List[str], workdir: Path) -> str:
+    nix = require_nix()
+    proc = subprocess.run([nix, *args], cwd=workdir, env=_env(workdir), capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise AssertionError(f"nix-instantiate {' '.join(args)} failed:\n{proc.stderr}")
+    return proc.stdout
+
+
+def nix_parse(path: Path) -> str:
+    """``nix-instantiate --parse``: raises AssertionError with Nix's message when the file does not parse."""
+    return _run(["--parse", str(path)], path.parent)
+
+
+def _tree(paths: Iterable[str], prefix: str = "") -> Dict[str, object]:
+    tree: Dict[str, object] = {}
+    for path in paths:
+        node = tree
+        parts = path.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})  # type: ignore[assignment]
+        node.setdefault(parts[-1], prefix + path)
+    return tree
+
+
+def _nix_value(node: object) -> str:
+    if isinstance(node, str):
+        return f"(mk {json.dumps(node)})"
+    items = " ".join(f"{json.dumps(k)} = {_nix_value(v)};" for k, v in sorted(node.items()))  # type: ignore[union-attr]
+    return "{ " + items + " }"
+
+
+def stub_nix(native: Iterable[str], python: Iterable[str] = ()) -> str:
+    """The stub package set: ``native`` attribute paths, ``python`` package names, and the wheel builders.
+
+    Native inputs evaluate to their path (``"stdenv.cc.cc.lib"``), Python packages to ``"python3Packages.<name>"``,
+    so a Python package taken where a native one was meant (or back) shows in the result.
+    """
+    licenses = " ".join(f"{attr} = {json.dumps(attr)};" for attr in sorted(set(LICENSES.values())))
+    allowed = " ".join(json.dumps(a) for a in ALLOWED_ARGS)
+    native_tree = _nix_value(_tree(list(native) + ["autoPatchelfHook", "autoAddDriverRunpath"]))
+    python_tree = _nix_value(_tree(list(python), prefix="python3Packages."))
+    return f"""
+let
+  mk = name: {{ inherit name; outPath = "/stub/" + name; }};
+  names = map (x: x.name);
+  lib = {{
+    licenses = {{ {licenses} }};
+    sourceTypes = {{ binaryNativeCode = "binaryNativeCode"; }};
+  }};
+  buildPythonPackage = args:
+    assert builtins.all (k: builtins.elem k [ {allowed} ]) (builtins.attrNames args);
+    assert args.format == "wheel";
+    assert builtins.isString args.pname && builtins.isString args.version;
+    assert builtins.all builtins.isString args.pythonImportsCheck;
+    assert builtins.all builtins.isString (args.autoPatchelfIgnoreMissingDeps or [ ]);
+    assert builtins.isAttrs args.meta;
+    {{
+      inherit (args) pname version format pythonImportsCheck meta;
+      src = if builtins.isPath args.src then {{ path = toString args.src; }} else args.src;
+      nativeBuildInputs = names (args.nativeBuildInputs or [ ]);
+      buildInputs = names (args.buildInputs or [ ]);
+      autoPatchelfIgnoreMissingDeps = args.autoPatchelfIgnoreMissingDeps or [ ];
+      dependencies = names args.dependencies;
+      preFixup = args.preFixup or null;
+      name = "python3Packages." + args.pname;
+    }};
+  fetchurl = {{ url, hash }}:
+    assert builtins.match "sha256-[A-Za-z0-9+/]{{43}}=" hash != null;
+    {{ inherit url hash; }};
+  native = {native_tree} // {{ inherit lib fetchurl; python3Packages = pythonScope; }};
+  pythonBase = {python_tree} // {{
+    inherit lib fetchurl buildPythonPackage;
+    python = (mk "python") // {{ sitePackages = "lib/python3.13/site-packages"; }};
+    pkgs = native;
+  }};
+  makeScope = packages: let
+    self = packages self // {{
+      callPackage = fn: args: fn (builtins.intersectAttrs (builtins.functionArgs fn) (native // self) // args);
+      overrideScope = g: makeScope (final: let prev = packages final; in prev // g final prev);
+    }};
+  in self;
+  pythonScope = makeScope (self: pythonBase);
+in
+{{ inherit native pythonScope; }}
+"""
+
+
+def evaluate(expression: str, workdir: Path, native: Iterable[str], python: Iterable[str] = (),
+             package_set: bool = False) -> object:
+    """Parse ``expression`` and evaluate it against the stub: ``python3Packages.callPackage expr { }`` for one
+    package, ``expr { pkgs = stub; }`` for a package set. Returns the JSON result."""
+    expr_file = workdir / "expression.nix"
+    expr_file.write_text(expression)
+    nix_parse(expr_file)
+    (workdir / "stub.nix").write_text(stub_nix(native, python))
+    call = "import ./expression.nix { pkgs = stub.native; }" if package_set else \
+        "stub.pythonScope.callPackage (import ./expression.nix) { }"
+    (workdir / "eval.nix").write_text(f"let stub = import ./stub.nix; in {call}\n")
+    return json.loads(_run(["--readonly-mode", "--eval", "--strict", "--json", "eval.nix"], workdir))
+
+
+def evaluate_file(path: Path, native: Iterable[str], python: Iterable[str] = (),
+                  package_set: bool = False, workdir: Optional[Path] = None) -> object:
+    """:func:`evaluate` for an expression already in a file (``wheelmeta nix -o``); paths in it stay relative to it."""
+    workdir = workdir or path.parent
+    return evaluate(path.read_text(), workdir, native, python, package_set)
