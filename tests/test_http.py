@@ -76,10 +76,11 @@ def test_stream_is_one_ranged_request_of_exactly_the_bytes_asked(folder, data):
         client = _client()
         src = RangeSource(server.file_url(BLOB), client)
         server.reset()
+        client.reset_counters()
         got = b"".join(src.stream(10, 300_000, chunk=65536))
         assert got == data[10:300_010]
         assert server.log == [(f"/files/{BLOB}", "bytes=10-300009")]
-        assert server.bytes_sent == 300_000
+        assert client.bytes_received == 300_000
 
 
 def test_server_ignoring_ranges_costs_one_request_and_stays_right(folder, data):
@@ -176,7 +177,7 @@ def test_counters_count_body_bytes(folder):
     with IndexServer(folder) as server:
         client = _client()
         client.get_bytes(server.file_url(BLOB))
-        assert client.bytes_received == SIZE == server.bytes_sent
+        assert client.bytes_received == SIZE
 
 
 def test_missing_index_page_is_none(folder):

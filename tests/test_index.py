@@ -1,0 +1,196 @@
+"""index/config.py and index/simple.py: pip's configuration, both simple API forms, find-links, several indexes."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+from builders import make_wheel
+from indexserver import IndexServer
+
+from wheelmeta.http import HttpClient
+from wheelmeta.index.config import IndexConfig, read_pip_settings
+from wheelmeta.index.simple import IndexClient, parse_html_page, parse_json_page
+
+
+@pytest.fixture
+def pip_env(tmp_path, monkeypatch):
+    """An environment where pip reads only the config file the test writes (and no PIP_* variables)."""
+    for key in list(os.environ):
+        if key.startswith("PIP_"):
+            monkeypatch.delenv(key)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "xdg"))
+    conf = tmp_path / "pip.conf"
+    conf.write_text("")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    return conf
+
+
+@pytest.fixture
+def project_folder(tmp_path):
+    folder = tmp_path / "files"
+    make_wheel(folder, "demo-pkg", "1.0")
+    make_wheel(folder, "demo-pkg", "2.0", tag="cp39-abi3-manylinux_2_17_x86_64")
+    (folder / "demo-pkg-2.0.tar.gz").write_bytes(b"not read by the index")
+    make_wheel(folder, "other", "1.0")
+    return folder
+
+
+# -- configuration ---------------------------------------------------------------------------------------------------
+
+
+def test_extra_index_url_with_several_urls_is_split_like_pip(pip_env):
+    pip_env.write_text("[global]\nextra-index-url = file:///a/simple file:///b/simple\nfind-links = /w1 /w2\n")
+    config = IndexConfig.from_pip()
+    assert config.extra_index_urls == ("file:///a/simple", "file:///b/simple")
+    assert config.find_links == ("/w1", "/w2")
+
+
+def test_environment_overrides_config_file(pip_env, monkeypatch):
+    pip_env.write_text("[global]\nindex-url = http://file.invalid/simple\n")
+    monkeypatch.setenv("PIP_INDEX_URL", "http://env.invalid/simple")
+    assert IndexConfig.from_pip().index_url == "http://env.invalid/simple"
+
+
+def test_install_section_overrides_global(pip_env):
+    pip_env.write_text("[global]\nindex-url = http://g.invalid/simple\n[install]\nindex-url = http://i.invalid/simple\n")
+    assert IndexConfig.from_pip().index_url == "http://i.invalid/simple"
+
+
+def test_command_line_overrides_everything(pip_env, monkeypatch):
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "http://env.invalid/simple")
+    config = IndexConfig.from_pip(index_url="http://cli.invalid/simple", extra_index_urls=["http://x.invalid/s"])
+    assert config.index_urls() == ["http://cli.invalid/simple", "http://x.invalid/s"]
+
+
+def test_default_index_is_pips_own(pip_env):
+    from pip._internal.models.index import PyPI
+
+    assert IndexConfig.from_pip().index_urls() == [PyPI.simple_url]
+
+
+def test_no_index_means_no_index_urls(pip_env, monkeypatch):
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    assert IndexConfig.from_pip().index_urls() == []
+
+
+def test_ini_fallback_reads_what_pip_reads(pip_env, monkeypatch):
+    pip_env.write_text("[global]\nextra-index-url = file:///a/simple file:///b/simple\n[download]\nfind-links = /w\n")
+    monkeypatch.setenv("PIP_INDEX_URL", "http://env.invalid/simple")
+    with_pip = read_pip_settings()[0]
+    monkeypatch.setitem(sys.modules, "pip._internal.configuration", None)  # import now fails
+    without_pip = read_pip_settings()[0]
+    assert with_pip == without_pip
+    assert without_pip["extra-index-url"] == "file:///a/simple file:///b/simple"
+
+
+# -- page parsing ----------------------------------------------------------------------------------------------------
+
+
+def test_html_page_attributes_are_read():
+    page = (
+        '<a href="../../f/demo-1.0-py3-none-any.whl#sha256=AB12" data-requires-python="&gt;=3.8" '
+        'data-dist-info-metadata="sha256=cd34">x</a>'
+        '<a href="/f/demo-0.9.tar.gz" data-yanked>y</a>'
+        '<a href="/f/demo-0.8.zip" data-yanked="broken build" data-core-metadata="true">z</a>'
+    )
+    files = parse_html_page(page, "http://h.invalid/simple/demo/", project="demo")
+    assert [f.filename for f in files] == ["demo-1.0-py3-none-any.whl", "demo-0.9.tar.gz", "demo-0.8.zip"]
+    first, second, third = files
+    assert first.url == "http://h.invalid/f/demo-1.0-py3-none-any.whl"
+    assert first.sha256 == "ab12" and first.requires_python == ">=3.8" and first.core_metadata == {"sha256": "cd34"}
+    assert not first.is_yanked
+    assert second.yanked == "" and second.kind == "sdist"
+    assert third.yanked == "broken build" and third.core_metadata == {}  # offered, without a hash
+
+
+def test_html_base_href_resolves_links():
+    files = parse_html_page('<base href="http://cdn.invalid/x/"><a href="demo-1.0.tar.gz">d</a>', "http://h.invalid/s/")
+    assert files[0].url == "http://cdn.invalid/x/demo-1.0.tar.gz"
+
+
+def test_json_page_fields_are_read():
+    text = (
+        '{"meta": {"api-version": "1.1"}, "name": "demo", "files": ['
+        '{"filename": "demo-1.0-py3-none-any.whl", "url": "../../f/demo-1.0-py3-none-any.whl", '
+        '"hashes": {"sha256": "AB"}, "requires-python": ">=3.8", "yanked": "bad", "size": 123, '
+        '"core-metadata": {"sha256": "cd"}},'
+        '{"filename": "demo-0.9.tar.gz", "url": "/f/demo-0.9.tar.gz", "hashes": {}, "yanked": true, '
+        '"dist-info-metadata": true}]}'
+    )
+    wheel, sdist = parse_json_page(text, "http://h.invalid/simple/demo/", project="demo")
+    assert wheel.url == "http://h.invalid/f/demo-1.0-py3-none-any.whl"
+    assert (wheel.sha256, wheel.size, wheel.yanked, wheel.core_metadata) == ("ab", 123, "bad", {"sha256": "cd"})
+    assert sdist.yanked == "" and sdist.core_metadata == {}
+
+
+def test_sdist_name_with_dashes_splits_at_the_project_name():
+    files = parse_html_page('<a href="/f/foo-bar-2.0-1.tar.gz">x</a>', "http://h.invalid/", project="foo-bar")
+    assert [(f.name, str(f.version)) for f in files] == [("foo-bar", "2.0.post1")]
+
+
+def test_files_of_other_projects_are_ignored():
+    page = '<a href="/f/demo-1.0.tar.gz">a</a><a href="/f/demolition-1.0.tar.gz">b</a>'
+    assert [f.filename for f in parse_html_page(page, "http://h.invalid/", project="demo")] == ["demo-1.0.tar.gz"]
+
+
+# -- the client against a real server -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["html", "json"])
+def test_index_client_lists_files_in_both_forms(project_folder, fmt):
+    with IndexServer(project_folder, fmt=fmt, requires_python={"demo-pkg-2.0.tar.gz": ">=3.9"}) as server:
+        files = IndexClient([server.index_url], client=HttpClient()).files("Demo_Pkg")
+        assert sorted(f.filename for f in files) == [
+            "demo-pkg-2.0.tar.gz",
+            "demo_pkg-1.0-py3-none-any.whl",
+            "demo_pkg-2.0-cp39-abi3-manylinux_2_17_x86_64.whl",
+        ]
+        sdist = next(f for f in files if f.kind == "sdist")
+        assert sdist.sha256 == server.sha256("demo-pkg-2.0.tar.gz")
+        assert sdist.requires_python == ">=3.9"
+        assert sdist.url == server.file_url("demo-pkg-2.0.tar.gz")
+
+
+def test_index_client_asks_for_json_first(project_folder):
+    with IndexServer(project_folder) as server:
+        files = IndexClient([server.index_url], client=HttpClient()).files("demo-pkg")
+        assert all(f.size for f in files)  # only the JSON form carries sizes
+
+
+def test_unknown_project_is_an_empty_list(project_folder):
+    with IndexServer(project_folder) as server:
+        assert IndexClient([server.index_url], client=HttpClient()).files("nothing-here") == []
+
+
+def test_several_indexes_and_find_links_are_merged_first_listing_wins(project_folder, tmp_path):
+    extra = tmp_path / "extra"
+    make_wheel(extra, "demo-pkg", "3.0")
+    make_wheel(extra, "demo-pkg", "1.0")  # same file name as on the first index
+    with IndexServer(project_folder) as first, IndexServer(extra, fmt="html") as second:
+        links = tmp_path / "links"
+        make_wheel(links, "demo-pkg", "4.0")
+        client = IndexClient([first.index_url, second.index_url], [str(links)], client=HttpClient())
+        by_name = {f.filename: f for f in client.files("demo-pkg")}
+        assert by_name["demo_pkg-3.0-py3-none-any.whl"].index == second.index_url
+        assert by_name["demo_pkg-1.0-py3-none-any.whl"].index == first.index_url
+        assert by_name["demo_pkg-4.0-py3-none-any.whl"].url.startswith("file://")
+
+
+def test_find_links_html_page_on_a_server(project_folder):
+    with IndexServer(project_folder) as server:
+        files = IndexClient([], [server.url + "/links/"], client=HttpClient()).files("other")
+        assert [f.url for f in files] == [server.file_url("other-1.0-py3-none-any.whl")]
+
+
+def test_file_url_index_reads_index_html_folders(tmp_path):
+    root = tmp_path / "simple" / "demo"
+    root.mkdir(parents=True)
+    (root / "index.html").write_text('<a href="../../files/demo-1.0.tar.gz#sha256=00ff">demo-1.0.tar.gz</a>')
+    files = IndexClient([(tmp_path / "simple").as_uri()]).files("demo")
+    assert files[0].url == (tmp_path / "files" / "demo-1.0.tar.gz").as_uri() and files[0].sha256 == "00ff"
