@@ -48,6 +48,7 @@ __all__ = [
     "Limits",
     "SandboxRun",
     "SetupResult",
+    "can_cap_processes",
     "detect_isolation",
     "run_sandboxed",
     "run_setup_py",
@@ -200,6 +201,17 @@ class _PidsCgroup:
             time.sleep(0.02)
 
 
+def can_cap_processes() -> bool:
+    """True when a run's process count is capped for this user: a pids cgroup, or any uid but root."""
+    if os.geteuid() != 0:
+        return True
+    cgroup = _PidsCgroup.create(1)
+    if cgroup is None:
+        return False
+    cgroup.kill_all_and_remove()
+    return True
+
+
 def _cgroup_bases() -> Iterator[Path]:
     try:
         lines = Path("/proc/self/cgroup").read_text().splitlines()
@@ -260,7 +272,10 @@ def _wrap(argv: Sequence[str], isolation: str, tree: Path, read_only: Sequence[P
           writable: Sequence[Path]) -> list:
     """``argv`` inside the chosen isolation. ``read_only``/``writable`` must stay visible under bubblewrap."""
     if isolation == "netns":
-        return [shutil.which("unshare"), "--net", "--pid", "--fork", "--kill-child", "--", *argv]
+        # A shell as PID 1 of the namespace: an init ignores signals it has no handler for (SIGXCPU, SIGSEGV),
+        # so the real child must not be PID 1; the shell reports its signal as 128+N, as bwrap does.
+        return [shutil.which("unshare"), "--net", "--pid", "--fork", "--kill-child", "--",
+                shutil.which("sh") or "/bin/sh", "-c", '"$@"; exit $?', "sh", *argv]
     if isolation != "bubblewrap":
         return list(argv)
     masked = _masked_dirs(tree)
@@ -345,7 +360,7 @@ def run_sandboxed(argv: Sequence[str], tree: Path, *, timeout: float, limits: Op
         result_file.seek(0)
         result = result_file.read(_RESULT_CAP)
     signum = -returncode if returncode < 0 else None
-    if signum is None and isolation == "bubblewrap" and returncode > 128:  # bwrap reports a signal as 128+N
+    if signum is None and isolation != "rlimits-only" and returncode > 128:  # the wrappers say 128+N
         signum = returncode - 128
     return SandboxRun(returncode=returncode, signal=signum, result=result, output_tail=bytes(tail),
                       output_bytes=total, timed_out=timed_out, cpu_seconds=cpu_used, isolation=isolation,
@@ -506,7 +521,7 @@ def failure_reason(run: SandboxRun, record: Optional[dict], timeout: float, limi
             hint = "process limit reached: " if detail.startswith("BlockingIOError") else ""
             return f"{hint}raised {detail}"
         return detail
-    if run.signal == signal.SIGXCPU or (run.signal == signal.SIGKILL and run.cpu_seconds >= cpu_limit - 0.5):
+    if run.signal == signal.SIGXCPU or run.cpu_seconds >= cpu_limit - 0.5:  # used it all up: the limit hit
         return "killed: CPU time limit"
     if run.signal == signal.SIGXFSZ:
         return "killed: file size limit"

@@ -1,0 +1,305 @@
+"""The sandbox: hostile setup.py files are contained, bounded and reported; the report says which isolation ran.
+
+Each hostile case writes a real setup.py into a fresh tree and runs it through ``run_setup_py`` with the
+isolation this machine offers (``bubblewrap`` here); the fallback is tested by forcing ``rlimits-only``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from wheelmeta.errors import SandboxError
+from wheelmeta.sdist import sandbox
+from wheelmeta.sdist.sandbox import ISOLATIONS, Limits, detect_isolation, run_setup_py
+
+SHORT = 3.0  # seconds: the wall clock for cases that would otherwise run forever
+
+SETUP_CALL = 'from setuptools import setup\nsetup(name="victim", version="1.0", install_requires=["six"])\n'
+
+
+def make_tree(tmp_path: Path, *chunks: str) -> Path:
+    """A fresh tree whose setup.py is the (dedented) chunks one after another."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "setup.py").write_text("".join(textwrap.dedent(chunk) for chunk in chunks))
+    return tree
+
+
+def processes_in(tree: Path) -> list:
+    """Host pids of processes whose working directory is inside ``tree`` (stray children of a run)."""
+    found = []
+    for link in glob.glob("/proc/[0-9]*/cwd"):
+        try:
+            cwd = Path(os.readlink(link))
+        except OSError:
+            continue
+        if cwd == tree or tree in cwd.parents:
+            found.append(int(link.split("/")[2]))
+    return found
+
+
+def available(isolation: str) -> bool:
+    if isolation == "bubblewrap":
+        return sandbox._bubblewrap_works()
+    if isolation == "netns":
+        return sandbox._netns_works()
+    return True
+
+
+needs_bubblewrap = pytest.mark.skipif(not shutil.which("bwrap") or not available("bubblewrap"),
+                                      reason="bubblewrap not installed or not usable here")
+namespaced = [pytest.param(i, marks=pytest.mark.skipif(not available(i), reason=f"{i} not usable here"))
+              for i in ("bubblewrap", "netns")]
+
+
+@pytest.fixture
+def listener():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.setblocking(False)
+    yield server
+    server.close()
+
+
+def received_connection(server: socket.socket, wait: float = 0.5) -> bool:
+    return bool(select.select([server], [], [], wait)[0])
+
+
+# ------------------------------------------------------------------------------------------------- detection
+
+def test_detect_isolation_prefers_bubblewrap_when_it_runs():
+    expected = "bubblewrap" if available("bubblewrap") else "netns" if available("netns") else "rlimits-only"
+    assert detect_isolation() == expected
+
+
+def test_environment_variable_caps_the_isolation(monkeypatch):
+    monkeypatch.setenv("WHEELMETA_SANDBOX", "rlimits-only")
+    assert detect_isolation() == "rlimits-only"
+    monkeypatch.setenv("WHEELMETA_SANDBOX", "netns")
+    assert detect_isolation() in ("netns", "rlimits-only")
+
+
+def test_unknown_isolation_name_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("WHEELMETA_SANDBOX", "chroot")
+    with pytest.raises(SandboxError, match="unknown isolation 'chroot'"):
+        detect_isolation()
+
+
+# ---------------------------------------------------------------------------------------------- plain runs
+
+def test_result_carries_fields_isolation_and_python_version(tmp_path):
+    tree = make_tree(tmp_path, SETUP_CALL)
+    result = run_setup_py(tree)
+    assert result.fields["install_requires"] == ["six"]
+    assert (result.fields["name"], result.fields["version"]) == ("victim", "1.0")
+    assert result.isolation == detect_isolation()
+    assert result.python_version == "%d.%d.%d" % sys.version_info[:3]
+
+
+def test_missing_setup_py_is_a_clear_error(tmp_path):
+    with pytest.raises(SandboxError, match="setup.py not found"):
+        run_setup_py(tmp_path, where="demo-1.0.tar.gz")
+
+
+def test_sandbox_control_files_are_removed_from_the_tree(tmp_path):
+    tree = make_tree(tmp_path, SETUP_CALL)
+    run_setup_py(tree)
+    assert sorted(p.name for p in tree.iterdir()) == ["setup.py"]
+
+
+def other_interpreter():
+    """An installed Python of another version that has setuptools, if this machine has one."""
+    candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/*/bin/python"))) + ["/usr/bin/python3"]
+    for path in candidates:
+        if not os.path.exists(path):
+            continue
+        probe = subprocess.run([path, "-c", "import setuptools, sys; print('%d.%d.%d' % sys.version_info[:3])"],
+                               capture_output=True, text=True)
+        version = probe.stdout.strip()
+        if probe.returncode == 0 and version != "%d.%d.%d" % sys.version_info[:3]:
+            return path, version
+    return None
+
+
+def test_python_option_runs_setup_py_under_that_interpreter_and_records_its_version(tmp_path):
+    other = other_interpreter()
+    if other is None:
+        pytest.skip("no other Python with setuptools installed")
+    path, version = other
+    tree = make_tree(tmp_path, """\
+        import sys
+        from setuptools import setup
+        deps = ["futures"] if sys.version_info[0] == 2 else ["six"]
+        setup(name="branchy", version="1.0", install_requires=deps)
+    """)
+    result = run_setup_py(tree, python=path)
+    assert result.python_version == version
+    expected = ["futures"] if version.startswith("2.") else ["six"]
+    assert result.fields["install_requires"] == expected
+
+
+def test_python_option_naming_no_interpreter_is_a_clear_error(tmp_path):
+    tree = make_tree(tmp_path, SETUP_CALL)
+    with pytest.raises(SandboxError, match="no such Python interpreter"):
+        run_setup_py(tree, python=str(tmp_path / "nope" / "python"))
+
+
+def test_stdin_is_closed(tmp_path):
+    tree = make_tree(tmp_path, "import sys\nassert sys.stdin.read() == ''\n", SETUP_CALL)
+    assert run_setup_py(tree).fields["name"] == "victim"
+
+
+# ----------------------------------------------------------------------------------------- hostile setup.py
+
+@needs_bubblewrap
+def test_writes_outside_the_tree_land_nowhere(tmp_path):
+    tag = uuid.uuid4().hex
+    targets = [Path(f"/tmp/wheelmeta-escape-{tag}"), tmp_path / f"beside-{tag}", Path(f"/wheelmeta-escape-{tag}")]
+    tree = make_tree(tmp_path, f"""\
+        for target in {[str(t) for t in targets]!r}:
+            open(target, "w").write("escaped")
+    """, SETUP_CALL)
+    with pytest.raises(SandboxError, match="Read-only file system") as failure:
+        run_setup_py(tree)
+    assert failure.value.isolation == "bubblewrap"
+    assert [t for t in targets if t.exists()] == []
+    assert sorted(p.name for p in tree.iterdir()) == ["setup.py"]
+
+
+def test_environment_secrets_and_home_are_not_visible(tmp_path, monkeypatch):
+    secret = f"s3cr3t-{uuid.uuid4().hex}"
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    monkeypatch.setenv("GITHUB_TOKEN", secret)
+    tree = make_tree(tmp_path, """\
+        import json, os
+        json.dump({"env": dict(os.environ), "home": os.path.expanduser("~")}, open("seen.json", "w"))
+    """, SETUP_CALL)
+    run_setup_py(tree)
+    seen = (tree / "seen.json").read_text()
+    assert secret not in seen
+    import json
+    assert json.loads(seen)["home"] == str(tree.resolve())
+    assert "AWS_SECRET_ACCESS_KEY" not in json.loads(seen)["env"]
+
+
+@needs_bubblewrap
+def test_callers_home_folder_is_hidden(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".netrc").write_text("machine example password hunter2\n")
+    monkeypatch.setenv("HOME", str(home))
+    tree = make_tree(tmp_path, f"open({str(home / '.netrc')!r}).read()\n", SETUP_CALL)
+    with pytest.raises(SandboxError, match="FileNotFoundError") as failure:
+        run_setup_py(tree)
+    assert failure.value.isolation == "bubblewrap"
+    assert "hunter2" not in failure.value.output
+
+
+@pytest.mark.parametrize("isolation", namespaced)
+def test_connection_to_a_local_listener_never_arrives(tmp_path, listener, isolation):
+    port = listener.getsockname()[1]
+    tree = make_tree(tmp_path, f"""\
+        import socket
+        socket.create_connection(("127.0.0.1", {port}), timeout=2).sendall(b"leak")
+    """, SETUP_CALL)
+    with pytest.raises(SandboxError, match="raised OSError|raised ConnectionRefusedError") as failure:
+        run_setup_py(tree, isolation=isolation)
+    assert failure.value.isolation == isolation
+    assert not received_connection(listener)
+
+
+def test_rlimits_only_fallback_says_the_network_is_not_contained_and_it_is_not(tmp_path, listener):
+    port = listener.getsockname()[1]
+    tree = make_tree(tmp_path, f"""\
+        import socket
+        socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
+    """, SETUP_CALL)
+    result = run_setup_py(tree, isolation="rlimits-only", limits=Limits(use_cgroup=False))
+    assert result.isolation == "rlimits-only"
+    assert "network" not in result.contained and "filesystem" not in result.contained
+    if os.geteuid() == 0:  # RLIMIT_NPROC does not bind root: nothing caps the process count in this mode
+        assert "process-count" not in result.contained
+    assert {"environment", "wall-clock", "cpu", "memory", "output"} <= set(result.contained)
+    assert received_connection(listener)
+
+
+def test_fork_bomb_is_capped_and_leaves_no_process(tmp_path):
+    if not sandbox.can_cap_processes():
+        pytest.skip("no pids cgroup and running as root: a fork bomb here would only be stopped by the clock")
+    tree = make_tree(tmp_path, "import os\nwhile True:\n    os.fork()\n", SETUP_CALL)
+    with pytest.raises(SandboxError, match="process limit reached|timed out") as failure:
+        run_setup_py(tree, timeout=SHORT)
+    assert failure.value.isolation == detect_isolation()
+    assert processes_in(tree.resolve()) == []
+
+
+def test_endless_allocation_hits_the_memory_limit(tmp_path):
+    tree = make_tree(tmp_path, "hoard = []\nwhile True:\n    hoard.append(bytearray(64 << 20))\n", SETUP_CALL)
+    with pytest.raises(SandboxError, match="memory limit exceeded"):
+        run_setup_py(tree, timeout=SHORT * 3, limits=Limits(memory_bytes=512 << 20))
+
+
+def test_endless_loop_is_stopped_by_the_wall_clock(tmp_path):
+    tree = make_tree(tmp_path, "while True:\n    pass\n", SETUP_CALL)
+    with pytest.raises(SandboxError, match=r"timed out after 3 s|killed: CPU time limit"):
+        run_setup_py(tree, timeout=SHORT)
+    assert processes_in(tree.resolve()) == []
+
+
+@pytest.mark.parametrize("isolation", [*namespaced, "rlimits-only"])
+def test_endless_loop_is_killed_by_the_cpu_limit(tmp_path, isolation):
+    tree = make_tree(tmp_path, "while True:\n    pass\n", SETUP_CALL)
+    with pytest.raises(SandboxError, match="killed: CPU time limit"):
+        run_setup_py(tree, timeout=SHORT * 4, limits=Limits(cpu_seconds=1), isolation=isolation)
+
+
+def test_megabytes_of_output_are_kept_bounded(tmp_path):
+    tree = make_tree(tmp_path, """\
+        import sys
+        for i in range(200000):
+            sys.stdout.write("line %d of noise .......................................\\n" % i)
+        print("last words")
+    """, SETUP_CALL)
+    result = run_setup_py(tree)
+    assert len(result.output.encode()) <= Limits().output_bytes
+    assert result.output.rstrip().endswith("last words")
+    assert result.fields["name"] == "victim"
+
+
+@needs_bubblewrap
+def test_os_system_writes_only_inside_the_tree(tmp_path):
+    escape = Path(f"/tmp/wheelmeta-escape-{uuid.uuid4().hex}")
+    beside = tmp_path / "beside-system"
+    tree = make_tree(tmp_path, f"""\
+        import os
+        os.system("touch {escape} {beside} inside-marker")
+    """, SETUP_CALL)
+    result = run_setup_py(tree)
+    assert result.isolation == "bubblewrap"
+    assert not escape.exists() and not beside.exists()
+    assert (tree / "inside-marker").exists()
+
+
+def test_exit_before_setup_reports_the_status(tmp_path):
+    tree = make_tree(tmp_path, "import sys\nsys.stderr.write('unsupported platform\\n')\nsys.exit(3)\n")
+    with pytest.raises(SandboxError, match="exited with status 3 before calling setup"):
+        run_setup_py(tree)
+
+
+def test_crash_of_the_interpreter_reports_the_signal(tmp_path):
+    tree = make_tree(tmp_path, "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")
+    with pytest.raises(SandboxError, match="killed by SIGSEGV"):
+        run_setup_py(tree)
