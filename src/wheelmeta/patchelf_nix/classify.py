@@ -1,0 +1,145 @@
+"""Classify an audit's needed sonames into what a Nix build of the wheel must provide.
+
+Every soname a member of the wheel needs lands in exactly one class:
+
+``carried``         found inside the wheel (``audit.carried_libs``): autoPatchelfHook finds it there
+``glibc``           the C library of stdenv: nothing to add
+``cc-runtime``      ``stdenv.cc.cc.lib`` (libstdc++, libgcc_s, libgomp, ...)
+``nixpkgs``         a nixpkgs attribute, added to ``buildInputs``
+``driver``          the GPU driver at run time: ``autoPatchelfIgnoreMissingDeps`` + ``autoAddDriverRunpath``
+``libpython``       the interpreter's own library (``python``)
+``python-package``  another Python package's files (``libtorch.so`` from torch): ``addAutoPatchelfSearchPath``
+``unpackaged``      known, but nixpkgs has no package (MATLAB's libmx, Knitro): ``autoPatchelfIgnoreMissingDeps``;
+                    only the optional plugin that needs it fails to load
+``unknown``         nobody knows: listed, never dropped
+
+    >>> inputs = nix_inputs(audit_wheel("tensorflow-2.1.0-cp37-cp37m-manylinux2010_x86_64.whl"))  # doctest: +SKIP
+    >>> inputs.build_inputs                                                                       # doctest: +SKIP
+    ('stdenv.cc.cc.lib',)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Tuple
+
+from ..model import WheelAudit
+from .sonames import SonameEntry, SonameMap
+
+__all__ = ["CLASSES", "NixInputs", "nix_inputs", "needed_sonames"]
+
+#: Every class a needed soname can end in.
+CLASSES = (
+    "glibc",
+    "cc-runtime",
+    "nixpkgs",
+    "driver",
+    "carried",
+    "libpython",
+    "python-package",
+    "unpackaged",
+    "unknown",
+)
+
+
+@dataclass(frozen=True)
+class NixInputs:
+    """What ``buildPythonPackage`` needs for one wheel's native libraries.
+
+    ``build_inputs`` are attribute paths, sorted (``stdenv.cc.cc.lib`` included when the C++ runtime is needed);
+    ``ignore_missing_deps`` the sonames autoPatchelfHook must not look for (driver and unpackaged libraries);
+    ``driver_runpath`` whether ``autoAddDriverRunpath`` belongs in ``nativeBuildInputs``;
+    ``python_search_paths`` (attribute, folder inside its site-packages) pairs for ``addAutoPatchelfSearchPath``;
+    ``by_soname`` maps every needed soname to ``{"class": ..., "attribute": ...}``.
+    """
+
+    build_inputs: Tuple[str, ...] = ()
+    ignore_missing_deps: Tuple[str, ...] = ()
+    driver_runpath: bool = False
+    carried: Tuple[str, ...] = ()
+    unknown: Tuple[str, ...] = ()
+    unpackaged: Tuple[str, ...] = ()
+    libpython: Tuple[str, ...] = ()
+    python_search_paths: Tuple[Tuple[str, str], ...] = ()
+    by_soname: Mapping[str, Mapping[str, Optional[str]]] = field(default_factory=dict)
+
+    @property
+    def needs_patchelf(self) -> bool:
+        """True when the wheel has ELF members that need anything at all (so autoPatchelfHook has work)."""
+        return bool(self.by_soname)
+
+    def to_json(self) -> dict:
+        """The ``nix`` object of ``wheelmeta scan --json`` (keys as the issue names them)."""
+        return {
+            "buildInputs": list(self.build_inputs),
+            "ignoreMissingDeps": list(self.ignore_missing_deps),
+            "driverRunpath": self.driver_runpath,
+            "carried": list(self.carried),
+            "unknown": list(self.unknown),
+            "unpackaged": list(self.unpackaged),
+            "libpython": list(self.libpython),
+            "pythonSearchPaths": [{"attribute": a, "path": p} for a, p in self.python_search_paths],
+            "by_soname": {name: dict(info) for name, info in self.by_soname.items()},
+        }
+
+
+def needed_sonames(audit: WheelAudit) -> List[str]:
+    """Every soname any ELF member needs, each once, in the order first seen."""
+    seen: Dict[str, None] = {}
+    for elf in audit.elf_files:
+        for soname in elf.needed:
+            seen.setdefault(soname, None)
+    return list(seen)
+
+
+def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None) -> NixInputs:
+    """Classify every needed soname of ``audit``; pure function of the audit and the map.
+
+    ``soname_map`` defaults to the built-in map plus ``$WHEELMETA_SONAME_MAP``. A pure or non-Linux wheel gives
+    empty inputs.
+    """
+    if soname_map is None:
+        soname_map = SonameMap.load()
+    build_inputs, drivers, unpackaged, carried, unknown, libpython = set(), [], [], [], [], []
+    search_paths: Dict[Tuple[str, str], None] = {}
+    by_soname: Dict[str, Dict[str, Optional[str]]] = {}
+    for soname in needed_sonames(audit):
+        entry = None if soname in audit.carried_libs else soname_map.lookup(soname)
+        cls = _class_of(soname, audit, entry)
+        attribute = entry.attribute if entry is not None else None
+        by_soname[soname] = {"class": cls, "attribute": attribute}
+        if cls == "carried":
+            by_soname[soname]["member"] = audit.carried_libs[soname]
+            carried.append(soname)
+        elif cls in ("nixpkgs", "cc-runtime"):
+            build_inputs.add(attribute)
+        elif cls == "driver":
+            drivers.append(soname)
+        elif cls == "unpackaged":
+            unpackaged.append(soname)
+        elif cls == "libpython":
+            libpython.append(soname)
+        elif cls == "python-package":
+            search_paths.setdefault((attribute, entry.search_path or ""), None)
+        elif cls == "unknown":
+            unknown.append(soname)
+    return NixInputs(
+        build_inputs=tuple(sorted(build_inputs)),
+        ignore_missing_deps=tuple(sorted(drivers + unpackaged)),
+        driver_runpath=bool(drivers),
+        carried=tuple(sorted(carried)),
+        unknown=tuple(sorted(unknown)),
+        unpackaged=tuple(sorted(unpackaged)),
+        libpython=tuple(sorted(libpython)),
+        python_search_paths=tuple(search_paths),
+        by_soname=by_soname,
+    )
+
+
+def _class_of(soname: str, audit: WheelAudit, entry: Optional[SonameEntry]) -> str:
+    """Carried beats the map (the wheel's own copy is what the loader finds first); no entry means unknown."""
+    if soname in audit.carried_libs:
+        return "carried"
+    if entry is None:
+        return "unknown"
+    return entry.cls

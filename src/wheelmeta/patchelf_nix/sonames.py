@@ -1,0 +1,297 @@
+"""The soname -> nixpkgs attribute map: data in ``sonames.toml``, user overrides merged over it.
+
+A binary wheel names the shared libraries it needs (``DT_NEEDED``); Nix needs attribute paths. The map says, for
+each soname (exact, or an ``fnmatch`` pattern such as ``libssl.so.*``), where a Nix build finds it: the C library
+(class ``glibc``), the compiler runtime (``cc-runtime``, ``stdenv.cc.cc.lib``), a nixpkgs attribute (``nixpkgs``),
+the GPU driver at run time (``driver``), the interpreter (``libpython``), another Python package's files
+(``python-package``), or a known library nixpkgs does not package (``unpackaged``: proprietary plugins' needs).
+Each entry carries its evidence: the nixpkgs file that provides or uses the library.
+
+    >>> m = SonameMap.load()
+    >>> m.lookup("libX11.so.6").attribute
+    'libx11'
+    >>> m.lookup("libssl.so.3").attribute
+    'openssl'
+
+User overrides (``--map FILE`` or the environment variable ``WHEELMETA_SONAME_MAP``) use the same TOML schema,
+or the short form ``[sonames] "libfoo.so.1" = "foo"``; they win over the built-in map (see :meth:`SonameMap.lookup`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
+
+from ..errors import WheelmetaError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.9/3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "MAP_CLASSES",
+    "ENV_VAR",
+    "SonameEntry",
+    "SonameMap",
+    "SonameMapError",
+    "builtin_map_path",
+]
+
+#: Classes an entry of the map can have. "carried" and "unknown" are decided by classification, not by the map.
+MAP_CLASSES = ("glibc", "cc-runtime", "nixpkgs", "driver", "libpython", "python-package", "unpackaged")
+
+#: Environment variable naming a TOML file merged over the built-in map.
+ENV_VAR = "WHEELMETA_SONAME_MAP"
+
+#: Attribute implied by a class when an entry names none.
+_DEFAULT_ATTRIBUTE = {"cc-runtime": "stdenv.cc.cc.lib", "libpython": "python"}
+#: Classes whose entries must name an attribute (the others add nothing to buildInputs).
+_NEEDS_ATTRIBUTE = ("nixpkgs", "python-package")
+_PATTERN_CHARS = frozenset("*?[")
+
+
+class SonameMapError(WheelmetaError):
+    """A soname map file (built-in or override) that cannot be read or breaks the schema."""
+
+
+@dataclass(frozen=True)
+class SonameEntry:
+    """One soname (or pattern) and where a Nix build finds it.
+
+    ``names`` records the attribute's names across nixpkgs versions (``"xorg.libX11 (before 25.11)"``);
+    ``verified`` says whether the attribute was checked against the nixpkgs source; ``origin`` is "built-in"
+    or the override file's path. ``search_path`` (class ``python-package`` only) is the folder inside that
+    package's site-packages that holds the library, e.g. ``"torch/lib"``.
+    """
+
+    pattern: str
+    cls: str
+    attribute: Optional[str] = None
+    evidence: str = ""
+    verified: bool = False
+    names: Tuple[str, ...] = ()
+    note: str = ""
+    search_path: Optional[str] = None
+    origin: str = "built-in"
+
+    @property
+    def is_pattern(self) -> bool:
+        """True when :attr:`pattern` has ``fnmatch`` wildcards."""
+        return any(c in _PATTERN_CHARS for c in self.pattern)
+
+    def to_json(self) -> dict:
+        """A JSON-ready dict (class under the key ``"class"``)."""
+        out = {"class": self.cls, "attribute": self.attribute}
+        if self.is_pattern:
+            out["pattern"] = self.pattern
+        if self.search_path:
+            out["search_path"] = self.search_path
+        return out
+
+
+def builtin_map_path() -> Path:
+    """The path of the built-in data file ``sonames.toml`` next to this module."""
+    return Path(__file__).with_name("sonames.toml")
+
+
+@dataclass
+class _Layer:
+    """The entries of one file: exact names in a dict, patterns most specific first."""
+
+    exact: Dict[str, SonameEntry] = field(default_factory=dict)
+    patterns: List[SonameEntry] = field(default_factory=list)
+
+    def add(self, entry: SonameEntry) -> None:
+        if entry.is_pattern:
+            self.patterns = [p for p in self.patterns if p.pattern != entry.pattern] + [entry]
+            self.patterns.sort(key=_specificity, reverse=True)
+        else:
+            self.exact[entry.pattern] = entry
+
+    def lookup(self, soname: str) -> Optional[SonameEntry]:
+        entry = self.exact.get(soname)
+        if entry is not None:
+            return entry
+        for pattern in self.patterns:
+            if fnmatch.fnmatchcase(soname, pattern.pattern):
+                return pattern
+        return None
+
+
+def _specificity(entry: SonameEntry) -> Tuple[int, int]:
+    """Longer literal prefix first, then fewer wildcards: ``libssl.so.1.*`` beats ``libssl.so.*``."""
+    pattern = entry.pattern
+    prefix = len(pattern)
+    for i, c in enumerate(pattern):
+        if c in _PATTERN_CHARS:
+            prefix = i
+            break
+    wildcards = sum(c in _PATTERN_CHARS for c in pattern)
+    return (prefix, -wildcards)
+
+
+class SonameMap:
+    """The built-in map with zero or more override layers on top.
+
+    Lookup order: each override layer (last loaded first), exact name then patterns, then the built-in map. So
+    a user's pattern beats a built-in exact entry: the user asked for it.
+    """
+
+    def __init__(self, layers: Iterable[_Layer] = ()) -> None:
+        self._layers: List[_Layer] = list(layers)  # lowest precedence first
+
+    @classmethod
+    def load(
+        cls,
+        overrides: Union[str, os.PathLike, None] = None,
+        *,
+        environ: Optional[Mapping[str, str]] = None,
+    ) -> "SonameMap":
+        """The built-in map, then ``$WHEELMETA_SONAME_MAP`` over it, then ``overrides`` over both.
+
+            >>> SonameMap.load("my-sonames.toml").lookup("libfoo.so.1")   # doctest: +SKIP
+
+        Raises :class:`SonameMapError` naming the file when an override is missing or malformed.
+        """
+        env = os.environ if environ is None else environ
+        layers = [_read_layer(builtin_map_path(), origin="built-in")]
+        env_path = env.get(ENV_VAR)
+        if env_path:
+            layers.append(_read_layer(Path(env_path), origin=env_path))
+        if overrides is not None:
+            layers.append(_read_layer(Path(overrides), origin=os.fspath(overrides)))
+        return cls(layers)
+
+    def lookup(self, soname: str) -> Optional[SonameEntry]:
+        """The entry for ``soname``, or None when no layer knows it."""
+        for layer in reversed(self._layers):
+            entry = layer.lookup(soname)
+            if entry is not None:
+                return entry
+        return None
+
+    def entries(self) -> List[SonameEntry]:
+        """Every entry of every layer (lowest precedence first), for tests, docs and the coverage benchmark."""
+        out: List[SonameEntry] = []
+        for layer in self._layers:
+            out.extend(layer.exact.values())
+            out.extend(layer.patterns)
+        return out
+
+
+# --- reading and validating a TOML file ------------------------------------------------------------------------
+
+
+def _read_layer(path: Path, *, origin: str) -> _Layer:
+    """Parse one map file into a layer; every problem becomes a SonameMapError naming the file."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SonameMapError(path, "soname map file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SonameMapError(path, f"cannot read soname map: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SonameMapError(path, f"not valid TOML: {exc}") from None
+    unknown_keys = set(data) - {"schema", "provider", "sonames"}
+    if unknown_keys:
+        raise SonameMapError(path, f"unknown top-level key(s) {sorted(unknown_keys)}; expected provider, sonames")
+    layer = _Layer()
+    providers = data.get("provider", [])
+    if not isinstance(providers, list):
+        raise SonameMapError(path, "'provider' must be an array of tables ([[provider]])")
+    for index, provider in enumerate(providers):
+        for entry in _provider_entries(path, index, provider, origin):
+            layer.add(entry)
+    short = data.get("sonames", {})
+    if not isinstance(short, dict):
+        raise SonameMapError(path, "'sonames' must be a table of soname = attribute")
+    for soname, value in short.items():
+        layer.add(_short_entry(path, soname, value, origin))
+    return layer
+
+
+_PROVIDER_KEYS = {"attribute", "class", "sonames", "evidence", "verified", "names", "note", "search_path"}
+
+
+def _provider_entries(path: Path, index: int, provider: object, origin: str) -> List[SonameEntry]:
+    """The entries of one ``[[provider]]`` table (one per soname it lists)."""
+    where = f"provider #{index + 1}"
+    if not isinstance(provider, dict):
+        raise SonameMapError(path, f"{where}: must be a table")
+    extra = set(provider) - _PROVIDER_KEYS
+    if extra:
+        raise SonameMapError(path, f"{where}: unknown key(s) {sorted(extra)}")
+    sonames = provider.get("sonames")
+    if not isinstance(sonames, list) or not sonames or not all(isinstance(s, str) and s for s in sonames):
+        raise SonameMapError(path, f"{where}: 'sonames' must be a non-empty list of strings")
+    where = f"{where} ({sonames[0]})"
+    cls = _check_class(path, where, provider.get("class", "nixpkgs"))
+    attribute = _check_attribute(path, where, cls, provider.get("attribute"))
+    names = provider.get("names", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise SonameMapError(path, f"{where}: 'names' must be a list of strings")
+    evidence = provider.get("evidence", "" if origin == "built-in" else f"override {origin}")
+    for key in ("evidence", "note", "search_path"):
+        if not isinstance(provider.get(key, ""), str):
+            raise SonameMapError(path, f"{where}: {key!r} must be a string")
+    if not isinstance(provider.get("verified", False), bool):
+        raise SonameMapError(path, f"{where}: 'verified' must be true or false")
+    return [
+        SonameEntry(
+            pattern=soname,
+            cls=cls,
+            attribute=attribute,
+            evidence=evidence,
+            verified=provider.get("verified", False),
+            names=tuple(names),
+            note=provider.get("note", ""),
+            search_path=provider.get("search_path"),
+            origin=origin,
+        )
+        for soname in sonames
+    ]
+
+
+def _short_entry(path: Path, soname: str, value: object, origin: str) -> SonameEntry:
+    """``"libfoo.so.1" = "foo"`` or ``"libfoo.so.1" = { class = "driver" }`` from a ``[sonames]`` table."""
+    if isinstance(value, str):
+        value = {"attribute": value}
+    if not isinstance(value, dict):
+        raise SonameMapError(path, f"sonames.{soname}: must be an attribute string or a table")
+    extra = set(value) - {"attribute", "class", "evidence", "note", "search_path"}
+    if extra:
+        raise SonameMapError(path, f"sonames.{soname}: unknown key(s) {sorted(extra)}")
+    cls = _check_class(path, f"sonames.{soname}", value.get("class", "nixpkgs"))
+    return SonameEntry(
+        pattern=soname,
+        cls=cls,
+        attribute=_check_attribute(path, f"sonames.{soname}", cls, value.get("attribute")),
+        evidence=str(value.get("evidence", f"override {origin}")),
+        note=str(value.get("note", "")),
+        search_path=value.get("search_path"),
+        origin=origin,
+    )
+
+
+def _check_class(path: Path, where: str, cls: object) -> str:
+    if cls not in MAP_CLASSES:
+        raise SonameMapError(path, f"{where}: class {cls!r} is not one of {', '.join(MAP_CLASSES)}")
+    return str(cls)
+
+
+def _check_attribute(path: Path, where: str, cls: str, attribute: object) -> Optional[str]:
+    """The attribute path, defaulted by class; a nixpkgs entry without one is an error."""
+    if attribute is None:
+        attribute = _DEFAULT_ATTRIBUTE.get(cls)
+    if attribute is None:
+        if cls in _NEEDS_ATTRIBUTE:
+            raise SonameMapError(path, f"{where}: class {cls!r} needs an 'attribute'")
+        return None
+    if not isinstance(attribute, str) or not attribute or any(c.isspace() for c in attribute):
+        raise SonameMapError(path, f"{where}: 'attribute' must be a Nix attribute path such as \"libx11\"")
+    return attribute
