@@ -190,14 +190,18 @@ def _read_sdist_download(
 ) -> DistMetadata:
     """Download the sdist into a fresh temporary folder (hash checked, size capped) and run the sdist chain."""
     from ..http import url_to_path
-    from ..sdist import read_sdist_metadata
 
-    kwargs = dict(python=python, allow_build=allow_build, index_urls=index_urls)
+    def read_checked(path: str) -> DistMetadata:
+        from ..sdist import read_sdist_metadata  # imported late: a bad hash is refused before any sdist code runs
+
+        md = read_sdist_metadata(path, python=python, allow_build=allow_build, index_urls=index_urls)
+        return dataclasses.replace(md, source=url)
+
     if url.startswith("file:"):
         path = url_to_path(url)
         if expected_sha256:
             _check_sha256(url, _sha256_of_path(path), expected_sha256)
-        return dataclasses.replace(read_sdist_metadata(path, **kwargs), source=url)
+        return read_checked(path)
     with tempfile.TemporaryDirectory(prefix="wheelmeta-sdist-") as folder:
         path = os.path.join(folder, os.path.basename(filename) or "sdist.tar.gz")
         digest = hashlib.sha256()
@@ -205,7 +209,7 @@ def _read_sdist_download(
             client.download_to(url, _HashingWriter(f, digest))
         if expected_sha256:
             _check_sha256(url, digest.hexdigest(), expected_sha256)
-        return dataclasses.replace(read_sdist_metadata(path, **kwargs), source=url)
+        return read_checked(path)
 
 
 def _sha256_of_path(path: str) -> str:

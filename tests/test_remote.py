@@ -1,0 +1,186 @@
+"""extract/remote.py against a real server on 127.0.0.1: what reading a remote wheel's metadata costs, and that the
+answer is right whatever the server does with ranges."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from builders import make_wheel, metadata_text
+from indexserver import IndexServer
+
+from wheelmeta.errors import NetworkError
+from wheelmeta.extract.remote import read_dist_file_metadata, read_remote_metadata
+from wheelmeta.http import HttpClient, RangeSource
+from wheelmeta.index.simple import IndexClient
+
+BIG = 100 * 1024 * 1024
+REQUIRES = ["numpy>=1.16", "requests[socks]; extra == 'http'"]
+BIG_WHEEL = "big-1.0-cp37-cp37m-manylinux2010_x86_64.whl"
+SMALL_WHEEL = "small-2.0-py3-none-any.whl"
+
+
+def _write_wheel(path: Path, name: str, version: str, payload_size: int, metadata_first: bool) -> None:
+    """A wheel with one big stored member of zeros, written in 1 MiB steps (disk, not memory).
+
+    ``metadata_first`` puts ``.dist-info/METADATA`` before the payload, so it lies outside the tail read: the worst
+    case for range reads. bdist_wheel writes ``.dist-info`` last, inside the tail.
+    """
+    dist_info = f"{name}-{version}.dist-info"
+    metadata = metadata_text(name, version, REQUIRES, extras=["http"]).encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        if metadata_first:
+            zf.writestr(f"{dist_info}/METADATA", metadata)
+        info = zipfile.ZipInfo(f"{name}/payload.bin")
+        info.compress_type = zipfile.ZIP_STORED
+        with zf.open(info, "w", force_zip64=True) as member:
+            block = bytes(1 << 20)
+            for _ in range(payload_size // len(block)):
+                member.write(block)
+        if not metadata_first:
+            zf.writestr(f"{dist_info}/METADATA", metadata)
+        zf.writestr(f"{dist_info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: cp37-cp37m-manylinux2010_x86_64\n")
+        zf.writestr(f"{dist_info}/RECORD", "")
+
+
+@pytest.fixture(scope="session")
+def wheels(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("remote")
+    _write_wheel(folder / BIG_WHEEL, "big", "1.0", BIG, metadata_first=True)
+    make_wheel(folder, "small", "2.0", requires=REQUIRES, extras=["http"],
+               files={"small/data.bin": bytes(range(256)) * 8000})  # ~2 MB, METADATA last as bdist_wheel does
+    return folder
+
+
+def _client() -> HttpClient:
+    return HttpClient(timeout=10, retries=1, backoff=0.0)
+
+
+def _assert_right(md, name: str, version: str) -> None:
+    assert (md.name, md.version) == (name, version)
+    assert [str(r) for r in md.requires_dist] == ['numpy>=1.16', 'requests[socks]; extra == "http"']
+
+
+# -- PEP 658 -----------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["html", "json"])
+@pytest.mark.parametrize("key", ["data-core-metadata", "data-dist-info-metadata"])
+def test_pep658_metadata_costs_exactly_one_request(wheels, fmt, key):
+    with IndexServer(wheels, fmt=fmt, pep658=True, metadata_key=key) as server:
+        client = _client()
+        (dist,) = IndexClient([server.index_url], client=client).files("big")
+        assert dist.core_metadata  # the page announced it, with its hash
+        client.reset_counters()
+        md = read_dist_file_metadata(dist, client=client)
+        assert client.requests == 1
+        assert md.provenance == "pep658"
+        _assert_right(md, "big", "1.0")
+
+
+def test_pep658_file_that_fails_its_hash_is_not_believed(wheels):
+    with IndexServer(wheels, pep658=True, bad_metadata_hash=True) as server:
+        client = _client()
+        (dist,) = IndexClient([server.index_url], client=client).files("small")
+        md = read_dist_file_metadata(dist, client=client)
+        assert md.provenance == "wheel-metadata"
+        _assert_right(md, "small", "2.0")
+
+
+# -- range reads -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["html", "json"])
+def test_100mb_wheel_costs_at_most_two_requests_and_128_kib_without_pep658(wheels, fmt):
+    with IndexServer(wheels, fmt=fmt, pep658=False) as server:
+        client = _client()
+        (dist,) = IndexClient([server.index_url], client=client).files("big")
+        assert dist.core_metadata is None
+        client.reset_counters()
+        md = read_dist_file_metadata(dist, client=client)
+        assert client.requests <= 2
+        assert client.bytes_received <= 128 * 1024
+        assert md.provenance == "wheel-metadata"
+        _assert_right(md, "big", "1.0")
+
+
+def test_metadata_inside_the_tail_costs_one_request(wheels):
+    with IndexServer(wheels) as server:
+        client = _client()
+        md = read_remote_metadata(server.file_url(SMALL_WHEEL), client=client)
+        assert client.requests == 1
+        _assert_right(md, "small", "2.0")
+
+
+@pytest.mark.parametrize("ranges", ["ignore", "refuse", "no-suffix", "wrong"])
+def test_answer_is_right_whatever_the_server_does_with_ranges(wheels, ranges):
+    with IndexServer(wheels, ranges=ranges) as server:
+        md = read_remote_metadata(server.file_url(SMALL_WHEEL), client=_client())
+        _assert_right(md, "small", "2.0")
+
+
+def test_200_whole_body_answer_on_a_100mb_wheel_is_used_not_refetched(wheels):
+    with IndexServer(wheels, ranges="ignore") as server:
+        client = _client()
+        md = read_remote_metadata(server.file_url(BIG_WHEEL), client=client)
+        assert client.requests == 1
+        _assert_right(md, "big", "1.0")
+
+
+def test_downloaded_wheel_is_checked_against_its_hash(wheels):
+    with IndexServer(wheels, ranges="ignore") as server:
+        with pytest.raises(NetworkError, match="sha256 .* does not match"):
+            read_remote_metadata(server.file_url(SMALL_WHEEL) + "#sha256=" + "0" * 64, client=_client())
+
+
+def test_one_member_of_a_remote_wheel_costs_only_its_bytes(wheels):
+    from wheelmeta.wheels.zipdir import ZipDirectory
+
+    with IndexServer(wheels) as server:
+        client = _client()
+        source = RangeSource(server.file_url(BIG_WHEEL), client)
+        directory = ZipDirectory.read(source)
+        entry = directory.find("big-1.0.dist-info/WHEEL")
+        assert b"Tag: cp37" in directory.read_member(entry, limit=1 << 20)
+        assert client.bytes_received < 100 * 1024  # the payload was never fetched
+
+
+def test_missing_file_is_a_network_error_naming_the_url(wheels):
+    with IndexServer(wheels) as server:
+        url = server.file_url("gone-1.0-py3-none-any.whl")
+        with pytest.raises(NetworkError, match="gone-1.0-py3-none-any.whl: HTTP 404"):
+            read_remote_metadata(url, client=_client())
+
+
+# -- sdists -----------------------------------------------------------------------------------------------------------
+
+
+def _write_sdist(folder: Path) -> Path:
+    path = folder / "tiny-0.3.tar.gz"
+    pkg_info = metadata_text("tiny", "0.3", ["attrs>=20"], metadata_version="2.2").encode()
+    with tarfile.open(path, "w:gz") as tf:
+        info = tarfile.TarInfo("tiny-0.3/PKG-INFO")
+        info.size = len(pkg_info)
+        tf.addfile(info, io.BytesIO(pkg_info))
+    return path
+
+
+def test_sdist_url_with_a_wrong_hash_is_refused_before_it_is_read(tmp_path):
+    _write_sdist(tmp_path)
+    with IndexServer(tmp_path) as server:
+        with pytest.raises(NetworkError, match="does not match"):
+            read_remote_metadata(server.file_url("tiny-0.3.tar.gz"), client=_client(), expected_sha256="0" * 64)
+
+
+def test_sdist_url_goes_through_the_sdist_chain(tmp_path):
+    pytest.importorskip("wheelmeta.sdist.chain", reason="the sdist chain (helper E1) is not in this tree")
+    path = _write_sdist(tmp_path)
+    with IndexServer(tmp_path) as server:
+        url = server.file_url("tiny-0.3.tar.gz")
+        md = read_remote_metadata(url, client=_client(), expected_sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+        assert (md.name, md.version, md.source) == ("tiny", "0.3", url)
+        assert [str(r) for r in md.requires_dist] == ["attrs>=20"]
