@@ -347,8 +347,12 @@ class _ElfReader:
             self.read_version_aux(offset + need.vn_aux, min(need.vn_cnt, MAX_VERNEED), vna, versions, seen)
             if need.vn_next == 0:
                 break
-            offset += need.vn_next
+            offset = self.advance(offset, need.vn_next)
         self.fields["version_requirements"] = {k: tuple(v) for k, v in requirements.items()}
+
+    def advance(self, offset: int, step: int) -> int:
+        """Follow a vn_next/vna_next link as a loader does: in a 32-bit file the address arithmetic wraps."""
+        return (offset + step) & 0xFFFFFFFF if self.elf_class == 32 else offset + step
 
     def read_version_aux(self, offset: int, count: int, vna, versions: List[str], seen: set) -> None:
         for _ in range(count):
@@ -364,7 +368,7 @@ class _ElfReader:
                 versions.append(name)
             if aux.vna_next == 0:
                 return
-            offset += aux.vna_next
+            offset = self.advance(offset, aux.vna_next)
 
     # -- .dynsym: module init function and watched undefined symbols -------------------------------------------
 

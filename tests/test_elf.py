@@ -1,0 +1,220 @@
+"""manylinux.elf: facts read from streams of real compiled objects (and hand-built ones where no toolchain exists)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+from elftools.elf.elffile import ELFFile
+
+from elfbuild import PYEXT_SOURCE, compile_so, hand_built_elf, patch
+from wheelmeta.manylinux.elf import read_elf_facts
+
+
+def chunks_of(data: bytes, size: int = 4096):
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def facts_of(path: Path, **kw):
+    return read_elf_facts(chunks_of(path.read_bytes()), path.name, size=path.stat().st_size, **kw)
+
+
+def readelf(*args: str) -> str:
+    if shutil.which("readelf") is None:
+        pytest.skip("readelf (binutils) not installed")
+    return subprocess.run(["readelf", "-W", *args], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture
+def libdemo(tmp_path):
+    """A library with DT_NEEDED on libm and libz (real version needs), a SONAME and an $ORIGIN RPATH."""
+    source = "#include <math.h>\n#include <zlib.h>\ndouble f(double x){return cos(x) + crc32_z(0, 0, 0);}\n"
+    return compile_so(tmp_path, "libdemo.so", source, soname="libdemo.so.1", rpath=["$ORIGIN/../x.libs"], libs=["m", "z"])
+
+
+def test_needed_soname_and_rpath_match_readelf(libdemo):
+    facts = facts_of(libdemo)
+    dynamic = readelf("-d", str(libdemo))
+    assert list(facts.needed) == re.findall(r"\(NEEDED\)\s+Shared library: \[(.*)\]", dynamic)
+    assert {"libm.so.6", "libz.so.1", "libc.so.6"} <= set(facts.needed)
+    assert facts.soname == "libdemo.so.1"
+    assert facts.rpath == ("$ORIGIN/../x.libs",) and facts.runpath == ()
+    assert (facts.elf_class, facts.endian, facts.machine) == (64, "little", "x86_64")
+    assert facts.problems == ()
+
+
+def test_runpath_is_reported_apart_from_rpath(tmp_path):
+    lib = compile_so(tmp_path, "librun.so", "int f(void){return 0;}", runpath=["$ORIGIN", "/opt/x"])
+    facts = facts_of(lib)
+    assert facts.runpath == ("$ORIGIN", "/opt/x") and facts.rpath == ()
+
+
+def test_version_requirements_match_readelf_V(libdemo):
+    facts = facts_of(libdemo)
+    expected, current = {}, None
+    for line in readelf("-V", str(libdemo)).splitlines():
+        file_match = re.search(r"File: (\S+)", line)
+        name_match = re.search(r"Name: (\S+)\s+Flags", line)
+        if file_match:
+            current = file_match.group(1)
+            expected[current] = set()
+        elif name_match and current:
+            expected[current].add(name_match.group(1))
+    assert {lib: set(v) for lib, v in facts.version_requirements.items()} == expected
+    assert "libz.so.1" in facts.version_requirements  # crc32_z comes with a ZLIB_ version
+
+
+def test_python_extension_init_function_is_found(tmp_path):
+    ext = compile_so(tmp_path, "_speedups.cpython-311-x86_64-linux-gnu.so", PYEXT_SOURCE.format(module="_speedups"))
+    plain = compile_so(tmp_path, "libplain.so", "int f(void){return 0;}")
+    assert facts_of(ext).python_init == "PyInit__speedups"
+    assert facts_of(plain).python_init is None
+
+
+def test_watched_undefined_symbols_are_reported(tmp_path):
+    source = "extern int __cxa_thread_atexit_impl(void*, void*, void*);\nint f(void){return __cxa_thread_atexit_impl(0, 0, 0);}\n"
+    lib = compile_so(tmp_path, "libtls.so", source)
+    facts = facts_of(lib, watch_symbols={"__cxa_thread_atexit_impl", "pthread_getattr_default_np"})
+    assert facts.watched_symbols == ("__cxa_thread_atexit_impl",)
+
+
+def test_x86_isa_level_is_read_from_the_gnu_property_note(tmp_path):
+    try:
+        lib = compile_so(tmp_path, "libv3.so", "int f(int x){return x*3;}", extra=["-Wl,-z,x86-64-v3"])
+    except RuntimeError:
+        pytest.skip("the linker does not know -z x86-64-v3")
+    if "x86-64-v3" not in readelf("-n", str(lib)):
+        pytest.skip("the linker wrote no ISA note")
+    assert facts_of(lib).isa_extension == "x86_64_v3"
+    assert facts_of(compile_so(tmp_path, "libv1.so", "int f(void){return 0;}")).isa_extension is None
+
+
+def test_32_bit_compiled_object_with_version_needs(tmp_path):
+    dep = compile_so(tmp_path, "libdep32.so", "int dep(void){return 2;}", soname="libdep32.so", m32=True,
+                     version_script="DEP_1.0 { global: dep; local: *; };")
+    lib = compile_so(tmp_path, "main32.so", "int dep(void); int f(void){return dep();}", m32=True,
+                     libs=["dep32"], lib_dirs=[dep.parent], runpath=["$ORIGIN/x.libs"])
+    facts = facts_of(lib)
+    assert (facts.elf_class, facts.endian, facts.machine) == (32, "little", "i686")
+    assert facts.needed == ("libdep32.so",) and facts.runpath == ("$ORIGIN/x.libs",)
+    assert facts.version_requirements == {"libdep32.so": ("DEP_1.0",)}
+
+
+@pytest.mark.parametrize("elf_class", [32, 64])
+def test_big_endian_objects(tmp_path, elf_class):
+    data = hand_built_elf(elf_class=elf_class, little=False, machine="s390x" if elf_class == 64 else "ppc64",
+                          needed=["libc.so.6", "libfoo.so.1"], soname="libbe.so", runpath="$ORIGIN/../be.libs",
+                          verneed={"libc.so.6": ["GLIBC_2.17", "GLIBC_2.2"], "libfoo.so.1": ["FOO_1"]})
+    path = tmp_path / "libbe.so"
+    path.write_bytes(data)
+    facts = facts_of(path)
+    assert facts.endian == "big" and facts.elf_class == elf_class
+    assert facts.needed == ("libc.so.6", "libfoo.so.1") and facts.soname == "libbe.so"
+    assert facts.version_requirements == {"libc.so.6": ("GLIBC_2.17", "GLIBC_2.2"), "libfoo.so.1": ("FOO_1",)}
+    assert list(facts.needed) == re.findall(r"Shared library: \[(.*)\]", readelf("-d", str(path)))
+    if elf_class == 64:
+        assert facts.machine == "s390x"
+
+
+def test_stops_consuming_the_stream_after_the_last_needed_byte(tmp_path):
+    # 4 MiB of initialized data lands after .dynamic: nothing there is needed
+    lib = compile_so(tmp_path, "libbig.so", "char blob[4 << 20] = {1};\nint f(void){return blob[0];}", libs=["m"])
+    data = lib.read_bytes()
+    consumed = []
+
+    def stream():
+        for chunk in chunks_of(data, 65536):
+            consumed.append(len(chunk))
+            yield chunk
+
+    facts = read_elf_facts(stream(), lib.name)
+    assert "libm.so.6" in facts.needed
+    assert sum(consumed) < len(data) // 2
+
+
+def test_range_dropped_from_the_kept_prefix_is_read_again_through_reopen(libdemo):
+    data = libdemo.read_bytes()
+    reopened = []
+
+    def reopen():
+        reopened.append(1)
+        return chunks_of(data)
+
+    kept_nothing = read_elf_facts(chunks_of(data), libdemo.name, keep=0, reopen=reopen)
+    assert kept_nothing.needed == facts_of(libdemo).needed and reopened
+    without_reopen = read_elf_facts(chunks_of(data), libdemo.name, keep=0)
+    assert any("kept prefix" in p for p in without_reopen.problems)
+
+
+# -- malformed input: a problems entry, never an exception ---------------------------------------------------------
+
+
+def _program_header(path: Path, p_type: str):
+    with open(path, "rb") as f:
+        elf = ELFFile(f)
+        for i, seg in enumerate(elf.iter_segments()):
+            if seg["p_type"] == p_type:
+                return elf["e_phoff"] + i * elf["e_phentsize"], seg.header
+    raise AssertionError(p_type)
+
+
+def test_truncated_member_is_a_problem(libdemo):
+    dyn_at, dyn = _program_header(libdemo, "PT_DYNAMIC")
+    data = libdemo.read_bytes()[: dyn.p_offset + 8]
+    facts = read_elf_facts(chunks_of(data), "cut.so")
+    assert facts.needed == () and any("ends at byte" in p for p in facts.problems)
+
+
+def test_absurd_program_header_count_is_a_problem(libdemo):
+    patch(libdemo, 56, "<H", 60000)  # e_phnum of an ELF64 header
+    facts = facts_of(libdemo)
+    assert any("absurd" in p for p in facts.problems)
+
+
+def test_dynamic_segment_outside_the_file_is_a_problem(libdemo):
+    dyn_at, _ = _program_header(libdemo, "PT_DYNAMIC")
+    patch(libdemo, dyn_at + 8, "<Q", 1 << 40)  # p_offset
+    facts = facts_of(libdemo)
+    assert any("dynamic segment" in p and "outside the file" in p for p in facts.problems)
+
+
+def test_string_offset_out_of_range_is_a_problem_and_other_entries_survive(libdemo):
+    _, dyn = _program_header(libdemo, "PT_DYNAMIC")
+    raw = libdemo.read_bytes()[dyn.p_offset : dyn.p_offset + dyn.p_filesz]
+    first_needed = next(i for i in range(0, len(raw), 16) if struct.unpack_from("<q", raw, i)[0] == 1)
+    patch(libdemo, dyn.p_offset + first_needed + 8, "<Q", 0x7FFFFFFF)
+    facts = facts_of(libdemo)
+    assert any("out of range" in p for p in facts.problems)
+    assert "libc.so.6" in facts.needed
+
+
+def test_version_needs_chain_that_loops_is_a_problem(tmp_path):
+    data = bytearray(hand_built_elf(elf_class=32, machine="i686", needed=["libc.so.6", "libm.so.6"],
+                                    verneed={"libc.so.6": ["GLIBC_2.0"], "libm.so.6": ["GLIBC_2.1"]}))
+    first = data.index(struct.pack("<HH", 1, 1))  # vn_version=1, vn_cnt=1: the first Verneed
+    second = first + 32
+    struct.pack_into("<I", data, second + 12, (1 << 32) - 32)  # vn_next wraps back to the first entry
+    count_at = data.index(struct.pack("<iI", 0x6FFFFFFF, 2))  # DT_VERNEEDNUM: let the walk go on
+    struct.pack_into("<iI", data, count_at, 0x6FFFFFFF, 100)
+    facts = read_elf_facts(chunks_of(bytes(data)), "loop.so", size=len(data))
+    assert any("loops" in p for p in facts.problems)
+    assert facts.needed == ("libc.so.6", "libm.so.6")
+
+
+def test_absurd_verneed_count_is_a_problem(libdemo):
+    _, dyn = _program_header(libdemo, "PT_DYNAMIC")
+    raw = libdemo.read_bytes()[dyn.p_offset : dyn.p_offset + dyn.p_filesz]
+    at = next(i for i in range(0, len(raw), 16) if struct.unpack_from("<q", raw, i)[0] == 0x6FFFFFFF)
+    patch(libdemo, dyn.p_offset + at + 8, "<Q", 0xFFFFFFFF)
+    facts = facts_of(libdemo)
+    assert any("DT_VERNEEDNUM" in p for p in facts.problems)
+
+
+def test_not_an_elf_file_is_a_problem():
+    facts = read_elf_facts(iter([b"#!/bin/sh\necho hi\n" * 10]), "script")
+    assert facts.problems == ("not an ELF file",)
