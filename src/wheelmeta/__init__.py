@@ -37,6 +37,7 @@ _EXPORTS = {
     "Target": "target",
     # metadata
     "read_metadata": "extract",
+    "audit_wheel": "extract",
     # sources
     "ByteSource": "sources",
     "LocalFileSource": "sources",

@@ -1,0 +1,114 @@
+"""Wheel-level reads: the metadata of a wheel and its top-level import names, from the zip directory alone.
+
+    >>> md = read_wheel_metadata("dist/requests-2.32.3-py3-none-any.whl")          # doctest: +SKIP
+    >>> md.name, md.provenance
+    ('requests', 'wheel-metadata')
+    >>> top_level_modules("dist/requests-2.32.3-py3-none-any.whl")                 # doctest: +SKIP
+    ['requests']
+
+Cost: one tail read (EOCD and, for ordinary wheels, the whole central directory), one read of ``METADATA``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from contextlib import contextmanager
+from typing import Iterator, List, Optional, Tuple, Union
+
+from packaging.utils import canonicalize_name
+
+from ..errors import InvalidWheel
+from ..model import DistMetadata
+from ..sources import ByteSource, open_source
+from .filename import WheelFilename, parse_wheel_filename
+from .metadata import parse_metadata
+from .zipdir import ZipDirectory
+
+__all__ = ["read_wheel_metadata", "top_level_modules", "open_wheel", "METADATA_LIMIT"]
+
+#: the largest METADATA we inflate (long descriptions reach a few MB; anything bigger is hostile)
+METADATA_LIMIT = 32 << 20
+_SMALL_MEMBER_LIMIT = 4 << 20
+
+PathOrSource = Union[str, "os.PathLike[str]", ByteSource]
+
+
+@contextmanager
+def open_wheel(path_or_source: PathOrSource) -> Iterator[Tuple[ZipDirectory, str, Optional[WheelFilename]]]:
+    """(zip directory, the one .dist-info folder, parsed filename or None); closes a file it opened itself."""
+    source = open_source(path_or_source)
+    try:
+        filename = _parse_filename(source.name)
+        zd = ZipDirectory.read(source)
+        yield zd, zd.dist_info(filename.name if filename else None), filename
+    finally:
+        if source is not path_or_source:
+            source.close()
+
+
+def read_wheel_metadata(path_or_source: PathOrSource) -> DistMetadata:
+    """The wheel's ``METADATA`` as :class:`~wheelmeta.model.DistMetadata` (provenance ``wheel-metadata``).
+
+    :raises InvalidWheel: not a zip, no or several ``.dist-info`` folders, one for another project, no METADATA.
+    :raises MetadataError: METADATA without Name or Version.
+    """
+    with open_wheel(path_or_source) as (zd, dist_info, filename):
+        entry = zd.find(f"{dist_info}/METADATA")
+        if entry is None:
+            raise InvalidWheel(zd.source.name, f"{dist_info}/METADATA is missing")
+        data = zd.read_member(entry, limit=METADATA_LIMIT)
+        metadata = parse_metadata(data, source=zd.source.name, provenance="wheel-metadata")
+    problems = _filename_problems(metadata, filename, zd.source.name)
+    if problems:
+        metadata = dataclasses.replace(metadata, problems=metadata.problems + tuple(problems))
+    return metadata
+
+
+def top_level_modules(path_or_source: PathOrSource) -> List[str]:
+    """Importable top-level names: ``top_level.txt`` when the wheel has one, else derived from member paths.
+
+    Derived names are the first path component of every member outside ``.dist-info`` (``.data/purelib`` and
+    ``.data/platlib`` contents included) that is a package folder or a module (``.py``, ``.so``, ``.pyd``).
+    """
+    with open_wheel(path_or_source) as (zd, dist_info, _):
+        entry = zd.find(f"{dist_info}/top_level.txt")
+        if entry is not None:
+            text = zd.read_member(entry, limit=_SMALL_MEMBER_LIMIT).decode("utf-8", "replace")
+            names = {line.strip().replace("/", ".") for line in text.splitlines()}
+            return sorted(name for name in names if name and all(p.isidentifier() for p in name.split(".")))
+        return sorted({name for name in map(_top_level_name, zd.names()) if name})
+
+
+def _top_level_name(member: str) -> Optional[str]:
+    parts = member.split("/")
+    if parts[0].endswith(".data") and len(parts) > 2 and parts[1] in ("purelib", "platlib"):
+        parts = parts[2:]
+    elif parts[0].endswith((".dist-info", ".data")):
+        return None
+    if len(parts) > 1:
+        return parts[0] if parts[0].isidentifier() else None
+    stem = parts[0].split(".", 1)[0]
+    if parts[0].endswith((".py", ".so", ".pyd")) and stem.isidentifier():
+        return stem
+    return None
+
+
+def _parse_filename(name: str) -> Optional[WheelFilename]:
+    """The wheel filename of a path or URL, or None for sources without one (bytes in memory...)."""
+    base = name.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    if not base.endswith(".whl"):
+        return None
+    return parse_wheel_filename(base)
+
+
+def _filename_problems(metadata: DistMetadata, filename: Optional[WheelFilename], where: str) -> List[str]:
+    if filename is None:
+        return []
+    problems = []
+    if canonicalize_name(metadata.name) != filename.name:
+        problems.append(f"METADATA Name {metadata.name!r} differs from the filename's {filename.name!r}")
+    version = metadata.parsed_version
+    if str(version if version is not None else metadata.version) != filename.version:
+        problems.append(f"METADATA Version {metadata.version!r} differs from the filename's {filename.version!r}")
+    return problems
