@@ -1,0 +1,246 @@
+"""The shim, run as the sandbox runs it (a script in a child interpreter) but without the sandbox around it.
+
+Each test writes a real setup.py (and setup.cfg, packages...) and runs ``python -E -s -B shim.py FD setup.py``
+with a pipe as the result descriptor, against the real setuptools.
+"""
+
+from __future__ import annotations
+
+import ast
+import glob
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from wheelmeta.sdist import shim
+
+SHIM = Path(shim.__file__)
+
+
+def run_shim(tree: Path, python: str = sys.executable) -> dict:
+    """Run the shim on ``tree/setup.py`` from another working directory; return its JSON record."""
+    read_end, write_end = os.pipe()
+    try:
+        done = subprocess.run(
+            [python, "-E", "-s", "-B", str(SHIM), str(write_end), str(tree / "setup.py")],
+            pass_fds=(write_end,), stdin=subprocess.DEVNULL, capture_output=True, timeout=60, cwd="/",
+        )
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as result:
+            data = result.read()
+    finally:
+        for fd in (read_end, write_end):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    assert data, done.stderr.decode()
+    return json.loads(data)
+
+
+def make_tree(tmp_path: Path, setup_py: str, files: dict | None = None) -> Path:
+    """A fresh tree with this setup.py and ``files`` (relative path -> text)."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "setup.py").write_text(textwrap.dedent(setup_py))
+    for name, text in (files or {}).items():
+        path = tree / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return tree
+
+
+def test_shim_imports_nothing_from_wheelmeta():
+    tree = ast.parse(SHIM.read_text())
+    imported = {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not any(name.startswith(("wheelmeta", ".")) or name == "" for name in imported)
+
+
+def test_setup_inside_main_guard_is_captured(tmp_path):
+    tree = make_tree(tmp_path, """\
+        from setuptools import setup
+        if __name__ == "__main__":
+            setup(name="guarded", version="2.0", install_requires=["attrs>=19"])
+    """)
+    record = run_shim(tree)
+    assert record["ok"] is True
+    assert record["fields"]["install_requires"] == ["attrs>=19"]
+    assert (record["fields"]["name"], record["fields"]["version"]) == ("guarded", "2.0")
+
+
+def test_setup_py_reads_files_relative_to_its_folder(tmp_path):
+    tree = make_tree(tmp_path, """\
+        from setuptools import setup
+        setup(name="reader", version=open("VERSION").read().strip(),
+              install_requires=open("requirements.txt").read().splitlines())
+    """, {"VERSION": "3.1.4\n", "requirements.txt": "click>=7\n# a comment\n\nidna\n"})
+    fields = run_shim(tree)["fields"]
+    assert fields["version"] == "3.1.4"
+    assert fields["install_requires"] == ["click>=7", "idna"]
+
+
+def test_setup_py_importing_its_own_package_for_the_version(tmp_path):
+    tree = make_tree(tmp_path, """\
+        from setuptools import setup
+        from ownpkg import __version__
+        setup(name="ownpkg", version=__version__, packages=["ownpkg"])
+    """, {"ownpkg/__init__.py": "__version__ = '0.9.1'\n"})
+    assert run_shim(tree)["fields"]["version"] == "0.9.1"
+
+
+def test_distutils_setup_is_captured(tmp_path):
+    tree = make_tree(tmp_path, """\
+        import warnings
+        warnings.simplefilter("ignore")
+        from distutils.core import setup
+        setup(name="old-style", version="0.1", install_requires=["docutils"], python_requires=">=2.7")
+    """)
+    record = run_shim(tree)
+    assert record["fields"]["install_requires"] == ["docutils"]
+    assert record["fields"]["python_requires"] == ">=2.7"
+
+
+def test_setup_py_that_never_calls_setup_is_reported(tmp_path):
+    tree = make_tree(tmp_path, "print('nothing to see')\n")
+    record = run_shim(tree)
+    assert (record["ok"], record["detail"]) == (False, "did not call setup()")
+
+
+def test_requirements_as_generator_tuple_and_multiline_string(tmp_path):
+    tree = make_tree(tmp_path, """\
+        from setuptools import setup
+        setup(
+            name="shapes", version="1",
+            install_requires=(r for r in ["a>=1", "b"]),
+            tests_require=("pytest", "mock"),
+            setup_requires="cython>=0.29  # for the extension\\n\\nwheel\\n",
+            extras_require={"x": "c\\nd", "y": ("e",)},
+        )
+    """)
+    fields = run_shim(tree)["fields"]
+    assert fields["install_requires"] == ["a>=1", "b"]
+    assert fields["tests_require"] == ["pytest", "mock"]
+    assert fields["setup_requires"] == ["cython>=0.29", "wheel"]
+    assert fields["extras_require"] == {"x": ["c", "d"], "y": ["e"]}
+
+
+def test_setup_cfg_values_are_merged_and_keywords_win(tmp_path):
+    tree = make_tree(tmp_path, """\
+        from setuptools import setup
+        setup(install_requires=["from-keyword"])
+    """, {"setup.cfg": """\
+        [metadata]
+        name = cfgonly
+        version = 4.2
+        [options]
+        python_requires = >=3.7
+        install_requires = from-cfg
+        [options.extras_require]
+        fast = ujson
+    """})
+    fields = run_shim(tree)["fields"]
+    assert (fields["name"], fields["version"], fields["python_requires"]) == ("cfgonly", "4.2", ">=3.7")
+    assert fields["install_requires"] == ["from-keyword"]
+    assert fields["extras_require"] == {"fast": ["ujson"]}
+
+
+def test_markers_move_to_extras_as_setuptools_writes_them(tmp_path):
+    tree = make_tree(tmp_path, """\
+        from setuptools import setup
+        setup(name="m", version="1", install_requires=["enum34; python_version < '3.4'", "six"])
+    """)
+    fields = run_shim(tree)["fields"]
+    assert fields["install_requires"] == ["six"]
+    assert fields["extras_require"] == {':python_version < "3.4"': ["enum34"]}
+
+
+def test_first_setup_call_wins(tmp_path):
+    tree = make_tree(tmp_path, """\
+        from setuptools import setup
+        setup(name="first", version="1")
+        setup(name="second", version="2")
+    """)
+    assert run_shim(tree)["fields"]["name"] == "first"
+
+
+def test_prints_on_stdout_do_not_corrupt_the_result(tmp_path):
+    tree = make_tree(tmp_path, """\
+        import sys
+        print('{"ok": true, "fields": {"name": "forged"}}')
+        from setuptools import setup
+        setup(name="honest", version="1")
+    """)
+    assert run_shim(tree)["fields"]["name"] == "honest"
+
+
+def test_exception_reports_its_last_line(tmp_path):
+    tree = make_tree(tmp_path, "import numpy_that_is_not_installed\n")
+    record = run_shim(tree)
+    assert record["error"] == "exception"
+    assert record["detail"] == "ModuleNotFoundError: No module named 'numpy_that_is_not_installed'"
+
+
+def test_exit_before_setup_reports_the_status(tmp_path):
+    tree = make_tree(tmp_path, "import sys\nsys.exit('Python 2 only')\n")
+    record = run_shim(tree)
+    assert (record["error"], record["detail"]) == ("exit", "exited with status Python 2 only before calling setup()")
+
+
+def test_only_the_started_process_reports(tmp_path):
+    tree = make_tree(tmp_path, """\
+        import os
+        from setuptools import setup
+        if os.fork() == 0:
+            setup(name="child", version="1")
+        os.wait()
+        setup(name="parent", version="1")
+    """)
+    assert run_shim(tree)["fields"]["name"] == "parent"
+
+
+def test_rejected_values_fall_back_to_keywords_with_a_warning(tmp_path):
+    tree = make_tree(tmp_path, """\
+        from setuptools import setup
+        setup(name="bad", version="1", install_requires=["not a valid requirement !!"])
+    """)
+    record = run_shim(tree)
+    assert record["fields"]["install_requires"] == ["not a valid requirement !!"]
+    assert "keywords used as given" in record["warnings"][0]
+
+
+def old_python_with_setuptools():
+    for path in sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/2.7*/bin/python"))) + sorted(
+            glob.glob(os.path.expanduser("~/.pyenv/versions/3.6*/bin/python"))):
+        if subprocess.run([path, "-c", "import setuptools"], capture_output=True).returncode == 0:
+            return path
+    return None
+
+
+def test_old_interpreter_and_setuptools_never_fetch_setup_requires(tmp_path):
+    python = old_python_with_setuptools()
+    if python is None:
+        pytest.skip("no Python 2.7/3.6 with setuptools installed")
+    tree = make_tree(tmp_path, """\
+        from setuptools import setup
+        setup(name="legacy", version="1", setup_requires=["no-such-build-tool-xyz"], install_requires=["six"])
+    """)
+    record = run_shim(tree, python=python)
+    assert record["python_version"].startswith(("2.7", "3.6"))
+    assert record["fields"]["setup_requires"] == ["no-such-build-tool-xyz"]
+    assert record["fields"]["install_requires"] == ["six"]
+
+
+@pytest.mark.parametrize("value, lines", [
+    ("a\n  b  # why\n# only a comment\n\n", ["a", "b"]),
+    (["a", ("b", ["c"])], ["a", "b", "c"]),
+    ((x for x in ["g"]), ["g"]),
+    (None, None),
+])
+def test_requirement_lines_flattens_what_setuptools_accepts(value, lines):
+    assert shim.requirement_lines(value) == lines
