@@ -279,14 +279,94 @@ def _add_nix(sub) -> None:
         "nix",
         help="write a buildPythonPackage expression for wheels",
         description="Write a nixpkgs buildPythonPackage expression (format = \"wheel\") with the inputs "
-        "autoPatchelfHook needs.",
+        "autoPatchelfHook needs. Several wheels give one expression each on stdout, or with -o one file with a "
+        "package set. Without target options, dependencies are evaluated for the Python the wheel's tags name "
+        "(cp37 -> 3.7; 3.13 for py3/abi3 wheels) on Linux.",
     )
-    p.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel, folder or quoted glob")
+    p.add_argument("wheels", nargs="+", metavar="WHEEL", help="local wheel, folder or quoted glob")
+    p.add_argument(
+        "--url",
+        metavar="URL",
+        help="src = fetchurl { url; hash; } instead of a path: the wheel's URL (one wheel), or a base URL ending "
+        "in / to which each wheel's file name is appended; the hash is the local file's sha256",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write to FILE (paths relative to its folder): the expression for one wheel, a package set "
+        "{ pkgs ? import <nixpkgs> { } }: { name = ...; } for several",
+    )
+    p.add_argument("--map", metavar="FILE", help="soname map overrides (TOML), above $WHEELMETA_SONAME_MAP")
+    add_target_options(p)
     p.set_defaults(run=_run_nix)
 
 
 def _run_nix(args: argparse.Namespace) -> int:
-    raise UsageError("nix", "not built yet")
+    from .patchelf_nix.expression import package_attribute_names, package_set_expression
+    from .patchelf_nix.nixwriter import render
+    from .patchelf_nix.sonames import SonameMap
+
+    wheels = expand_paths(args.wheels)
+    if any("://" in w for w in wheels):
+        raise UsageError(next(w for w in wheels if "://" in w), "nix takes local wheels; name their URL with --url")
+    if args.url and not args.url.endswith("/") and len(wheels) > 1:
+        raise UsageError("--url", "one URL for several wheels: give a base URL ending in /")
+    soname_map = SonameMap.load(args.map)
+    base = os.path.dirname(os.path.abspath(args.output)) if args.output else os.getcwd()
+    names, functions = [], []
+    for wheel in wheels:
+        metadata, function = _nix_function(wheel, args, soname_map, _nix_target(wheel, args), base)
+        names.append(metadata.name)
+        functions.append(function)
+    if args.output and len(wheels) > 1:
+        python_set = f"python{args.python_version.replace('.', '')}Packages" if args.python_version else "python3Packages"
+        text = package_set_expression(zip(package_attribute_names(names), functions), python_set)
+    else:
+        text = "\n".join(
+            (f"# {os.path.basename(w)}\n" if len(wheels) > 1 else "") + render(fn) for w, fn in zip(wheels, functions)
+        )
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _nix_target(wheel: str, args: argparse.Namespace):
+    """The options' target, on the wheel's own platform unless --platform says otherwise (never the host's)."""
+    from .patchelf_nix.expression import default_target
+    from .target import Target
+
+    own = default_target(wheel)
+    if not any([args.python_version, args.implementation, args.abi, args.platform]):
+        return own
+    return Target.from_options(python_version=args.python_version or own.python_version,
+                               implementation=args.implementation, abis=args.abi,
+                               platforms=args.platform or list(own.platforms))
+
+
+def _nix_function(wheel: str, args: argparse.Namespace, soname_map, target, base: str):
+    """Audit, classify and read one wheel; warn about what the expression cannot provide."""
+    from urllib.parse import quote
+
+    from .extract import audit_wheel, read_metadata
+    from .patchelf_nix.classify import nix_inputs
+    from .patchelf_nix.expression import package_function
+
+    audit = audit_wheel(wheel)
+    metadata = read_metadata(wheel)
+    inputs = nix_inputs(audit, soname_map)
+    url = args.url
+    if url and url.endswith("/"):
+        url += quote(os.path.basename(wheel))
+    if inputs.unknown and not args.quiet:
+        print(f"wheelmeta: warning: {wheel}: no nixpkgs input known for {', '.join(inputs.unknown)} "
+              "(listed as a comment in buildInputs; add them or map them with --map)", file=sys.stderr)
+    function = package_function(wheel, audit=audit, metadata=metadata, inputs=inputs, target=target, url=url,
+                                relative_to=base)
+    return metadata, function
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,182 @@
+"""``wheelmeta nix``: real wheels holding real ELF objects compiled with cc, audited, classified with the built-in
+soname map, written as expressions, and evaluated by the real nix-instantiate against a stub pkgs that holds only
+the attributes each test expects (so any other attribute the expression names fails the test).
+
+Libraries such as libGL or libcudart are not installed here: the tests compile stand-ins with the real soname and
+link the extension module against them, so DT_NEEDED is what a real toolchain writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from builders import make_wheel
+from elfbuild import PYEXT_SOURCE, compile_so
+from nixstub import evaluate, evaluate_file
+from wheelmeta.cli import main
+
+CC = "stdenv.cc.cc.lib"
+EXT = "_core.cpython-311-x86_64-linux-gnu.so"
+
+
+@pytest.fixture(scope="module")
+def stand_ins(tmp_path_factory):
+    """Shared objects with the sonames of libraries this machine does not have, to link against."""
+    folder = tmp_path_factory.mktemp("stand-ins")
+    for link_name, soname in [
+        ("GL", "libGL.so.1"),
+        ("X11", "libX11.so.6"),
+        ("cuda", "libcuda.so.1"),
+        ("cudart", "libcudart.so.12"),
+        ("cublas", "libcublas.so.12"),
+        ("mystery", "libmystery.so.3"),
+    ]:
+        compile_so(folder, f"lib{link_name}.so", f"int {link_name}_symbol(void) {{ return 0; }}\n", soname=soname)
+    return folder
+
+
+def _binary_wheel(tmp_path, stand_ins, name, libs, requires=(), summary="A test distribution"):
+    ext = compile_so(tmp_path / "build", EXT, PYEXT_SOURCE.format(module="_core"), libs=libs, lib_dirs=[stand_ins])
+    files = {f"{name}/__init__.py": b"", f"{name}/{EXT}": ext.read_bytes()}
+    return make_wheel(tmp_path / "dist", name, "1.0", tag="cp311-cp311-manylinux_2_17_x86_64", files=files,
+                      requires=requires)
+
+
+def _run_nix(capsys, *argv):
+    code = main(["nix", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _eval(tmp_path, text, native=(), python=()):
+    # in the folder the command ran in: printed expressions name local wheels relative to it
+    return evaluate(text, tmp_path, native, python)
+
+
+def test_cc_runtime_only_wheel_gets_exactly_stdenv_cc_cc_lib(tmp_path, stand_ins, capsys, monkeypatch):
+    wheel = _binary_wheel(tmp_path, stand_ins, "tfdemo", ["stdc++", "m"], requires=["numpy>=1.16"])
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _run_nix(capsys, wheel)
+    assert code == 0
+    result = _eval(tmp_path, out, native=[CC], python=["numpy"])
+    assert result["buildInputs"] == [CC]
+    assert result["nativeBuildInputs"] == ["autoPatchelfHook"]
+    assert result["dependencies"] == ["python3Packages.numpy"]
+    assert result["pythonImportsCheck"] == ["tfdemo"]
+
+
+def test_cuda_wheel_gets_cudapackages_and_the_driver_ignored(tmp_path, stand_ins, capsys, monkeypatch):
+    wheel = _binary_wheel(tmp_path, stand_ins, "cudademo", ["cudart", "cublas", "cuda"],
+                          requires=["nvidia-cublas-cu12; platform_system == 'Linux'"])
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _run_nix(capsys, wheel)
+    assert code == 0
+    result = _eval(tmp_path, out, native=["cudaPackages.cuda_cudart", "cudaPackages.libcublas"])
+    assert result["buildInputs"] == ["cudaPackages.cuda_cudart", "cudaPackages.libcublas"]
+    assert result["autoPatchelfIgnoreMissingDeps"] == ["libcuda.so.1"]
+    assert result["nativeBuildInputs"] == ["autoPatchelfHook", "autoAddDriverRunpath"]
+    assert result["dependencies"] == []
+
+
+def test_gl_and_x11_wheel_gets_libgl_and_libx11(tmp_path, stand_ins, capsys, monkeypatch):
+    wheel = _binary_wheel(tmp_path, stand_ins, "gldemo", ["GL", "X11"])
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _run_nix(capsys, wheel)
+    assert code == 0
+    assert _eval(tmp_path, out, native=["libGL", "libx11"])["buildInputs"] == ["libGL", "libx11"]
+
+
+def test_pure_wheel_gets_no_patching(tmp_path, capsys, monkeypatch):
+    wheel = make_wheel(tmp_path / "dist", "puredemo", "2.0", files={"puredemo.py": b""}, requires=["PyYAML"])
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _run_nix(capsys, wheel)
+    assert code == 0
+    result = _eval(tmp_path, out, python=["pyyaml"])
+    assert result["nativeBuildInputs"] == [] and result["buildInputs"] == []
+    assert result["src"] == {"path": str(wheel)}
+
+
+def test_unknown_soname_is_warned_about_and_kept_as_a_comment(tmp_path, stand_ins, capsys, monkeypatch):
+    wheel = _binary_wheel(tmp_path, stand_ins, "odd", ["mystery"])
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run_nix(capsys, wheel)
+    assert code == 0
+    assert "libmystery.so.3" in err and "# unknown to the soname map, add its input: libmystery.so.3" in out
+    assert _eval(tmp_path, out)["buildInputs"] == []
+
+
+def test_map_file_names_an_input_for_an_unknown_soname(tmp_path, stand_ins, capsys, monkeypatch):
+    wheel = _binary_wheel(tmp_path, stand_ins, "odd", ["mystery"])
+    mapping = tmp_path / "map.toml"
+    mapping.write_text('schema = 1\n\n[[provider]]\nattribute = "mystery"\nsonames = ["libmystery.so.3"]\n')
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run_nix(capsys, wheel, "--map", mapping)
+    assert code == 0 and "libmystery" not in err
+    assert _eval(tmp_path, out, native=["mystery"])["buildInputs"] == ["mystery"]
+
+
+def test_url_gives_fetchurl_with_the_sri_hash_of_the_file(tmp_path, stand_ins, capsys):
+    wheel = _binary_wheel(tmp_path, stand_ins, "tfdemo", ["stdc++"])
+    code, out, _ = _run_nix(capsys, wheel, "--url", "http://127.0.0.1:8080/files/")
+    assert code == 0
+    src = _eval(tmp_path, out, native=[CC])["src"]
+    assert src["url"] == "http://127.0.0.1:8080/files/" + wheel.name
+    assert src["hash"] == "sha256-" + base64.b64encode(hashlib.sha256(wheel.read_bytes()).digest()).decode()
+
+
+def test_one_url_for_several_wheels_is_a_usage_error(tmp_path, capsys):
+    a = make_wheel(tmp_path, "one", files={"one.py": b""})
+    b = make_wheel(tmp_path, "two", files={"two.py": b""})
+    code, _, err = _run_nix(capsys, a, b, "--url", "http://127.0.0.1/x.whl")
+    assert code == 2 and "--url" in err
+
+
+def test_python_version_option_selects_the_dependencies(tmp_path, capsys, monkeypatch):
+    wheel = make_wheel(tmp_path / "dist", "puredemo", files={"puredemo.py": b""},
+                       requires=["tomli; python_version < '3.11'", "attrs"])
+    monkeypatch.chdir(tmp_path)
+    _, old, _ = _run_nix(capsys, wheel, "--python-version", "3.10")
+    _, new, _ = _run_nix(capsys, wheel, "--python-version", "3.12")
+    assert _eval(tmp_path, old, python=["tomli", "attrs"])["dependencies"] == ["python3Packages.attrs",
+                                                                              "python3Packages.tomli"]
+    assert _eval(tmp_path, new, python=["attrs"])["dependencies"] == ["python3Packages.attrs"]
+
+
+def test_several_wheels_print_one_expression_each(tmp_path, capsys, monkeypatch):
+    make_wheel(tmp_path / "dist", "one", files={"one.py": b""})
+    make_wheel(tmp_path / "dist", "two", files={"two.py": b""})
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _run_nix(capsys, tmp_path / "dist")
+    assert code == 0
+    chunks = out.split("\n# ")
+    assert len(chunks) == 2
+    for i, chunk in enumerate(chunks):
+        text = chunk if i == 0 else "# " + chunk
+        assert _eval(tmp_path, text)["pname"] in ("one", "two")
+
+
+def test_several_wheels_with_output_make_one_package_set(tmp_path, stand_ins, capsys):
+    base = _binary_wheel(tmp_path, stand_ins, "basedemo", ["stdc++"])
+    make_wheel(tmp_path / "dist", "appdemo", files={"appdemo.py": b""}, requires=["basedemo", "numpy"])
+    out_file = tmp_path / "nix" / "wheels.nix"
+    out_file.parent.mkdir()
+    code, out, _ = _run_nix(capsys, tmp_path / "dist", "-o", out_file)
+    assert code == 0 and out == ""
+    result = evaluate_file(out_file, native=[CC], python=["numpy"], package_set=True)
+    assert sorted(result) == ["appdemo", "basedemo"]
+    assert result["appdemo"]["dependencies"] == ["python3Packages.basedemo", "python3Packages.numpy"]
+    assert result["basedemo"]["buildInputs"] == [CC]
+    assert result["basedemo"]["src"] == {"path": str(base)}
+    assert "../dist/" in out_file.read_text()  # relative to the output file's folder
+
+
+def test_not_a_wheel_is_a_one_line_error(tmp_path, capsys):
+    bad = tmp_path / "broken-1.0-py3-none-any.whl"
+    bad.write_bytes(b"this is not a zip file")
+    code, out, err = _run_nix(capsys, bad)
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "broken-1.0-py3-none-any.whl" in err
