@@ -1,0 +1,176 @@
+"""read_sdist_metadata: the first step of the chain that can answer does, and provenance says which."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from builders import make_sdist, metadata_text
+
+from wheelmeta.errors import InvalidSdist, MetadataError
+from wheelmeta.sdist import read_sdist_metadata
+
+PYPROJECT_621 = """
+[build-system]
+requires = ["hatchling>=1.8"]
+build-backend = "hatchling.build"
+
+[project]
+name = "demo"
+dynamic = ["version"]
+requires-python = ">=3.8"
+dependencies = ["attrs>=21"]
+
+[project.optional-dependencies]
+test = ["pytest"]
+"""
+
+PYPROJECT_POETRY = """
+[build-system]
+requires = ["poetry-core>=1.0.0"]
+build-backend = "poetry.core.masonry.api"
+
+[tool.poetry]
+name = "demo"
+version = "1.0"
+
+[tool.poetry.dependencies]
+python = "^3.7"
+cleo = "^2.0"
+"""
+
+SETUP_CFG = """
+[options]
+python_requires = >=3.6
+install_requires =
+    six>=1.12
+    importlib-metadata; python_version<"3.8"
+
+[options.extras_require]
+docs = sphinx
+"""
+
+SETUP_PY = """
+import sys
+from setuptools import setup
+
+extras = {"socks": ["PySocks>=1.5.6, !=1.5.7"], 'socks:sys_platform == "win32"': ["win_inet_pton"]}
+setup(
+    name="demo",
+    version="1.0",
+    install_requires=["chardet>=3.0.2,<3.1.0"] + ["idna"] * (sys.version_info[0] >= 3),
+    extras_require=extras,
+    setup_requires=["setuptools_scm"],
+    tests_require=["pytest>=3"],
+    python_requires=">=2.7, !=3.0.*",
+)
+"""
+
+
+def _pkg_info(version="2.1", *headers, requires=("attrs>=21",)):
+    return metadata_text("demo", "1.0", requires=requires, requires_python=">=3.8", metadata_version=version,
+                         extra_headers=headers)
+
+
+def test_pkg_info_2_2_answers_first_and_build_system_requires_are_kept(tmp_path):
+    path = make_sdist(tmp_path, files={"PKG-INFO": _pkg_info("2.2", requires=["from-pkg-info"]),
+                                       "pyproject.toml": PYPROJECT_621})
+    md = read_sdist_metadata(path)
+    assert md.provenance == "pkg-info-static" and md.static
+    assert [str(r) for r in md.requires_dist] == ["from-pkg-info"]
+    assert [str(r) for r in md.build_requires] == ["hatchling>=1.8"]
+
+
+def test_pep621_answers_when_pkg_info_is_older_than_2_2(tmp_path):
+    path = make_sdist(tmp_path, files={"PKG-INFO": _pkg_info("2.1"), "pyproject.toml": PYPROJECT_621}, fmt="zip")
+    md = read_sdist_metadata(path)
+    assert md.provenance == "pep621"
+    assert [str(r) for r in md.requires_dist] == ["attrs>=21", 'pytest; extra == "test"']
+    assert (md.name, md.version) == ("demo", "1.0")  # the dynamic version comes from PKG-INFO
+
+
+def test_poetry_answers_for_a_poetry_project(tmp_path):
+    path = make_sdist(tmp_path, files={"PKG-INFO": _pkg_info("2.1"), "pyproject.toml": PYPROJECT_POETRY},
+                      fmt="tar.bz2")
+    md = read_sdist_metadata(path)
+    assert md.provenance == "poetry" and [str(r) for r in md.requires_dist] == ["cleo<3.0,>=2.0"]
+    assert str(md.requires_python) == "<4.0,>=3.7"
+
+
+def test_setup_cfg_answers_when_setup_py_is_the_shim(tmp_path):
+    files = {"PKG-INFO": _pkg_info("1.2"), "setup.cfg": SETUP_CFG,
+             "setup.py": "import setuptools\nsetuptools.setup()\n"}
+    md = read_sdist_metadata(make_sdist(tmp_path, files=files, fmt="tar.xz"))
+    assert md.provenance == "setup-cfg"
+    assert [str(r) for r in md.requires_dist] == [
+        "six>=1.12", 'importlib-metadata; python_version < "3.8"', 'sphinx; extra == "docs"']
+    assert [str(r) for r in md.build_requires] == ["setuptools>=40.8.0", "wheel"]  # pip's legacy build requires
+
+
+def test_setup_cfg_file_directive_is_read_from_the_archive(tmp_path):
+    files = {"PKG-INFO": _pkg_info("1.2"), "setup.cfg": "[options]\ninstall_requires = file: req/base.txt\n",
+             "req/base.txt": "click>=7\n"}
+    md = read_sdist_metadata(make_sdist(tmp_path, files=files))
+    assert md.provenance == "setup-cfg" and [str(r) for r in md.requires_dist] == ["click>=7"]
+
+
+def test_setup_cfg_of_a_non_setuptools_backend_is_ignored(tmp_path):
+    files = {"PKG-INFO": _pkg_info("2.1"), "setup.cfg": SETUP_CFG,
+             "pyproject.toml": '[build-system]\nrequires = ["flit_core"]\nbuild-backend = "flit_core.buildapi"\n'}
+    with pytest.raises(MetadataError, match="flit_core.buildapi"):
+        read_sdist_metadata(make_sdist(tmp_path, files=files))
+
+
+def test_setup_py_runs_in_the_sandbox_and_extras_follow_setuptools_rules(tmp_path):
+    files = {"PKG-INFO": _pkg_info("1.2"), "setup.cfg": SETUP_CFG, "setup.py": SETUP_PY}
+    md = read_sdist_metadata(make_sdist(tmp_path, files=files), timeout=60)
+    assert md.provenance == "setup-py-sandboxed" and not md.static
+    assert [str(r) for r in md.requires_dist] == [
+        "chardet<3.1.0,>=3.0.2",
+        "idna",
+        'PySocks!=1.5.7,>=1.5.6; extra == "socks"',
+        'win-inet-pton; sys_platform == "win32" and extra == "socks"',
+    ]
+    assert str(md.requires_python) == "!=3.0.*,>=2.7"
+    assert [str(r) for r in md.test_requires] == ["pytest>=3"]
+    assert "setuptools_scm" in [str(r) for r in md.build_requires]
+    assert md.isolation in ("bubblewrap", "netns", "rlimits-only")
+    assert md.python_version == "%d.%d.%d" % sys.version_info[:3]
+
+
+def test_failing_setup_py_reports_every_step_and_the_way_out(tmp_path):
+    files = {"PKG-INFO": _pkg_info("1.2"), "setup.py": "raise RuntimeError('needs numpy to build')\n"}
+    path = make_sdist(tmp_path, files=files)
+    with pytest.raises(MetadataError) as info:
+        read_sdist_metadata(path, timeout=60)
+    message = str(info.value)
+    assert message.startswith(str(path))
+    assert "Metadata-Version 1.2" in message and "setup.py in the sandbox failed" in message
+    assert "--allow-build" in message
+
+
+def test_dynamic_dependencies_without_setup_py_need_allow_build(tmp_path):
+    pyproject = PYPROJECT_621.replace('dynamic = ["version"]', 'dynamic = ["version", "dependencies"]')
+    files = {"PKG-INFO": _pkg_info("2.1"), "pyproject.toml": pyproject}
+    with pytest.raises(MetadataError, match="dependencies as dynamic.*no setup.py.*--allow-build"):
+        read_sdist_metadata(make_sdist(tmp_path, files=files))
+
+
+def test_hostile_archive_is_refused_before_any_step(tmp_path):
+    import io
+    import tarfile
+
+    path = tmp_path / "evil-1.0.tar.gz"
+    with tarfile.open(path, "w:gz") as tf:
+        info = tarfile.TarInfo("evil-1.0/../../PKG-INFO")
+        info.size = 3
+        tf.addfile(info, io.BytesIO(b"bad"))
+    with pytest.raises(InvalidSdist, match="climbs out"):
+        read_sdist_metadata(path)
+
+
+def test_invalid_pyproject_is_an_error_naming_the_sdist(tmp_path):
+    path = make_sdist(tmp_path, files={"PKG-INFO": _pkg_info("2.1"), "pyproject.toml": "[project\nname = 1"})
+    with pytest.raises(MetadataError, match="pyproject.toml is not valid TOML") as info:
+        read_sdist_metadata(path)
+    assert str(path) in str(info.value)
