@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
 from pathlib import Path
 from typing import Dict, Iterable, Optional
 
 import pytest
-from builders import make_wheel
+from builders import make_sdist, make_wheel, metadata_text
 from indexserver import IndexServer
 
 from wheelmeta.errors import NoMatchingDistribution, UsageError
@@ -21,21 +19,13 @@ GLIBC_228 = Target.from_options(python_version="3.12", platforms=["manylinux_2_2
 GLIBC_217 = Target.from_options(python_version="3.12", platforms=["manylinux_2_17_x86_64"])
 
 
-def _write_sdist(folder: Path, name: str, version: str) -> None:
-    data = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
-    with tarfile.open(folder / f"{name}-{version}.tar.gz", "w:gz") as tf:
-        info = tarfile.TarInfo(f"{name}-{version}/PKG-INFO")
-        info.size = len(data)
-        tf.addfile(info, io.BytesIO(data))
-
-
 def _index(folder: Path, files: Iterable[str]) -> Path:
     """Write each "name version tag" (a wheel) or "name version sdist" into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     for spec in files:
         name, version, tag = spec.split()
         if tag == "sdist":
-            _write_sdist(folder, name, version)
+            make_sdist(folder, name, version, files={"PKG-INFO": metadata_text(name, version)})
         else:
             make_wheel(folder, name, version, tag=tag)
     return folder

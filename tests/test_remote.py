@@ -4,13 +4,11 @@ answer is right whatever the server does with ranges."""
 from __future__ import annotations
 
 import hashlib
-import io
-import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
-from builders import make_wheel, metadata_text
+from builders import make_sdist, make_wheel, metadata_text
 from indexserver import IndexServer
 
 from wheelmeta.errors import NetworkError
@@ -160,13 +158,8 @@ def test_missing_file_is_a_network_error_naming_the_url(wheels):
 
 
 def _write_sdist(folder: Path) -> Path:
-    path = folder / "tiny-0.3.tar.gz"
-    pkg_info = metadata_text("tiny", "0.3", ["attrs>=20"], metadata_version="2.2").encode()
-    with tarfile.open(path, "w:gz") as tf:
-        info = tarfile.TarInfo("tiny-0.3/PKG-INFO")
-        info.size = len(pkg_info)
-        tf.addfile(info, io.BytesIO(pkg_info))
-    return path
+    pkg_info = metadata_text("tiny", "0.3", ["attrs>=20"], metadata_version="2.2")
+    return make_sdist(folder, "tiny", "0.3", files={"PKG-INFO": pkg_info})
 
 
 def test_sdist_url_with_a_wrong_hash_is_refused_before_it_is_read(tmp_path):
