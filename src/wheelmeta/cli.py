@@ -220,12 +220,16 @@ def _add_scan(sub) -> None:
     )
     p.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel, folder, quoted glob, or URL")
     p.add_argument("--json", action="store_true", help="print one JSON array")
+    p.add_argument("--map", metavar="FILE", help="soname map overrides (TOML) for the JSON 'nix' object")
     p.set_defaults(run=_run_scan)
 
 
 def _run_scan(args: argparse.Namespace) -> int:
     from .manylinux.report import audit_to_json, audit_to_text
+    from .patchelf_nix.classify import nix_inputs
+    from .patchelf_nix.sonames import SonameMap
 
+    soname_map = SonameMap.load(args.map)  # before any scan: a bad --map file fails fast
     results = []
     for wheel in expand_paths(args.wheels):
         audit = _scan_one(wheel, quiet=args.quiet)
@@ -234,6 +238,7 @@ def _run_scan(args: argparse.Namespace) -> int:
             continue
         obj = audit_to_json(audit)
         # the one place where other layers add keys to a wheel's JSON object (e.g. "nix" from patchelf_nix)
+        obj["nix"] = nix_inputs(audit, soname_map).to_json()
         results.append(obj)
     if args.json:
         print_json(results)

@@ -79,7 +79,7 @@ class NixInputs:
             "unpackaged": list(self.unpackaged),
             "libpython": list(self.libpython),
             "pythonSearchPaths": [{"attribute": a, "path": p} for a, p in self.python_search_paths],
-            "by_soname": {name: dict(info) for name, info in self.by_soname.items()},
+            "by_soname": {name: dict(self.by_soname[name]) for name in sorted(self.by_soname)},
         }
 
 
