@@ -1,0 +1,120 @@
+"""manylinux.audit: wheels holding real compiled libraries, audited from their bytes alone."""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+
+from builders import make_wheel
+from elfbuild import PYEXT_SOURCE, compile_so, hand_built_elf
+from wheelmeta.manylinux.audit import audit_source
+from wheelmeta.sources import BytesSource
+
+TAG_2014 = "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64"
+
+
+@pytest.fixture
+def built(tmp_path):
+    """Compiled pieces: an extension that needs a carried library (through $ORIGIN/../demo.libs) and libm."""
+    out = tmp_path / "build"
+    carried = compile_so(out, "libcarried-1a2b3c4d.so.1", "int carried(void){return 1;}", soname="libcarried-1a2b3c4d.so.1")
+    ext_source = PYEXT_SOURCE.format(module="_ext") + "#include <math.h>\nint carried(void);\ndouble g(double x){return cos(x) + carried();}\n"
+    ext = compile_so(out, "_ext.cpython-311-x86_64-linux-gnu.so", ext_source, rpath=["$ORIGIN/../demo.libs"],
+                     libs=["m", ":" + carried.name], lib_dirs=[out])
+    outside = compile_so(tmp_path / "system", "liboutside.so.3", "int outside(void){return 3;}", soname="liboutside.so.3")
+    needs_outside = compile_so(out, "_out.cpython-311-x86_64-linux-gnu.so", PYEXT_SOURCE.format(module="_out")
+                               + "int outside(void);\nint h(void){return outside();}\n",
+                               libs=[":" + outside.name], lib_dirs=[outside.parent])
+    new_glibc = compile_so(out, "_new.cpython-311-x86_64-linux-gnu.so", PYEXT_SOURCE.format(module="_new")
+                           + "#include <time.h>\nint k(void){struct timespec t; return clock_gettime(0, &t);}\n")
+    return {p.name: p.read_bytes() for p in (carried, ext, needs_outside, new_glibc)}
+
+
+def wheel(tmp_path, files, tag=TAG_2014, **kw):
+    return make_wheel(tmp_path, "demo", "1.0", tag=tag, files=files, **kw)
+
+
+def test_library_on_origin_rpath_is_carried_not_external(tmp_path, built):
+    path = wheel(tmp_path, {
+        "demo/_ext.cpython-311-x86_64-linux-gnu.so": built["_ext.cpython-311-x86_64-linux-gnu.so"],
+        "demo.libs/libcarried-1a2b3c4d.so.1": built["libcarried-1a2b3c4d.so.1"],
+        "demo/__init__.py": b"",
+    })
+    audit = audit_source(path)
+    assert audit.kind == "elf"
+    assert audit.carried_libs == {"libcarried-1a2b3c4d.so.1": "demo.libs/libcarried-1a2b3c4d.so.1"}
+    assert audit.external_libs == {}
+    assert "libm.so.6" in audit.policy_libs
+    assert audit.claims_hold is True and audit.overall_tag == audit.sym_tag
+    assert audit.problems == ()
+
+
+def test_missing_library_is_external_with_the_members_that_need_it(tmp_path, built):
+    path = wheel(tmp_path, {"demo/_out.cpython-311-x86_64-linux-gnu.so": built["_out.cpython-311-x86_64-linux-gnu.so"]})
+    audit = audit_source(path)
+    assert audit.external_libs == {"liboutside.so.3": ("demo/_out.cpython-311-x86_64-linux-gnu.so",)}
+    assert audit.overall_tag == "linux_x86_64"
+    assert audit.claims_hold is False
+    assert any("liboutside.so.3" in p and "manylinux2014_x86_64" in p for p in audit.problems)
+
+
+def test_claim_older_than_the_glibc_versions_needed_is_reported(tmp_path, built):
+    path = wheel(tmp_path, {"demo/_new.cpython-311-x86_64-linux-gnu.so": built["_new.cpython-311-x86_64-linux-gnu.so"]},
+                 tag="cp311-cp311-manylinux2010_x86_64")
+    audit = audit_source(path)
+    assert "GLIBC_2.17" in audit.versioned_symbols["libc.so.6"]
+    assert audit.claims_hold is False
+    assert any("manylinux2010_x86_64" in p and "GLIBC_2.17" in p for p in audit.problems)
+
+
+def test_library_in_the_same_folder_without_rpath_is_carried_and_noted(tmp_path, built):
+    ext = compile_so(tmp_path / "b", "_x.so", PYEXT_SOURCE.format(module="_x") + "int carried(void);\nint q(void){return carried();}\n",
+                     libs=[":libcarried-1a2b3c4d.so.1"], lib_dirs=[tmp_path / "build"])
+    path = wheel(tmp_path, {"demo/_x.so": ext.read_bytes(), "demo/libcarried-1a2b3c4d.so.1": built["libcarried-1a2b3c4d.so.1"]})
+    audit = audit_source(path)
+    assert audit.external_libs == {} and "libcarried-1a2b3c4d.so.1" in audit.carried_libs
+    assert any("not on its RPATH/RUNPATH" in p for p in audit.problems)
+
+
+def test_malformed_member_is_a_problem_and_the_rest_is_still_audited(tmp_path, built):
+    good = built["_out.cpython-311-x86_64-linux-gnu.so"]
+    path = wheel(tmp_path, {"demo/_out.cpython-311-x86_64-linux-gnu.so": good, "demo/_broken.so": good[:2000]})
+    audit = audit_source(path)
+    broken = next(f for f in audit.elf_files if f.path == "demo/_broken.so")
+    assert broken.problems and any(p.startswith("demo/_broken.so:") for p in audit.problems)
+    assert "liboutside.so.3" in audit.external_libs
+
+
+def test_pure_wheel_is_reported_as_pure(tmp_path):
+    audit = audit_source(make_wheel(tmp_path, "demo", "1.0", files={"demo/__init__.py": b"x = 1\n" * 20}))
+    assert audit.kind == "pure" and audit.elf_files == () and audit.problems == ()
+
+
+def test_macos_wheel_is_not_linux_and_not_read(tmp_path):
+    path = make_wheel(tmp_path, "demo", "1.0", tag="cp311-cp311-macosx_11_0_arm64", files={"demo/_x.so": b"\xcf\xfa\xed\xfe" * 30})
+    audit = audit_source(path)
+    assert audit.kind == "non-linux" and audit.claims_hold is None
+
+
+def test_stored_members_and_threads_give_the_same_audit(tmp_path, built):
+    files = {"demo/" + name: data for name, data in built.items() if name.startswith("_")}
+    deflated = audit_source(wheel(tmp_path / "d", files), workers=1)
+    stored = audit_source(wheel(tmp_path / "s", files, compression=zipfile.ZIP_STORED), workers=2)
+    strip = lambda a: (a.elf_files, a.external_libs, a.versioned_symbols, a.overall_tag)  # noqa: E731
+    assert strip(deflated) == strip(stored)
+
+
+def test_members_of_another_architecture_are_ignored_for_the_tag(tmp_path, built):
+    foreign = hand_built_elf(machine="aarch64", needed=["libweird.so.9"])
+    path = wheel(tmp_path, {"demo/_out.cpython-311-x86_64-linux-gnu.so": built["_out.cpython-311-x86_64-linux-gnu.so"],
+                            "demo/arm/libarm.so": foreign})
+    audit = audit_source(path)
+    assert "libweird.so.9" not in audit.external_libs
+    assert any("aarch64" in p for p in audit.problems)
+
+
+def test_audit_reads_any_byte_source(tmp_path, built):
+    path = wheel(tmp_path, {"demo/_out.cpython-311-x86_64-linux-gnu.so": built["_out.cpython-311-x86_64-linux-gnu.so"]})
+    audit = audit_source(BytesSource(path.read_bytes(), name="remote/" + path.name))
+    assert audit.wheel == "remote/" + path.name and "liboutside.so.3" in audit.external_libs
