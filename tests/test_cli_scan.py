@@ -1,0 +1,68 @@
+"""`wheelmeta scan`: the command a maintainer types, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from builders import make_wheel
+from elfbuild import PYEXT_SOURCE, compile_so
+
+ELF_KEYS = {"path", "needed", "soname", "rpath", "runpath", "interpreter", "machine", "version_requirements"}
+WHEEL_KEYS = {"wheel", "elf_files", "external_libs", "versioned_symbols", "sym_tag", "overall_tag", "claimed_tags", "problems"}
+
+
+def scan(*args: str, cwd=None):
+    return subprocess.run([sys.executable, "-m", "wheelmeta", "scan", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture
+def wheels(tmp_path):
+    outside = compile_so(tmp_path / "sys", "liboutside.so.3", "int outside(void){return 3;}", soname="liboutside.so.3")
+    ext = compile_so(tmp_path / "b", "_out.cpython-311-x86_64-linux-gnu.so",
+                     PYEXT_SOURCE.format(module="_out") + "int outside(void);\nint h(void){return outside();}\n",
+                     libs=[":liboutside.so.3"], lib_dirs=[outside.parent])
+    folder = tmp_path / "dist"
+    binary = make_wheel(folder, "demo", "1.0", tag="cp311-cp311-manylinux2014_x86_64",
+                        files={"demo/_out.cpython-311-x86_64-linux-gnu.so": ext.read_bytes()})
+    pure = make_wheel(folder, "puredemo", "1.0", files={"puredemo/__init__.py": b""})
+    mac = make_wheel(folder, "macdemo", "1.0", tag="cp311-cp311-macosx_11_0_arm64", files={"macdemo/_x.so": b"\xcf\xfa\xed\xfe" * 20})
+    return folder, binary, pure, mac
+
+
+def test_json_is_one_array_with_every_documented_key(wheels):
+    folder, binary, pure, mac = wheels
+    result = scan("--json", str(folder / "*.whl"))  # a quoted glob: expanded by wheelmeta itself
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert sorted(o["wheel"] for o in data) == sorted(str(p) for p in (binary, pure, mac))
+    for obj in data:
+        assert WHEEL_KEYS <= set(obj)
+    demo = next(o for o in data if o["wheel"] == str(binary))
+    assert demo["external_libs"] == {"liboutside.so.3": ["demo/_out.cpython-311-x86_64-linux-gnu.so"]}
+    assert ELF_KEYS <= set(demo["elf_files"][0]) and "liboutside.so.3" in demo["elf_files"][0]["needed"]
+
+
+def test_text_names_the_verdict_and_who_needs_each_external_library(wheels):
+    folder, binary, pure, mac = wheels
+    result = scan(str(binary), str(pure), str(mac))
+    assert result.returncode == 0, result.stderr
+    assert "does NOT hold" in result.stdout and "linux_x86_64" in result.stdout
+    assert "liboutside.so.3" in result.stdout and "demo/_out.cpython-311-x86_64-linux-gnu.so" in result.stdout
+    assert "pure wheel" in result.stdout and "not a Linux wheel" in result.stdout
+
+
+def test_missing_file_is_a_usage_error_on_one_line(tmp_path):
+    result = scan(str(tmp_path / "nope-1.0-py3-none-any.whl"))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_file_that_is_not_a_zip_is_one_line_and_exit_1(tmp_path):
+    bad = tmp_path / "bad-1.0-cp311-cp311-linux_x86_64.whl"
+    bad.write_bytes(b"not a zip at all" * 10)
+    result = scan(str(bad))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and str(bad) in result.stderr and "Traceback" not in result.stderr
