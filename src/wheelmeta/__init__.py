@@ -38,6 +38,9 @@ _EXPORTS = {
     # metadata
     "read_metadata": "extract",
     "audit_wheel": "extract",
+    "nix_inputs": "patchelf_nix.classify",
+    "NixInputs": "patchelf_nix.classify",
+    "SonameMap": "patchelf_nix.sonames",
     # sources
     "ByteSource": "sources",
     "LocalFileSource": "sources",
