@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 
 from builders import make_wheel
-from nixstub import evaluate, nix_parse, require_nix
+from nixstub import evaluate, nix_parse
 from wheelmeta.errors import UsageError
 from wheelmeta.model import DistMetadata, ElfFacts, WheelAudit
 from wheelmeta.patchelf_nix.classify import NixInputs
@@ -28,7 +27,6 @@ from wheelmeta.patchelf_nix.expression import (
     package_set_expression,
     sri_hash,
 )
-from wheelmeta.patchelf_nix.nixwriter import nix_string
 
 CC = "stdenv.cc.cc.lib"
 CUDA = [
@@ -153,15 +151,6 @@ def test_hostile_summary_evaluates_back_to_the_same_text(tmp_path):
     meta = _evaluate(tmp_path, text, native=[CC])["meta"]
     assert meta["description"] == hostile
     assert meta["homepage"] == "https://127.0.0.1/home" and meta["license"] == "mit"
-
-
-def test_nix_string_escapes_round_trip_through_nix(tmp_path):
-    require_nix()
-    values = ["", "plain", "\\", '"', "${", "$${", "$", "a$", "\n\t\r", "''", "'${x}'", "\\${"]
-    (tmp_path / "s.nix").write_text("[ " + " ".join(nix_string(v) for v in values) + " ]\n")
-    from nixstub import _run
-
-    assert json.loads(_run(["--eval", "--strict", "--json", "s.nix"], tmp_path)) == values
 
 
 def test_unknown_soname_stays_visible_as_a_comment(tmp_path):

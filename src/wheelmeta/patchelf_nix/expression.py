@@ -392,7 +392,9 @@ def package_set_expression(packages: Iterable[Tuple[str, Function]], python_set:
     """
     packages = list(packages)
     names = [name for name, _ in packages]
-    overrides = AttrSet([Binding(name, Apply(Var("final.callPackage"), Parens(fn), AttrSet())) for name, fn in packages])
+    overrides = AttrSet(
+        [Binding(name, Apply(Var("final.callPackage"), Parens(fn), AttrSet())) for name, fn in packages]
+    )
     scope = Apply(Var(f"pkgs.{python_set}.overrideScope"), Parens(Function(["final", "prev"], overrides)))
     body = Let([Binding("pythonPackages", scope)],
                AttrSet([Binding(name, Var(f"pythonPackages.{name}")) for name in names]))

@@ -284,6 +284,11 @@ def _as_argument(expr: Expr) -> Expr:
     return expr if _is_term(expr) else Parens(expr)
 
 
+def _as_function(expr: Expr) -> Expr:
+    # application is left-associative: another application may stand bare, a lambda or an operation may not
+    return expr if _is_term(expr) or isinstance(expr, Apply) else Parens(expr)
+
+
 def _absorbable(expr: Expr) -> bool:
     """Terms that may start at the end of the current line: non-empty sets and lists, parenthesised functions."""
     if isinstance(expr, AttrSet):
@@ -312,7 +317,7 @@ def _flat(expr: Expr, *, expand_sets: bool = False) -> Optional[str]:
     if isinstance(expr, AttrSet):
         return _flat_set(expr, expand_sets)
     if isinstance(expr, Apply):
-        parts = [_flat(expr.func)] + [_flat(_as_argument(a)) for a in expr.args]
+        parts = [_flat(_as_function(expr.func))] + [_flat(_as_argument(a)) for a in expr.args]
         return None if None in parts else " ".join(parts)  # type: ignore[arg-type]
     if isinstance(expr, Parens):
         inner = _flat(expr.expr)
@@ -449,7 +454,7 @@ def _apply_form(expr: Apply) -> Optional[str]:
     ``"parens"``: the one before last is parenthesised and the last is flat, as nixfmt lays out
     ``callPackage (`` ... ``) { }``. None: every argument goes on its own indented line.
     """
-    if _flat(expr.func) is None or not expr.args:
+    if _flat(_as_function(expr.func)) is None or not expr.args:
         return None
     args = [_as_argument(a) for a in expr.args]
     if None not in [_flat(a) for a in args[:-1]] and _absorbable(args[-1]):
@@ -462,15 +467,16 @@ def _apply_form(expr: Apply) -> Optional[str]:
 def _apply_lines(expr: Apply) -> List[str]:
     form = _apply_form(expr)
     args = [_as_argument(a) for a in expr.args]
+    func = _flat(_as_function(expr.func))
     if form == "last":
-        head = " ".join([_flat(expr.func)] + [_flat(a) for a in args[:-1]])  # type: ignore[list-item]
+        head = " ".join([func] + [_flat(a) for a in args[:-1]])  # type: ignore[list-item]
         last = _lines(args[-1], expand_sets=True)
         return [f"{head} {last[0]}"] + last[1:]
     if form == "parens":
         inner = _parens_lines(args[-2])  # type: ignore[arg-type]
-        head = " ".join([_flat(expr.func)] + [_flat(a) for a in args[:-2]] + [inner[0]])  # type: ignore[list-item]
+        head = " ".join([func] + [_flat(a) for a in args[:-2]] + [inner[0]])  # type: ignore[list-item]
         return [head] + inner[1:-1] + [f"{inner[-1]} {_flat(args[-1])}"]
-    out = _lines(expr.func)
+    out = _lines(_as_function(expr.func))
     for arg in args:
         out.extend(_indent(_lines(arg)))
     return out

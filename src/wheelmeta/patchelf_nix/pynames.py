@@ -9,8 +9,9 @@ well-known nixpkgs names, not re-checked one by one)::
     >>> python_attribute("PyYAML"), python_attribute("opencv-python-headless")
     ('pyyaml', 'opencv4')
 
-The NVIDIA CUDA wheels (``nvidia-cublas-cu12`` ...) have no Python package in nixpkgs: their libraries come from
-``cudaPackages`` as build inputs (nixpkgs' own torch-bin does this), so :func:`python_attribute` returns None.
+The NVIDIA CUDA library wheels (``nvidia-cublas-cu12``, CUDA 13's unsuffixed ``nvidia-cublas``, the
+``cuda-toolkit`` meta wheel) have no Python package in nixpkgs: their libraries come from ``cudaPackages`` as build
+inputs (nixpkgs' own torch-bin does this), so :func:`python_attribute` returns None for them.
 """
 
 from __future__ import annotations
@@ -70,11 +71,17 @@ PYTHON_SCOPE_SHADOWS = frozenset(
     }
 )
 
-_CUDA_WHEEL = re.compile(r"nvidia-[a-z0-9-]+-cu\d+\Z")
+# NVIDIA's wheels of CUDA libraries: "-cuXX" suffixed up to CUDA 12 (and for some libraries in 13), unsuffixed
+# in CUDA 13 (nvidia-cublas, nvidia-cuda-runtime). Listed by library so nvidia-ml-py & co. stay Python packages.
+_CUDA_WHEEL = re.compile(
+    r"(nvidia-(cublas|cuda-[a-z]+|cudnn|cufft|cufile|curand|cusolver|cusparse|cusparselt|nccl|nvjitlink|nvtx|"
+    r"nvshmem|nvvm|npp|nvjpeg)(-cu\d+)?|cuda-toolkit)\Z"
+)
 
 
 def is_cuda_wheel(name: str) -> bool:
-    """True for NVIDIA's CUDA library wheels (``nvidia-cudnn-cu12``), which nixpkgs replaces by ``cudaPackages``."""
+    """True for NVIDIA's CUDA library wheels (``nvidia-cudnn-cu12``, ``nvidia-cublas``, ``cuda-toolkit``), whose
+    libraries nixpkgs provides as ``cudaPackages``."""
     return bool(_CUDA_WHEEL.match(canonicalize_name(name)))
 
 

@@ -1,0 +1,86 @@
+"""The Nix emitter: nixfmt's layout rules on small trees, and escaping proven by the real Nix evaluator."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nixstub import _run, require_nix
+from wheelmeta.patchelf_nix.nixwriter import (
+    Apply,
+    AttrSet,
+    Binding,
+    Formal,
+    Function,
+    IndentedString,
+    ListExpr,
+    Str,
+    Var,
+    attr_name,
+    nix_string,
+    path_expression,
+    render,
+)
+
+
+def _eval_json(tmp_path, text):
+    require_nix()
+    (tmp_path / "e.nix").write_text(text)
+    return json.loads(_run(["--eval", "--strict", "--json", "e.nix"], tmp_path))
+
+
+def test_empty_list_and_set_have_a_space_inside():
+    assert render(AttrSet([Binding("a", ListExpr()), Binding("b", AttrSet())])) == "{\n  a = [ ];\n  b = { };\n}\n"
+
+
+def test_list_of_one_stays_inline_and_of_two_goes_one_per_line():
+    text = render(AttrSet([Binding("one", ListExpr([Var("x")])), Binding("two", ListExpr([Var("x"), Var("y")]))]))
+    assert text == "{\n  one = [ x ];\n  two = [\n    x\n    y\n  ];\n}\n"
+
+
+def test_attribute_set_bound_to_a_name_is_always_expanded():
+    text = render(AttrSet([Binding("meta", AttrSet([Binding("a", Str("b"))]))]))
+    assert text == '{\n  meta = {\n    a = "b";\n  };\n}\n'
+
+
+def test_application_absorbs_its_last_set_argument():
+    text = render(AttrSet([Binding("src", Apply(Var("fetchurl"), AttrSet([Binding("url", Str("u")),
+                                                                          Binding("hash", Str("h"))])))]))
+    assert text == '{\n  src = fetchurl {\n    url = "u";\n    hash = "h";\n  };\n}\n'
+
+
+def test_several_formals_go_one_per_line_with_trailing_commas_and_one_stays_inline():
+    many = render(Function([Formal("lib"), Formal("zlib")], Var("zlib")))
+    assert many == "{\n  lib,\n  zlib,\n}:\nzlib\n"
+    assert render(Function([Formal("pkgs")], Var("pkgs"))) == "{ pkgs }: pkgs\n"
+
+
+def test_formal_must_be_an_identifier():
+    with pytest.raises(ValueError):
+        Formal("1password")
+
+
+def test_attribute_names_are_quoted_when_not_identifiers():
+    assert attr_name("typing-extensions") == "typing-extensions"
+    assert attr_name("rec") == '"rec"' and attr_name("1password") == '"1password"'
+
+
+def test_strings_evaluate_back_to_their_text(tmp_path):
+    values = ["", "plain", "\\", '"', "${", "$${", "$", "a$", "\n\t\r", "''", "'${x}'", "\\${"]
+    values.append('${builtins.abort "x"}')
+    text = "[ " + " ".join(nix_string(v) for v in values) + " ]\n"
+    assert _eval_json(tmp_path, text) == values
+
+
+def test_indented_string_escapes_text_and_interpolates_only_variables(tmp_path):
+    hook = IndentedString([["echo ''${HOME} ", Var("x"), " ${y}"]])
+    text = render(Apply(Function([Formal("x")], AttrSet([Binding("hook", hook)])), AttrSet([Binding("x", Str("X"))])))
+    assert _eval_json(tmp_path, text) == {"hook": "echo ''${HOME} X ${y}\n"}
+
+
+@pytest.mark.parametrize("path", ["dist/a b.whl", "/abs/dir with space/x%2B.whl", "../up/x.whl", "plain.whl"])
+def test_any_file_name_becomes_a_path_nix_resolves_to_it(tmp_path, path):
+    expr = path_expression(path)
+    value = _eval_json(tmp_path, render(Apply(Var("toString"), expr)))
+    assert value == str((tmp_path / path).resolve()) if not path.startswith("/") else value == path
