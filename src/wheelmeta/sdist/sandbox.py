@@ -74,6 +74,10 @@ class Limits:
     output_bytes: int = 64 << 10
     use_cgroup: bool = True
 
+    def cpu_limit(self, timeout: float) -> int:
+        """The RLIMIT_CPU soft limit for a run with this wall-clock timeout."""
+        return self.cpu_seconds or max(1, int(-(-timeout // 1)))
+
 
 @dataclass(frozen=True)
 class SandboxRun:
@@ -334,7 +338,7 @@ def run_sandboxed(argv: Sequence[str], tree: Path, *, timeout: float, limits: Op
     limits = limits or Limits()
     isolation = isolation or detect_isolation()
     tree = Path(tree).resolve()
-    cpu_seconds = limits.cpu_seconds or max(1, int(-(-timeout // 1)))
+    cpu_seconds = limits.cpu_limit(timeout)
     cgroup = _PidsCgroup.create(limits.max_processes) if limits.use_cgroup else None
     cgroup_fd = cgroup.open_procs() if cgroup else None
     with tempfile.TemporaryFile() as result_file:
@@ -512,7 +516,7 @@ def setup_result(run: SandboxRun, where: object, timeout: float, python_version:
 
 def failure_reason(run: SandboxRun, record: Optional[dict], timeout: float, limits: Limits) -> str:
     """Why a run gave no result, in the words of the contract ("timed out after 60 s", ...)."""
-    cpu_limit = limits.cpu_seconds or max(1, int(-(-timeout // 1)))
+    cpu_limit = limits.cpu_limit(timeout)
     if run.timed_out:
         return f"timed out after {timeout:g} s"
     if record:
