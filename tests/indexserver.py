@@ -61,6 +61,16 @@ def _wheel_metadata(path: Path) -> bytes:
     raise ValueError(f"{path}: no METADATA")
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that stop reading mid-body (streamed reads do) reset the connection: not worth a traceback."""
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 class IndexServer:
     """Serve ``folder`` as ``/simple/<project>/`` pages, ``/files/<filename>`` and ``/links/`` (a find-links page).
 
@@ -99,7 +109,7 @@ class IndexServer:
         self.fail_next: List[int] = []  # statuses to answer before serving normally (retry tests)
         self._lock = threading.Lock()
         self._sha_cache: Dict[str, str] = {}
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 

@@ -177,3 +177,19 @@ def test_sdist_url_goes_through_the_sdist_chain(tmp_path):
         md = read_remote_metadata(url, client=_client(), expected_sha256=hashlib.sha256(path.read_bytes()).hexdigest())
         assert (md.name, md.version, md.source) == ("tiny", "0.3", url)
         assert [str(r) for r in md.requires_dist] == ["attrs>=20"]
+
+
+def test_small_members_of_a_remote_wheel_share_requests(tmp_path):
+    import os
+
+    from wheelmeta.wheels.zipdir import ZipDirectory, iter_member
+
+    files = {f"many/m{i:03}.bin": os.urandom(2000) for i in range(300)}  # ~600 KB that does not compress
+    make_wheel(tmp_path, "many", "1.0", files=files)
+    with IndexServer(tmp_path) as server:
+        client = _client()
+        source = RangeSource(server.file_url("many-1.0-py3-none-any.whl"), client)
+        directory = ZipDirectory.read(source)
+        for name, data in files.items():  # what the ELF probe of `wheelmeta scan URL` does: each member's head
+            assert next(iter_member(source, directory.find(name), chunk=64)) == data[:64]
+        assert client.requests <= 20  # read-ahead: not 2 requests per member

@@ -58,6 +58,11 @@ TAIL_SIZE = 66 * 1024
 DEFAULT_MAX_DOWNLOAD = 4 * 1024**3
 #: Status codes worth retrying: the server asked us to slow down or failed transiently.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Smallest range fetched for a read that misses the cache: zip readers read a 30-byte local header, then the
+#: member; reading ahead serves the neighbouring small members of a wheel from one request instead of two each.
+READ_AHEAD = 64 * 1024
+#: Cached blocks beyond this many bytes are dropped oldest first (the tail block stays): memory stays bounded.
+CACHE_LIMIT = 32 * 1024 * 1024
 #: Longest wait honoured from a Retry-After header, so a hostile or confused server cannot stall us for hours.
 MAX_RETRY_AFTER = 30.0
 #: Ask for raw bytes: a transparently gzipped body would make byte offsets meaningless.
@@ -551,6 +556,12 @@ class RangeSource:
                 del self._blocks[start]
                 offset, data = start, old + data
         self._blocks[offset] = data
+        total = sum(len(b) for b in self._blocks.values())
+        for start in list(self._blocks):
+            if total <= CACHE_LIMIT:
+                break
+            if start + len(self._blocks[start]) != self.size:  # the tail (central directory) is kept
+                total -= len(self._blocks.pop(start))
 
     def _missing_span(self, offset: int, length: int) -> Tuple[int, int]:
         """Shrink ``[offset, offset + length)`` by a cached block that covers its end (reads creep backwards)."""
@@ -586,7 +597,7 @@ class RangeSource:
             data = self._cached(offset, length)
             if data is not None:
                 return data
-            self.prefetch(offset, length)
+            self.prefetch(offset, max(length, READ_AHEAD))
             if self._spool is None:
                 data = self._cached(offset, length)
                 if data is not None:
@@ -598,11 +609,14 @@ class RangeSource:
         if length == 0:
             return
         if self._spool is None:
-            data = self._cached(offset, length)
+            if length <= READ_AHEAD and self._cached(offset, length) is None:
+                self.prefetch(offset, READ_AHEAD)  # a small member: fetch it with its neighbours, like read_at
+            data = self._cached(offset, length) if self._spool is None else None
             if data is not None:
                 for i in range(0, length, chunk):
                     yield data[i : i + chunk]
                 return
+        if self._spool is None:
             try:
                 yield from self._client.stream_range(self.name, offset, length, chunk)
                 return
