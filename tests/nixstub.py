@@ -131,7 +131,12 @@ let
   fetchurl = {{ url, hash }}:
     assert builtins.match "sha256-[A-Za-z0-9+/]{{43}}=" hash != null;
     {{ inherit url hash; }};
-  native = {native_tree} // {{ inherit lib fetchurl; python3Packages = pythonScope; }};
+  native = {native_tree} // {{
+    inherit lib fetchurl;
+    python3Packages = pythonScope;
+    python312Packages = pythonScope;
+    python313Packages = pythonScope;
+  }};
   pythonBase = {python_tree} // {{
     inherit lib fetchurl buildPythonPackage;
     python = (mk "python") // {{ sitePackages = "lib/python3.13/site-packages"; }};

@@ -173,6 +173,24 @@ def test_several_wheels_with_output_make_one_package_set(tmp_path, stand_ins, ca
     assert "../dist/" in out_file.read_text()  # relative to the output file's folder
 
 
+def test_package_set_for_an_explicit_python_version_uses_its_package_set(tmp_path, capsys):
+    make_wheel(tmp_path / "dist", "one", files={"one.py": b""})
+    make_wheel(tmp_path / "dist", "two", files={"two.py": b""})
+    out_file = tmp_path / "wheels.nix"
+    code, _, _ = _run_nix(capsys, tmp_path / "dist", "-o", out_file, "--python-version", "3.12")
+    assert code == 0 and "pkgs.python312Packages.overrideScope" in out_file.read_text()
+    assert sorted(evaluate_file(out_file, native=[], package_set=True)) == ["one", "two"]
+
+
+def test_bad_wheel_among_several_is_reported_and_the_others_still_written(tmp_path, capsys, monkeypatch):
+    make_wheel(tmp_path / "dist", "good", files={"good.py": b""})
+    (tmp_path / "dist" / "bad-1.0-py3-none-any.whl").write_bytes(b"not a zip")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run_nix(capsys, tmp_path / "dist")
+    assert code == 1 and "bad-1.0-py3-none-any.whl" in err
+    assert _eval(tmp_path, out)["pname"] == "good"
+
+
 def test_not_a_wheel_is_a_one_line_error(tmp_path, capsys):
     bad = tmp_path / "broken-1.0-py3-none-any.whl"
     bad.write_bytes(b"this is not a zip file")

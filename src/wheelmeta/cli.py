@@ -308,8 +308,6 @@ def _add_nix(sub) -> None:
 
 
 def _run_nix(args: argparse.Namespace) -> int:
-    from .patchelf_nix.expression import package_attribute_names, package_set_expression
-    from .patchelf_nix.nixwriter import render
     from .patchelf_nix.sonames import SonameMap
 
     wheels = expand_paths(args.wheels)
@@ -318,24 +316,50 @@ def _run_nix(args: argparse.Namespace) -> int:
     if args.url and not args.url.endswith("/") and len(wheels) > 1:
         raise UsageError("--url", "one URL for several wheels: give a base URL ending in /")
     soname_map = SonameMap.load(args.map)
+    if args.output and len(wheels) > 1:
+        return _write_nix_package_set(wheels, args, soname_map)
+    from .patchelf_nix.nixwriter import render
+
     base = os.path.dirname(os.path.abspath(args.output)) if args.output else os.getcwd()
-    names, functions = [], []
+    status = 0
+    for i, wheel in enumerate(wheels):
+        try:
+            _, function = _nix_function(wheel, args, soname_map, _nix_target(wheel, args), base)
+        except WheelmetaError as exc:  # one bad wheel of several: say so, write the others
+            if len(wheels) == 1:
+                raise
+            print(f"wheelmeta: error: {exc}", file=sys.stderr)
+            status = exc.exit_code
+            continue
+        text = render(function)
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            separator = "\n" if i else ""
+            header = f"{separator}# {os.path.basename(wheel)}\n" if len(wheels) > 1 else ""
+            sys.stdout.write(header + text)
+    return status
+
+
+def _write_nix_package_set(wheels: List[str], args: argparse.Namespace, soname_map) -> int:
+    """-o FILE with several wheels: one file, written only when every wheel could be read."""
+    from .patchelf_nix.expression import package_attribute_names, package_set_expression
+
+    base = os.path.dirname(os.path.abspath(args.output))
+    names, functions, python_versions = [], [], set()
     for wheel in wheels:
-        metadata, function = _nix_function(wheel, args, soname_map, _nix_target(wheel, args), base)
+        target = _nix_target(wheel, args)
+        metadata, function = _nix_function(wheel, args, soname_map, target, base)
         names.append(metadata.name)
         functions.append(function)
-    if args.output and len(wheels) > 1:
-        python_set = f"python{args.python_version.replace('.', '')}Packages" if args.python_version else "python3Packages"
-        text = package_set_expression(zip(package_attribute_names(names), functions), python_set)
-    else:
-        text = "\n".join(
-            (f"# {os.path.basename(w)}\n" if len(wheels) > 1 else "") + render(fn) for w, fn in zip(wheels, functions)
-        )
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text)
-    else:
-        sys.stdout.write(text)
+        python_versions.add(target.python_version)
+    python_set = "python3Packages"
+    if args.python_version and len(python_versions) == 1:
+        python_set = f"python{python_versions.pop().replace('.', '')}Packages"
+    text = package_set_expression(zip(package_attribute_names(names), functions), python_set)
+    with open(args.output, "w", encoding="utf-8") as f:
+        f.write(text)
     return 0
 
 
