@@ -41,6 +41,13 @@ _EXPORTS = {
     "nix_inputs": "patchelf_nix.classify",
     "NixInputs": "patchelf_nix.classify",
     "SonameMap": "patchelf_nix.sonames",
+    # indexes and the provider
+    "choose": "index.provider",
+    "Preference": "index.provider",
+    "IndexClient": "index.simple",
+    "IndexConfig": "index.config",
+    "HttpClient": "http",
+    "read_remote_metadata": "extract.remote",
     # sources
     "ByteSource": "sources",
     "LocalFileSource": "sources",
