@@ -236,13 +236,22 @@ def test_rlimits_only_fallback_says_the_network_is_not_contained_and_it_is_not(t
     assert received_connection(listener)
 
 
-def test_fork_bomb_is_capped_and_leaves_no_process(tmp_path):
+@pytest.mark.parametrize("isolation", [*namespaced, "rlimits-only"])
+def test_fork_bomb_is_capped_and_leaves_no_process(tmp_path, isolation):
     if not sandbox.can_cap_processes():
         pytest.skip("no pids cgroup and running as root: a fork bomb here would only be stopped by the clock")
     tree = make_tree(tmp_path, "import os\nwhile True:\n    os.fork()\n", SETUP_CALL)
     with pytest.raises(SandboxError, match="process limit reached|timed out") as failure:
-        run_setup_py(tree, timeout=SHORT)
-    assert failure.value.isolation == detect_isolation()
+        run_setup_py(tree, timeout=SHORT, isolation=isolation)
+    assert failure.value.isolation == isolation
+    assert processes_in(tree.resolve()) == []
+
+
+@pytest.mark.parametrize("isolation", [*namespaced, "rlimits-only"])
+def test_background_process_dies_with_the_run_even_without_a_cgroup(tmp_path, isolation):
+    tree = make_tree(tmp_path, "import os\nos.system('sleep 60 &')\n", SETUP_CALL)
+    result = run_setup_py(tree, isolation=isolation, limits=Limits(use_cgroup=False))
+    assert "process-tree" in result.contained or isolation == "rlimits-only"
     assert processes_in(tree.resolve()) == []
 
 

@@ -263,7 +263,7 @@ def _masked_dirs(tree: Path) -> list:
     """Directories hidden behind an empty tmpfs under bubblewrap: shared scratch space and the caller's home."""
     home = Path(os.path.expanduser("~")).resolve()
     dirs = [Path("/tmp"), Path("/var/tmp")]
-    if home != Path("/") and home not in tree.parents and home.is_dir():
+    if home != Path("/") and home.is_dir():  # the tree, even if below it, is bound back afterwards
         dirs.append(home)
     return [d for d in dirs if d.is_dir()]
 
