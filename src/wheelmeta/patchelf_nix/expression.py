@@ -150,31 +150,14 @@ def default_target(wheel_filename: str):
 
 def import_modules(wheel_path: Union[str, os.PathLike]) -> List[str]:
     """The top-level modules worth a ``pythonImportsCheck``: public names only, test folders left out."""
-    try:
-        from ..wheels.reader import top_level_modules
-    except ImportError:  # the wheels reader is not there yet: read the member names ourselves
-        top_level_modules = _top_level_from_names
-    names = top_level_modules(wheel_path)
-    return sorted({n for n in names if is_identifier(n) and not n.startswith("_") and n not in _NOT_IMPORT_CHECKED})
+    from ..wheels.reader import top_level_modules
+
+    return sorted(name for name in top_level_modules(wheel_path) if _worth_import_check(name))
 
 
-def _top_level_from_names(wheel_path: Union[str, os.PathLike]) -> List[str]:
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(wheel_path) as zf:
-            names = zf.namelist()
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise InvalidWheel(wheel_path, f"cannot read the zip directory: {exc}") from None
-    found = set()
-    for name in names:
-        first, sep, _ = name.partition("/")
-        if sep:  # a folder at the top: a package when it holds Python code
-            if not first.endswith((".dist-info", ".data", ".libs")) and name.endswith((".py", ".so")):
-                found.add(first)
-        elif first.endswith((".py", ".so")):  # a module file at the top: foo.py, foo.cpython-311-x86_64-linux-gnu.so
-            found.add(first.split(".")[0])
-    return sorted(found)
+def _worth_import_check(name: str) -> bool:
+    parts = name.split(".")  # top_level.txt may name a namespace package's module: google.protobuf
+    return all(is_identifier(p) for p in parts) and not parts[0].startswith("_") and parts[0] not in _NOT_IMPORT_CHECKED
 
 
 # ---------------------------------------------------------------------------------------------------------------------
