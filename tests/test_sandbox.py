@@ -302,6 +302,21 @@ def test_os_system_writes_only_inside_the_tree(tmp_path):
     assert (tree / "inside-marker").exists()
 
 
+@needs_bubblewrap
+def test_limits_cannot_be_raised_or_escaped_from_inside(tmp_path):
+    tree = make_tree(tmp_path, """\
+        import os, resource
+        for attempt in (lambda: resource.setrlimit(resource.RLIMIT_AS, (-1, -1)),
+                        lambda: open("/sys/fs/cgroup/pids/cgroup.procs", "w").write(str(os.getpid()))):
+            try:
+                attempt()
+                raise SystemExit("escaped")
+            except (OSError, ValueError):
+                pass
+    """, SETUP_CALL)
+    assert run_setup_py(tree).isolation == "bubblewrap"
+
+
 def test_exit_before_setup_reports_the_status(tmp_path):
     tree = make_tree(tmp_path, "import sys\nsys.stderr.write('unsupported platform\\n')\nsys.exit(3)\n")
     with pytest.raises(SandboxError, match="exited with status 3 before calling setup"):

@@ -214,26 +214,30 @@ def test_rejected_values_fall_back_to_keywords_with_a_warning(tmp_path):
     assert "keywords used as given" in record["warnings"][0]
 
 
-def old_python_with_setuptools():
-    for path in sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/2.7*/bin/python"))) + sorted(
-            glob.glob(os.path.expanduser("~/.pyenv/versions/3.6*/bin/python"))):
-        if subprocess.run([path, "-c", "import setuptools"], capture_output=True).returncode == 0:
-            return path
-    return None
+def old_pythons():
+    """Python 2.7 and 3.6 interpreters with setuptools, where installed (pyenv's layout)."""
+    found = []
+    for version in ("2.7", "3.6"):
+        paths = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}*/bin/python")))
+        if paths and subprocess.run([paths[0], "-c", "import setuptools"], capture_output=True).returncode == 0:
+            found.append(pytest.param(paths[0], id=version))
+        else:
+            found.append(pytest.param(None, id=version, marks=pytest.mark.skip(f"no Python {version} with setuptools")))
+    return found
 
 
-def test_old_interpreter_and_setuptools_never_fetch_setup_requires(tmp_path):
-    python = old_python_with_setuptools()
-    if python is None:
-        pytest.skip("no Python 2.7/3.6 with setuptools installed")
+@pytest.mark.parametrize("python", old_pythons())
+def test_old_interpreter_and_setuptools_never_fetch_setup_requires(tmp_path, python):
     tree = make_tree(tmp_path, """\
         from setuptools import setup
-        setup(name="legacy", version="1", setup_requires=["no-such-build-tool-xyz"], install_requires=["six"])
+        setup(name="legacy", version="1", setup_requires=["no-such-build-tool-xyz"], install_requires=["six"],
+              extras_require={"py2": ["futures; python_version < '3'"]})
     """)
     record = run_shim(tree, python=python)
     assert record["python_version"].startswith(("2.7", "3.6"))
     assert record["fields"]["setup_requires"] == ["no-such-build-tool-xyz"]
     assert record["fields"]["install_requires"] == ["six"]
+    assert record["warnings"] == []
 
 
 @pytest.mark.parametrize("value, lines", [
