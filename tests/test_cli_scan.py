@@ -66,3 +66,12 @@ def test_file_that_is_not_a_zip_is_one_line_and_exit_1(tmp_path):
     result = scan(str(bad))
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and str(bad) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unreadable_wheel_does_not_stop_the_others(tmp_path, wheels):
+    folder, binary, pure, mac = wheels
+    bad = tmp_path / "bad-1.0-cp311-cp311-linux_x86_64.whl"
+    bad.write_bytes(b"PK" + b"\0" * 100)
+    result = scan("--json", str(bad), str(binary))
+    data = json.loads(result.stdout)
+    assert result.returncode == 1 and "error" in data[0] and data[1]["wheel"] == str(binary)
