@@ -24,9 +24,11 @@ downloaded once into a spooled temporary file with a size cap: slower, never wro
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -36,7 +38,7 @@ from dataclasses import dataclass
 from typing import IO, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
 from .errors import NetworkError
-from .sources import DEFAULT_CHUNK
+from .sources import DEFAULT_CHUNK, FileObjectSource
 
 __all__ = [
     "HttpClient",
@@ -226,20 +228,9 @@ class HttpClient:
 
     def get_bytes(self, url: str, *, limit: Optional[int] = None, headers: Optional[Mapping[str, str]] = None) -> bytes:
         """The whole body of ``url`` (``file://`` read from disk); more than ``limit`` bytes is a NetworkError."""
-        limit = self.max_download if limit is None else limit
-        if url.startswith("file:"):
-            return _read_local(url, limit)
-        response = self.request(url, headers={**IDENTITY, **(headers or {})})
-        self._check_status(url, response)
-        parts: List[bytes] = []
-        total = 0
-        with response:
-            for data in self._iter_body(response, DEFAULT_CHUNK):
-                total += len(data)
-                if total > limit:
-                    raise NetworkError(url, f"body larger than the cap of {limit} bytes")
-                parts.append(data)
-        return b"".join(parts)
+        buffer = io.BytesIO()
+        self.download_to(url, buffer, limit=limit, headers=headers)
+        return buffer.getvalue()
 
     def get_page(self, url: str, *, accept: str) -> Optional[Page]:
         """An index page as text, or None when the server says 404/410 (pip's meaning: no such project here).
@@ -269,25 +260,26 @@ class HttpClient:
         charset = _charset(content_type)
         return Page(response.url, content_type, data.decode(charset, "replace"))
 
-    def download_to(self, url: str, fileobj: IO[bytes], *, limit: Optional[int] = None, response=None) -> int:
+    def download_to(
+        self, url: str, fileobj: IO[bytes], *, limit: Optional[int] = None, response=None,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> int:
         """Stream the whole body of ``url`` into ``fileobj``; return its size. More than ``limit``: NetworkError.
 
         ``response`` is an already open 200 answer to reuse (a server that ignored a Range header sent it).
         """
         limit = self.max_download if limit is None else limit
         if url.startswith("file:"):
-            data = _read_local(url, limit)
-            fileobj.write(data)
-            return len(data)
+            return _copy_local(url, fileobj, limit)
         if response is None:
-            response = self.request(url, headers=IDENTITY)
+            response = self.request(url, headers={**IDENTITY, **(headers or {})})
         self._check_status(url, response)
         total = 0
         with response:
             for data in self._iter_body(response, DEFAULT_CHUNK):
                 total += len(data)
                 if total > limit:
-                    raise NetworkError(url, f"download larger than the cap of {limit} bytes")
+                    raise NetworkError(url, f"body larger than the cap of {limit} bytes")
                 fileobj.write(data)
         return total
 
@@ -424,14 +416,15 @@ def _range_problem(parsed: Optional[Tuple[int, int, Optional[int]]], want: Tuple
     return ""
 
 
-def _read_local(url: str, limit: int) -> bytes:
+def _copy_local(url: str, fileobj: IO[bytes], limit: int) -> int:
     path = url_to_path(url)
     try:
         size = os.path.getsize(path)
         if size > limit:
             raise NetworkError(url, f"file larger than the cap of {limit} bytes")
         with open(path, "rb") as f:
-            return f.read()
+            shutil.copyfileobj(f, fileobj, DEFAULT_CHUNK)
+        return size
     except OSError as exc:
         raise NetworkError(url, exc.strerror or str(exc)) from None
 
@@ -492,7 +485,7 @@ class RangeSource:
         self._max_download = self._client.max_download if max_download is None else max_download
         self._blocks: Dict[int, bytes] = {}  # start offset -> bytes, non-overlapping
         self._spool: Optional[IO[bytes]] = None
-        self._spool_lock = threading.Lock()
+        self._whole: Optional[FileObjectSource] = None  # the downloaded file, once ranges failed
         self.fell_back = False
         self.size = 0
         if not self._client.ranges_work(self.name):
@@ -516,6 +509,7 @@ class RangeSource:
             spool.close()
             raise
         self._spool = spool
+        self._whole = FileObjectSource(spool, self.name)
         self._blocks.clear()
         self.fell_back = True
 
@@ -526,17 +520,9 @@ class RangeSource:
         import hashlib
 
         digest = hashlib.sha256()
-        with self._spool_lock:
-            self._spool.seek(0)
-            for block in iter(lambda: self._spool.read(DEFAULT_CHUNK), b""):  # type: ignore[union-attr]
-                digest.update(block)
+        for block in self._whole.stream(0, self.size):  # type: ignore[union-attr]
+            digest.update(block)
         return digest.hexdigest()
-
-    def _read_spool(self, offset: int, length: int) -> bytes:
-        assert self._spool is not None
-        with self._spool_lock:
-            self._spool.seek(offset)
-            return self._spool.read(length)
 
     # -- the cache of fetched blocks ---------------------------------------------------------------------------------
 
@@ -602,7 +588,7 @@ class RangeSource:
                 data = self._cached(offset, length)
                 if data is not None:
                     return data
-        return self._read_spool(offset, length)
+        return self._whole.read_at(offset, length)  # type: ignore[union-attr]
 
     def stream(self, offset: int, length: int, chunk: int = DEFAULT_CHUNK) -> Iterator[bytes]:
         length = max(0, min(length, self.size - offset))
@@ -622,18 +608,13 @@ class RangeSource:
                 return
             except RangeUnusable as exc:
                 self._download_whole(exc)
-        end = offset + length
-        while offset < end:
-            data = self._read_spool(offset, min(chunk, end - offset))
-            if not data:
-                return
-            offset += len(data)
-            yield data
+        yield from self._whole.stream(offset, length, chunk)  # type: ignore[union-attr]
 
     def close(self) -> None:
         if self._spool is not None:
             self._spool.close()
             self._spool = None
+            self._whole = None
         self._blocks.clear()
 
     def __enter__(self) -> "RangeSource":

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Dict, Mapping, Optional, Sequence, Tuple
 
 from ..errors import MetadataError, NetworkError
 from ..model import DistMetadata
+from . import SDIST_SUFFIXES
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..http import HttpClient
@@ -44,7 +45,6 @@ logger = logging.getLogger(__name__)
 METADATA_LIMIT = 64 * 1024 * 1024
 #: Bytes read after a local file header's name in the same request, for its extra field (usually 0-32 bytes).
 _LOCAL_HEADER_SLACK = 30 + 64
-SDIST_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz", ".zip", ".tar")
 
 
 def split_hash_fragment(url: str) -> Tuple[str, Dict[str, str]]:
