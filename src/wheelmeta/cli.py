@@ -230,9 +230,17 @@ def _run_scan(args: argparse.Namespace) -> int:
     from .patchelf_nix.sonames import SonameMap
 
     soname_map = SonameMap.load(args.map)  # before any scan: a bad --map file fails fast
-    results = []
+    results, status = [], 0
     for wheel in expand_paths(args.wheels):
-        audit = _scan_one(wheel, quiet=args.quiet)
+        try:
+            audit = _scan_one(wheel, quiet=args.quiet)
+        except WheelmetaError as exc:  # one unreadable wheel does not stop the others
+            if os.environ.get("WHEELMETA_DEBUG"):
+                raise
+            print(f"wheelmeta: error: {exc}", file=sys.stderr)
+            results.append({"wheel": wheel, "error": str(exc)})
+            status = max(status, exc.exit_code)
+            continue
         if not args.json:
             print(audit_to_text(audit), flush=True)
             continue
@@ -242,7 +250,7 @@ def _run_scan(args: argparse.Namespace) -> int:
         results.append(obj)
     if args.json:
         print_json(results)
-    return 0
+    return status
 
 
 def _scan_one(wheel: str, *, quiet: bool):
