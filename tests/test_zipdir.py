@@ -248,6 +248,19 @@ def test_a_member_inflating_beyond_its_declared_size_stops_with_bounded_memory()
     assert peak < 4 << 20
 
 
+def test_read_member_stops_a_bomb_after_one_byte_more_than_declared():
+    data = patch_central(zip_bytes({"pkg/bomb.bin": b"\0" * (16 << 20)}), "pkg/bomb.bin", usize=100)
+    zd = ZipDirectory.read(BytesSource(data, "bomb.whl"))
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidWheel, match=r"bomb\.whl: pkg/bomb\.bin: inflates beyond its declared size"):
+            zd.read_member(zd.find("pkg/bomb.bin"), limit=1 << 30)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
 def test_a_member_over_the_callers_limit_is_refused_before_inflating():
     data = zip_bytes({"pkg/big.bin": b"x" * 5000})
     zd = ZipDirectory.read(BytesSource(data, "big.whl"))
@@ -277,8 +290,29 @@ def test_an_entry_whose_data_covers_the_next_header_is_refused():
     zd = ZipDirectory.read(BytesSource(forged, "overlap.whl"))
     with pytest.raises(InvalidWheel, match="overlap.whl: a.txt: overlapping entries"):
         zd.read_member(zd.find("a.txt"), limit=1000)
+
+
+def test_the_entry_after_an_overlapping_one_is_refused_once_offsets_are_known():
+    data = zip_bytes({"a.txt": b"a" * 100, "b.txt": b"b" * 100}, compression=zipfile.ZIP_STORED)
+    zd = ZipDirectory.read(BytesSource(patch_central(data, "a.txt", csize=150, usize=150), "overlap.whl"))
+    entry = zd.find("b.txt")
     with pytest.raises(InvalidWheel, match="overlap.whl: b.txt: overlapping entries"):
-        zd.read_member(zd.find("b.txt"), limit=1000)
+        zd.check_extent(entry, compressed_range(zd.source, entry)[0] + entry.compressed_size)
+
+
+def test_a_stored_zip_inside_a_wheel_is_not_mistaken_for_overlap():
+    inner = zip_bytes({"x.txt": b"inner"})  # its bytes hold local header signatures
+    data = zip_bytes({"pkg/fixture.zip": inner, "pkg/after.txt": b"after"}, compression=zipfile.ZIP_STORED)
+    zd = ZipDirectory.read(BytesSource(data, "nested.whl"))
+    assert zd.read_member(zd.find("pkg/fixture.zip"), limit=1 << 20) == inner
+    assert zd.read_member(zd.find("pkg/after.txt"), limit=100) == b"after"
+
+
+def test_dist_info_members_are_found_after_dist_info(tmp_path):
+    zd = ZipDirectory.read(LocalFileSource(make_wheel(tmp_path, "demo", "1.0")))
+    folder = zd.dist_info("demo")
+    assert zd.find(f"{folder}/WHEEL").name == "demo-1.0.dist-info/WHEEL"
+    assert zd.find(f"{folder}/NOPE") is None
 
 
 def test_member_data_running_into_the_central_directory_is_refused():

@@ -33,10 +33,6 @@ __all__ = ["KNOWN_METADATA_VERSIONS", "parse_headers", "parse_metadata", "parse_
 
 KNOWN_METADATA_VERSIONS = ("1.0", "1.1", "1.2", "2.0", "2.1", "2.2", "2.3", "2.4", "2.5")
 
-# email.feedparser's header line shape: "Name: value", continued by lines that start with a space or a tab;
-# the first line of any other shape (a blank line included) ends the headers
-_FIELD = re.compile(r"^([\x21-\x39\x3b-\x7e]*):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)", re.MULTILINE)
-_END_OF_HEADERS = re.compile(r"^(?![\x21-\x39\x3b-\x7e]*:|[ \t])", re.MULTILINE)
 _VALID_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 # "name[extras] specifiers" without a URL: the shape of almost every Requires-Dist line
 _IDENTIFIER = r"[a-zA-Z0-9](?:[a-zA-Z0-9._-]*[a-zA-Z0-9])?"
@@ -61,12 +57,22 @@ def parse_headers(text: str) -> Dict[str, List[str]]:
         text = text.replace("\r\n", "\n")
     blank = text.find("\n\n")
     if blank != -1:  # cut at the first blank line with a plain find: a long description is never scanned
-        text = text[: blank + 1]
-    end = _END_OF_HEADERS.search(text)
-    block = text[: end.start()] if end else text
+        text = text[:blank]
     fields: Dict[str, List[str]] = {}
-    for name, value in _FIELD.findall(block):  # one regex pass; the loop only files the values
-        fields.setdefault(name.lower(), []).append(value)
+    values: Optional[List[str]] = None
+    for line in text.split("\n"):
+        if line[:1] in (" ", "\t"):  # a continuation line, kept with its newline as compat32 does
+            if values is not None:
+                values[-1] += "\n" + line
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or " " in name or not (name.isascii() and name.isprintable()):
+            break  # not a header line: email.feedparser ends the headers here
+        if not name:  # ":value": feedparser skips it as a defect
+            values = None
+            continue
+        values = fields.setdefault(name.lower(), [])
+        values.append(value.lstrip(" \t"))
     return fields
 
 

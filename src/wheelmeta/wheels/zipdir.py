@@ -89,6 +89,7 @@ class ZipDirectory:
         self.cd_offset = cd_offset  # absolute offset where the central directory starts
         self._signatures_trusted: Optional[bool] = None
         self._offsets: Optional[List[int]] = None
+        self._dist_info_index: Optional[dict] = None
 
     # -- reading -----------------------------------------------------------------------------------------------
 
@@ -167,6 +168,10 @@ class ZipDirectory:
 
     def _find_header(self, raw: bytes) -> Optional[int]:
         """Offset in ``central`` of the (last) header whose name is exactly ``raw``."""
+        if self._dist_info_index is not None:  # dist_info() already visited every x.dist-info/ member
+            head, sep, _ = raw.partition(b"/")
+            if sep and head.endswith(b".dist-info"):
+                return self._dist_info_index.get(raw)
         if not self._trusted():
             found = None
             for pos, name in self._scan_names():
@@ -202,15 +207,20 @@ class ZipDirectory:
         """Names of top-level folders ending with ``marker`` (e.g. ``b".dist-info/"``), from member names."""
         folders = set()
         if self._trusted():
+            index = {}  # raw member name -> header offset, for find() of these members without another scan
             central, hit = self.central, self.central.find(marker)
             while hit != -1:
                 pos = central.rfind(_CENTRAL_SIG, 0, hit)
                 name_start = pos + _CENTRAL.size
-                if pos >= 0 and name_start <= hit and hit + len(marker) <= name_start + _name_length(central, pos):
+                name_end = name_start + _name_length(central, pos)
+                if pos >= 0 and name_start <= hit and hit + len(marker) <= name_end:
                     prefix = central[name_start:hit]
                     if b"/" not in prefix and prefix:
                         folders.add(_decode_name(prefix + marker[:-1], _flags(central, pos)))
+                        index[central[name_start:name_end]] = pos
                 hit = central.find(marker, hit + 1)
+            if marker == b".dist-info/":
+                self._dist_info_index = index
             return folders
         for _, raw in self._scan_names():
             head, sep, _rest = raw.partition(b"/")
@@ -262,8 +272,20 @@ class ZipDirectory:
         name = raw.decode("utf-8", "replace")
         raise InvalidWheel(self.source.name, f"corrupt zip64 extra field for {name}")
 
+    def check_bounds(self, entry: ZipEntry, data_end: int) -> None:
+        """The cheap checks before reading a member: it ends before the central directory and shares its local
+        header with no other entry. Whether another entry's header lies *inside* the member is decided while
+        streaming (:func:`iter_member` looks for local header signatures in the raw bytes)."""
+        if data_end > self.cd_offset:
+            raise InvalidWheel(self.source.name, f"{entry.name}: member data runs into the central directory")
+        packed = struct.pack("<I", min(entry.header_offset - self._shift, 0xFFFFFFFF))
+        # each header holds its offset once; a second copy of these 4 bytes may be a second header using it
+        if self._offsets is not None or self.central.count(packed) > 1:
+            self.check_extent(entry, data_end)
+
     def check_extent(self, entry: ZipEntry, data_end: int) -> None:
-        """Refuse a member whose bytes run into another entry's or into the central directory."""
+        """Refuse a member whose bytes run into another entry's or into the central directory (thorough: the
+        sorted offsets of every entry, built once per directory)."""
         if data_end > self.cd_offset:
             raise InvalidWheel(self.source.name, f"{entry.name}: member data runs into the central directory")
         starts = self._sorted_offsets()
@@ -434,17 +456,10 @@ def iter_member(
         >>> for block in iter_member(zd.source, zd.find("pkg/_lib.so"), limit=1 << 30):   # doctest: +SKIP
         ...     consume(block)
     """
-    if entry.compress_type not in (STORED, DEFLATED):
-        raise InvalidWheel(source.name, f"{entry.name}: unsupported compression method {entry.compress_type}")
-    if limit is not None and entry.file_size > limit:
-        raise InvalidWheel(source.name, f"{entry.name}: declared size {entry.file_size} exceeds the limit {limit}")
-    offset, length = compressed_range(source, entry)
-    if directory is not None:
-        directory.check_extent(entry, offset + length)
-    if offset + length > source.size:
-        raise InvalidWheel(source.name, f"{entry.name}: truncated member data")
-    cap = entry.file_size if limit is None else min(entry.file_size, limit)
+    offset, length, cap = _member_range(source, entry, limit, directory)
     raw = source.stream(offset, length, chunk)
+    if directory is not None:
+        raw = _watch_for_headers(raw, lambda: directory.check_extent(entry, offset + length))
     blocks = raw if entry.compress_type == STORED else _inflate(raw, chunk, source.name, entry)
     total, crc = 0, 0
     for block in blocks:
@@ -453,10 +468,48 @@ def iter_member(
             raise InvalidWheel(source.name, f"{entry.name}: inflates beyond its declared size ({cap} bytes)")
         crc = zlib.crc32(block, crc)
         yield block
+    _check_complete(source, entry, total, crc)
+
+
+def _member_range(
+    source: ByteSource, entry: ZipEntry, limit: Optional[int], directory: Optional[ZipDirectory]
+) -> Tuple[int, int, int]:
+    """(offset, length) of the compressed bytes and the cap on inflated bytes, after every check that needs no
+    member data."""
+    if entry.compress_type not in (STORED, DEFLATED):
+        raise InvalidWheel(source.name, f"{entry.name}: unsupported compression method {entry.compress_type}")
+    if limit is not None and entry.file_size > limit:
+        raise InvalidWheel(source.name, f"{entry.name}: declared size {entry.file_size} exceeds the limit {limit}")
+    offset, length = compressed_range(source, entry)
+    if directory is not None:
+        directory.check_bounds(entry, offset + length)
+    if offset + length > source.size:
+        raise InvalidWheel(source.name, f"{entry.name}: truncated member data")
+    return offset, length, entry.file_size if limit is None else min(entry.file_size, limit)
+
+
+def _check_complete(source: ByteSource, entry: ZipEntry, total: int, crc: int) -> None:
     if total != entry.file_size:
         raise InvalidWheel(source.name, f"{entry.name}: truncated or corrupt member ({total} of {entry.file_size} bytes)")
     if crc != entry.crc32:
         raise InvalidWheel(source.name, f"{entry.name}: CRC-32 mismatch (corrupt member)")
+
+
+def _watch_for_headers(raw: Iterator[bytes], check) -> Iterator[bytes]:
+    """Pass the raw chunks through; at the first local header signature among them run ``check`` once.
+
+    Another entry can only start inside this member where its local header signature is, so the thorough
+    overlap check is needed only then (a "better zip bomb" quotes every header inside the previous member).
+    """
+    carry = b""
+    for data in raw:
+        if _LOCAL_SIG in data or (carry and _LOCAL_SIG in carry + data[:3]):
+            check()
+            yield data
+            yield from raw
+            return
+        carry = data[-3:]
+        yield data
 
 
 def _inflate(raw: Iterator[bytes], chunk: int, where: str, entry: ZipEntry) -> Iterator[bytes]:
@@ -486,5 +539,28 @@ def _inflate(raw: Iterator[bytes], chunk: int, where: str, entry: ZipEntry) -> I
 def read_member(
     source: ByteSource, entry: ZipEntry, *, limit: int, directory: Optional[ZipDirectory] = None
 ) -> bytes:
-    """The whole member, refused with :class:`InvalidWheel` if it would exceed ``limit`` bytes."""
-    return b"".join(iter_member(source, entry, limit=limit, chunk=DEFAULT_CHUNK, directory=directory))
+    """The whole member, refused with :class:`InvalidWheel` if it would exceed ``limit`` bytes.
+
+    Members up to one chunk (METADATA, WHEEL, RECORD) take one read and one bounded inflate call.
+    """
+    if max(entry.compressed_size, entry.file_size) > DEFAULT_CHUNK:
+        return b"".join(iter_member(source, entry, limit=limit, directory=directory))
+    offset, length, cap = _member_range(source, entry, limit, directory)
+    raw = source.read_at(offset, length)
+    if len(raw) != length:
+        raise InvalidWheel(source.name, f"{entry.name}: truncated member data")
+    if directory is not None and _LOCAL_SIG in raw:
+        directory.check_extent(entry, offset + length)
+    data = raw
+    if entry.compress_type == DEFLATED:
+        inflater = _inflate_lib.decompressobj(-15)
+        try:
+            data = inflater.decompress(raw, cap + 1)  # one byte more than allowed tells a bomb apart
+        except _INFLATE_ERRORS as exc:
+            raise InvalidWheel(source.name, f"{entry.name}: corrupt deflate data ({exc})") from None
+        if len(data) <= cap and not inflater.eof:
+            raise InvalidWheel(source.name, f"{entry.name}: truncated deflate data")
+    if len(data) > cap:
+        raise InvalidWheel(source.name, f"{entry.name}: inflates beyond its declared size ({cap} bytes)")
+    _check_complete(source, entry, len(data), zlib.crc32(data))
+    return data
