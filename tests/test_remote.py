@@ -193,3 +193,24 @@ def test_small_members_of_a_remote_wheel_share_requests(tmp_path):
         for name, data in files.items():  # the ELF probe of `wheelmeta scan URL` reads every candidate member
             assert directory.read_member(directory.find(name), limit=4096) == data
         assert client.requests <= 20  # read-ahead: not 2 requests per member
+
+
+def test_audit_of_a_remote_wheel_fetches_only_what_the_elf_members_need(tmp_path):
+    import os
+
+    from elfbuild import compile_so
+
+    import wheelmeta
+    from wheelmeta.http import default_client
+
+    lib = compile_so(tmp_path / "build", "_ext.so", "#include <math.h>\ndouble f(double x){return sin(x);}", libs=["m"])
+    payload = os.urandom(8 * 1024 * 1024)  # a big member that is not ELF: only its first bytes may be read
+    make_wheel(tmp_path / "index", "native", "1.0", tag="cp312-cp312-manylinux_2_17_x86_64",
+               files={"native/_ext.so": lib.read_bytes(), "native/payload.bin": payload})
+    with IndexServer(tmp_path / "index") as server:
+        client = default_client()  # what audit_wheel(URL) uses
+        client.reset_counters()
+        audit = wheelmeta.audit_wheel(server.file_url("native-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"))
+        assert [e.path for e in audit.elf_files] == ["native/_ext.so"]
+        assert "libm.so.6" in audit.elf_files[0].needed
+        assert client.bytes_received < 1024 * 1024
