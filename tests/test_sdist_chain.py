@@ -174,3 +174,16 @@ def test_invalid_pyproject_is_an_error_naming_the_sdist(tmp_path):
     with pytest.raises(MetadataError, match="pyproject.toml is not valid TOML") as info:
         read_sdist_metadata(path)
     assert str(path) in str(info.value)
+
+
+def test_cli_metadata_reads_an_sdist_with_python_and_allow_build_passed_through(tmp_path, capsys):
+    import json
+
+    from wheelmeta.cli import main
+
+    files = {"PKG-INFO": _pkg_info("1.2"), "setup.py": SETUP_PY}
+    path = make_sdist(tmp_path, files=files)
+    assert main(["metadata", "--json", "--python", sys.executable, "--allow-build", str(path)]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["provenance"] == "setup-py-sandboxed" and result["python_version"] == "%d.%d.%d" % sys.version_info[:3]
+    assert "chardet<3.1.0,>=3.0.2" in result["requires_dist"]

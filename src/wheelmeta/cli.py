@@ -118,6 +118,10 @@ def _add_metadata(sub) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="wheel, sdist, folder, quoted glob, or URL")
     p.add_argument("--json", action="store_true", help="print one JSON array")
     p.add_argument("--extras", action="append", metavar="A,B", help="extras to select when evaluating markers")
+    p.add_argument("--python", metavar="PATH", help="interpreter an sdist's setup.py runs under (default: this one)")
+    p.add_argument("--allow-build", action="store_true",
+                   help="let an sdist without static metadata or setup.py run its PEP 517 hook (installs its build "
+                   "requirements from the configured index)")
     add_target_options(p)
     p.set_defaults(run=_run_metadata)
 
@@ -134,7 +138,7 @@ def _run_metadata(args: argparse.Namespace) -> int:
     results = []
     for path in expand_paths(args.paths, (WHEEL_SUFFIX,) + SDIST_SUFFIXES):
         try:
-            md = read_metadata(path, target=target)
+            md = read_metadata(path, target=target, python=args.python, allow_build=args.allow_build)
         except (WheelmetaError, OSError) as exc:
             # one bad file among many: say so on one line and go on with the others
             failed = True

@@ -35,7 +35,11 @@ def is_url(text: str) -> bool:
 
 
 def read_metadata(
-    source: Union[str, "os.PathLike[str]", ByteSource], target: Optional["Target"] = None
+    source: Union[str, "os.PathLike[str]", ByteSource],
+    target: Optional["Target"] = None,
+    *,
+    python: Optional[str] = None,
+    allow_build: bool = False,
 ) -> DistMetadata:
     """The dependency metadata of a wheel or sdist: a local path, an ``http(s)://``/``file://`` URL, or a
     :class:`~wheelmeta.sources.ByteSource` holding a wheel.
@@ -43,12 +47,15 @@ def read_metadata(
     ``target`` only matters for sdists whose setup.py must run: an interpreter of the target's Python version
     (``python3.7`` on PATH) is used when one exists. Wheels are read, never run.
 
+    ``python`` (an interpreter path) overrides that choice; ``allow_build`` lets an sdist without static metadata
+    or setup.py answer through its PEP 517 hook (see :func:`wheelmeta.sdist.read_sdist_metadata`).
+
     :raises WheelmetaError: (a subclass) naming the file and the problem.
     """
     if not isinstance(source, (str, os.PathLike)):
         return read_wheel_metadata(source)
     text = os.fspath(source)
-    python = _interpreter_for(target)
+    python = python or _interpreter_for(target)
     if is_url(text):
         remote = _sibling(".remote", text, "reading remote files")
         return remote.read_remote_metadata(text, python=python)
@@ -57,7 +64,7 @@ def read_metadata(
         return read_wheel_metadata(text)
     if lowered.endswith(SDIST_SUFFIXES):
         sdist = _sibling("..sdist", text, "reading sdists")
-        return sdist.read_sdist_metadata(text, python=python)
+        return sdist.read_sdist_metadata(text, python=python, allow_build=allow_build)
     raise UsageError(text, "not a wheel (.whl) or an sdist (" + ", ".join(SDIST_SUFFIXES) + ") nor a URL")
 
 
