@@ -76,6 +76,7 @@ class IndexServer:
 
     ``fmt``: "auto" (by Accept), "html" or "json". ``pep658``: offer and serve ``.metadata`` files for wheels
     (``metadata_key`` picks the attribute spelling: "data-core-metadata" or the older "data-dist-info-metadata").
+    ``gzip_pages`` compresses project pages when the client accepts it, as real indexes do.
     ``yanked`` / ``requires_python`` map filenames to a reason / a specifier. ``bad_metadata_hash`` serves a
     ``.metadata`` file whose bytes do not match the hash the page announces.
     """
@@ -92,6 +93,7 @@ class IndexServer:
         requires_python: Optional[Dict[str, str]] = None,
         bad_metadata_hash: bool = False,
         hashes: bool = True,
+        gzip_pages: bool = False,
     ) -> None:
         self.folder = Path(folder)
         self.ranges = ranges
@@ -102,6 +104,7 @@ class IndexServer:
         self.requires_python = dict(requires_python or {})
         self.bad_metadata_hash = bad_metadata_hash
         self.hashes = hashes
+        self.gzip_pages = gzip_pages
         self.requests = 0
         self.bytes_sent = 0
         self.by_path: Counter = Counter()
@@ -231,9 +234,13 @@ class IndexServer:
                     return self._send(404, b"no such project", "text/plain")
                 accept = self.headers.get("Accept", "")
                 use_json = server.fmt == "json" or (server.fmt == "auto" and JSON_TYPE in accept)
-                if use_json:
-                    return self._send(200, server.project_json(project).encode(), JSON_TYPE)
-                return self._send(200, server.project_html(project).encode(), "text/html; charset=utf-8")
+                body = (server.project_json(project) if use_json else server.project_html(project)).encode()
+                ctype = JSON_TYPE if use_json else "text/html; charset=utf-8"
+                if server.gzip_pages and "gzip" in self.headers.get("Accept-Encoding", ""):
+                    import gzip
+
+                    return self._send(200, gzip.compress(body), ctype, {"Content-Encoding": "gzip"})
+                return self._send(200, body, ctype)
 
             def _file(self, name: str) -> None:
                 if name.endswith(".metadata") and server.pep658:

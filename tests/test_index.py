@@ -163,6 +163,13 @@ def test_index_client_asks_for_json_first(project_folder):
         assert all(f.size for f in files)  # only the JSON form carries sizes
 
 
+@pytest.mark.parametrize("fmt", ["html", "json"])
+def test_gzip_encoded_pages_are_decoded(project_folder, fmt):
+    with IndexServer(project_folder, fmt=fmt, gzip_pages=True) as server:
+        files = IndexClient([server.index_url], client=HttpClient()).files("other")
+        assert [f.filename for f in files] == ["other-1.0-py3-none-any.whl"]
+
+
 def test_unknown_project_is_an_empty_list(project_folder):
     with IndexServer(project_folder) as server:
         assert IndexClient([server.index_url], client=HttpClient()).files("nothing-here") == []

@@ -247,7 +247,8 @@ class HttpClient:
                 data = f.read()
             kind = "application/vnd.pypi.simple.v1+json" if path.endswith(".json") else "text/html"
             return Page(url, kind, data.decode("utf-8", "replace"))
-        response = self.request(url, headers={"Accept": accept})
+        # only encodings _decode_content knows (requests would also offer br when brotli happens to be installed)
+        response = self.request(url, headers={"Accept": accept, "Accept-Encoding": "gzip, deflate"})
         if response.status_code in (404, 410):
             response.close()
             return None
