@@ -7,6 +7,7 @@ isolation this machine offers (``bubblewrap`` here); the fallback is tested by f
 from __future__ import annotations
 
 import glob
+import json
 import os
 import select
 import shutil
@@ -14,7 +15,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import pytest
 
 from wheelmeta.errors import SandboxError
 from wheelmeta.sdist import sandbox
-from wheelmeta.sdist.sandbox import ISOLATIONS, Limits, detect_isolation, run_setup_py
+from wheelmeta.sdist.sandbox import Limits, detect_isolation, run_setup_py
 
 SHORT = 3.0  # seconds: the wall clock for cases that would otherwise run forever
 
@@ -190,7 +190,6 @@ def test_environment_secrets_and_home_are_not_visible(tmp_path, monkeypatch):
     run_setup_py(tree)
     seen = (tree / "seen.json").read_text()
     assert secret not in seen
-    import json
     assert json.loads(seen)["home"] == str(tree.resolve())
     assert "AWS_SECRET_ACCESS_KEY" not in json.loads(seen)["env"]
 

@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
@@ -296,19 +296,43 @@ def _wrap(argv: Sequence[str], isolation: str, tree: Path, read_only: Sequence[P
     return cmd + ["--chdir", str(tree), "--", *argv]
 
 
-def _apply_limits(limits: Limits, cpu_seconds: int, cgroup_fd: Optional[int]) -> None:
+def _rlimits(limits: Limits, cpu_seconds: int) -> list:
+    """(resource, soft, hard) for the child, never above the caller's own hard limits (that would fail)."""
+    nproc = limits.max_processes
+    if os.geteuid() != 0:  # RLIMIT_NPROC counts every process of the uid, not only this run's
+        nproc += _processes_of(os.getuid())
+    wanted = (("RLIMIT_CPU", cpu_seconds), ("RLIMIT_AS", limits.memory_bytes), ("RLIMIT_FSIZE", limits.file_bytes),
+              ("RLIMIT_NOFILE", limits.open_files), ("RLIMIT_NPROC", nproc), ("RLIMIT_CORE", 0))
+    out = []
+    for name, soft in wanted:
+        number = getattr(resource, name, None)
+        if number is None:
+            continue
+        # CPU: the soft limit sends SIGXCPU, the hard one a second later SIGKILL.
+        hard = soft + 1 if name == "RLIMIT_CPU" else soft
+        current = resource.getrlimit(number)[1]
+        if current != resource.RLIM_INFINITY:
+            soft, hard = min(soft, current), min(hard, current)
+        out.append((number, soft, hard))
+    return out
+
+
+def _processes_of(uid: int) -> int:
+    count = 0
+    for entry in os.scandir("/proc"):
+        try:
+            count += entry.name.isdigit() and entry.stat().st_uid == uid
+        except OSError:  # gone meanwhile
+            pass
+    return count
+
+
+def _apply_limits(rlimits: Sequence[Tuple[int, int, int]], cgroup_fd: Optional[int]) -> None:
     """Runs in the child between fork and exec: the limits bind the wrapper and everything it starts."""
     if cgroup_fd is not None:
         os.write(cgroup_fd, str(os.getpid()).encode())
-    for name, value in (("RLIMIT_CPU", cpu_seconds), ("RLIMIT_AS", limits.memory_bytes),
-                        ("RLIMIT_FSIZE", limits.file_bytes), ("RLIMIT_NOFILE", limits.open_files),
-                        ("RLIMIT_NPROC", limits.max_processes), ("RLIMIT_CORE", 0)):
-        number = getattr(resource, name, None)
-        if number is not None:
-            # CPU: the soft limit sends SIGXCPU, the hard one a second later SIGKILL (a PID-namespace init
-            # ignores SIGXCPU).
-            hard = value + 1 if name == "RLIMIT_CPU" else value
-            resource.setrlimit(number, (value, hard))
+    for number, soft, hard in rlimits:
+        resource.setrlimit(number, (soft, hard))
 
 
 def _containment(isolation: str, cgroup: bool) -> Tuple[str, ...]:
@@ -341,6 +365,7 @@ def run_sandboxed(argv: Sequence[str], tree: Path, *, timeout: float, limits: Op
     cpu_seconds = limits.cpu_limit(timeout)
     cgroup = _PidsCgroup.create(limits.max_processes) if limits.use_cgroup else None
     cgroup_fd = cgroup.open_procs() if cgroup else None
+    rlimits = _rlimits(limits, cpu_seconds)
     with tempfile.TemporaryFile() as result_file:
         fd = result_file.fileno()
         cmd = _wrap([a.replace(RESULT_FD, str(fd)) for a in argv], isolation, tree, read_only, writable)
@@ -348,7 +373,7 @@ def run_sandboxed(argv: Sequence[str], tree: Path, *, timeout: float, limits: Op
             proc = subprocess.Popen(
                 cmd, cwd=tree, env=env if env is not None else scrubbed_environment(tree, tree),
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(fd,),
-                start_new_session=True, preexec_fn=functools.partial(_apply_limits, limits, cpu_seconds, cgroup_fd),
+                start_new_session=True, preexec_fn=functools.partial(_apply_limits, rlimits, cgroup_fd),
             )
         except OSError as error:
             if cgroup:
