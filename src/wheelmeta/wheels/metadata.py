@@ -43,12 +43,17 @@ _SIMPLE_REQUIREMENT = re.compile(
     rf"(?:\[\s*(?P<extras>{_IDENTIFIER}(?:\s*,\s*{_IDENTIFIER})*)?\s*\])?\s*"
     rf"(?:\(\s*(?P<paren>{_SPECS})\s*\)|(?P<specs>{_SPECS}))?\s*"
 )
+# the fields parse_metadata never looks at that fill most lines (exact spelling; other spellings are just parsed)
+_UNUSED_FIELDS = ("Classifier:", "Description:", "Author:", "Author-email:", "Maintainer:", "Maintainer-email:")
 # fields allowed once; a repeat is reported (parse_email moves them to "unparsed")
 _SINGLE_FIELDS = ("metadata-version", "name", "version", "requires-python", "summary", "license", "home-page")
 
 
-def parse_headers(text: str) -> Dict[str, List[str]]:
+def parse_headers(text: str, *, skip: Tuple[str, ...] = ()) -> Dict[str, List[str]]:
     """Header fields by lower-case name, each a list of values in file order (continuation lines joined).
+
+    ``skip`` lists line prefixes (``"Classifier:"``) whose fields are not wanted: dropping them before any
+    other work matters, as classifiers are most of the lines of a typical METADATA.
 
         >>> parse_headers("Name: demo\\nProvides-Extra: a\\nProvides-Extra: b\\n\\nbody")
         {'name': ['demo'], 'provides-extra': ['a', 'b']}
@@ -64,6 +69,9 @@ def parse_headers(text: str) -> Dict[str, List[str]]:
         if line[:1] in (" ", "\t"):  # a continuation line, kept with its newline as compat32 does
             if values is not None:
                 values[-1] += "\n" + line
+            continue
+        if skip and line.startswith(skip):
+            values = None
             continue
         name, colon, value = line.partition(":")
         if not colon or " " in name or not (name.isascii() and name.isprintable()):
@@ -85,7 +93,7 @@ def parse_metadata(
     """
     problems: List[str] = []
     text = _decode(data, problems)
-    fields = parse_headers(text.lstrip("\ufeff"))
+    fields = parse_headers(text.lstrip("\ufeff"), skip=_UNUSED_FIELDS)
     for field in _SINGLE_FIELDS:
         if len(fields.get(field, ())) > 1:
             problems.append(f"{_title(field)} appears {len(fields[field])} times; the first is used")

@@ -108,7 +108,8 @@ def _filename_problems(metadata: DistMetadata, filename: Optional[WheelFilename]
     problems = []
     if canonicalize_name(metadata.name) != filename.name:
         problems.append(f"METADATA Name {metadata.name!r} differs from the filename's {filename.name!r}")
-    version = metadata.parsed_version
-    if str(version if version is not None else metadata.version) != filename.version:
-        problems.append(f"METADATA Version {metadata.version!r} differs from the filename's {filename.version!r}")
+    if metadata.version != filename.version:  # the filename's is normalized; compare normalized only if needed
+        version = metadata.parsed_version
+        if str(version if version is not None else metadata.version) != filename.version:
+            problems.append(f"METADATA Version {metadata.version!r} differs from the filename's {filename.version!r}")
     return problems
