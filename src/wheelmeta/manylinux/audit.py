@@ -87,12 +87,14 @@ def _is_elf(source: ByteSource, entry: ZipEntry) -> bool:
     return head[:4] == ELF_MAGIC
 
 
-def _member_facts(source: ByteSource, directory: ZipDirectory, entry: ZipEntry, watch: frozenset) -> Optional[ElfFacts]:
+def _member_facts(source: ByteSource, entry: ZipEntry, watch: frozenset) -> Optional[ElfFacts]:
     """The ELF facts of one member, or None when it is not an ELF file. Read errors become ``problems``."""
     try:
         if not _is_elf(source, entry):
             return None
-        stream = iter_member(source, entry, chunk=_CHUNK, directory=directory)
+        # no ``directory=``: its overlap watch scans every compressed byte, and the reader consumes only a prefix
+        # bounded by the declared size, so an overlapping member cannot make it inflate more
+        stream = iter_member(source, entry, chunk=_CHUNK)
         try:
             return read_elf_facts(
                 stream,
@@ -108,7 +110,7 @@ def _member_facts(source: ByteSource, directory: ZipDirectory, entry: ZipEntry, 
 
 
 def _read_members(
-    source: ByteSource, directory: ZipDirectory, entries: Sequence[ZipEntry], watch: frozenset,
+    source: ByteSource, entries: Sequence[ZipEntry], watch: frozenset,
     progress: Optional[Progress], workers: int,
 ) -> List[ElfFacts]:
     """ELF facts of every ELF member, in wheel order; the largest members start first so threads finish together."""
@@ -127,10 +129,10 @@ def _read_members(
 
     if workers <= 1 or len(order) <= 1:
         for entry in order:
-            finished(entry, _member_facts(source, directory, entry, watch))
+            finished(entry, _member_facts(source, entry, watch))
     else:
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_member_facts, source, directory, e, watch): e for e in order}
+            futures = {pool.submit(_member_facts, source, e, watch): e for e in order}
             for future in concurrent.futures.as_completed(futures):
                 finished(futures[future], future.result())
     return [results[e.name] for e in entries if e.name in results]
@@ -160,7 +162,7 @@ def audit_source(
     directory = ZipDirectory.read(source)
     watch = _watched_symbol_names()
     entries = elf_candidates(directory)
-    facts = _read_members(source, directory, entries, watch, progress, workers or _default_workers(source))
+    facts = _read_members(source, entries, watch, progress, workers or _default_workers(source))
     if not facts:
         if any(p != "any" for p in claimed):
             problems.append("platform-tagged wheel without any ELF file")

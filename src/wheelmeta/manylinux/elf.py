@@ -375,16 +375,15 @@ class _ElfReader:
     def read_symbols(self) -> None:
         """Find ``PyInit_<module>`` (or ``init<module>``) and the watched undefined symbols.
 
-        Names are matched by their offsets in the string table (found with ``bytes.find``), so only symbols whose
-        name is one of a handful of candidates are looked at, even in a library with 150,000 exports.
+        A library may export 150,000 symbols, so names are not read for each: the init function is matched by its
+        string-table offset (found with ``bytes.find``), and only undefined, non-weak symbols (the imports, far
+        fewer) have their names read, and only when there are symbols to watch.
         """
         if DT_SYMTAB not in self.dyn or self._strtab is None:
             return
         module = self.path.rsplit("/", 1)[-1].split(".", 1)[0]
-        inits = {"PyInit_" + module: "PyInit_" + module, "init" + module: "init" + module}
-        inits["_cffi_pypyinit_" + module] = "_cffi_pypyinit_" + module
-        wanted = self.name_offsets(set(inits) | set(self.watch))
-        if not wanted:
+        inits = self.name_offsets({"PyInit_" + module, "init" + module, "_cffi_pypyinit_" + module})
+        if not inits and not self.watch:
             return
         count = self.symbol_count()
         if count is None:
@@ -395,14 +394,13 @@ class _ElfReader:
         fmt, name_i, info_i, shndx_i = (end + "IBBHQQ", 0, 1, 3) if self.elf_class == 64 else (end + "IIIBBH", 0, 3, 5)
         watched = set()
         for sym in struct.iter_unpack(fmt, raw):
-            name = wanted.get(sym[name_i])
-            if name is None:
-                continue
-            info, undefined = sym[info_i], sym[shndx_i] == 0
-            if name in inits and not undefined and info & 0xF == STT_FUNC:
-                self.fields["python_init"] = name
-            elif name in self.watch and undefined and info >> 4 != STB_WEAK:
-                watched.add(name)
+            if sym[shndx_i] == 0:  # undefined: an import
+                if self.watch and sym[info_i] >> 4 != STB_WEAK:
+                    name = self.string(sym[name_i])
+                    if name in self.watch:
+                        watched.add(name)
+            elif sym[name_i] in inits and sym[info_i] & 0xF == STT_FUNC:
+                self.fields["python_init"] = inits[sym[name_i]]
         self.fields["watched_symbols"] = tuple(sorted(watched))
 
     def name_offsets(self, names: set) -> Dict[int, str]:
