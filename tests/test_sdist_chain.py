@@ -187,3 +187,43 @@ def test_cli_metadata_reads_an_sdist_with_python_and_allow_build_passed_through(
     (result,) = json.loads(capsys.readouterr().out)
     assert result["provenance"] == "setup-py-sandboxed" and result["python_version"] == "%d.%d.%d" % sys.version_info[:3]
     assert "chardet<3.1.0,>=3.0.2" in result["requires_dist"]
+
+
+IN_TREE_BACKEND = '''
+import os
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    folder = os.path.join(metadata_directory, "demo-1.0.dist-info")
+    os.makedirs(folder)
+    with open(os.path.join(folder, "METADATA"), "w") as f:
+        f.write("Metadata-Version: 2.1\\nName: demo\\nVersion: 1.0\\nRequires-Dist: from-the-hook>=2\\n")
+    return "demo-1.0.dist-info"
+'''
+
+
+def _hook_only_sdist(tmp_path):
+    """Dynamic dependencies, no setup.py: only the backend knows (an in-tree backend, so no index is needed)."""
+    pyproject = ('[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n\n'
+                 '[project]\nname = "demo"\nversion = "1.0"\ndynamic = ["dependencies"]\n')
+    files = {"PKG-INFO": _pkg_info("2.1"), "pyproject.toml": pyproject, "backend.py": IN_TREE_BACKEND}
+    return make_sdist(tmp_path, files=files)
+
+
+def test_pep517_hook_answers_only_with_allow_build(tmp_path):
+    pytest.importorskip("pyproject_hooks", reason="pyproject-hooks not installed")
+    path = _hook_only_sdist(tmp_path)
+    with pytest.raises(MetadataError, match="--allow-build"):
+        read_sdist_metadata(path)
+    md = read_sdist_metadata(path, allow_build=True, timeout=60)
+    assert md.provenance == "pep517-hook" and [str(r) for r in md.requires_dist] == ["from-the-hook>=2"]
+    assert md.isolation in ("bubblewrap", "netns", "rlimits-only")
+
+
+def test_failing_pep517_hook_is_reported_with_every_step(tmp_path):
+    pytest.importorskip("pyproject_hooks", reason="pyproject-hooks not installed")
+    pyproject = ('[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n\n'
+                 '[project]\nname = "demo"\nversion = "1.0"\ndynamic = ["dependencies"]\n')
+    files = {"PKG-INFO": _pkg_info("2.1"), "pyproject.toml": pyproject,
+             "backend.py": "def prepare_metadata_for_build_wheel(d, c=None):\n    raise RuntimeError('no')\n"}
+    with pytest.raises(MetadataError, match="every step failed.*no setup.py.*PEP 517 hook failed"):
+        read_sdist_metadata(make_sdist(tmp_path, files=files), allow_build=True, timeout=60)

@@ -191,7 +191,7 @@ def _step_setup_py(source: str, python: Optional[str], timeout: float, name: str
     except ImportError as exc:  # pragma: no cover - the sandbox module is part of the package
         raise SandboxError(source, f"the sandbox is not available: {exc}") from None
     with _unpacked(source) as tree:
-        result = run_setup_py(tree, python=python, timeout=timeout)
+        result = run_setup_py(tree, python=python, timeout=timeout, where=source)
     fields = result.fields
     answer = setup_cfg_metadata(
         fields,
@@ -208,7 +208,7 @@ def _step_pep517(source: str, python: Optional[str], index_urls, timeout: float)
     from .pep517 import prepare_metadata
 
     with _unpacked(source) as tree:
-        data, isolation = prepare_metadata(tree, python=python, index_urls=index_urls, timeout=timeout)
+        data, isolation = prepare_metadata(tree, python=python, index_urls=index_urls, timeout=timeout, where=source)
     answer = parse_metadata(data, source=source, provenance="pep517-hook")
     return replace(answer, isolation=isolation)
 
