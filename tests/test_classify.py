@@ -102,6 +102,17 @@ def test_library_carried_in_the_wheel_is_not_an_input(wheels, builtin, tmp_path)
     assert inputs.build_inputs == ()
 
 
+def test_library_elsewhere_in_the_wheel_without_rpath_counts_as_carried(wheels, builtin, tmp_path):
+    """autoPatchelfHook indexes every *.so* file of the output, so no RPATH is needed (triton's plugins)."""
+    core = compile_so(tmp_path / "core", "libcore.so", "int core(void){return 0;}\n", soname="libcore.so")
+    path = wheels.wheel("plugged", ["libcore.so"], files={"plugged/_C/libcore.so": core.read_bytes()})
+    audit = audit_wheel(path)
+    assert "libcore.so" not in audit.carried_libs  # the loader alone would not find it
+    inputs = nix_inputs(audit, builtin)
+    assert inputs.by_soname["libcore.so"] == {"class": "carried", "attribute": None, "member": "plugged/_C/libcore.so"}
+    assert inputs.unknown == ()
+
+
 def test_unknown_soname_is_listed_never_dropped(wheels, builtin):
     inputs = nix_inputs(audit_wheel(wheels.wheel("odd", ["libmystery-vendor.so.3", "libz.so.1"])), builtin)
     assert inputs.unknown == ("libmystery-vendor.so.3",)

@@ -2,7 +2,7 @@
 
 Every soname a member of the wheel needs lands in exactly one class:
 
-``carried``         found inside the wheel (``audit.carried_libs``): autoPatchelfHook finds it there
+``carried``         found inside the wheel (:func:`carried_in_wheel`): autoPatchelfHook finds it there
 ``glibc``           the C library of stdenv: nothing to add
 ``cc-runtime``      ``stdenv.cc.cc.lib`` (libstdc++, libgcc_s, libgomp, ...)
 ``nixpkgs``         a nixpkgs attribute, added to ``buildInputs``
@@ -20,13 +20,15 @@ Every soname a member of the wheel needs lands in exactly one class:
 
 from __future__ import annotations
 
+import fnmatch
+import posixpath
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from ..model import WheelAudit
-from .sonames import SonameEntry, SonameMap
+from .sonames import SonameMap
 
-__all__ = ["CLASSES", "NixInputs", "nix_inputs", "needed_sonames"]
+__all__ = ["CLASSES", "NixInputs", "nix_inputs", "needed_sonames", "carried_in_wheel"]
 
 #: Every class a needed soname can end in.
 CLASSES = (
@@ -103,13 +105,14 @@ def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None) -> Nix
     build_inputs, drivers, unpackaged, carried, unknown, libpython = set(), [], [], [], [], []
     search_paths: Dict[Tuple[str, str], None] = {}
     by_soname: Dict[str, Dict[str, Optional[str]]] = {}
+    in_wheel = carried_in_wheel(audit)
     for soname in needed_sonames(audit):
-        entry = None if soname in audit.carried_libs else soname_map.lookup(soname)
-        cls = _class_of(soname, audit, entry)
+        entry = None if soname in in_wheel else soname_map.lookup(soname)
+        cls = "carried" if soname in in_wheel else "unknown" if entry is None else entry.cls
         attribute = entry.attribute if entry is not None else None
         by_soname[soname] = {"class": cls, "attribute": attribute}
         if cls == "carried":
-            by_soname[soname]["member"] = audit.carried_libs[soname]
+            by_soname[soname]["member"] = in_wheel[soname]
             carried.append(soname)
         elif cls in ("nixpkgs", "cc-runtime"):
             build_inputs.add(attribute)
@@ -136,10 +139,20 @@ def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None) -> Nix
     )
 
 
-def _class_of(soname: str, audit: WheelAudit, entry: Optional[SonameEntry]) -> str:
-    """Carried beats the map (the wheel's own copy is what the loader finds first); no entry means unknown."""
-    if soname in audit.carried_libs:
-        return "carried"
-    if entry is None:
-        return "unknown"
-    return entry.cls
+def carried_in_wheel(audit: WheelAudit) -> Dict[str, str]:
+    """soname -> member path for every library the wheel itself holds, as autoPatchelfHook sees them.
+
+    The audit's ``carried_libs`` are the needs the *loader* meets inside the wheel (same folder, ``$ORIGIN``
+    RPATH/RUNPATH). autoPatchelfHook is more generous: before anything else it indexes every ``*.so*`` file of
+    the package's outputs by file name (``populate_cache(paths_to_patch, recursive)`` in nixpkgs'
+    pkgs/by-name/au/auto-patchelf/source/auto-patchelf.py), so a plugin that needs ``libtriton.so`` without any
+    RPATH to it (it relies on the library being loaded already) is still satisfied by the wheel's own copy.
+    Both count as carried; the audit's answer wins for the member path.
+    """
+    found: Dict[str, str] = {}
+    for elf in audit.elf_files:
+        name = posixpath.basename(elf.path)
+        if fnmatch.fnmatchcase(name, "*.so*"):
+            found.setdefault(name, elf.path)
+    found.update(audit.carried_libs)
+    return found
