@@ -23,13 +23,14 @@ from ..model import DistMetadata
 from ..sources import ByteSource, open_source
 from .filename import WheelFilename, parse_wheel_filename
 from .metadata import parse_metadata
-from .zipdir import ZipDirectory
+from .zipdir import ZipDirectory, ZipEntry
 
 __all__ = ["read_wheel_metadata", "top_level_modules", "open_wheel", "METADATA_LIMIT"]
 
 #: the largest METADATA we inflate (long descriptions reach a few MB; anything bigger is hostile)
 METADATA_LIMIT = 32 << 20
 _SMALL_MEMBER_LIMIT = 4 << 20
+_HEADER_STEP = 16 << 10  # inflate METADATA in steps of this size until its headers end
 
 PathOrSource = Union[str, "os.PathLike[str]", ByteSource]
 
@@ -57,12 +58,43 @@ def read_wheel_metadata(path_or_source: PathOrSource) -> DistMetadata:
         entry = zd.find(f"{dist_info}/METADATA")
         if entry is None:
             raise InvalidWheel(zd.source.name, f"{dist_info}/METADATA is missing")
-        data = zd.read_member(entry, limit=METADATA_LIMIT)
+        data = read_header_block(zd, entry)
         metadata = parse_metadata(data, source=zd.source.name, provenance="wheel-metadata")
     problems = _filename_problems(metadata, filename, zd.source.name)
     if problems:
         metadata = dataclasses.replace(metadata, problems=metadata.problems + tuple(problems))
     return metadata
+
+
+def read_header_block(zd: ZipDirectory, entry: ZipEntry) -> bytes:
+    """The member up to and including its first blank line: the headers of METADATA, without the description.
+
+    A long description (60 KB for numpy) is most of what inflating METADATA costs, and no field we read is in
+    it. Small members are read whole (and CRC-checked); larger ones are inflated in steps until the blank line.
+    """
+    if entry.file_size <= _HEADER_STEP:
+        return zd.read_member(entry, limit=METADATA_LIMIT)
+    buffer = bytearray()
+    blocks = zd.iter_member(entry, limit=METADATA_LIMIT, chunk=_HEADER_STEP)
+    try:
+        for block in blocks:
+            searched = max(0, len(buffer) - 2)
+            buffer += block
+            end = _blank_line_end(buffer, searched)
+            if end is not None:
+                return bytes(buffer[:end])
+    finally:
+        blocks.close()
+    return bytes(buffer)
+
+
+def _blank_line_end(buffer: bytearray, start: int) -> Optional[int]:
+    """Offset just past the first blank line (``\\n\\n`` or ``\\n\\r\\n``) at or after ``start``, or None."""
+    ends = [i for i in (buffer.find(b"\n\n", start), buffer.find(b"\n\r\n", start)) if i != -1]
+    if not ends:
+        return None
+    first = min(ends)
+    return first + (2 if buffer[first + 1 : first + 2] == b"\n" else 3)
 
 
 def top_level_modules(path_or_source: PathOrSource) -> List[str]:
