@@ -22,8 +22,8 @@ import configparser
 import email.parser
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
-from packaging.markers import InvalidMarker, Marker
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.markers import Marker
+from packaging.requirements import Requirement
 from packaging.version import InvalidVersion, Version
 
 from ..errors import MetadataError
@@ -259,12 +259,3 @@ def _is_plain_setup_call(node: ast.expr) -> bool:
         except ValueError:
             return False
     return True
-
-
-def requirement_or_problem(text: str, label: str, problems: List[str]) -> Optional[Requirement]:
-    """One requirement string parsed, or None with the reason appended to ``problems``."""
-    try:
-        return Requirement(text)
-    except (InvalidRequirement, InvalidMarker) as exc:
-        problems.append(f"{label}: cannot parse {text!r}: {exc}")
-        return None
