@@ -114,6 +114,15 @@ def test_missing_setup_py_is_a_clear_error(tmp_path):
         run_setup_py(tmp_path, where="demo-1.0.tar.gz")
 
 
+def test_symlink_in_the_tree_cannot_redirect_the_sandbox_files(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    tree = make_tree(tmp_path, SETUP_CALL)
+    (tree / ".wheelmeta-sandbox").symlink_to(elsewhere)
+    run_setup_py(tree)
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_sandbox_control_files_are_removed_from_the_tree(tmp_path):
     tree = make_tree(tmp_path, SETUP_CALL)
     run_setup_py(tree)
@@ -255,7 +264,7 @@ def test_background_process_dies_with_the_run_even_without_a_cgroup(tmp_path, is
 
 
 def test_endless_allocation_hits_the_memory_limit(tmp_path):
-    tree = make_tree(tmp_path, "hoard = []\nwhile True:\n    hoard.append(bytearray(64 << 20))\n", SETUP_CALL)
+    tree = make_tree(tmp_path, "hoard = []\nwhile True:\n    hoard.append(bytes(64 << 20))\n", SETUP_CALL)
     with pytest.raises(SandboxError, match="memory limit exceeded"):
         run_setup_py(tree, timeout=SHORT * 3, limits=Limits(memory_bytes=512 << 20))
 

@@ -24,7 +24,7 @@ from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 import pyproject_hooks
 
 from ..errors import SandboxError
-from .sandbox import CONTROL_DIR, Limits, interpreter, run_sandboxed, scrubbed_environment
+from .sandbox import Limits, interpreter, make_control_dir, run_sandboxed, scrubbed_environment
 
 try:
     import tomllib
@@ -102,10 +102,8 @@ def prepare_metadata(tree: Path, *, python: Optional[str] = None, index_urls: Op
     where = tree if where is None else where
     build_system = read_build_system(tree, where)
     child = interpreter(python)
-    control = tree / CONTROL_DIR
+    control = make_control_dir(tree, "build-env", "metadata", "tmp")
     build_env, metadata_dir, tmp = control / "build-env", control / "metadata", control / "tmp"
-    for folder in (build_env, metadata_dir, tmp):
-        folder.mkdir(parents=True, exist_ok=True)
     try:
         if build_system.requires:
             install_build_requirements(child.executable, build_system.requires, build_env, index_urls=index_urls,

@@ -50,13 +50,14 @@ __all__ = [
     "SetupResult",
     "can_cap_processes",
     "detect_isolation",
+    "make_control_dir",
     "run_sandboxed",
     "run_setup_py",
 ]
 
 ISOLATIONS = ("bubblewrap", "netns", "rlimits-only")  # strongest first
 ISOLATION_ENV = "WHEELMETA_SANDBOX"
-CONTROL_DIR = ".wheelmeta-sandbox"  # inside the tree: the shim copy and TMPDIR
+CONTROL_DIR = ".wheelmeta-sandbox"  # prefix of our folder inside the tree: the shim copy and TMPDIR
 _SHIM = Path(__file__).with_name("shim.py")
 _RESULT_CAP = 4 << 20
 _PROBE_TIMEOUT = 10.0
@@ -348,6 +349,16 @@ def _containment(isolation: str, cgroup: bool) -> Tuple[str, ...]:
     return tuple(contained)
 
 
+def make_control_dir(tree: Path, *subfolders: str) -> Path:
+    """A new folder of ours inside the tree (shim, TMPDIR...). A fresh random name, created without following
+    links, so a hostile sdist cannot have put a symlink there to make us write elsewhere."""
+    control = tree / f"{CONTROL_DIR}-{uuid.uuid4().hex[:12]}"
+    control.mkdir(mode=0o700)
+    for name in subfolders:
+        (control / name).mkdir()
+    return control
+
+
 RESULT_FD = "{result_fd}"  # placeholder in argv for the descriptor the child reports on
 
 
@@ -503,8 +514,7 @@ def run_setup_py(tree: Path, *, python: Optional[str] = None, timeout: float = 6
     if not (tree / "setup.py").is_file():
         raise SandboxError(where, "setup.py not found in the tree")
     child = interpreter(python)
-    control = tree / CONTROL_DIR
-    (control / "tmp").mkdir(parents=True, exist_ok=True)
+    control = make_control_dir(tree, "tmp")
     shutil.copyfile(_SHIM, control / "shim.py")
     argv = [child.executable, "-E", "-s", "-B", str(control / "shim.py"), RESULT_FD, str(tree / "setup.py")]
     try:
