@@ -51,13 +51,16 @@ def test_read_before_the_tail_costs_one_range_request(folder, data):
         assert client.requests == 2
 
 
-def test_read_that_ends_in_the_tail_fetches_only_the_missing_part(folder, data):
+def test_read_that_runs_into_the_tail_fetches_up_to_it_and_some_bytes_before(folder, data):
     with IndexServer(folder) as server:
         client = _client()
         src = RangeSource(server.file_url(BLOB), client)
-        start = SIZE - 67584 - 1000
+        tail_start = SIZE - 67584
+        start = tail_start - 1000
         assert src.read_at(start, 2000) == data[start : start + 2000]
-        assert server.log[-1][1] == f"bytes={start}-{SIZE - 67584 - 1}"
+        first, last = map(int, server.log[-1][1][len("bytes="):].split("-"))
+        assert first < start and last == tail_start - 1  # never the tail again
+        assert src.read_at(first, 10) == data[first : first + 10] and client.requests == 2
 
 
 def test_prefetched_block_serves_later_reads_without_requests(folder, data):

@@ -214,3 +214,13 @@ def test_audit_of_a_remote_wheel_fetches_only_what_the_elf_members_need(tmp_path
         assert [e.path for e in audit.elf_files] == ["native/_ext.so"]
         assert "libm.so.6" in audit.elf_files[0].needed
         assert client.bytes_received < 1024 * 1024
+
+
+def test_wheel_whose_central_directory_outgrows_the_tail_still_costs_two_requests(tmp_path):
+    files = {f"wide/{'deep/' * 8}module_{i:05}.py": b"x = 1\n" for i in range(2000)}  # ~180 KB of directory
+    make_wheel(tmp_path, "wide", "1.0", requires=REQUIRES, extras=["http"], files=files)
+    with IndexServer(tmp_path) as server:
+        client = _client()
+        md = read_remote_metadata(server.file_url("wide-1.0-py3-none-any.whl"), client=client)
+        _assert_right(md, "wide", "1.0")
+        assert client.requests == 2  # the tail, then the rest of the directory with METADATA and RECORD before it

@@ -572,6 +572,20 @@ class RangeSource:
             return
         self._remember(start, data)
 
+    def _fetch_for(self, offset: int, length: int) -> None:
+        """Fetch what a missed read needs, plus what the next read will likely want, in one request.
+
+        A read that runs into the cached tail is the central directory of a wheel with many files; bdist_wheel
+        writes the ``.dist-info`` members (METADATA, then RECORD, about half the directory's size) right before it,
+        so the bytes before are fetched too. Any other read fetches READ_AHEAD bytes forward.
+        """
+        tail_start = next((start for start, data in self._blocks.items() if start + len(data) == self.size), None)
+        if tail_start is not None and offset < tail_start < offset + length:
+            start = max(0, offset - (tail_start - offset) // 2 - READ_AHEAD)
+            self.prefetch(start, tail_start - start)
+        else:
+            self.prefetch(offset, max(length, READ_AHEAD))
+
     # -- ByteSource ---------------------------------------------------------------------------------------------------
 
     def read_at(self, offset: int, length: int) -> bytes:
@@ -584,7 +598,7 @@ class RangeSource:
             data = self._cached(offset, length)
             if data is not None:
                 return data
-            self.prefetch(offset, max(length, READ_AHEAD))
+            self._fetch_for(offset, length)
             if self._spool is None:
                 data = self._cached(offset, length)
                 if data is not None:
