@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 from ..errors import UsageError
 from ..model import DistMetadata, WheelAudit
@@ -40,6 +40,7 @@ def read_metadata(
     *,
     python: Optional[str] = None,
     allow_build: bool = False,
+    index_urls: Optional[Sequence[str]] = None,
 ) -> DistMetadata:
     """The dependency metadata of a wheel or sdist: a local path, an ``http(s)://``/``file://`` URL, or a
     :class:`~wheelmeta.sources.ByteSource` holding a wheel.
@@ -48,7 +49,8 @@ def read_metadata(
     (``python3.7`` on PATH) is used when one exists. Wheels are read, never run.
 
     ``python`` (an interpreter path) overrides that choice; ``allow_build`` lets an sdist without static metadata
-    or setup.py answer through its PEP 517 hook (see :func:`wheelmeta.sdist.read_sdist_metadata`).
+    or setup.py answer through its PEP 517 hook (see :func:`wheelmeta.sdist.read_sdist_metadata`), installing build
+    requirements from ``index_urls`` (default: pip's configuration).
 
     :raises WheelmetaError: (a subclass) naming the file and the problem.
     """
@@ -58,13 +60,13 @@ def read_metadata(
     python = python or _interpreter_for(target)
     if is_url(text):
         remote = _sibling(".remote", text, "reading remote files")
-        return remote.read_remote_metadata(text, python=python)
+        return remote.read_remote_metadata(text, python=python, allow_build=allow_build, index_urls=index_urls)
     lowered = text.lower()
     if lowered.endswith(".whl"):
         return read_wheel_metadata(text)
     if lowered.endswith(SDIST_SUFFIXES):
         sdist = _sibling("..sdist", text, "reading sdists")
-        return sdist.read_sdist_metadata(text, python=python, allow_build=allow_build)
+        return sdist.read_sdist_metadata(text, python=python, allow_build=allow_build, index_urls=index_urls)
     raise UsageError(text, "not a wheel (.whl) or an sdist (" + ", ".join(SDIST_SUFFIXES) + ") nor a URL")
 
 
