@@ -239,3 +239,17 @@ def test_expression_file_parses_on_its_own(tmp_path):
     out = tmp_path / "demo.nix"
     out.write_text(nix_expression(wheel, audit=_audit(wheel), metadata=_metadata(), inputs=NixInputs()))
     assert "buildPythonPackage" in nix_parse(out)
+
+
+def test_license_expression_of_known_ids_becomes_a_list_of_lib_licenses(tmp_path):
+    wheel = _wheel(tmp_path)
+    md = _metadata(license="BSD-3-Clause AND 0BSD AND (MIT OR Zlib)")
+    text = nix_expression(wheel, audit=_audit(wheel), metadata=md, inputs=NixInputs(build_inputs=(CC,)))
+    assert _evaluate(tmp_path, text, native=[CC])["meta"]["license"] == ["bsd3", "bsd0", "mit", "zlib"]
+
+
+def test_license_with_an_unknown_id_is_left_out_rather_than_guessed(tmp_path):
+    wheel = _wheel(tmp_path)
+    text = nix_expression(wheel, audit=_audit(wheel), metadata=_metadata(license="MIT AND LicenseRef-Proprietary"),
+                          inputs=NixInputs(build_inputs=(CC,)))
+    assert "license" not in _evaluate(tmp_path, text, native=[CC])["meta"]

@@ -75,6 +75,7 @@ LICENSES = {
     "apache software license": "asl20",
     "bsd-2-clause": "bsd2",
     "bsd-3-clause": "bsd3",
+    "0bsd": "bsd0",
     "mpl-2.0": "mpl20",
     "isc": "isc",
     "psf-2.0": "psfl",
@@ -332,9 +333,10 @@ def _meta(metadata: DistMetadata, binary: bool) -> AttrSet:
     homepage = _homepage(metadata)
     if homepage:
         bindings.append(Binding("homepage", Str(homepage)))
-    license_attr = _license(metadata)
-    if license_attr:
-        bindings.append(Binding("license", Var(f"lib.licenses.{license_attr}")))
+    licenses = _licenses(metadata)
+    if licenses:
+        values = [Var(f"lib.licenses.{attr}") for attr in licenses]
+        bindings.append(Binding("license", values[0] if len(values) == 1 else ListExpr(values)))
     if binary:
         bindings.append(Binding("sourceProvenance", ListExpr([Var("lib.sourceTypes.binaryNativeCode")])))
     return AttrSet(bindings)
@@ -352,13 +354,17 @@ def _homepage(metadata: DistMetadata) -> Optional[str]:
     return next((c.strip() for c in candidates if re.match(r"https?://\S+\Z", c.strip())), None)
 
 
-def _license(metadata: DistMetadata) -> Optional[str]:
-    for text in (getattr(metadata, "license_expression", None), metadata.license):
-        if text and len(text) < 80:
-            found = LICENSES.get(_one_line(text).lower())
-            if found:
-                return found
-    return None
+def _licenses(metadata: DistMetadata) -> List[str]:
+    """``lib.licenses`` attributes for METADATA's License-Expression or License: one SPDX id or common spelling, or
+    an ``AND``/``OR`` expression whose every id is known (nixpkgs lists them all). Anything else: none."""
+    text = _one_line(metadata.license or "").replace("(", " ").replace(")", " ")
+    if not text or len(text) > 200 or " WITH " in f" {text} ":
+        return []
+    single = LICENSES.get(_one_line(text).lower())
+    if single:
+        return [single]
+    found = [LICENSES.get(part.lower()) for part in re.split(r"\s+(?:AND|OR)\s+", _one_line(text))]
+    return list(dict.fromkeys(found)) if all(found) else []  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
