@@ -41,6 +41,7 @@ _EXPORTS = {
     "nix_inputs": "patchelf_nix.classify",
     "NixInputs": "patchelf_nix.classify",
     "SonameMap": "patchelf_nix.sonames",
+    "nix_expression": "patchelf_nix.expression",
     # indexes and the provider
     "choose": "index.provider",
     "Preference": "index.provider",
