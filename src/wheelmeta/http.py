@@ -35,7 +35,7 @@ import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from typing import IO, Dict, Iterator, List, Mapping, Optional, Set, Tuple
+from typing import IO, Dict, Iterator, Mapping, Optional, Set, Tuple
 
 from .errors import NetworkError
 from .sources import DEFAULT_CHUNK, FileObjectSource

@@ -273,7 +273,10 @@ def choose(
     accepted: List[DistFile] = []
     for dist in files:
         why = evaluate_file(dist, req, target)
-        (rejected.append((dist, why)) if why else accepted.append(dist))
+        if why:
+            rejected.append((dist, why))
+        else:
+            accepted.append(dist)
     if not _allow_prereleases(req, (d.version for d in accepted)):
         for dist in [d for d in accepted if d.version.is_prerelease]:
             accepted.remove(dist)

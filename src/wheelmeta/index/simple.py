@@ -20,7 +20,7 @@ import posixpath
 import urllib.parse
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
