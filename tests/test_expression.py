@@ -193,7 +193,14 @@ def test_dependencies_follow_the_target_markers(tmp_path):
 
 def test_default_target_reads_the_wheels_python_version():
     assert default_target("x-1.0-cp37-cp37m-manylinux2010_x86_64.whl").python_version == "3.7"
+    assert default_target("x-1.0-cp310.cp311-none-manylinux_2_17_x86_64.whl").python_version == "3.11"
     assert default_target("x-1.0-py3-none-any.whl").python_version == "3.13"
+
+
+def test_default_target_is_the_wheels_platform_not_the_hosts():
+    target = default_target("x-1.0-cp38-abi3-macosx_11_0_arm64.whl")
+    assert target.marker_environment()["sys_platform"] == "darwin"
+    assert default_target("x-1.0-py3-none-any.whl").marker_environment()["sys_platform"] == "linux"
 
 
 def test_import_modules_leave_out_private_and_test_folders(tmp_path):

@@ -131,8 +131,9 @@ def file_sha256(path: Union[str, os.PathLike]) -> str:
 
 
 def default_target(wheel_filename: str):
-    """The target a wheel's own tags describe: its Python version (``cp37`` -> 3.7; :data:`DEFAULT_PYTHON` for
-    ``py3``/``abi3`` wheels) on its Linux platform (``manylinux_2_17_x86_64`` for pure wheels).
+    """The target a wheel's own tags describe: its Python version (``cp37`` -> 3.7, the newest when it names
+    several; :data:`DEFAULT_PYTHON` for ``py3`` and ``abi3`` wheels) on its own platform (``manylinux_2_17_x86_64``
+    for pure wheels).
 
     Never the host: the expression is for nixpkgs, whatever machine writes it.
     """
@@ -142,9 +143,10 @@ def default_target(wheel_filename: str):
         _, _, _, tags = parse_wheel_filename(os.path.basename(wheel_filename))
     except Exception as exc:  # packaging's InvalidWheelFilename and friends
         raise InvalidWheel(wheel_filename, f"not a wheel file name: {exc}") from None
-    versions = {t.interpreter[2:] for t in tags if re.fullmatch(r"cp\d{2,3}", t.interpreter) and t.abi != "abi3"}
-    python = f"{next(iter(versions))[0]}.{next(iter(versions))[1:]}" if len(versions) == 1 else DEFAULT_PYTHON
-    platforms = sorted({t.platform for t in tags if t.platform.startswith(("manylinux", "musllinux", "linux"))})
+    versions = [t.interpreter[2:] for t in tags if re.fullmatch(r"cp3\d{1,2}", t.interpreter) and t.abi != "abi3"]
+    newest = max(versions, key=lambda v: int(v[1:]), default=None)
+    python = f"{newest[0]}.{newest[1:]}" if newest else DEFAULT_PYTHON
+    platforms = sorted({t.platform for t in tags if t.platform != "any"})
     return Target.from_options(python_version=python, implementation="cp",
                                platforms=platforms or ["manylinux_2_17_x86_64"])
 
