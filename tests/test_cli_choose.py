@@ -72,6 +72,11 @@ def test_default_preference_takes_the_newer_sdist(server, capsys):
     assert out[0]["filename"] == "tensorflow-2.2.0.tar.gz"
 
 
+def test_prefer_binary_is_pips_spelling_of_prefer_wheels(server, capsys):
+    argv = ["choose", "tensorflow", "--json", "-i", server.index_url, "--prefer-binary", *TARGET]
+    assert _json(capsys, argv)[0]["filename"] == "tensorflow-2.1.0-cp37-cp37m-manylinux2010_x86_64.whl"
+
+
 def test_provider_option_per_package(server, capsys):
     argv = ["choose", "tensorflow", "--json", "-i", server.index_url, "--provider", "tensorflow=wheel", *TARGET]
     assert _json(capsys, argv)[0]["kind"] == "wheel"

@@ -434,8 +434,9 @@ def _add_choose(sub) -> None:
     g.add_argument("--no-index", action="store_true", help="ignore indexes, use --find-links only")
     g = p.add_argument_group("preference (default: like pip, newest version, wheel over sdist at that version)")
     kinds = g.add_mutually_exclusive_group()
-    kinds.add_argument("--prefer-wheels", action="store_true",
-                       help="the newest version that has a compatible wheel wins over newer sdist-only versions")
+    kinds.add_argument("--prefer-wheels", "--prefer-binary", action="store_true",
+                       help="the newest version that has a compatible wheel wins over newer sdist-only versions "
+                       "(pip's --prefer-binary)")
     kinds.add_argument("--prefer-sdist", action="store_true", help="the newest version with an sdist wins")
     kinds.add_argument("--only-wheels", action="store_true", help="wheels only")
     kinds.add_argument("--only-sdist", action="store_true", help="sdists only")
