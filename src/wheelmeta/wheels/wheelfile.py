@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 from typing import List, NamedTuple, Optional, Tuple, Union
 
-from packaging.tags import Tag, parse_tag
+from packaging.tags import Tag
 
 from ..errors import InvalidWheel
 from .metadata import parse_headers
@@ -52,7 +52,9 @@ def parse_wheel_info(data: Union[bytes, str], source: str) -> WheelInfo:
         parts = value.strip().split("-")
         if len(parts) != 3 or not all(parts):
             raise InvalidWheel(source, f"WHEEL has an invalid Tag {value.strip()!r}")
-        tags.extend(parse_tag(value.strip()))
+        # expanded in file order (packaging's parse_tag returns an unordered set)
+        tags.extend(Tag(py, abi, plat) for py in parts[0].split(".") for abi in parts[1].split(".")
+                    for plat in parts[2].split("."))
     purelib = (fields.get("root-is-purelib") or ["false"])[0].strip().lower() == "true"
     generator = (fields.get("generator") or [None])[0]
     return WheelInfo(wheel_version, purelib, tuple(dict.fromkeys(tags)), generator and generator.strip())
