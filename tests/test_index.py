@@ -74,6 +74,15 @@ def test_default_index_is_pips_own(pip_env):
     assert IndexConfig.from_pip().index_urls() == [PyPI.simple_url]
 
 
+def test_cert_and_timeout_are_read_for_the_http_client(pip_env, monkeypatch):
+    pip_env.write_text("[global]\ncert = /etc/corp-ca.pem\n")
+    monkeypatch.setenv("PIP_DEFAULT_TIMEOUT", "7")
+    config = IndexConfig.from_pip()
+    assert (config.cert, config.timeout) == ("/etc/corp-ca.pem", 7.0)
+    client = config.http_client()
+    assert (client.session.verify, client.timeout) == ("/etc/corp-ca.pem", 7.0)
+
+
 def test_no_index_means_no_index_urls(pip_env, monkeypatch):
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     assert IndexConfig.from_pip().index_urls() == []

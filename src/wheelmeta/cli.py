@@ -503,7 +503,6 @@ def _choose_print_text(choice, explain: bool) -> None:
 
 def _run_choose(args: argparse.Namespace) -> int:
     from .errors import NoMatchingDistribution
-    from .http import HttpClient
     from .index.config import IndexConfig
     from .index.provider import choose
     from .index.simple import IndexClient
@@ -513,7 +512,7 @@ def _run_choose(args: argparse.Namespace) -> int:
     preference = _choose_preference(args)
     config = IndexConfig.from_pip(index_url=args.index_url, extra_index_urls=args.extra_index_url or (),
                                   find_links=args.find_links or (), no_index=args.no_index)
-    index = IndexClient.from_config(config, HttpClient())
+    index = IndexClient.from_config(config, config.http_client())
     results = []
     for requirement in args.requirements:
         try:

@@ -132,6 +132,7 @@ class HttpClient:
         max_download: int = DEFAULT_MAX_DOWNLOAD,
         session=None,
         user_agent: Optional[str] = None,
+        verify: Optional[str] = None,
     ) -> None:
         import requests  # imported here so that `import wheelmeta` and local reads never load the HTTP stack
 
@@ -140,6 +141,8 @@ class HttpClient:
         self._requests_mod = requests
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = user_agent or f"wheelmeta/{__version__}"
+        if verify:  # a CA bundle path (pip's `cert`); otherwise requests' own bundle / REQUESTS_CA_BUNDLE
+            self.session.verify = verify
         self.timeout = timeout
         self.retries = max(0, int(retries))
         self.backoff = backoff

@@ -26,7 +26,8 @@ from ..errors import IndexError_
 __all__ = ["IndexConfig", "default_index_urls", "pip_default_index_url", "read_pip_settings"]
 
 #: pip option names we read, and whether pip splits the value on whitespace (its "append" options).
-_OPTIONS = {"index-url": False, "extra-index-url": True, "find-links": True, "no-index": False}
+_OPTIONS = {"index-url": False, "extra-index-url": True, "find-links": True, "no-index": False,
+            "cert": False, "timeout": False, "default-timeout": False}
 #: Config sections in increasing precedence; wheelmeta acts like `pip download` / `pip install`.
 _SECTIONS = ("global", "install", "download", ":env:")
 _TRUE = {"1", "true", "yes", "on", "y"}
@@ -52,6 +53,14 @@ class IndexConfig:
     find_links: Tuple[str, ...] = ()
     no_index: bool = False
     origin: Mapping[str, str] = field(default_factory=dict)  # option -> where its value came from
+    cert: Optional[str] = None  # pip's `cert`: a CA bundle to verify servers with (corporate proxies)
+    timeout: Optional[float] = None  # pip's `timeout` / `default-timeout`, seconds
+
+    def http_client(self):
+        """An :class:`~wheelmeta.http.HttpClient` with pip's ``cert`` and ``timeout`` settings, as pip would connect."""
+        from ..http import HttpClient
+
+        return HttpClient(timeout=self.timeout or 30.0, verify=self.cert)
 
     def index_urls(self) -> List[str]:
         """The index URLs in the order they are asked (main index first); [] with ``no_index``."""
@@ -89,8 +98,17 @@ class IndexConfig:
             extra_index_urls=tuple(settings.get("extra-index-url", "").split()),
             find_links=tuple(settings.get("find-links", "").split()),
             no_index=settings.get("no-index", "").strip().lower() in _TRUE,
+            cert=settings.get("cert") or None,
+            timeout=_seconds(settings.get("timeout") or settings.get("default-timeout")),
             origin=origin,
         )
+
+
+def _seconds(value: Optional[str]) -> Optional[float]:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
 
 
 def default_index_urls(environ: Optional[Mapping[str, str]] = None) -> List[str]:
