@@ -260,3 +260,17 @@ def test_license_with_an_unknown_id_is_left_out_rather_than_guessed(tmp_path):
     text = nix_expression(wheel, audit=_audit(wheel), metadata=_metadata(license="MIT AND LicenseRef-Proprietary"),
                           inputs=NixInputs(build_inputs=(CC,)))
     assert "license" not in _evaluate(tmp_path, text, native=[CC])["meta"]
+
+
+def test_attribute_path_that_is_not_nix_code_is_refused(tmp_path):
+    wheel = _wheel(tmp_path)
+    with pytest.raises(UsageError, match="not a Nix attribute path"):
+        nix_expression(wheel, audit=_audit(wheel, ["libz.so.1"]), metadata=_metadata(),
+                       inputs=NixInputs(build_inputs=('zlib; }; evil = "x',)))
+
+
+def test_soname_with_a_line_break_cannot_escape_its_comment(tmp_path):
+    wheel = _wheel(tmp_path)
+    text = nix_expression(wheel, audit=_audit(wheel, ["libx.so\n]; evil = 1; x = ["]), metadata=_metadata(),
+                          inputs=NixInputs(unknown=("libx.so\n]; evil = 1; x = [",)))
+    assert "evil" not in _evaluate(tmp_path, text)

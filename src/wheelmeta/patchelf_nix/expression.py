@@ -260,7 +260,7 @@ def _native_reference(path: str) -> str:
 
 
 def _build_inputs(inputs) -> Tuple[List[str], List[Comment]]:
-    paths = [_native_reference(p) for p in getattr(inputs, "build_inputs", ()) or ()]
+    paths = [_native_reference(_checked_attribute_path(p)) for p in getattr(inputs, "build_inputs", ()) or ()]
     if getattr(inputs, "libpython", None):
         paths.append("python")  # the interpreter of this package set carries libpython3.X.so
     comments = [Comment(f"unknown to the soname map, add its input: {_one_line(s)}")
@@ -280,6 +280,13 @@ def _search_path_hook(inputs) -> Tuple[Optional[IndentedString], List[str]]:
                       f"/{folder.strip('/')}\""])
         packages.append(attribute)
     return (IndentedString(lines) if lines else None), packages
+
+
+def _checked_attribute_path(path: str) -> str:
+    """An attribute path from the soname map (built in, or a user's --map file) that is safe to write as code."""
+    if not all(is_identifier(part) for part in str(path).split(".")):
+        raise UsageError(f"soname map attribute {path!r}", "not a Nix attribute path (identifiers joined by dots)")
+    return path
 
 
 def _dependencies(metadata: DistMetadata, target) -> Tuple[List[str], List[Comment]]:

@@ -420,13 +420,18 @@ def _indented_line(parts: Sequence[Union[str, Var]]) -> str:
     return "".join(out)
 
 
+def _comment(comment: Comment) -> str:
+    # a line break in the text would end the comment and let the rest become code
+    return "# " + " ".join(comment.text.split())
+
+
 def _item_lines(items: Sequence[Union[Item, Binding]]) -> List[str]:
     out: List[str] = []
     for item in items:
         if isinstance(item, Blank):
             out.append("")
         elif isinstance(item, Comment):
-            out.append(f"# {item.text}".rstrip())
+            out.append(_comment(item))
         elif isinstance(item, Binding):
             out.extend(_binding_lines(item))
         else:
@@ -511,7 +516,7 @@ def _formal_lines(params: Sequence[Union[Formal, Comment, Blank, str]]) -> List[
         if isinstance(param, Blank):
             out.append("")
         elif isinstance(param, Comment):
-            out.append(f"# {param.text}".rstrip())
+            out.append(_comment(param))
         elif isinstance(param, Formal):
             flat = _flat_formal(param)
             if flat is not None:
