@@ -459,11 +459,19 @@ _DEFAULT_LOCK = threading.Lock()
 
 
 def default_client() -> HttpClient:
-    """The process-wide client used when a caller passes none (one session: connections are reused)."""
+    """The process-wide client used when a caller passes none (one session: connections are reused), with pip's
+    ``cert`` and ``timeout`` settings when pip's configuration has them."""
     global _DEFAULT
     with _DEFAULT_LOCK:
         if _DEFAULT is None:
-            _DEFAULT = HttpClient()
+            from .errors import WheelmetaError
+            from .index.config import IndexConfig
+
+            try:
+                _DEFAULT = IndexConfig.from_pip().http_client()
+            except WheelmetaError as exc:  # an unreadable pip.conf must not stop a download that does not need it
+                logger.warning("%s; connecting with default settings", exc)
+                _DEFAULT = HttpClient()
         return _DEFAULT
 
 
