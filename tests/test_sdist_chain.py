@@ -185,7 +185,8 @@ def test_cli_metadata_reads_an_sdist_with_python_and_allow_build_passed_through(
     path = make_sdist(tmp_path, files=files)
     assert main(["metadata", "--json", "--python", sys.executable, "--allow-build", str(path)]) == 0
     (result,) = json.loads(capsys.readouterr().out)
-    assert result["provenance"] == "setup-py-sandboxed" and result["python_version"] == "%d.%d.%d" % sys.version_info[:3]
+    assert result["provenance"] == "setup-py-sandboxed"
+    assert result["python_version"] == "%d.%d.%d" % sys.version_info[:3]
     assert "chardet<3.1.0,>=3.0.2" in result["requires_dist"]
 
 

@@ -58,7 +58,10 @@ def test_pep621_optional_dependencies_become_extra_markers():
                "optional-dependencies": {"socks": ["PySocks>=1.5", "w; sys_platform == 'win32' or os_name == 'nt'"]}}
     md, _ = pyproject_metadata({"project": project}, source=SOURCE)
     assert [str(r) for r in md.requires_dist] == [
-        "attrs", 'PySocks>=1.5; extra == "socks"', 'w; (sys_platform == "win32" or os_name == "nt") and extra == "socks"']
+        "attrs",
+        'PySocks>=1.5; extra == "socks"',
+        'w; (sys_platform == "win32" or os_name == "nt") and extra == "socks"',
+    ]
     assert md.provides_extra == ("socks",) and str(md.requires_python) == ">=3.9"
 
 

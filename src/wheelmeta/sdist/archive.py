@@ -211,7 +211,8 @@ class SdistArchive:
             rel = _strip_top(member.name)
             if read is not None and (wanted(rel) or wanted(member.name)):
                 if member.size > self.limits.max_read_size:
-                    raise InvalidSdist(self.path, f"member {member.name!r} is larger than {self.limits.max_read_size} bytes")
+                    cap = self.limits.max_read_size
+                    raise InvalidSdist(self.path, f"member {member.name!r} is larger than {cap} bytes")
                 with read() as f:
                     data[member.name] = f.read(self.limits.max_read_size + 1)
         root = _common_root(names)
