@@ -179,6 +179,15 @@ def test_gzip_encoded_pages_are_decoded(project_folder, fmt):
         assert [f.filename for f in files] == ["other-1.0-py3-none-any.whl"]
 
 
+def test_failing_index_is_an_error_not_a_silently_smaller_answer(project_folder):
+    from wheelmeta.errors import NetworkError
+
+    with IndexServer(project_folder) as server:
+        server.fail_next = [503] * 5
+        with pytest.raises(NetworkError, match="/simple/other/: HTTP 503"):
+            IndexClient([server.index_url], client=HttpClient(retries=1, backoff=0.0)).files("other")
+
+
 def test_unknown_project_is_an_empty_list(project_folder):
     with IndexServer(project_folder) as server:
         assert IndexClient([server.index_url], client=HttpClient()).files("nothing-here") == []

@@ -147,6 +147,13 @@ def test_one_member_of_a_remote_wheel_costs_only_its_bytes(wheels):
         assert client.bytes_received < 100 * 1024  # the payload was never fetched
 
 
+def test_public_read_metadata_dispatches_urls_here(wheels):
+    import wheelmeta
+
+    with IndexServer(wheels) as server:
+        _assert_right(wheelmeta.read_metadata(server.file_url(SMALL_WHEEL)), "small", "2.0")
+
+
 def test_missing_file_is_a_network_error_naming_the_url(wheels):
     with IndexServer(wheels) as server:
         url = server.file_url("gone-1.0-py3-none-any.whl")
