@@ -311,6 +311,21 @@ def test_os_system_writes_only_inside_the_tree(tmp_path):
 
 
 @needs_bubblewrap
+def test_root_inside_cannot_remount_the_filesystem_writable(tmp_path):
+    escape = Path(f"/wheelmeta-escape-{uuid.uuid4().hex}")
+    tree = make_tree(tmp_path, f"""\
+        import os
+        os.system("mount -o remount,rw,bind / ; unshare -U -m -r mount -o remount,rw,bind / ; touch {escape}")
+        os.system("echo 3 > /proc/sys/vm/drop_caches && touch drop-caches-written")
+        os.system("grep CapEff /proc/self/status > capabilities")
+    """, SETUP_CALL)
+    assert run_setup_py(tree).isolation == "bubblewrap"
+    assert not escape.exists()
+    assert not (tree / "drop-caches-written").exists()
+    assert (tree / "capabilities").read_text().split() == ["CapEff:", "0000000000000000"]
+
+
+@needs_bubblewrap
 def test_limits_cannot_be_raised_or_escaped_from_inside(tmp_path):
     tree = make_tree(tmp_path, """\
         import os, resource

@@ -73,6 +73,7 @@ class Limits:
     open_files: int = 256
     max_processes: int = 64
     output_bytes: int = 64 << 10
+    tmpfs_bytes: int = 256 << 20  # each private /tmp, /var/tmp under bubblewrap (where bwrap has --size)
     use_cgroup: bool = True
 
     def cpu_limit(self, timeout: float) -> int:
@@ -132,8 +133,8 @@ def _works(argv: Tuple[str, ...]) -> bool:
 def _bubblewrap_works() -> bool:
     bwrap, true = shutil.which("bwrap"), shutil.which("true")
     return bool(bwrap and true) and _works(
-        (bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev",
-         "--proc", "/proc", "--tmpfs", "/tmp", true))
+        (bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--cap-drop", "ALL", "--ro-bind", "/", "/",
+         "--dev", "/dev", "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--tmpfs", "/tmp", true))
 
 
 def _netns_works() -> bool:
@@ -273,8 +274,19 @@ def _under(path: Path, parents: Sequence[Path]) -> bool:
     return any(path == p or p in path.parents for p in parents)
 
 
+@functools.lru_cache(maxsize=None)
+def _bwrap_options() -> frozenset:
+    """The options this bwrap knows (``--size`` and ``--disable-userns`` are newer than the rest)."""
+    try:
+        done = subprocess.run([shutil.which("bwrap") or "bwrap", "--help"], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=_PROBE_TIMEOUT)
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    return frozenset(word for word in done.stdout.split() if word.startswith("--"))
+
+
 def _wrap(argv: Sequence[str], isolation: str, tree: Path, read_only: Sequence[Path],
-          writable: Sequence[Path]) -> list:
+          writable: Sequence[Path], tmpfs_bytes: int) -> list:
     """``argv`` inside the chosen isolation. ``read_only``/``writable`` must stay visible under bubblewrap."""
     if isolation == "netns":
         # A shell as PID 1 of the namespace: an init ignores signals it has no handler for (SIGXCPU, SIGSEGV),
@@ -284,10 +296,15 @@ def _wrap(argv: Sequence[str], isolation: str, tree: Path, read_only: Sequence[P
     if isolation != "bubblewrap":
         return list(argv)
     masked = _masked_dirs(tree)
-    cmd = [shutil.which("bwrap"), "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
-           "--dev", "/dev", "--proc", "/proc"]
+    # As root, bwrap leaves the child all capabilities inside its user namespace, enough to remount / read-write:
+    # drop them. /proc/sys stays read-only (a mapped root passes its owner checks), nested namespaces are refused.
+    cmd = [shutil.which("bwrap"), "--unshare-all", "--unshare-user", "--die-with-parent", "--cap-drop", "ALL",
+           "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys"]
+    options = _bwrap_options()
+    if "--disable-userns" in options:
+        cmd += ["--disable-userns"]
     for directory in masked:
-        cmd += ["--tmpfs", str(directory)]
+        cmd += (["--size", str(tmpfs_bytes)] if "--size" in options else []) + ["--tmpfs", str(directory)]
     # What the interpreter needs from a masked folder comes back read-only (outermost folders only).
     needed = {p for p in read_only if p.exists() and _under(p, masked)}
     for path in sorted(p for p in needed if not any(a in needed for a in p.parents)):
@@ -379,7 +396,8 @@ def run_sandboxed(argv: Sequence[str], tree: Path, *, timeout: float, limits: Op
     rlimits = _rlimits(limits, cpu_seconds)
     with tempfile.TemporaryFile() as result_file:
         fd = result_file.fileno()
-        cmd = _wrap([a.replace(RESULT_FD, str(fd)) for a in argv], isolation, tree, read_only, writable)
+        cmd = _wrap([a.replace(RESULT_FD, str(fd)) for a in argv], isolation, tree, read_only, writable,
+                    limits.tmpfs_bytes)
         try:
             proc = subprocess.Popen(
                 cmd, cwd=tree, env=env if env is not None else scrubbed_environment(tree, tree),
