@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import struct
 import zipfile
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Union
@@ -129,3 +130,76 @@ def make_sdist(
             info.mode = 0o644
             tf.addfile(info, io.BytesIO(data))
     return path
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# zip crafting (hostile zips for the container tests): real zip bytes written by zipfile, then edited field by field
+
+_CENTRAL_HEADER = struct.Struct("<4sHHHHHHIIIHHHHHII")
+
+
+def zip_bytes(members: Dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED, comments=None) -> bytes:
+    """A zip of ``members`` in memory; ``comments`` maps member names to per-entry comments."""
+    import io
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=compression) as zf:
+        for name, data in members.items():
+            info = zipfile.ZipInfo(name)
+            info.compress_type = compression
+            if comments and name in comments:
+                info.comment = comments[name]
+            zf.writestr(info, data)
+    return buf.getvalue()
+
+
+def central_headers(data: bytes):
+    """(offset in file, name) of every central directory header, walking from the EOCD record."""
+    eocd = data.rfind(b"PK\x05\x06")
+    count, _, cd_offset = struct.unpack_from("<HII", data, eocd + 10)
+    pos, out = cd_offset, []
+    for _ in range(count):
+        fields = _CENTRAL_HEADER.unpack_from(data, pos)
+        out.append((pos, data[pos + 46 : pos + 46 + fields[10]].decode()))
+        pos += 46 + fields[10] + fields[11] + fields[12]
+    return out
+
+
+def patch_central(data: bytes, name: str, **fields: int) -> bytes:
+    """Overwrite central header fields (``crc``, ``csize``, ``usize``, ``offset``) of the member ``name``."""
+    where = {"crc": 16, "csize": 20, "usize": 24, "offset": 42}
+    out = bytearray(data)
+    (pos,) = [pos for pos, n in central_headers(data) if n == name]
+    for field_name, value in fields.items():
+        struct.pack_into("<I", out, pos + where[field_name], value)
+    return bytes(out)
+
+
+def local_offset(data: bytes, name: str) -> int:
+    """Where the local header of ``name`` starts, as its central header says."""
+    (pos,) = [pos for pos, n in central_headers(data) if n == name]
+    return struct.unpack_from("<I", data, pos + 42)[0]
+
+
+def to_zip64(data: bytes) -> bytes:
+    """Rewrite a small zip as a zip64 one: every size and offset in zip64 extra fields, a zip64 EOCD record and
+    locator, and the classic EOCD saturated (0xFFFF / 0xFFFFFFFF), so a reader ignoring zip64 cannot read it."""
+    headers = central_headers(data)
+    cd_start = headers[0][0]
+    central = bytearray()
+    for pos, _name in headers:
+        fields = list(_CENTRAL_HEADER.unpack_from(data, pos))
+        name_len, extra_len, comment_len = fields[10], fields[11], fields[12]
+        name = data[pos + 46 : pos + 46 + name_len]
+        old_extra = data[pos + 46 + name_len : pos + 46 + name_len + extra_len]
+        comment = data[pos + 46 + name_len + extra_len : pos + 46 + name_len + extra_len + comment_len]
+        extra = struct.pack("<HHQQQ", 1, 24, fields[9], fields[8], fields[16]) + old_extra
+        fields[1] = fields[2] = 45  # version made by / needed: zip64
+        fields[8] = fields[9] = fields[16] = 0xFFFFFFFF
+        fields[11] = len(extra)
+        central += _CENTRAL_HEADER.pack(*fields) + name + extra + comment
+    count = len(headers)
+    z64 = struct.pack("<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, len(central), cd_start)
+    locator = struct.pack("<4sIQI", b"PK\x06\x07", 0, cd_start + len(central), 1)
+    eocd = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    return data[:cd_start] + bytes(central) + z64 + locator + eocd

@@ -8,84 +8,11 @@ import tracemalloc
 import zipfile
 
 import pytest
-from builders import make_wheel
+from builders import central_headers, local_offset, make_wheel, patch_central, to_zip64, zip_bytes
 
 from wheelmeta.errors import InvalidWheel, WheelmetaError
 from wheelmeta.sources import BytesSource, LocalFileSource
 from wheelmeta.wheels.zipdir import ZipDirectory, compressed_range, iter_member, read_member
-
-CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")
-LOCAL_SIG = b"PK\x03\x04"
-
-
-# -- crafting helpers: real zip bytes, written by zipfile, then edited field by field ------------------------------
-
-
-def zip_bytes(members, compression=zipfile.ZIP_DEFLATED, comments=None) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=compression) as zf:
-        for name, data in members.items():
-            info = zipfile.ZipInfo(name)
-            info.compress_type = compression
-            if comments and name in comments:
-                info.comment = comments[name]
-            zf.writestr(info, data)
-    return buf.getvalue()
-
-
-def central_headers(data: bytes):
-    """(offset in file, name) of every central header, walking from the EOCD."""
-    eocd = data.rfind(b"PK\x05\x06")
-    count, _, cd_offset = struct.unpack_from("<HII", data, eocd + 10)
-    pos, out = cd_offset, []
-    for _ in range(count):
-        fields = CENTRAL.unpack_from(data, pos)
-        name = data[pos + 46 : pos + 46 + fields[10]].decode()
-        out.append((pos, name))
-        pos += 46 + fields[10] + fields[11] + fields[12]
-    return out
-
-
-def patch_central(data: bytes, name: str, **fields) -> bytes:
-    """Overwrite central header fields (csize, usize, offset, crc) of the member ``name``."""
-    where = {"crc": (16, "<I"), "csize": (20, "<I"), "usize": (24, "<I"), "offset": (42, "<I")}
-    out = bytearray(data)
-    (pos,) = [pos for pos, n in central_headers(data) if n == name]
-    for field_name, value in fields.items():
-        at, fmt = where[field_name]
-        struct.pack_into(fmt, out, pos + at, value)
-    return bytes(out)
-
-
-def local_offset(data: bytes, name: str) -> int:
-    (pos,) = [pos for pos, n in central_headers(data) if n == name]
-    return struct.unpack_from("<I", data, pos + 42)[0]
-
-
-def to_zip64(data: bytes) -> bytes:
-    """Rewrite a small zip as a zip64 one: every size and offset in zip64 extra fields, a zip64 EOCD + locator,
-    and the classic EOCD saturated (0xFFFF / 0xFFFFFFFF), so a reader that ignores zip64 cannot read it."""
-    headers = central_headers(data)
-    cd_start = headers[0][0]
-    central = bytearray()
-    for pos, _name in headers:
-        fields = list(CENTRAL.unpack_from(data, pos))
-        name_len, extra_len, comment_len = fields[10], fields[11], fields[12]
-        name = data[pos + 46 : pos + 46 + name_len]
-        usize, csize, offset = fields[9], fields[8], fields[16]
-        extra = struct.pack("<HHQQQ", 1, 24, usize, csize, offset) + data[
-            pos + 46 + name_len : pos + 46 + name_len + extra_len
-        ]
-        fields[1] = fields[2] = 45  # version made by / needed: zip64
-        fields[8] = fields[9] = fields[16] = 0xFFFFFFFF
-        fields[11] = len(extra)
-        comment = data[pos + 46 + name_len + extra_len : pos + 46 + name_len + extra_len + comment_len]
-        central += CENTRAL.pack(*fields) + name + extra + comment
-    z64_offset = cd_start + len(central)
-    z64 = struct.pack("<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, len(headers), len(headers), len(central), cd_start)
-    locator = struct.pack("<4sIQI", b"PK\x06\x07", 0, z64_offset, 1)
-    eocd = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
-    return data[:cd_start] + bytes(central) + z64 + locator + eocd
 
 
 class CountingSource(BytesSource):
