@@ -174,7 +174,7 @@ class HttpClient:
     def request(self, url: str, *, headers: Optional[Mapping[str, str]] = None, method: str = "GET"):
         """Send one request with retries on connection errors, 429 and 5xx; return the streamed response.
 
-        The caller reads the body (``iter_content``) and closes the response. Any other 4xx/5xx than the retried
+        The caller reads the body (raw, counted: ``_iter_body``) and closes the response. Any other 4xx/5xx than the retried
         ones is returned as it is: callers decide (a 404 on an index page means "no such project").
         """
         url = _strip_fragment(url)
@@ -215,9 +215,7 @@ class HttpClient:
                 if data:
                     self._count_bytes(len(data))
                     yield data
-        except self._requests_mod.RequestException as exc:  # pragma: no cover - depends on the network dying
-            raise NetworkError(response.url, f"connection broken while reading: {exc}") from None
-        except Exception as exc:  # urllib3's ProtocolError and friends
+        except Exception as exc:  # urllib3's ProtocolError, ReadTimeoutError, ... : the connection died mid-body
             raise NetworkError(response.url, f"connection broken while reading: {exc}") from None
 
     @staticmethod
