@@ -228,3 +228,13 @@ def test_failing_pep517_hook_is_reported_with_every_step(tmp_path):
              "backend.py": "def prepare_metadata_for_build_wheel(d, c=None):\n    raise RuntimeError('no')\n"}
     with pytest.raises(MetadataError, match="every step failed.*no setup.py.*PEP 517 hook failed"):
         read_sdist_metadata(make_sdist(tmp_path, files=files), allow_build=True, timeout=60)
+
+
+def test_setuptools_dynamic_dependency_file_is_read_from_the_archive(tmp_path):
+    pyproject = ('[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
+                 '[project]\nname = "demo"\nversion = "1.0"\ndynamic = ["dependencies"]\n\n'
+                 '[tool.setuptools.dynamic]\ndependencies = {file = ["requirements/base.txt"]}\n')
+    files = {"PKG-INFO": _pkg_info("2.1"), "pyproject.toml": pyproject, "requirements/base.txt": "attrs>=21\n",
+             "setup.py": "raise SystemExit('must not run: the answer is static')\n"}
+    md = read_sdist_metadata(make_sdist(tmp_path, files=files))
+    assert md.provenance == "pep621" and [str(r) for r in md.requires_dist] == ["attrs>=21"]

@@ -215,3 +215,26 @@ def test_conversion_equals_what_setuptools_and_wheel_write(tmp_path):
     reqs, provides, _ = setuptools_requires_dist(install, extras)
     assert [str(r) for r in reqs] == [str(Requirement(r)) for r in wheel_reqs]
     assert list(provides) == wheel_extras
+
+
+def test_setuptools_dynamic_dependencies_from_files_are_static():
+    pyproject = {
+        "build-system": {"build-backend": "setuptools.build_meta"},
+        "project": {"name": "demo", "version": "1.0", "dynamic": ["dependencies", "optional-dependencies"]},
+        "tool": {"setuptools": {"dynamic": {"dependencies": {"file": ["requirements.txt"]},
+                                            "optional-dependencies": {"cli": {"file": "cli.txt"}}}}},
+    }
+    files = {"requirements.txt": b"attrs>=21  # why\n# comment\n", "cli.txt": b"click\n"}
+    md, why = pyproject_metadata(pyproject, source=SOURCE, read_file=files.get)
+    assert why == "" and md.provenance == "pep621"
+    assert [str(r) for r in md.requires_dist] == ["attrs>=21", 'click; extra == "cli"']
+
+
+def test_setuptools_dynamic_dependencies_without_file_are_not_static():
+    pyproject = {
+        "build-system": {"build-backend": "setuptools.build_meta"},
+        "project": {"name": "demo", "dynamic": ["dependencies"]},
+        "tool": {"setuptools": {"dynamic": {"version": {"attr": "demo.__version__"}}}},
+    }
+    md, why = pyproject_metadata(pyproject, source=SOURCE, read_file=lambda rel: b"")
+    assert md is None and "names no file for dependencies" in why

@@ -151,7 +151,9 @@ def _step_pkg_info(source, files, pyproject, name, version, archive):
 def _step_pep621(source, files, pyproject, name, version, archive):
     if not pyproject:
         return None, "no pyproject.toml"
-    return pyproject_metadata(pyproject, source=source, name=name, version=version)
+    return pyproject_metadata(
+        pyproject, source=source, name=name, version=version, read_file=_archive_reader(archive, files)
+    )
 
 
 def _step_poetry(source, files, pyproject, name, version, archive):

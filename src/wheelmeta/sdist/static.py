@@ -28,7 +28,7 @@ from packaging.version import InvalidVersion, Version
 
 from ..errors import MetadataError
 from ..model import DistMetadata
-from .requirements import parse_requirements, parse_requires_python, setuptools_requires_dist
+from .requirements import parse_requirements, parse_requires_python, requirement_lines, setuptools_requires_dist
 
 try:  # Python 3.11+
     import tomllib
@@ -104,16 +104,25 @@ def _with_extra(req: Requirement, extra: str) -> Requirement:
 
 
 def pyproject_metadata(
-    pyproject: Mapping, *, source: str, name: str = "", version: str = ""
+    pyproject: Mapping,
+    *,
+    source: str,
+    name: str = "",
+    version: str = "",
+    read_file: Optional[Callable[[str], Optional[bytes]]] = None,
 ) -> StepAnswer:
-    """PEP 621: ``[project]`` answers when none of its dependency keys is listed in ``dynamic``."""
+    """PEP 621: ``[project]`` answers when none of its dependency keys is listed in ``dynamic``, or when setuptools
+    fills the dynamic ones from files the sdist carries (``[tool.setuptools.dynamic]``, read via ``read_file``)."""
     project = pyproject.get("project")
     if not isinstance(project, dict):
         return None, "pyproject.toml has no [project] table"
     dynamic = {str(d).lower() for d in project.get("dynamic") or ()}
     named = sorted(dynamic.intersection(_PEP621_DEPENDENCY_KEYS))
     if named:
-        return None, f"pyproject.toml [project] lists {', '.join(named)} as dynamic"
+        resolved, why = _setuptools_dynamic_files(pyproject, named, read_file)
+        if resolved is None:
+            return None, why
+        project = {**project, **resolved}
     problems: List[str] = []
     requires = parse_requirements(list(project.get("dependencies") or ()), "[project] dependencies", problems)
     extras: List[str] = []
@@ -135,6 +144,46 @@ def pyproject_metadata(
         ),
         "",
     )
+
+
+def _setuptools_dynamic_files(
+    pyproject: Mapping, named: List[str], read_file: Optional[Callable[[str], Optional[bytes]]]
+) -> Tuple[Optional[Dict[str, object]], str]:
+    """The dynamic dependency keys setuptools reads from ``{file = [...]}`` in ``[tool.setuptools.dynamic]``:
+    dynamic for PEP 621, yet fixed by files inside the sdist. ``(None, reason)`` when any key is not of that kind."""
+    backend = str((pyproject.get("build-system") or {}).get("build-backend") or "")
+    why = f"pyproject.toml [project] lists {', '.join(named)} as dynamic"
+    if read_file is None or not backend.startswith("setuptools"):
+        return None, why
+    table = ((pyproject.get("tool") or {}).get("setuptools") or {}).get("dynamic") or {}
+    resolved: Dict[str, object] = {}
+    for key in named:
+        spec = table.get(key)
+        if key == "dependencies":
+            value: object = _file_directive_lines(spec, read_file)
+        elif key == "optional-dependencies" and isinstance(spec, dict):
+            extras = {str(extra): _file_directive_lines(v, read_file) for extra, v in spec.items()}
+            value = None if None in extras.values() else extras
+        else:
+            value = None
+        if value is None:
+            return None, f"{why} and [tool.setuptools.dynamic] names no file for {key}"
+        resolved[key] = value
+    return resolved, ""
+
+
+def _file_directive_lines(spec: object, read_file: Callable[[str], Optional[bytes]]) -> Optional[List[str]]:
+    """The requirement lines of ``{file = "a.txt"}`` / ``{file = ["a.txt", "b.txt"]}``; None if not that form."""
+    if not isinstance(spec, dict) or set(spec) != {"file"}:
+        return None
+    paths = [spec["file"]] if isinstance(spec["file"], str) else list(spec["file"])
+    texts = []
+    for rel in paths:
+        data = read_file(str(rel))
+        if data is None:
+            return None
+        texts.append(data.decode("utf-8", "replace"))
+    return list(requirement_lines("\n".join(texts)))
 
 
 def _cfg_list(value: str, separator: str) -> List[str]:
