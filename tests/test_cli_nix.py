@@ -16,6 +16,7 @@ import pytest
 from builders import make_wheel
 from elfbuild import PYEXT_SOURCE, compile_so
 from nixstub import evaluate, evaluate_file
+from wheelmeta import audit_wheel
 from wheelmeta.cli import main
 
 CC = "stdenv.cc.cc.lib"
@@ -33,8 +34,10 @@ def stand_ins(tmp_path_factory):
         ("cudart", "libcudart.so.12"),
         ("cublas", "libcublas.so.12"),
         ("mystery", "libmystery.so.3"),
+        ("stdc++", "libstdc++.so.6"),  # found before the real one (if any): the test needs no C++ toolchain
     ]:
-        compile_so(folder, f"lib{link_name}.so", f"int {link_name}_symbol(void) {{ return 0; }}\n", soname=soname)
+        symbol = link_name.replace("+", "p")
+        compile_so(folder, f"lib{link_name}.so", f"int {symbol}_symbol(void) {{ return 0; }}\n", soname=soname)
     return folder
 
 
@@ -57,7 +60,8 @@ def _eval(tmp_path, text, native=(), python=()):
 
 
 def test_cc_runtime_only_wheel_gets_exactly_stdenv_cc_cc_lib(tmp_path, stand_ins, capsys, monkeypatch):
-    wheel = _binary_wheel(tmp_path, stand_ins, "tfdemo", ["stdc++", "m"], requires=["numpy>=1.16"])
+    wheel = _binary_wheel(tmp_path, stand_ins, "tfdemo", ["stdc++", "gcc_s", "m"], requires=["numpy>=1.16"])
+    assert {"libstdc++.so.6", "libgcc_s.so.1", "libm.so.6"} <= set(audit_wheel(str(wheel)).elf_files[0].needed)
     monkeypatch.chdir(tmp_path)
     code, out, _ = _run_nix(capsys, wheel)
     assert code == 0
