@@ -76,6 +76,7 @@ class IndexServer:
 
     ``fmt``: "auto" (by Accept), "html" or "json". ``pep658``: offer and serve ``.metadata`` files for wheels
     (``metadata_key`` picks the attribute spelling: "data-core-metadata" or the older "data-dist-info-metadata").
+    ``truncate`` sends half of each file body (with the full Content-Length) and hangs up.
     ``gzip_pages`` compresses project pages when the client accepts it, as real indexes do.
     ``yanked`` / ``requires_python`` map filenames to a reason / a specifier. ``bad_metadata_hash`` serves a
     ``.metadata`` file whose bytes do not match the hash the page announces.
@@ -94,6 +95,7 @@ class IndexServer:
         bad_metadata_hash: bool = False,
         hashes: bool = True,
         gzip_pages: bool = False,
+        truncate: bool = False,
     ) -> None:
         self.folder = Path(folder)
         self.ranges = ranges
@@ -105,6 +107,7 @@ class IndexServer:
         self.bad_metadata_hash = bad_metadata_hash
         self.hashes = hashes
         self.gzip_pages = gzip_pages
+        self.truncate = truncate
         self.requests = 0
         self.bytes_sent = 0
         self.by_path: Counter = Counter()
@@ -285,7 +288,7 @@ class IndexServer:
                 self.end_headers()
                 with open(target, "rb") as f:
                     f.seek(offset)
-                    left = length
+                    left = length // 2 if server.truncate else length  # then hang up: a connection that dies
                     while left:
                         block = f.read(min(CHUNK, left))
                         if not block:
@@ -294,6 +297,8 @@ class IndexServer:
                         with server._lock:
                             server.bytes_sent += len(block)
                         left -= len(block)
+                if server.truncate:
+                    self.close_connection = True
 
             def _send(self, status: int, body: bytes, ctype: str, headers: Optional[dict] = None) -> None:
                 self.send_response(status)

@@ -170,6 +170,14 @@ def test_retries_are_bounded_and_the_error_names_the_url(folder):
         assert client.requests == 3
 
 
+def test_connection_dying_mid_body_is_a_network_error(folder):
+    with IndexServer(folder, truncate=True) as server:
+        with pytest.raises(NetworkError, match="blob-1.0.tar.gz"):
+            _client().get_bytes(server.file_url(BLOB))
+        with pytest.raises(NetworkError, match="blob-1.0.tar.gz"):
+            RangeSource(server.file_url(BLOB), _client()).read_at(0, 10)
+
+
 def test_download_cap_is_a_network_error(folder):
     with IndexServer(folder) as server:
         with pytest.raises(NetworkError, match="larger than the cap"):
