@@ -114,11 +114,12 @@ def test_metadata_inside_the_tail_costs_one_request(wheels):
         _assert_right(md, "small", "2.0")
 
 
+@pytest.mark.parametrize("wheel, name, version", [(BIG_WHEEL, "big", "1.0"), (SMALL_WHEEL, "small", "2.0")])
 @pytest.mark.parametrize("ranges", ["ignore", "refuse", "no-suffix", "wrong"])
-def test_answer_is_right_whatever_the_server_does_with_ranges(wheels, ranges):
+def test_answer_is_right_whatever_the_server_does_with_ranges(wheels, ranges, wheel, name, version):
     with IndexServer(wheels, ranges=ranges) as server:
-        md = read_remote_metadata(server.file_url(SMALL_WHEEL), client=_client())
-        _assert_right(md, "small", "2.0")
+        md = read_remote_metadata(server.file_url(wheel), client=_client())
+        _assert_right(md, name, version)
 
 
 def test_200_whole_body_answer_on_a_100mb_wheel_is_used_not_refetched(wheels):
