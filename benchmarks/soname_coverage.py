@@ -22,7 +22,7 @@ from typing import Dict, List, Set
 from wheelmeta.cli import expand_paths
 from wheelmeta.errors import WheelmetaError
 from wheelmeta.extract import audit_wheel
-from wheelmeta.patchelf_nix.classify import needed_sonames
+from wheelmeta.patchelf_nix.classify import carried_in_wheel, needed_sonames
 from wheelmeta.patchelf_nix.sonames import SonameMap
 
 DEFAULT_CORPUS = [
@@ -35,7 +35,7 @@ TARGET = 0.97  # the issue's acceptance figure
 
 
 def external_needs(paths: List[str]) -> Dict[str, Set[str]]:
-    """soname -> names of the wheels that need it and do not carry it."""
+    """soname -> names of the wheels that need it and do not carry it (as classification decides carried)."""
     needs: Dict[str, Set[str]] = collections.defaultdict(set)
     for index, path in enumerate(paths, 1):
         try:
@@ -43,8 +43,9 @@ def external_needs(paths: List[str]) -> Dict[str, Set[str]]:
         except WheelmetaError as exc:
             print(f"skipped: {exc}", file=sys.stderr)
             continue
+        carried = carried_in_wheel(audit)  # what autoPatchelfHook finds in the package itself
         for soname in needed_sonames(audit):
-            if soname not in audit.carried_libs:
+            if soname not in carried:
                 needs[soname].add(os.path.basename(path))
         if index % 100 == 0:
             print(f"... {index}/{len(paths)} wheels", file=sys.stderr)
