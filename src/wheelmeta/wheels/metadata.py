@@ -62,26 +62,28 @@ def parse_headers(text: str, *, skip: Tuple[str, ...] = ()) -> Dict[str, List[st
         text = text.replace("\r\n", "\n")
     blank = text.find("\n\n")
     if blank != -1:  # cut at the first blank line with a plain find: a long description is never scanned
-        text = text[:blank]
+        text = text[: blank + 1]
     fields: Dict[str, List[str]] = {}
-    values: Optional[List[str]] = None
-    for line in text.split("\n"):
-        if line[:1] in (" ", "\t"):  # a continuation line, kept with its newline as compat32 does
-            if values is not None:
-                values[-1] += "\n" + line
+    pos, size = 0, len(text)
+    while pos < size:
+        end = _field_end(text, pos, size)
+        field, pos = text[pos:end], end + 1
+        if skip and field.startswith(skip):
             continue
-        if skip and line.startswith(skip):
-            values = None
-            continue
-        name, colon, value = line.partition(":")
+        name, colon, value = field.partition(":")
         if not colon or " " in name or not (name.isascii() and name.isprintable()):
             break  # not a header line: email.feedparser ends the headers here
-        if not name:  # ":value": feedparser skips it as a defect
-            values = None
-            continue
-        values = fields.setdefault(name.lower(), [])
-        values.append(value.lstrip(" \t"))
+        if name:  # ":value" is skipped as a defect by feedparser too
+            fields.setdefault(name.lower(), []).append(value.lstrip(" \t"))
     return fields
+
+
+def _field_end(text: str, pos: int, size: int) -> int:
+    """End of the field starting at ``pos``: its first line plus the continuation lines (space or tab first)."""
+    end = text.find("\n", pos)
+    while end != -1 and end + 1 < size and text[end + 1] in " \t":
+        end = text.find("\n", end + 1)
+    return size if end == -1 else end
 
 
 def parse_metadata(

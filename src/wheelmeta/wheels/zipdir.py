@@ -89,6 +89,7 @@ class ZipDirectory:
         self.cd_offset = cd_offset  # absolute offset where the central directory starts
         self._signatures_trusted: Optional[bool] = None
         self._offsets: Optional[List[int]] = None
+        self._members_read = 0
         self._dist_info_index: Optional[dict] = None
 
     # -- reading -----------------------------------------------------------------------------------------------
@@ -273,14 +274,19 @@ class ZipDirectory:
         raise InvalidWheel(self.source.name, f"corrupt zip64 extra field for {name}")
 
     def check_bounds(self, entry: ZipEntry, data_end: int) -> None:
-        """The cheap checks before reading a member: it ends before the central directory and shares its local
-        header with no other entry. Whether another entry's header lies *inside* the member is decided while
-        streaming (:func:`iter_member` looks for local header signatures in the raw bytes)."""
+        """The checks before reading a member's data.
+
+        The first member read from a directory is only checked against the central directory: whether another
+        entry starts *inside* it is decided while streaming (:func:`iter_member` looks for local header
+        signatures in the raw bytes), and an entry sharing its local header must share its name too (local
+        names are compared), which inflates nothing more than reading this one member. From the second member
+        on, reading many members could multiply such sharing, so every read is checked against the sorted
+        offsets of all entries (built once, at C speed).
+        """
         if data_end > self.cd_offset:
             raise InvalidWheel(self.source.name, f"{entry.name}: member data runs into the central directory")
-        packed = struct.pack("<I", min(entry.header_offset - self._shift, 0xFFFFFFFF))
-        # each header holds its offset once; a second copy of these 4 bytes may be a second header using it
-        if self._offsets is not None or self.central.count(packed) > 1:
+        self._members_read += 1
+        if self._offsets is not None or self._members_read > 1:
             self.check_extent(entry, data_end)
 
     def check_extent(self, entry: ZipEntry, data_end: int) -> None:
