@@ -203,6 +203,35 @@ def test_environment_secrets_and_home_are_not_visible(tmp_path, monkeypatch):
     assert "AWS_SECRET_ACCESS_KEY" not in json.loads(seen)["env"]
 
 
+@pytest.fixture
+def run_socket():
+    """A Unix socket listener where daemons keep theirs (/run), removed afterwards."""
+    path = Path(f"/run/wheelmeta-test-{uuid.uuid4().hex[:8]}.sock")
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        server.bind(str(path))
+    except OSError:
+        pytest.skip("/run is not writable here")
+    server.listen(1)
+    server.setblocking(False)
+    yield path, server
+    server.close()
+    path.unlink()
+
+
+@needs_bubblewrap
+def test_unix_sockets_of_daemons_are_out_of_reach(tmp_path, run_socket):
+    path, server = run_socket
+    tree = make_tree(tmp_path, f"""\
+        import socket
+        socket.socket(socket.AF_UNIX).connect({str(path)!r})
+    """, SETUP_CALL)
+    with pytest.raises(SandboxError, match="FileNotFoundError") as failure:
+        run_setup_py(tree)
+    assert failure.value.isolation == "bubblewrap"
+    assert not received_connection(server)
+
+
 @needs_bubblewrap
 def test_callers_home_folder_is_hidden(tmp_path, monkeypatch):
     home = tmp_path / "home"

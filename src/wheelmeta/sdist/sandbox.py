@@ -32,8 +32,10 @@ import resource
 import select
 import shutil
 import signal
+import site
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import uuid
@@ -262,9 +264,10 @@ def scrubbed_environment(tree: Path, tmpdir: Path) -> Dict[str, str]:
 
 
 def _masked_dirs(tree: Path) -> list:
-    """Directories hidden behind an empty tmpfs under bubblewrap: shared scratch space and the caller's home."""
+    """Directories hidden behind an empty tmpfs under bubblewrap: shared scratch space, the caller's home, and
+    /run, where daemons keep their Unix sockets (a read-only mount does not stop ``connect()`` to a socket)."""
     home = Path(os.path.expanduser("~")).resolve()
-    dirs = [Path("/tmp"), Path("/var/tmp")]
+    dirs = [Path("/tmp"), Path("/var/tmp"), Path("/run")]
     if home != Path("/") and home.is_dir():  # the tree, even if below it, is bound back afterwards
         dirs.append(home)
     return [d for d in dirs if d.is_dir()]
@@ -499,8 +502,9 @@ _PROBE = (
 @functools.lru_cache(maxsize=None)
 def interpreter(python: Optional[str] = None) -> _Interpreter:
     """Facts about the interpreter setup.py will run under (asked of that interpreter, once per process)."""
-    if python is None:
-        paths = [sys.prefix, sys.exec_prefix, sys.base_prefix, *sys.path]
+    if python is None:  # this interpreter's default paths (not this process's sys.path: the child gets -E -s)
+        paths = [sys.prefix, sys.exec_prefix, sys.base_prefix, sysconfig.get_config_var("LIBDIR") or "",
+                 *sysconfig.get_paths().values(), *site.getsitepackages()]
         executable, version = sys.executable, "%d.%d.%d" % sys.version_info[:3]
     else:
         found = shutil.which(python)
@@ -513,9 +517,10 @@ def interpreter(python: Optional[str] = None) -> _Interpreter:
         except (OSError, subprocess.SubprocessError, ValueError):
             raise SandboxError(python, "not a working Python interpreter") from None
         executable, version, paths = facts["executable"] or found, facts["version"], facts["paths"]
-    real = Path(executable).resolve()
-    paths = [Path(p) for p in paths if p] + [Path(executable).parent, real.parent.parent]
-    return _Interpreter(executable, version, tuple(p.resolve() for p in paths if p.exists()))
+    # Both spellings: a venv's python must be started through its symlink, which may sit below a masked folder.
+    paths = [Path(os.path.abspath(p)) for p in paths if p] + [Path(os.path.abspath(executable)).parent]
+    paths += [p.resolve() for p in paths] + [Path(executable).resolve().parent.parent]
+    return _Interpreter(executable, version, tuple(dict.fromkeys(p for p in paths if p.exists())))
 
 
 def run_setup_py(tree: Path, *, python: Optional[str] = None, timeout: float = 60.0,
