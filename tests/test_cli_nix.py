@@ -15,6 +15,7 @@ import pytest
 
 from builders import make_wheel
 from elfbuild import PYEXT_SOURCE, compile_so
+from indexserver import IndexServer
 from nixstub import evaluate, evaluate_file
 from wheelmeta import audit_wheel
 from wheelmeta.cli import main
@@ -201,3 +202,22 @@ def test_not_a_wheel_is_a_one_line_error(tmp_path, capsys):
     code, out, err = _run_nix(capsys, bad)
     assert code == 1 and out == ""
     assert len(err.strip().splitlines()) == 1 and "broken-1.0-py3-none-any.whl" in err
+
+
+def test_remote_wheel_with_its_sha256_is_read_over_http_and_fetched_by_url(tmp_path, stand_ins, capsys):
+    wheel = _binary_wheel(tmp_path, stand_ins, "gldemo", ["GL"], requires=["numpy"])
+    with IndexServer(wheel.parent, ranges="ok") as server:
+        url = server.file_url(wheel.name)
+        code, out, _ = _run_nix(capsys, f"{url}#sha256={server.sha256(wheel.name)}")
+    assert code == 0
+    result = _eval(tmp_path, out, native=["libGL"], python=["numpy"])
+    assert result["src"]["url"] == url
+    assert result["src"]["hash"] == "sha256-" + base64.b64encode(hashlib.sha256(wheel.read_bytes()).digest()).decode()
+    assert result["buildInputs"] == ["libGL"] and result["pythonImportsCheck"] == ["gldemo"]
+
+
+def test_remote_wheel_without_its_sha256_is_a_usage_error(tmp_path, capsys):
+    wheel = make_wheel(tmp_path, "one", files={"one.py": b""})
+    with IndexServer(tmp_path, ranges="ok") as server:
+        code, out, err = _run_nix(capsys, server.file_url(wheel.name))
+    assert code == 2 and out == "" and "#sha256=" in err

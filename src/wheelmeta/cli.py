@@ -300,7 +300,12 @@ def _add_nix(sub) -> None:
         "package set. Without target options, dependencies are evaluated for the Python the wheel's tags name "
         "(cp37 -> 3.7; 3.13 for py3/abi3 wheels) on Linux.",
     )
-    p.add_argument("wheels", nargs="+", metavar="WHEEL", help="local wheel, folder or quoted glob")
+    p.add_argument(
+        "wheels",
+        nargs="+",
+        metavar="WHEEL",
+        help="wheel, folder, quoted glob, or http(s) URL ending in #sha256=<hex> (read with range requests)",
+    )
     p.add_argument(
         "--url",
         metavar="URL",
@@ -322,9 +327,9 @@ def _add_nix(sub) -> None:
 def _run_nix(args: argparse.Namespace) -> int:
     from .patchelf_nix.sonames import SonameMap
 
-    wheels = expand_paths(args.wheels)
-    if any("://" in w for w in wheels):
-        raise UsageError(next(w for w in wheels if "://" in w), "nix takes local wheels; name their URL with --url")
+    wheels = [_local_if_file_url(w) for w in expand_paths(args.wheels)]
+    if args.url and any("://" in w for w in wheels):
+        raise UsageError("--url", "a wheel given by its URL already names its src; --url is for local wheels")
     if args.url and not args.url.endswith("/") and len(wheels) > 1:
         raise UsageError("--url", "one URL for several wheels: give a base URL ending in /")
     soname_map = SonameMap.load(args.map)
@@ -352,6 +357,14 @@ def _run_nix(args: argparse.Namespace) -> int:
             header = f"{separator}# {os.path.basename(wheel)}\n" if len(wheels) > 1 else ""
             sys.stdout.write(header + text)
     return status
+
+
+def _local_if_file_url(wheel: str) -> str:
+    if not wheel.lower().startswith("file://"):
+        return wheel
+    from .http import url_to_path
+
+    return url_to_path(wheel)
 
 
 def _write_nix_package_set(wheels: List[str], args: argparse.Namespace, soname_map) -> int:
@@ -389,24 +402,31 @@ def _nix_target(wheel: str, args: argparse.Namespace):
 
 
 def _nix_function(wheel: str, args: argparse.Namespace, soname_map, target, base: str):
-    """Audit, classify and read one wheel; warn about what the expression cannot provide."""
+    """Audit, classify and read one wheel (a local file or an http(s) URL); warn about what the expression
+    cannot provide."""
     from urllib.parse import quote
 
     from .extract import audit_wheel, read_metadata
     from .patchelf_nix.classify import nix_inputs
-    from .patchelf_nix.expression import package_function
+    from .patchelf_nix.expression import import_modules, package_function, split_sha256_fragment
 
-    audit = audit_wheel(wheel)
-    metadata = read_metadata(wheel)
-    inputs = nix_inputs(audit, soname_map)
-    url = args.url
-    if url and url.endswith("/"):
+    url, sha256, modules, source = args.url, None, None, wheel
+    if wheel.lower().startswith(("http://", "https://")):
+        from .http import RangeSource
+
+        url, sha256 = split_sha256_fragment(wheel)
+        source = url
+        modules = import_modules(RangeSource(url))
+    elif url and url.endswith("/"):
         url += quote(os.path.basename(wheel))
+    audit = audit_wheel(source)
+    metadata = read_metadata(source)
+    inputs = nix_inputs(audit, soname_map)
     if inputs.unknown and not args.quiet:
         print(f"wheelmeta: warning: {wheel}: no nixpkgs input known for {', '.join(inputs.unknown)} "
               "(listed as a comment in buildInputs; add them or map them with --map)", file=sys.stderr)
     function = package_function(wheel, audit=audit, metadata=metadata, inputs=inputs, target=target, url=url,
-                                relative_to=base)
+                                sha256=sha256, modules=modules, relative_to=base)
     return metadata, function
 
 

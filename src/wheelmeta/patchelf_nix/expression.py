@@ -20,8 +20,10 @@ import base64
 import hashlib
 import logging
 import os
+import posixpath
 import re
 from typing import Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from urllib.parse import unquote, urlsplit
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
@@ -55,6 +57,7 @@ __all__ = [
     "default_target",
     "sri_hash",
     "file_sha256",
+    "split_sha256_fragment",
     "import_modules",
     "DEFAULT_PYTHON",
 ]
@@ -130,6 +133,24 @@ def file_sha256(path: Union[str, os.PathLike]) -> str:
     return digest.hexdigest()
 
 
+def split_sha256_fragment(url: str) -> Tuple[str, str]:
+    """``https://host/x.whl#sha256=<hex>`` -> (``https://host/x.whl``, hex), as index links carry the hash.
+
+    A remote wheel without it is refused: hashing it would mean downloading all of it, which the audit avoids.
+    """
+    base, _, fragment = url.partition("#")
+    name, _, value = fragment.partition("=")
+    if name.lower() != "sha256" or not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise UsageError(url, "a remote wheel needs its sha256 for fetchurl: add #sha256=<64 hex digits> to the URL")
+    return base, value.lower()
+
+
+def _file_name(wheel: str) -> str:
+    if "://" in wheel:
+        return unquote(posixpath.basename(urlsplit(wheel).path))
+    return os.path.basename(wheel)
+
+
 def default_target(wheel_filename: str):
     """The target a wheel's own tags describe: its Python version (``cp37`` -> 3.7, the newest when it names
     several; :data:`DEFAULT_PYTHON` for ``py3`` and ``abi3`` wheels) on its own platform (``manylinux_2_17_x86_64``
@@ -140,7 +161,7 @@ def default_target(wheel_filename: str):
     from ..target import Target
 
     try:
-        _, _, _, tags = parse_wheel_filename(os.path.basename(wheel_filename))
+        _, _, _, tags = parse_wheel_filename(_file_name(wheel_filename))
     except Exception as exc:  # packaging's InvalidWheelFilename and friends
         raise InvalidWheel(wheel_filename, f"not a wheel file name: {exc}") from None
     versions = [t.interpreter[2:] for t in tags if re.fullmatch(r"cp3\d{1,2}", t.interpreter) and t.abi != "abi3"]
