@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Dict, Iterable, Optional
 
@@ -205,3 +206,37 @@ def test_cuda_torch_gets_cuda_packages_and_the_driver_like_nixpkgs_torch_bin(bui
     assert {a for a in inputs.build_inputs if not a.startswith("cudaPackages.")} == {"stdenv.cc.cc.lib"}
     assert inputs.ignore_missing_deps == ("libcuda.so.1",) and inputs.driver_runpath
     assert inputs.unknown == ()
+
+
+# --- the nix object of `wheelmeta scan --json` --------------------------------------------------------------
+
+
+def test_scan_json_has_a_nix_object_per_wheel(wheels, capsys):
+    from wheelmeta.cli import main
+
+    path = wheels.wheel("gui2", ["libGL.so.1", "libcuda.so.1"])
+    assert main(["scan", "--json", str(path)]) == 0
+    (obj,) = json.loads(capsys.readouterr().out)
+    assert obj["nix"]["buildInputs"] == ["libGL"]
+    assert obj["nix"]["ignoreMissingDeps"] == ["libcuda.so.1"]
+    assert obj["nix"]["by_soname"]["libGL.so.1"] == {"class": "nixpkgs", "attribute": "libGL"}
+
+
+def test_scan_map_option_overrides_the_nix_object(wheels, tmp_path, capsys):
+    from wheelmeta.cli import main
+
+    path = wheels.wheel("gui3", ["libGL.so.1"])
+    override = tmp_path / "over.toml"
+    override.write_text('[sonames]\n"libGL.so.1" = "libglvnd"\n')
+    assert main(["scan", "--json", "--map", str(override), str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["nix"]["buildInputs"] == ["libglvnd"]
+
+
+def test_scan_with_a_bad_map_fails_before_reading_wheels(tmp_path, capsys):
+    from wheelmeta.cli import main
+
+    override = tmp_path / "bad.toml"
+    override.write_text("[sonames\n")
+    assert main(["scan", "--json", "--map", str(override), str(tmp_path / "missing.whl")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"wheelmeta: error: {override}: not valid TOML") and err.count("\n") == 1
