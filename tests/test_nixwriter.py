@@ -11,6 +11,7 @@ from wheelmeta.patchelf_nix.nixwriter import (
     Apply,
     AttrSet,
     Binding,
+    EnvPath,
     Formal,
     Function,
     IndentedString,
@@ -50,10 +51,12 @@ def test_application_absorbs_its_last_set_argument():
     assert text == '{\n  src = fetchurl {\n    url = "u";\n    hash = "h";\n  };\n}\n'
 
 
-def test_several_formals_go_one_per_line_with_trailing_commas_and_one_stays_inline():
-    many = render(Function([Formal("lib"), Formal("zlib")], Var("zlib")))
-    assert many == "{\n  lib,\n  zlib,\n}:\nzlib\n"
-    assert render(Function([Formal("pkgs")], Var("pkgs"))) == "{ pkgs }: pkgs\n"
+def test_formals_stay_inline_only_when_nixfmt_allows():
+    assert render(Function([Formal("lib"), Formal("zlib")], Var("zlib"))) == "{ lib, zlib }: zlib\n"
+    three = render(Function([Formal("a"), Formal("b"), Formal("c")], Var("a")))
+    assert three == "{\n  a,\n  b,\n  c,\n}:\na\n"
+    default = render(Function([Formal("pkgs", Apply(Var("import"), EnvPath("nixpkgs"), AttrSet()))], Var("pkgs")))
+    assert default == "{\n  pkgs ? import <nixpkgs> { },\n}:\npkgs\n"
 
 
 def test_formal_must_be_an_identifier():

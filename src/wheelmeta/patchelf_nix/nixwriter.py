@@ -13,8 +13,8 @@ keeps hostile text (a summary holding ``"`` or ``${``) from ever becoming Nix co
 
 Layout rules followed (nixfmt's, as far as this subset needs them): two spaces per level; a list or attribute
 set with more than one item is one item per line, ``[ ]`` and ``{ }`` when empty; a non-empty attribute set bound
-to a name is always expanded; an attribute-set parameter with more than one formal is one formal per line with a
-trailing comma; the last argument of an application, when it is a set, a list or a parenthesised function, is
+to a name is always expanded; an attribute-set parameter is on one line only with at most two formals and no
+defaults (``{ lib, fetchurl }:``), else one formal per line with a trailing comma; the last argument of an application, when it is a set, a list or a parenthesised function, is
 absorbed (``fetchurl {`` ... ``}``); the soft line limit is 100 characters without the indentation, and strings
 may exceed it.
 """
@@ -356,17 +356,18 @@ def _flat_function(expr: Function) -> Optional[str]:
     if expr.blank_line:
         return None
     head = _flat_params(expr)
-    body = _flat(expr.body)
+    body = _flat(expr.body, expand_sets=expr.formals)  # nixfmt: `{ a }:` then a set body on its own lines
     return None if head is None or body is None else f"{head} {body}"
 
 
 def _flat_params(expr: Function) -> Optional[str]:
+    """``a: b:``, or ``{ a, b }:`` when nixfmt allows a formal set on one line: at most two formals, none with a
+    default (``{ pkgs ? import <nixpkgs> { } }:`` is always expanded), no comments."""
     if not expr.formals:
         return "".join(f"{p}: " for p in expr.params).rstrip()  # type: ignore[str-bytes-safe]
-    if len(expr.params) > 1 or not isinstance(expr.params[0], Formal):
+    if len(expr.params) > 2 or not all(isinstance(p, Formal) and p.default is None for p in expr.params):
         return None
-    text = _flat_formal(expr.params[0])  # type: ignore[arg-type]
-    return None if text is None else f"{{ {text} }}:"
+    return "{ " + ", ".join(p.name for p in expr.params) + " }:"  # type: ignore[union-attr]
 
 
 def _flat_formal(formal: Formal) -> Optional[str]:
