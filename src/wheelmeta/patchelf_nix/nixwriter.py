@@ -14,9 +14,9 @@ keeps hostile text (a summary holding ``"`` or ``${``) from ever becoming Nix co
 Layout rules followed (nixfmt's, as far as this subset needs them): two spaces per level; a list or attribute
 set with more than one item is one item per line, ``[ ]`` and ``{ }`` when empty; a non-empty attribute set bound
 to a name is always expanded; an attribute-set parameter is on one line only with at most two formals and no
-defaults (``{ lib, fetchurl }:``), else one formal per line with a trailing comma; the last argument of an application, when it is a set, a list or a parenthesised function, is
-absorbed (``fetchurl {`` ... ``}``); the soft line limit is 100 characters without the indentation, and strings
-may exceed it.
+defaults (``{ lib, fetchurl }:``), else one formal per line with a trailing comma; the last argument of an
+application, when it is a set, a list or a parenthesised function, is absorbed (``fetchurl {`` ... ``}``); the
+soft line limit is 100 characters without the indentation, and strings may exceed it.
 """
 
 from __future__ import annotations
