@@ -50,7 +50,8 @@ _ZIP64_EOCD = struct.Struct("<4sQHHIIQQQQ")  # 56 bytes
 _ZIP64_EOCD_SIG = b"PK\x06\x06"
 _CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")  # central directory file header, 46 bytes
 _CENTRAL_SIG = b"PK\x01\x02"
-_CENTRAL_OFFSET_RE = re.compile(re.escape(_CENTRAL_SIG) + b".{38}(.{4})", re.DOTALL)  # local header offset
+_CENTRAL_FIXED = struct.Struct("<HHHHHHIIIHHHHHII")  # the 42 bytes after the signature
+_CENTRAL_FIXED_RE = re.compile(re.escape(_CENTRAL_SIG) + b"(.{42})", re.DOTALL)
 _LOCAL = struct.Struct("<4sHHHHHIIIHH")  # local file header, 30 bytes
 _LOCAL_SIG = b"PK\x03\x04"
 _MAX_COMMENT = 0xFFFF
@@ -89,6 +90,7 @@ class ZipDirectory:
         self.cd_offset = cd_offset  # absolute offset where the central directory starts
         self._signatures_trusted: Optional[bool] = None
         self._offsets: Optional[List[int]] = None
+        self._least_ends: List[int] = []
         self._members_read = 0
         self._dist_info_index: Optional[dict] = None
 
@@ -304,50 +306,31 @@ class ZipDirectory:
             raise InvalidWheel(self.source.name, f"{entry.name}: overlapping entries in the zip file")
         # the member stored before ours must end before our header starts (its local extra field can only
         # make it longer, so the central name length gives a lower bound)
-        if first > 0 and self._least_end(starts[first - 1]) > offset:
+        if first > 0 and self._least_ends[first - 1] > offset:
             raise InvalidWheel(self.source.name, f"{entry.name}: overlapping entries in the zip file")
 
     def _sorted_offsets(self) -> List[int]:
-        """Every entry's recorded local header offset, sorted; built once.
+        """Every entry's recorded local header offset, sorted; built once with the least ends (below).
 
-        For ordinary archives a regex pulls the offset field out of every header and one ``struct.unpack``
-        decodes them all: no Python-level loop per entry.
+        For ordinary archives a regex pulls the fixed-size fields out of every header and ``struct.iter_unpack``
+        decodes them: the Python-level work per entry is one tuple, once per directory.
         """
         if self._offsets is None:
-            offsets: Optional[tuple] = None
+            rows: Optional[List[Tuple[int, int, int]]] = None
             if self._trusted():
-                fields = _CENTRAL_OFFSET_RE.findall(self.central)
-                if len(fields) == self.entry_count:
-                    offsets = struct.unpack(f"<{len(fields)}I", b"".join(fields))
-                    if 0xFFFFFFFF in offsets:
-                        offsets = None  # zip64 offsets live in the extra fields
-            if offsets is None:
-                offsets = tuple(entry.header_offset - self._shift for entry in self.entries())
-            self._offsets = sorted(offsets)
+                fixed = _CENTRAL_FIXED_RE.findall(self.central)
+                if len(fixed) == self.entry_count:
+                    rows = [(r[15], r[9], r[7]) for r in _CENTRAL_FIXED.iter_unpack(b"".join(fixed))]
+                    if any(0xFFFFFFFF in (offset, csize) for offset, _, csize in rows):
+                        rows = None  # zip64 values live in the extra fields
+            if rows is None:
+                rows = [(e.header_offset - self._shift, len(e.raw_name), e.compressed_size) for e in self.entries()]
+            rows.sort()
+            self._offsets = [offset for offset, _, _ in rows]
+            # a member ends at the earliest after its local header (central name length: the local extra field
+            # can only add to it) and its compressed data
+            self._least_ends = [offset + _LOCAL.size + name_len + csize for offset, name_len, csize in rows]
         return self._offsets
-
-    def _least_end(self, offset: int) -> int:
-        """Where the member whose local header is at (recorded) ``offset`` ends at the earliest."""
-        for pos in self._header_positions_with_offset(offset):
-            entry = self._entry_at(pos)[0]
-            return offset + _LOCAL.size + len(entry.raw_name) + entry.compressed_size
-        return offset  # pragma: no cover - every sorted offset comes from some header
-
-    def _header_positions_with_offset(self, offset: int) -> Iterator[int]:
-        if self._trusted() and offset != 0xFFFFFFFF:
-            needle, central = struct.pack("<I", offset), self.central
-            hit = central.find(needle, 42)
-            while hit != -1:
-                if central[hit - 42 : hit - 38] == _CENTRAL_SIG:
-                    yield hit - 42
-                hit = central.find(needle, hit + 1)
-            return
-        pos = 0
-        for _ in range(self.entry_count):
-            entry, next_pos = self._entry_at(pos)
-            if entry.header_offset - self._shift == offset:
-                yield pos
-            pos = next_pos
 
 
 def _find_eocd(tail: bytes) -> Optional[int]:
