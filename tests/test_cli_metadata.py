@@ -9,7 +9,7 @@ import sys
 import pytest
 from packaging.requirements import Requirement
 
-from builders import make_wheel
+from builders import make_sdist, make_wheel, metadata_text
 from wheelmeta.cli import main
 
 # markers on python_version, sys_platform, os_name and extras (the acceptance wheel)
@@ -86,6 +86,16 @@ def test_folder_lists_every_wheel_inside(capsys, tmp_path):
     (tmp_path / "notes.txt").write_text("not a distribution")
     code, objs, _ = run_json(capsys, tmp_path)
     assert code == 0 and [o["name"] for o in objs] == ["alpha", "beta", "gamma"]
+
+
+def test_folder_lists_sdists_next_to_wheels(capsys, tmp_path):
+    make_wheel(tmp_path, "alpha", "1.0", requires=["idna>=2"])
+    pkg_info = metadata_text("beta", "2.0", requires=['requests; extra == "x"'], extras=["x"], metadata_version="2.2")
+    make_sdist(tmp_path, "beta", "2.0", files={"PKG-INFO": pkg_info})
+    code, objs, _ = run_json(capsys, tmp_path, "--extras", "x")
+    assert code == 0 and [(o["name"], o["provenance"]) for o in objs] == [("alpha", "wheel-metadata"),
+                                                                          ("beta", "pkg-info-static")]
+    assert objs[1]["dependencies"] == ["requests"]
 
 
 def test_quoted_glob_is_expanded(capsys, tmp_path):
