@@ -325,6 +325,11 @@ print(json.dumps({"env": env, "tags": found}))
 OTHER_PYTHONS = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.12", "3.13"]
 
 
+@functools.lru_cache(maxsize=None)
+def _probe_env_items():
+    return tuple(_probe_env().items())
+
+
 def _probe_env():
     # pyenv shims refuse versions that are not activated: activate every installed one for the child
     env = dict(os.environ)
@@ -339,7 +344,7 @@ def probe_python(version):
     exe = shutil.which(f"python{version}")
     if exe is None:
         pytest.skip(f"python{version} not installed")
-    proc = subprocess.run([exe, "-c", PROBE], capture_output=True, text=True, timeout=60, env=_probe_env())
+    proc = subprocess.run([exe, "-c", PROBE], capture_output=True, text=True, timeout=60, env=dict(_probe_env_items()))
     if proc.returncode != 0:
         pytest.skip(f"python{version} not runnable: {proc.stderr.strip()[:80]}")
     return json.loads(proc.stdout)
