@@ -80,7 +80,8 @@ def received_connection(server: socket.socket, wait: float = 0.5) -> bool:
 
 # ------------------------------------------------------------------------------------------------- detection
 
-def test_detect_isolation_prefers_bubblewrap_when_it_runs():
+def test_detect_isolation_prefers_bubblewrap_when_it_runs(monkeypatch):
+    monkeypatch.delenv("WHEELMETA_SANDBOX", raising=False)
     expected = "bubblewrap" if available("bubblewrap") else "netns" if available("netns") else "rlimits-only"
     assert detect_isolation() == expected
 
@@ -90,6 +91,15 @@ def test_environment_variable_caps_the_isolation(monkeypatch):
     assert detect_isolation() == "rlimits-only"
     monkeypatch.setenv("WHEELMETA_SANDBOX", "netns")
     assert detect_isolation() in ("netns", "rlimits-only")
+
+
+def test_forcing_an_isolation_that_is_missing_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # neither bwrap nor unshare on it
+    monkeypatch.setattr(sandbox, "_works", lambda argv: False)
+    tree = make_tree(tmp_path, SETUP_CALL)
+    with pytest.raises(SandboxError, match="isolation 'bubblewrap' is not available here"):
+        run_setup_py(tree, isolation="bubblewrap")
+    assert detect_isolation() == "rlimits-only"
 
 
 def test_unknown_isolation_name_is_a_clear_error(monkeypatch):
@@ -182,7 +192,7 @@ def test_writes_outside_the_tree_land_nowhere(tmp_path):
             open(target, "w").write("escaped")
     """, SETUP_CALL)
     with pytest.raises(SandboxError, match="Read-only file system") as failure:
-        run_setup_py(tree)
+        run_setup_py(tree, isolation="bubblewrap")
     assert failure.value.isolation == "bubblewrap"
     assert [t for t in targets if t.exists()] == []
     assert sorted(p.name for p in tree.iterdir()) == ["setup.py"]
@@ -227,7 +237,7 @@ def test_unix_sockets_of_daemons_are_out_of_reach(tmp_path, run_socket):
         socket.socket(socket.AF_UNIX).connect({str(path)!r})
     """, SETUP_CALL)
     with pytest.raises(SandboxError, match="FileNotFoundError") as failure:
-        run_setup_py(tree)
+        run_setup_py(tree, isolation="bubblewrap")
     assert failure.value.isolation == "bubblewrap"
     assert not received_connection(server)
 
@@ -240,7 +250,7 @@ def test_callers_home_folder_is_hidden(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(home))
     tree = make_tree(tmp_path, f"open({str(home / '.netrc')!r}).read()\n", SETUP_CALL)
     with pytest.raises(SandboxError, match="FileNotFoundError") as failure:
-        run_setup_py(tree)
+        run_setup_py(tree, isolation="bubblewrap")
     assert failure.value.isolation == "bubblewrap"
     assert "hunter2" not in failure.value.output
 
@@ -333,7 +343,7 @@ def test_os_system_writes_only_inside_the_tree(tmp_path):
         import os
         os.system("touch {escape} {beside} inside-marker")
     """, SETUP_CALL)
-    result = run_setup_py(tree)
+    result = run_setup_py(tree, isolation="bubblewrap")
     assert result.isolation == "bubblewrap"
     assert not escape.exists() and not beside.exists()
     assert (tree / "inside-marker").exists()
@@ -348,7 +358,7 @@ def test_root_inside_cannot_remount_the_filesystem_writable(tmp_path):
         os.system("echo 3 > /proc/sys/vm/drop_caches && touch drop-caches-written")
         os.system("grep CapEff /proc/self/status > capabilities")
     """, SETUP_CALL)
-    assert run_setup_py(tree).isolation == "bubblewrap"
+    assert run_setup_py(tree, isolation="bubblewrap").isolation == "bubblewrap"
     assert not escape.exists()
     assert not (tree / "drop-caches-written").exists()
     assert (tree / "capabilities").read_text().split() == ["CapEff:", "0000000000000000"]
@@ -366,7 +376,7 @@ def test_limits_cannot_be_raised_or_escaped_from_inside(tmp_path):
             except (OSError, ValueError):
                 pass
     """, SETUP_CALL)
-    assert run_setup_py(tree).isolation == "bubblewrap"
+    assert run_setup_py(tree, isolation="bubblewrap").isolation == "bubblewrap"
 
 
 def test_exit_before_setup_reports_the_status(tmp_path):

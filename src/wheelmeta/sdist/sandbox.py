@@ -144,6 +144,10 @@ def _netns_works() -> bool:
     return bool(unshare and true) and _works((unshare, "--net", "--pid", "--fork", "--kill-child", true))
 
 
+def _usable(isolation: str) -> bool:
+    return {"bubblewrap": _bubblewrap_works, "netns": _netns_works}.get(isolation, lambda: isolation in ISOLATIONS)()
+
+
 def detect_isolation() -> str:
     """The strongest isolation that works here, capped by ``$WHEELMETA_SANDBOX``.
 
@@ -392,6 +396,8 @@ def run_sandboxed(argv: Sequence[str], tree: Path, *, timeout: float, limits: Op
     """
     limits = limits or Limits()
     isolation = isolation or detect_isolation()
+    if not _usable(isolation):
+        raise SandboxError(tree, f"isolation {isolation!r} is not available here")
     tree = Path(tree).resolve()
     cpu_seconds = limits.cpu_limit(timeout)
     cgroup = _PidsCgroup.create(limits.max_processes) if limits.use_cgroup else None
