@@ -11,10 +11,12 @@ import json
 import os
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -300,6 +302,29 @@ def test_background_process_dies_with_the_run_even_without_a_cgroup(tmp_path, is
     result = run_setup_py(tree, isolation=isolation, limits=Limits(use_cgroup=False))
     assert "process-tree" in result.contained or isolation == "rlimits-only"
     assert processes_in(tree.resolve()) == []
+
+
+@pytest.mark.parametrize("isolation", [*namespaced, "rlimits-only"])
+def test_run_dies_when_wheelmeta_itself_is_killed(tmp_path, isolation):
+    tree = make_tree(tmp_path, "import time\nopen('started', 'w').close()\ntime.sleep(600)\n", SETUP_CALL)
+    caller = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""\
+        from wheelmeta.sdist.sandbox import Limits, run_setup_py
+        run_setup_py({str(tree)!r}, isolation={isolation!r}, timeout=600, limits=Limits(use_cgroup=False))
+    """)])
+    for _ in range(300):
+        if (tree / "started").exists():
+            break
+        time.sleep(0.05)
+    caller.kill()
+    caller.wait()
+    for _ in range(100):  # the kernel delivers the parent-death signal asynchronously
+        leftovers = processes_in(tree.resolve())
+        if not leftovers:
+            break
+        time.sleep(0.05)
+    for pid in leftovers:  # do not leave them running if the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert leftovers == []
 
 
 def test_endless_allocation_hits_the_memory_limit(tmp_path):

@@ -25,6 +25,7 @@ the process count even for root (RLIMIT_NPROC does not bind root) and lets us ki
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import json
 import os
@@ -352,8 +353,19 @@ def _processes_of(uid: int) -> int:
     return count
 
 
-def _apply_limits(rlimits: Sequence[Tuple[int, int, int]], cgroup_fd: Optional[int]) -> None:
+@functools.lru_cache(maxsize=None)
+def _prctl():
+    """libc's prctl, loaded in the parent (loading a library between fork and exec is asking for trouble)."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _apply_limits(rlimits: Sequence[Tuple[int, int, int]], cgroup_fd: Optional[int], prctl) -> None:
     """Runs in the child between fork and exec: the limits bind the wrapper and everything it starts."""
+    if prctl is not None:  # PR_SET_PDEATHSIG: if wheelmeta itself is killed, the run dies with it
+        prctl(1, signal.SIGKILL, 0, 0, 0)
     if cgroup_fd is not None:
         os.write(cgroup_fd, str(os.getpid()).encode())
     for number, soft, hard in rlimits:
@@ -411,7 +423,7 @@ def run_sandboxed(argv: Sequence[str], tree: Path, *, timeout: float, limits: Op
             proc = subprocess.Popen(
                 cmd, cwd=tree, env=env if env is not None else scrubbed_environment(tree, tree),
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(fd,),
-                start_new_session=True, preexec_fn=functools.partial(_apply_limits, rlimits, cgroup_fd),
+                start_new_session=True, preexec_fn=functools.partial(_apply_limits, rlimits, cgroup_fd, _prctl()),
             )
         except OSError as error:
             if cgroup:
