@@ -147,7 +147,7 @@ class ZipDirectory:
 
         :raises InvalidWheel: when there is none, more than one, or its name does not match ``project``.
         """
-        folders = sorted(self._top_level_folders(b".dist-info/"))
+        folders = sorted(self._dist_info_folders())
         if not folders:
             raise InvalidWheel(self.source.name, "no .dist-info folder in the wheel")
         if len(folders) > 1:
@@ -206,29 +206,34 @@ class ZipDirectory:
             yield pos, central[pos + _CENTRAL.size : pos + _CENTRAL.size + name_len]
             pos += _CENTRAL.size + name_len + extra_len + comment_len
 
-    def _top_level_folders(self, marker: bytes) -> set:
-        """Names of top-level folders ending with ``marker`` (e.g. ``b".dist-info/"``), from member names."""
+    def _dist_info_folders(self) -> set:
+        """Names of the top-level ``*.dist-info`` folders, from the member names below them.
+
+        On the fast path each ``.dist-info/`` hit in the raw directory is traced back to its header, and the
+        members found are indexed so that :meth:`find` of ``x.dist-info/METADATA`` needs no further scan.
+        """
+        marker = b".dist-info/"
         folders = set()
-        if self._trusted():
-            index = {}  # raw member name -> header offset, for find() of these members without another scan
-            central, hit = self.central, self.central.find(marker)
-            while hit != -1:
-                pos = central.rfind(_CENTRAL_SIG, 0, hit)
-                name_start = pos + _CENTRAL.size
-                name_end = name_start + _name_length(central, pos)
-                if pos >= 0 and name_start <= hit and hit + len(marker) <= name_end:
-                    prefix = central[name_start:hit]
-                    if b"/" not in prefix and prefix:
-                        folders.add(_decode_name(prefix + marker[:-1], _flags(central, pos)))
-                        index[central[name_start:name_end]] = pos
-                hit = central.find(marker, hit + 1)
-            if marker == b".dist-info/":
-                self._dist_info_index = index
+        if not self._trusted():
+            for _, raw in self._scan_names():
+                head, sep, _rest = raw.partition(b"/")
+                if sep and head.endswith(marker[:-1]) and head != marker[:-1]:
+                    folders.add(_decode_name(head, 0))
             return folders
-        for _, raw in self._scan_names():
-            head, sep, _rest = raw.partition(b"/")
-            if sep and head.endswith(marker[:-1]) and head != marker[:-1]:
-                folders.add(_decode_name(head, 0))
+        index = {}  # raw member name -> header offset
+        central, hit = self.central, self.central.find(marker)
+        while hit != -1:
+            pos = central.rfind(_CENTRAL_SIG, 0, hit)
+            name_start = pos + _CENTRAL.size
+            if pos >= 0 and name_start <= hit:
+                name_end = name_start + _name_length(central, pos)
+                prefix = central[name_start:hit]
+                # the first ".dist-info/" of a name ends its first component when the prefix has no "/"
+                if hit + len(marker) <= name_end and prefix and b"/" not in prefix:
+                    folders.add(_decode_name(prefix + marker[:-1], _flags(central, pos)))
+                    index[central[name_start:name_end]] = pos
+            hit = central.find(marker, hit + 1)
+        self._dist_info_index = index
         return folders
 
     def _header_lengths(self, pos: int) -> Tuple[int, int, int]:
