@@ -2,12 +2,30 @@
 
 Works on :class:`wheelmeta.sources.ByteSource` objects only; never opens sockets, never writes members to disk.
 
-Planned modules (see ../shared/DESIGN.md):
-  zipdir.py    ZipDirectory.read(source) -> EOCD (+zip64) and the raw central directory bytes;
-               .find(name) -> ZipEntry | None without building an object per entry; .entries() iterates lazily;
-               iter_member(source, entry, limit=...) yields inflated chunks with a cap on inflated bytes.
-  filename.py  parse_wheel_filename(filename) -> WheelFilename(name, version, build, tags), InvalidWheel on error.
-  metadata.py  parse_metadata(data: bytes, source=..., provenance=...) -> DistMetadata (every Metadata-Version).
-  wheelfile.py parse_wheel_info(data) -> WheelInfo; parse_record(data) -> list of rows.
-  reader.py    read_wheel_metadata(source) -> DistMetadata: the one .dist-info, METADATA parsed.
+  zipdir.py    ZipDirectory.read(source): the EOCD (zip64 too) and the raw central directory bytes, usually in one
+               tail read; .find(name) with bytes.find, no object per entry; .entries() lazily; .dist_info(project);
+               iter_member/read_member inflate with a cap on inflated bytes and refuse overlapping entries.
+  filename.py  parse_wheel_filename(filename) -> WheelFilename(name, version, build, tags).
+  metadata.py  parse_metadata(data, source=..., provenance=...) -> DistMetadata, every Metadata-Version (1.0-2.5).
+  wheelfile.py parse_wheel_info(data, source) -> WheelInfo; parse_record(data, source) -> [RecordRow].
+  reader.py    read_wheel_metadata(path_or_source) -> DistMetadata; top_level_modules(path_or_source).
 """
+
+from .filename import WheelFilename, is_wheel_filename, parse_wheel_filename
+from .metadata import parse_metadata
+from .reader import read_wheel_metadata, top_level_modules
+from .zipdir import ZipDirectory, ZipEntry, compressed_range, iter_member, read_member
+
+__all__ = [
+    "WheelFilename",
+    "ZipDirectory",
+    "ZipEntry",
+    "compressed_range",
+    "is_wheel_filename",
+    "iter_member",
+    "parse_metadata",
+    "parse_wheel_filename",
+    "read_member",
+    "read_wheel_metadata",
+    "top_level_modules",
+]
