@@ -20,9 +20,11 @@ or the short form ``[sonames] "libfoo.so.1" = "foo"``; they win over the built-i
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
+import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
@@ -99,17 +101,22 @@ def builtin_map_path() -> Path:
     return Path(__file__).with_name("sonames.toml")
 
 
-@dataclass
 class _Layer:
-    """The entries of one file: exact names in a dict, patterns most specific first."""
+    """The entries of one file: exact names in a dict, patterns compiled once and tried most specific first."""
 
-    exact: Dict[str, SonameEntry] = field(default_factory=dict)
-    patterns: List[SonameEntry] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.exact: Dict[str, SonameEntry] = {}
+        self._patterns: Dict[str, SonameEntry] = {}
+        self._compiled: Optional[List[Tuple["re.Pattern[str]", SonameEntry]]] = None
+
+    @property
+    def patterns(self) -> List[SonameEntry]:
+        return [entry for _, entry in self._ordered()]
 
     def add(self, entry: SonameEntry) -> None:
         if entry.is_pattern:
-            self.patterns = [p for p in self.patterns if p.pattern != entry.pattern] + [entry]
-            self.patterns.sort(key=_specificity, reverse=True)
+            self._patterns[entry.pattern] = entry
+            self._compiled = None
         else:
             self.exact[entry.pattern] = entry
 
@@ -117,10 +124,16 @@ class _Layer:
         entry = self.exact.get(soname)
         if entry is not None:
             return entry
-        for pattern in self.patterns:
-            if fnmatch.fnmatchcase(soname, pattern.pattern):
+        for regex, pattern in self._ordered():
+            if regex.match(soname):
                 return pattern
         return None
+
+    def _ordered(self) -> List[Tuple["re.Pattern[str]", SonameEntry]]:
+        if self._compiled is None:
+            ordered = sorted(self._patterns.values(), key=_specificity, reverse=True)
+            self._compiled = [(re.compile(fnmatch.translate(e.pattern)), e) for e in ordered]
+        return self._compiled
 
 
 def _specificity(entry: SonameEntry) -> Tuple[int, int]:
@@ -159,7 +172,7 @@ class SonameMap:
         Raises :class:`SonameMapError` naming the file when an override is missing or malformed.
         """
         env = os.environ if environ is None else environ
-        layers = [_read_layer(builtin_map_path(), origin="built-in")]
+        layers = [_builtin_layer()]
         env_path = env.get(ENV_VAR)
         if env_path:
             layers.append(_read_layer(Path(env_path), origin=env_path))
@@ -185,6 +198,12 @@ class SonameMap:
 
 
 # --- reading and validating a TOML file ------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def _builtin_layer() -> _Layer:
+    """The built-in map, parsed once per process (it ships with the package and never changes under it)."""
+    return _read_layer(builtin_map_path(), origin="built-in")
 
 
 def _read_layer(path: Path, *, origin: str) -> _Layer:
