@@ -2,11 +2,15 @@
 
 A wheel member arrives as inflated chunks, front to back. What the dynamic linker needs sits in a few places:
 the ELF header and program headers (first few KiB), ``PT_INTERP`` and notes (early), ``PT_DYNAMIC`` (usually late:
-after the code), and the ranges the dynamic segment points to (``.dynstr``, ``.gnu.version_r``, ``.dynsym``, usually
-early, *before* the dynamic segment). So :func:`read_elf_facts` keeps a bounded prefix of the stream (``keep``
-bytes) and drops everything after it; a range found later that lies in the dropped part is read again through
-``reopen()`` (a second pass), which virtually never happens. It stops consuming the stream as soon as everything
-needed has been read: the caller then stops inflating.
+after the code), and the tables the dynamic segment points to (``.dynsym``, ``.dynstr``, ``.gnu.version_r``, the
+hash table), which come *before* the code. So :func:`read_elf_facts` keeps the prefix of the stream that holds
+those tables (bounded: by ``keep``, by the end of the first read-only segment or the entry point, and by the end
+of the string table, recognised as printable text giving way to binary data) and drops everything after it. It
+stops consuming the stream as soon as the dynamic segment and what it points to have been read: the caller then
+stops inflating. If a needed range was dropped after all, ``reopen()`` streams the member once more for every
+such range together: a wrong guess costs time, never a wrong answer. Only the few strings needed are read, never
+a whole string table (a big C++ library has 80 MB of them), and ``PyInit_<module>`` is looked up through the
+hash table as the loader would.
 
     >>> facts = read_elf_facts(iter([open("libdemo.so", "rb").read()]), "demo/libdemo.so")   # doctest: +SKIP
     >>> facts.needed, facts.version_requirements                                             # doctest: +SKIP
@@ -18,10 +22,12 @@ Section headers are never used (they sit at the end of the file and may be strip
 
 from __future__ import annotations
 
+import array
 import bisect
 import struct
+import sys
 from dataclasses import replace
-from typing import Callable, Collection, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Collection, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from elftools.elf.structs import ELFStructs
 
@@ -31,7 +37,10 @@ __all__ = ["read_elf_facts", "ELF_MAGIC", "machine_name"]
 
 ELF_MAGIC = b"\x7fELF"
 
-KEEP_DEFAULT = 64 << 20  # prefix kept in memory: holds .dynstr/.gnu.version_r even for tensorflow's 1.17 GB library
+KEEP_DEFAULT = 128 << 20  # most of the prefix kept in memory (the tables' end bounds it far lower: metadata_end)
+SOFT_KEEP = 16 << 20  # below this the whole prefix is kept; above, only until the string table ends
+TABLES_AFTER_STRINGS = 8 << 20  # .gnu.version (2 bytes a symbol) and .gnu.version_r follow the string table
+_PRINTABLE = bytes(range(32, 127))
 MAX_READ = 64 << 20  # largest single range (a string table, the symbol table)
 MAX_PHNUM = 512  # real files have about 10 program headers
 MAX_DYNAMIC = 1 << 20  # 65536 dynamic entries; real files have < 100
@@ -83,6 +92,10 @@ class _Window:
         self.pos = 0  # bytes consumed from the stream
         self.rereads = 0
 
+    def limit_keep(self, bound: int) -> None:
+        """Keep no more of the prefix than ``bound`` bytes (what is already kept stays)."""
+        self.keep = min(self.keep, max(bound, self.kept_end))
+
     def read(self, offset: int, length: int) -> bytes:
         """Exactly ``length`` bytes at ``offset``; raises _Unavailable when the member does not have them."""
         if offset < 0 or length < 0 or length > MAX_READ:
@@ -94,7 +107,22 @@ class _Window:
             return self._advance_to(offset, end)
         if self.kept_end == self.pos:  # starts in the kept prefix, ends ahead in the stream
             return self._from_kept(offset, self.kept_end) + self._advance_to(self.pos, end)
-        return self._reread(offset, end)  # part of it was consumed and dropped
+        return self._reread([(offset, end)])[0]  # part of it was consumed and dropped
+
+    def read_many(self, ranges: List[Tuple[int, int]]) -> List[bytes]:
+        """Several ``(offset, length)`` ranges; those already dropped are read again in a single second pass."""
+        out: Dict[Tuple[int, int], bytes] = {}
+        lost = []
+        for offset, length in sorted(set(ranges)):
+            end = offset + length
+            if end <= self.kept_end or offset >= self.pos or self.kept_end == self.pos:
+                out[(offset, length)] = self.read(offset, length)
+            else:
+                lost.append((offset, end))
+        if lost:
+            for (offset, end), data in zip(lost, self._reread(lost)):
+                out[(offset, end - offset)] = data
+        return [out[r] for r in ranges]
 
     def _from_kept(self, offset: int, end: int) -> bytes:
         i = bisect.bisect_right(self._starts, offset) - 1
@@ -117,25 +145,43 @@ class _Window:
                 self._kept.append(chunk)
                 self._starts.append(start)
                 self.kept_end = self.pos
+                self._watch_string_table_end(chunk)
             if self.pos > offset:
                 parts.append(chunk[max(offset - start, 0) : end - start])
             if self.pos >= end:
                 return b"".join(parts)
         raise _Unavailable(f"member ends at byte {self.pos}, before the range [{offset}, {end}) it refers to")
 
-    def _reread(self, offset: int, end: int) -> bytes:
-        """The range fell between the kept prefix and the stream position: stream the member again."""
+    def _watch_string_table_end(self, chunk: bytes) -> None:
+        """Past a large prefix, stop keeping soon after the string table: a mostly printable run of chunks that
+        gives way to binary data (.gnu.version, .gnu.version_r, then relocations or code). Saves up to 100 MB on
+        the biggest C++ libraries; a wrong guess costs a second pass, never a wrong answer."""
+        if self.kept_end < SOFT_KEEP or len(chunk) < 4096:
+            return
+        printable = len(chunk) - len(chunk.translate(None, _PRINTABLE))
+        if printable * 4 > len(chunk) * 3:
+            self._in_strings = True
+        elif getattr(self, "_in_strings", False):
+            self.keep = min(self.keep, self.kept_end + TABLES_AFTER_STRINGS)
+            self._in_strings = False
+
+    def _reread(self, ranges: List[Tuple[int, int]]) -> List[bytes]:
+        """The ranges fell between the kept prefix and the stream position: stream the member again, once."""
         if self._reopen is None:
-            raise _Unavailable(f"range [{offset}, {end}) lies beyond the kept prefix and the stream cannot reopen")
+            first = ranges[0]
+            raise _Unavailable(f"range {list(first)} lies beyond the kept prefix and the stream cannot reopen")
         self.rereads += 1
-        pos, parts = 0, []
+        last = max(end for _, end in ranges)
+        parts: List[List[bytes]] = [[] for _ in ranges]
+        pos = 0
         for chunk in self._reopen():
             start, pos = pos, pos + len(chunk)
-            if pos > offset:
-                parts.append(chunk[max(offset - start, 0) : end - start])
-            if pos >= end:
-                return b"".join(parts)
-        raise _Unavailable(f"member ends at byte {pos}, before the range [{offset}, {end}) it refers to")
+            for i, (offset, end) in enumerate(ranges):
+                if start < end and pos > offset:
+                    parts[i].append(chunk[max(offset - start, 0) : end - start])
+            if pos >= last:
+                return [b"".join(p) for p in parts]
+        raise _Unavailable(f"member ends at byte {pos}, before the range [{ranges[-1][0]}, {last}) it refers to")
 
 
 def read_elf_facts(
@@ -179,7 +225,6 @@ class _ElfReader:
         self.loads: List[Tuple[int, int, int]] = []  # (vaddr, offset, filesz) of PT_LOAD segments
         self.dyn: Dict[int, int] = {}  # first value of each single-valued DT_ tag
         self.dyn_strings: List[Tuple[int, int]] = []  # (tag, string offset) for NEEDED/SONAME/RPATH/RUNPATH
-        self._strtab: Optional[bytes] = None
 
     def problem(self, text: str) -> None:
         self.problems.append(text)
@@ -213,6 +258,7 @@ class _ElfReader:
             osabi=str(ehdr.e_ident.EI_OSABI),
         )
         phdrs = self.program_headers(ehdr)
+        self.w.limit_keep(self.metadata_end(ehdr, phdrs))
         self.segments_before_dynamic(phdrs)
         dynamic = [p for p in phdrs if p.p_type == "PT_DYNAMIC"]
         if not dynamic:
@@ -232,6 +278,23 @@ class _ElfReader:
         phdrs = [self.structs.Elf_Phdr.parse(raw[i : i + entsize]) for i in range(0, len(raw), entsize)]
         self.loads = sorted((p.p_vaddr, p.p_offset, p.p_filesz) for p in phdrs if p.p_type == "PT_LOAD")
         return phdrs
+
+    def metadata_end(self, ehdr, phdrs: list) -> int:
+        """Where the linker's tables (.dynsym, .dynstr, .gnu.version_r...) end at the latest, to keep no more.
+
+        They precede the code: with ``-z separate-code`` they fill the first, read-only PT_LOAD; in older layouts
+        the code starts at the entry point. A guess that is wrong costs a second pass, never a wrong answer.
+        """
+        bounds = [p.p_offset for p in phdrs if p.p_type == "PT_DYNAMIC"]
+        loads = sorted((p for p in phdrs if p.p_type == "PT_LOAD"), key=lambda p: p.p_offset)
+        if loads and loads[0].p_offset == 0 and not loads[0].p_flags & 1:  # PF_X
+            bounds.append(loads[0].p_filesz)
+        if ehdr.e_entry:
+            try:
+                bounds.append(self.offset_of(ehdr.e_entry, "entry point"))
+            except _Unavailable:
+                pass
+        return min(bounds, default=self.w.keep)
 
     def segments_before_dynamic(self, phdrs: list) -> None:
         """PT_INTERP and the GNU property note, read in file order (they usually precede PT_DYNAMIC)."""
@@ -298,15 +361,15 @@ class _ElfReader:
             if self.dyn_strings:
                 self.problem("dynamic segment has DT_NEEDED entries but no DT_STRTAB")
             return
-        strsz = self.dyn.get(DT_STRSZ, 0)
-        if strsz > MAX_READ:
-            raise _Unavailable(f"string table of {strsz} bytes is absurd")
-        self._strtab = self.read(self.offset_of(self.dyn[DT_STRTAB], "DT_STRTAB"), strsz, "string table")
+        self.strtab = (self.offset_of(self.dyn[DT_STRTAB], "DT_STRTAB"), self.dyn.get(DT_STRSZ, 0))
+        if self.size is not None and sum(self.strtab) > self.size:
+            raise _Unavailable(f"string table [{self.strtab[0]}, {sum(self.strtab)}) lies outside the file")
+        texts = self.strings(offset for _, offset in self.dyn_strings)
         needed, rpath, runpath = [], [], []
         for tag, offset in self.dyn_strings:
-            text = self.string(offset)
+            text = texts.get(offset)
             if text is None:
-                self.problem(f"dynamic entry string offset {offset} is out of range (table of {strsz} bytes)")
+                self.problem(f"dynamic entry string offset {offset} is out of range (table of {self.strtab[1]} bytes)")
             elif tag == DT_NEEDED:
                 needed.append(text)
             elif tag == DT_SONAME:
@@ -315,104 +378,179 @@ class _ElfReader:
                 (rpath if tag == DT_RPATH else runpath).extend(p for p in text.split(":") if p)
         self.fields.update(needed=tuple(needed), rpath=tuple(rpath), runpath=tuple(runpath))
 
-    def string(self, offset: int) -> Optional[str]:
-        table = self._strtab
-        if table is None or not 0 <= offset < len(table):
-            return None
-        end = table.find(b"\0", offset, offset + MAX_STRING)
-        if end < 0:
-            return None
-        return table[offset:end].decode("utf-8", "surrogateescape")
+    def strings(self, offsets: Iterable[int]) -> Dict[int, str]:
+        """String-table offset -> string, for the offsets inside the table; read in one batch, never the table.
+
+        A library's .dynstr can be 80 MB; only the few strings asked for are read.
+        """
+        base, size = self.strtab
+        wanted = sorted({o for o in offsets if 0 <= o < size})
+        ranges = [(base + o, min(256, size - o)) for o in wanted]
+        out: Dict[int, str] = {}
+        for o, raw in zip(wanted, self.w.read_many(ranges)):
+            end = raw.find(b"\0")
+            if end < 0 and len(raw) == 256:  # a long string: one more read
+                raw = self.w.read(base + o, min(MAX_STRING, size - o))
+                end = raw.find(b"\0")
+            if end >= 0:
+                out[o] = raw[:end].decode("utf-8", "surrogateescape")
+        return out
 
     # -- .gnu.version_r ------------------------------------------------------------------------------------------
 
     def read_version_needs(self) -> None:
         """Walk the Verneed chain (DT_VERNEED/DT_VERNEEDNUM); loops and absurd counts become problems."""
-        if DT_VERNEED not in self.dyn or self._strtab is None:
+        if DT_VERNEED not in self.dyn or not hasattr(self, "strtab"):
             return
         count = self.dyn.get(DT_VERNEEDNUM, 0)
         if count > MAX_VERNEED:
             raise _Unavailable(f"DT_VERNEEDNUM {count} is absurd")
-        vn, vna = self.structs.Elf_Verneed, self.structs.Elf_Vernaux
-        offset = self.offset_of(self.dyn[DT_VERNEED], "DT_VERNEED")
-        seen = set()
+        start = self.offset_of(self.dyn[DT_VERNEED], "DT_VERNEED")
+        # the section is small and contiguous: one read serves the whole walk in every real file
+        block_len = 16 * count * 16 if self.size is None else min(16 * count * 16, max(self.size - start, 0))
+        block = self.read(start, min(block_len, 1 << 16), "version needs")
+        needs = self.walk_version_needs(start, count, block)
+        texts = self.strings([f for f, _ in needs] + [v for _, vs in needs for v in vs])
         requirements: Dict[str, List[str]] = {}
+        for file_offset, version_offsets in needs:
+            versions = requirements.setdefault(texts.get(file_offset, f"<bad name {file_offset}>"), [])
+            for v in version_offsets:
+                if v not in texts:
+                    self.problem(f"version name offset {v} is out of range")
+                elif texts[v] not in versions:
+                    versions.append(texts[v])
+        self.fields["version_requirements"] = {k: tuple(v) for k, v in requirements.items()}
+
+    def walk_version_needs(self, start: int, count: int, block: bytes) -> List[Tuple[int, List[int]]]:
+        """[(vn_file, [vna_name...])] in chain order; reads come from ``block`` when they fall inside it."""
+        vn, vna = self.structs.Elf_Verneed, self.structs.Elf_Vernaux
+
+        def entry(struct_, offset: int, what: str):
+            rel = offset - start
+            if 0 <= rel and rel + struct_.sizeof() <= len(block):
+                return struct_.parse(block[rel : rel + struct_.sizeof()])
+            return struct_.parse(self.read(offset, struct_.sizeof(), what))
+
+        seen, out, offset = set(), [], start
         for _ in range(count):
             if offset in seen:
                 self.problem(f"version needs chain loops back to offset {offset}")
                 break
             seen.add(offset)
-            need = vn.parse(self.read(offset, vn.sizeof(), "version need"))
-            versions = requirements.setdefault(self.string(need.vn_file) or f"<bad name {need.vn_file}>", [])
-            self.read_version_aux(offset + need.vn_aux, min(need.vn_cnt, MAX_VERNEED), vna, versions, seen)
+            need = entry(vn, offset, "version need")
+            names: List[int] = []
+            aux_at = self.advance(offset, need.vn_aux)
+            for _ in range(min(need.vn_cnt, MAX_VERNEED)):
+                if aux_at in seen:
+                    self.problem(f"version needs chain loops back to offset {aux_at}")
+                    break
+                seen.add(aux_at)
+                aux = entry(vna, aux_at, "version need entry")
+                names.append(aux.vna_name)
+                if aux.vna_next == 0:
+                    break
+                aux_at = self.advance(aux_at, aux.vna_next)
+            out.append((need.vn_file, names))
             if need.vn_next == 0:
                 break
             offset = self.advance(offset, need.vn_next)
-        self.fields["version_requirements"] = {k: tuple(v) for k, v in requirements.items()}
+        return out
 
     def advance(self, offset: int, step: int) -> int:
         """Follow a vn_next/vna_next link as a loader does: in a 32-bit file the address arithmetic wraps."""
         return (offset + step) & 0xFFFFFFFF if self.elf_class == 32 else offset + step
 
-    def read_version_aux(self, offset: int, count: int, vna, versions: List[str], seen: set) -> None:
-        for _ in range(count):
-            if offset in seen:
-                self.problem(f"version needs chain loops back to offset {offset}")
-                return
-            seen.add(offset)
-            aux = vna.parse(self.read(offset, vna.sizeof(), "version need entry"))
-            name = self.string(aux.vna_name)
-            if name is None:
-                self.problem(f"version name offset {aux.vna_name} is out of range")
-            elif name not in versions:
-                versions.append(name)
-            if aux.vna_next == 0:
-                return
-            offset = self.advance(offset, aux.vna_next)
-
     # -- .dynsym: module init function and watched undefined symbols -------------------------------------------
 
     def read_symbols(self) -> None:
-        """Find ``PyInit_<module>`` (or ``init<module>``) and the watched undefined symbols.
-
-        A library may export 150,000 symbols, so names are not read for each: the init function is matched by its
-        string-table offset (found with ``bytes.find``), and only undefined, non-weak symbols (the imports, far
-        fewer) have their names read, and only when there are symbols to watch.
-        """
-        if DT_SYMTAB not in self.dyn or self._strtab is None:
+        """Find ``PyInit_<module>`` (or ``init<module>``) through the hash table, and the watched imports."""
+        if DT_SYMTAB not in self.dyn or not hasattr(self, "strtab"):
             return
+        self.symtab = self.offset_of(self.dyn[DT_SYMTAB], "DT_SYMTAB")
+        self.sym = struct.Struct(("<" if self.little else ">") + ("IBBHQQ" if self.elf_class == 64 else "IIIBBH"))
         module = self.path.rsplit("/", 1)[-1].split(".", 1)[0]
-        inits = self.name_offsets({"PyInit_" + module, "init" + module, "_cffi_pypyinit_" + module})
-        if not inits and not self.watch:
-            return
+        for name in ("PyInit_" + module, "init" + module, "_cffi_pypyinit_" + module):
+            if self.defines_function(name):
+                self.fields["python_init"] = name
+                break
+        if self.watch:
+            self.fields["watched_symbols"] = self.watched_imports()
+
+    def unpack_symbol(self, raw: bytes) -> Tuple[int, int, int]:
+        """(st_name, st_info, st_shndx) of one symbol entry."""
+        fields = self.sym.unpack(raw)
+        return (fields[0], fields[1], fields[3]) if self.elf_class == 64 else (fields[0], fields[3], fields[5])
+
+    def defines_function(self, name: str) -> bool:
+        """Whether the library defines the function ``name``, looked up as the loader does (GNU or SysV hash)."""
+        for index in self.hash_candidates(name):
+            raw = self.read(self.symtab + index * self.sym.size, self.sym.size, "symbol")
+            st_name, info, shndx = self.unpack_symbol(raw)
+            if self.strings([st_name]).get(st_name) == name:
+                return shndx != 0 and info & 0xF == STT_FUNC
+        return False
+
+    def hash_candidates(self, name: str) -> Iterator[int]:
+        """Symbol indexes whose hash matches ``name``: the chain of its bucket."""
+        end = "<" if self.little else ">"
+        if DT_GNU_HASH in self.dyn:
+            at = self.offset_of(self.dyn[DT_GNU_HASH], "DT_GNU_HASH")
+            nbuckets, symoffset, bloom_size, _ = struct.unpack(end + "IIII", self.read(at, 16, "GNU hash table"))
+            if not nbuckets:
+                return
+            h = 5381
+            for byte in name.encode():
+                h = (h * 33 + byte) & 0xFFFFFFFF
+            buckets_at = at + 16 + bloom_size * (self.elf_class // 8)
+            (index,) = struct.unpack(end + "I", self.read(buckets_at + 4 * (h % nbuckets), 4, "GNU hash bucket"))
+            chain_at = buckets_at + 4 * nbuckets
+            for _ in range(1 << 16):
+                if index < symoffset:
+                    return
+                (value,) = struct.unpack(end + "I", self.read(chain_at + 4 * (index - symoffset), 4, "GNU hash chain"))
+                if (value | 1) == (h | 1):
+                    yield index
+                if value & 1:
+                    return
+                index += 1
+        elif DT_HASH in self.dyn:
+            at = self.offset_of(self.dyn[DT_HASH], "DT_HASH")
+            nbucket, nchain = struct.unpack(end + "II", self.read(at, 8, "hash table"))
+            if not nbucket:
+                return
+            h = 0
+            for byte in name.encode():
+                h = ((h << 4) + byte) & 0xFFFFFFFF
+                h = (h ^ (h >> 24 & 0xF0)) & 0x0FFFFFFF
+            (index,) = struct.unpack(end + "I", self.read(at + 8 + 4 * (h % nbucket), 4, "hash bucket"))
+            for _ in range(min(nchain, 1 << 20)):
+                if index == 0 or index >= nchain:
+                    return
+                yield index
+                (index,) = struct.unpack(end + "I", self.read(at + 8 + 4 * (nbucket + index), 4, "hash chain"))
+
+    def watched_imports(self) -> Tuple[str, ...]:
+        """The undefined, non-weak symbols whose names are in the watch list."""
         count = self.symbol_count()
         if count is None:
-            return
-        entsize = 24 if self.elf_class == 64 else 16
-        raw = self.read(self.offset_of(self.dyn[DT_SYMTAB], "DT_SYMTAB"), count * entsize, "symbol table")
-        end = "<" if self.little else ">"
-        fmt, name_i, info_i, shndx_i = (end + "IBBHQQ", 0, 1, 3) if self.elf_class == 64 else (end + "IIIBBH", 0, 3, 5)
-        watched = set()
-        for sym in struct.iter_unpack(fmt, raw):
-            if sym[shndx_i] == 0:  # undefined: an import
-                if self.watch and sym[info_i] >> 4 != STB_WEAK:
-                    name = self.string(sym[name_i])
-                    if name in self.watch:
-                        watched.add(name)
-            elif sym[name_i] in inits and sym[info_i] & 0xF == STT_FUNC:
-                self.fields["python_init"] = inits[sym[name_i]]
-        self.fields["watched_symbols"] = tuple(sorted(watched))
-
-    def name_offsets(self, names: set) -> Dict[int, str]:
-        """String-table offset -> name, for every place the table holds exactly one of ``names``."""
-        table, out = self._strtab or b"", {}
-        for name in names:
-            needle = name.encode() + b"\0"
-            at = table.find(needle)
-            while at >= 0:
-                out[at] = name
-                at = table.find(needle, at + 1)
-        return out
+            return ()
+        offsets = []
+        per_slice = (1 << 20) // self.sym.size  # a slice at a time: the table of a big library is 10+ MB
+        for first in range(0, count, per_slice):
+            n = min(per_slice, count - first)
+            raw = self.read(self.symtab + first * self.sym.size, n * self.sym.size, "symbol table")
+            halves = array.array("H")
+            halves.frombytes(raw)
+            if self.little != (sys.byteorder == "little"):
+                halves.byteswap()
+            step = self.sym.size // 2  # st_shndx: the 4th half-word of an ELF64 entry, the 8th of an ELF32 one
+            column = halves[3::step] if self.elf_class == 64 else halves[7::step]
+            for i in (i for i, shndx in enumerate(column) if shndx == 0):
+                st_name, info, _ = self.unpack_symbol(raw[i * self.sym.size : (i + 1) * self.sym.size])
+                if info >> 4 != STB_WEAK:
+                    offsets.append(st_name)
+        names = self.strings(offsets)
+        return tuple(sorted({n for n in names.values() if n in self.watch}))
 
     def symbol_count(self) -> Optional[int]:
         """Number of .dynsym entries: DT_HASH's nchain, else the highest index the DT_GNU_HASH chains reach."""
@@ -436,5 +574,5 @@ class _ElfReader:
         for index in range(last, last + (1 << 20)):  # a chain ends at an entry with the low bit set
             (value,) = struct.unpack(end + "I", self.read(chain_at + 4 * (index - symoffset), 4, "GNU hash chain"))
             if value & 1:
-                return index + 1
+                return min(index + 1, MAX_READ // 24)
         raise _Unavailable("GNU hash chain never ends")
