@@ -39,6 +39,21 @@ def make_tree(tmp_path: Path, *chunks: str) -> Path:
     return tree
 
 
+def processes_left(tree: Path, patience: float = 5.0) -> list:
+    """Processes still in ``tree`` once the kernel has had ``patience`` seconds to finish killing them."""
+    deadline = time.monotonic() + patience
+    while True:
+        found = processes_in(tree.resolve())
+        if not found or time.monotonic() > deadline:
+            for pid in found:  # do not leave them running if the test fails
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            return found
+        time.sleep(0.05)
+
+
 def processes_in(tree: Path) -> list:
     """Host pids of processes whose working directory is inside ``tree`` (stray children of a run)."""
     found = []
@@ -293,7 +308,7 @@ def test_fork_bomb_is_capped_and_leaves_no_process(tmp_path, isolation):
     with pytest.raises(SandboxError, match="process limit reached|timed out") as failure:
         run_setup_py(tree, timeout=SHORT, isolation=isolation)
     assert failure.value.isolation == isolation
-    assert processes_in(tree.resolve()) == []
+    assert processes_left(tree) == []
 
 
 @pytest.mark.parametrize("isolation", [*namespaced, "rlimits-only"])
@@ -301,7 +316,7 @@ def test_background_process_dies_with_the_run_even_without_a_cgroup(tmp_path, is
     tree = make_tree(tmp_path, "import os\nos.system('sleep 60 &')\n", SETUP_CALL)
     result = run_setup_py(tree, isolation=isolation, limits=Limits(use_cgroup=False))
     assert "process-tree" in result.contained or isolation == "rlimits-only"
-    assert processes_in(tree.resolve()) == []
+    assert processes_left(tree) == []
 
 
 @pytest.mark.parametrize("isolation", [*namespaced, "rlimits-only"])
@@ -317,14 +332,7 @@ def test_run_dies_when_wheelmeta_itself_is_killed(tmp_path, isolation):
         time.sleep(0.05)
     caller.kill()
     caller.wait()
-    for _ in range(100):  # the kernel delivers the parent-death signal asynchronously
-        leftovers = processes_in(tree.resolve())
-        if not leftovers:
-            break
-        time.sleep(0.05)
-    for pid in leftovers:  # do not leave them running if the test fails
-        os.kill(pid, signal.SIGKILL)
-    assert leftovers == []
+    assert processes_left(tree) == []
 
 
 def test_endless_allocation_hits_the_memory_limit(tmp_path):
@@ -337,7 +345,7 @@ def test_endless_loop_is_stopped_by_the_wall_clock(tmp_path):
     tree = make_tree(tmp_path, "while True:\n    pass\n", SETUP_CALL)
     with pytest.raises(SandboxError, match=r"timed out after 3 s|killed: CPU time limit"):
         run_setup_py(tree, timeout=SHORT)
-    assert processes_in(tree.resolve()) == []
+    assert processes_left(tree) == []
 
 
 @pytest.mark.parametrize("isolation", [*namespaced, "rlimits-only"])

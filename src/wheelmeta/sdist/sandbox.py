@@ -498,7 +498,19 @@ def _end_everything(proc: subprocess.Popen, cgroup: Optional[_PidsCgroup]) -> Tu
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     proc.stdout.close()
+    _wait_for_group_to_go(proc.pid)
     return proc.returncode, usage.ru_utime + usage.ru_stime
+
+
+def _wait_for_group_to_go(pgid: int, patience: float = 1.0) -> None:
+    """SIGKILL is asynchronous: give the rest of the group a moment to die, so the caller finds nothing left."""
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except OSError:
+            return
+        time.sleep(0.01)
 
 
 # --------------------------------------------------------------------------------------------- setup.py runs
