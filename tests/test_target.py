@@ -367,7 +367,10 @@ def test_tags_of_another_python_here_equal_its_own_sys_tags(version):
     interpreter_any = f"cp{version.replace('.', '')}-none-any"
     if interpreter_any not in theirs:  # packaging before 20.5 did not offer cpXY-none-any
         ours.remove(interpreter_any)
-    assert ours == theirs
+    assert set(ours) == set(theirs)
+    # where linux_<arch> (a local build) ranks changed in packaging 26.4 (first; before, last), and the two
+    # interpreters' packaging versions differ: compare the order of everything else
+    assert [t for t in ours if "-linux_" not in t] == [t for t in theirs if "-linux_" not in t]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
