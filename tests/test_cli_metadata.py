@@ -105,6 +105,18 @@ def test_quoted_glob_is_expanded(capsys, tmp_path):
     assert code == 0 and [o["name"] for o in objs] == ["alpha"]
 
 
+def test_url_is_read_from_a_real_server_like_a_local_file(capsys, demo_wheel):
+    from indexserver import IndexServer
+
+    with IndexServer(demo_wheel.parent) as server:
+        url = server.file_url(demo_wheel.name)
+        code, [remote], _ = run_json(capsys, url, "--python-version", "2.7", "--platform", "win32")
+    _, [local], _ = run_json(capsys, demo_wheel, "--python-version", "2.7", "--platform", "win32")
+    assert code == 0 and remote["file"] == url
+    assert {k: v for k, v in remote.items() if k not in ("file", "provenance")} == {
+        k: v for k, v in local.items() if k not in ("file", "provenance")}
+
+
 def test_one_bad_file_is_reported_and_the_others_still_read(capsys, tmp_path, demo_wheel):
     bad = tmp_path / "broken-1.0-py3-none-any.whl"
     bad.write_bytes(b"this is not a zip file at all" * 10)
