@@ -118,3 +118,11 @@ def test_audit_reads_any_byte_source(tmp_path, built):
     path = wheel(tmp_path, {"demo/_out.cpython-311-x86_64-linux-gnu.so": built["_out.cpython-311-x86_64-linux-gnu.so"]})
     audit = audit_source(BytesSource(path.read_bytes(), name="remote/" + path.name))
     assert audit.wheel == "remote/" + path.name and "liboutside.so.3" in audit.external_libs
+
+
+def test_progress_reports_compressed_bytes_up_to_the_total(tmp_path, built):
+    path = wheel(tmp_path, {"demo/" + name: data for name, data in built.items()})
+    calls = []
+    audit_source(path, progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1][0] == calls[-1][1] > 0
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)

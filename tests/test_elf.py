@@ -76,6 +76,30 @@ def test_python_extension_init_function_is_found(tmp_path):
     assert facts_of(plain).python_init is None
 
 
+@pytest.mark.parametrize("style", ["gnu", "sysv"])
+def test_init_function_is_found_through_either_hash_table(tmp_path, style):
+    ext = compile_so(tmp_path, "_h.cpython-311-x86_64-linux-gnu.so", PYEXT_SOURCE.format(module="_h") + "int other(void){return 1;}\n",
+                     extra=[f"-Wl,--hash-style={style}"])
+    assert facts_of(ext).python_init == "PyInit__h"
+
+
+def test_dropped_ranges_asked_together_cost_one_second_pass():
+    from wheelmeta.manylinux.elf import _Window
+
+    data = bytes(range(256)) * 64
+    passes = []
+
+    def reopen():
+        passes.append(1)
+        return chunks_of(data, 1000)
+
+    window = _Window(chunks_of(data, 1000), reopen, keep=0)
+    window.read(len(data) - 10, 10)  # the stream is consumed to its end, nothing kept
+    parts = window.read_many([(5, 3), (4000, 2), (9000, 4)])
+    assert parts == [data[5:8], data[4000:4002], data[9000:9004]]
+    assert len(passes) == 1
+
+
 def test_watched_undefined_symbols_are_reported(tmp_path):
     source = "extern int __cxa_thread_atexit_impl(void*, void*, void*);\nint f(void){return __cxa_thread_atexit_impl(0, 0, 0);}\n"
     lib = compile_so(tmp_path, "libtls.so", source)
