@@ -13,10 +13,12 @@ Exit status 1 when any wheel disagrees.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 import time
 import warnings
 import zipfile
+from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -140,6 +142,20 @@ def compare(wheels: List[Path]) -> Dict[str, List[str]]:
     return found
 
 
+def _metadata_version(wheel: Path) -> Optional[str]:
+    try:
+        return read_wheelmeta(wheel).metadata_version
+    except Exception as exc:
+        return f"unreadable ({type(exc).__name__})"
+
+
+def _version_of(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", help="folders holding .whl files")
@@ -148,7 +164,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     wheels = collect(args.folders)
     size = sum(w.stat().st_size for w in wheels)
     print(f"corpus: {len(wheels)} wheels, {size / 1e9:.2f} GB, from {', '.join(args.folders)}")
-    print(f"wheelmeta {wheelmeta.__version__}, pkginfo {getattr(pkginfo, '__version__', '?')}, python {sys.version.split()[0]}")
+    versions = Counter(_metadata_version(w) for w in wheels)
+    print("Metadata-Version: " + ", ".join(f"{v} x{n}" for v, n in sorted(versions.items(), key=str)))
+    print(f"wheelmeta {wheelmeta.__version__}, pkginfo {_version_of('pkginfo')}, packaging {_version_of('packaging')}, "
+          f"python {sys.version.split()[0]}")
 
     best = time_interleaved({"pkginfo": read_pkginfo, "wheelmeta": read_wheelmeta}, wheels, args.repeat)
     for tool, seconds in best.items():
