@@ -202,7 +202,9 @@ def _step_setup_py(source: str, python: Optional[str], timeout: float, name: str
         version=str(fields.get("version") or version),
         provenance="setup-py-sandboxed",
     )
-    return replace(answer, isolation=result.isolation, python_version=result.python_version)
+    # the shim's warnings (e.g. setuptools could not merge setup.cfg) qualify the answer: keep them visible
+    problems = answer.problems + tuple(f"setup.py: {w}" for w in result.warnings)
+    return replace(answer, isolation=result.isolation, python_version=result.python_version, problems=problems)
 
 
 def _step_pep517(source: str, python: Optional[str], index_urls, timeout: float) -> DistMetadata:
