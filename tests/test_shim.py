@@ -160,6 +160,22 @@ def test_markers_move_to_extras_as_setuptools_writes_them(tmp_path):
     assert fields["extras_require"] == {':python_version < "3.4"': ["enum34"]}
 
 
+def test_pbr_project_without_pbr_installed_reads_requirements_files(tmp_path):
+    if subprocess.run([sys.executable, "-c", "import pbr"], capture_output=True).returncode == 0:
+        pytest.skip("pbr is installed here")
+    tree = make_tree(tmp_path, """\
+        import setuptools
+        setuptools.setup(setup_requires=["pbr>=2.0"], pbr=True)
+    """, {"setup.cfg": "[metadata]\nname = pbrish\nversion = 1.0\n",
+          "requirements.txt": "six>=1.10 # Apache-2.0\n-e git+https://example.invalid/x#egg=x\nstevedore\n",
+          "test-requirements.txt": "fixtures\n"})
+    record = run_shim(tree)
+    assert record["fields"]["install_requires"] == ["six>=1.10", "stevedore"]
+    assert record["fields"]["tests_require"] == ["fixtures"]
+    assert record["fields"]["name"] == "pbrish"
+    assert any("pbr is not installed" in w for w in record["warnings"])
+
+
 def test_first_setup_call_wins(tmp_path):
     tree = make_tree(tmp_path, """\
         from setuptools import setup

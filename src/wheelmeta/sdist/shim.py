@@ -133,9 +133,36 @@ def merged_fields(attrs):
     return fields
 
 
+PBR_FILES = (
+    ("install_requires", ("requirements.txt", "tools/pip-requires")),
+    ("tests_require", ("test-requirements.txt", "tools/test-requires")),
+)
+
+
+def pbr_requirements(attrs):
+    """``setup(pbr=True)`` keeps its requirements in files that pbr reads at setup() time; where pbr is not
+    installed (it is a setup_requires, which is never fetched here), read them as pbr does."""
+    try:
+        __import__("pbr")
+        return attrs
+    except ImportError:
+        pass
+    attrs = dict(attrs)
+    for key, names in PBR_FILES:
+        for name in names:
+            if not attrs.get(key) and os.path.isfile(name):
+                with open(name) as handle:
+                    lines = requirement_lines(handle.read()) or []
+                attrs[key] = [line for line in lines if not line.startswith("-") and "://" not in line]
+    _state["warnings"].append("pbr is not installed: requirements read from requirements.txt as pbr reads them")
+    return attrs
+
+
 def capture_setup(**attrs):
     """The replacement for setup(): record the merged fields and exit before any command runs."""
     attrs = normalised_keywords(attrs)
+    if attrs.get("pbr"):
+        attrs = pbr_requirements(attrs)
     raw = dict((key, _plain(attrs.get(key))) for key in FIELDS)
     try:
         fields = merged_fields(attrs)
