@@ -313,7 +313,8 @@ impl = getattr(sys, "implementation", None)
 env = dict(implementation_name=impl.name if impl else "", implementation_version=fmt(impl.version) if impl else "0",
            os_name=os.name, platform_machine=platform.machine(), platform_release=platform.release(),
            platform_system=platform.system(), platform_version=platform.version(),
-           python_full_version=platform.python_version(), platform_python_implementation=platform.python_implementation(),
+           python_full_version=platform.python_version(),
+           platform_python_implementation=platform.python_implementation(),
            python_version=".".join(platform.python_version_tuple()[:2]), sys_platform=sys.platform)
 try:
     from pip._vendor.packaging import tags

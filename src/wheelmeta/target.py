@@ -270,7 +270,9 @@ def _default_abis(implementation: str, version: Tuple[int, int], platforms: Sequ
     return (f"cp{nodot}m", f"cp{nodot}mu") if linux else (f"cp{nodot}m",)
 
 
-def _python_environment(python_version: Optional[str], impl: str, host: "Target") -> Tuple[Tuple[int, int], Dict[str, str]]:
+def _python_environment(
+    python_version: Optional[str], impl: str, host: "Target"
+) -> Tuple[Tuple[int, int], Dict[str, str]]:
     """The target's (major, minor) and the five marker keys that describe its Python, not its machine."""
     host_env = host.marker_environment()
     if python_version is not None:
