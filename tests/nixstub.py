@@ -49,7 +49,7 @@ def require_nix() -> str:
 
 
 def _env(workdir: Path) -> Dict[str, str]:
-    state = workdir / ".nix"
+    state = Path(workdir).resolve() / ".nix"  # Nix wants absolute state paths
     for sub in ("state", "conf", "log", "home"):
         (state / sub).mkdir(parents=True, exist_ok=True)
     return {
@@ -72,7 +72,7 @@ def _run(args: List[str], workdir: Path) -> str:
 
 def nix_parse(path: Path) -> str:
     """``nix-instantiate --parse``: raises AssertionError with Nix's message when the file does not parse."""
-    return _run(["--parse", str(path)], path.parent)
+    return _run(["--parse", str(path.resolve())], path.parent)
 
 
 def _tree(paths: Iterable[str], prefix: str = "") -> Dict[str, object]:
@@ -119,14 +119,19 @@ let
     assert builtins.all builtins.isString (args.autoPatchelfIgnoreMissingDeps or [ ]);
     assert builtins.isAttrs args.meta;
     {{
-      inherit (args) pname version format pythonImportsCheck meta;
-      src = if builtins.isPath args.src then {{ path = toString args.src; }} else args.src;
-      nativeBuildInputs = names (args.nativeBuildInputs or [ ]);
-      buildInputs = names (args.buildInputs or [ ]);
-      autoPatchelfIgnoreMissingDeps = args.autoPatchelfIgnoreMissingDeps or [ ];
-      dependencies = names args.dependencies;
-      preFixup = args.preFixup or null;
+      # like a derivation: a name and an outPath (a package of a set may be interpolated in preFixup);
+      # what the test compares is under `wheel`, since JSON would print a set with an outPath as its path
       name = "python3Packages." + args.pname;
+      outPath = "/stub/python3Packages." + args.pname;
+      wheel = {{
+        inherit (args) pname version format pythonImportsCheck meta;
+        src = if builtins.isPath args.src then {{ path = toString args.src; }} else args.src;
+        nativeBuildInputs = names (args.nativeBuildInputs or [ ]);
+        buildInputs = names (args.buildInputs or [ ]);
+        autoPatchelfIgnoreMissingDeps = args.autoPatchelfIgnoreMissingDeps or [ ];
+        dependencies = names args.dependencies;
+        preFixup = args.preFixup or null;
+      }};
     }};
   fetchurl = {{ url, hash }}:
     assert builtins.match "sha256-[A-Za-z0-9+/]{{43}}=" hash != null;
@@ -162,8 +167,8 @@ def evaluate(expression: str, workdir: Path, native: Iterable[str], python: Iter
     expr_file.write_text(expression)
     nix_parse(expr_file)
     (workdir / "stub.nix").write_text(stub_nix(native, python))
-    call = "import ./expression.nix { pkgs = stub.native; }" if package_set else \
-        "stub.pythonScope.callPackage (import ./expression.nix) { }"
+    call = "builtins.mapAttrs (name: p: p.wheel) (import ./expression.nix { pkgs = stub.native; })" if package_set \
+        else "(stub.pythonScope.callPackage (import ./expression.nix) { }).wheel"
     (workdir / "eval.nix").write_text(f"let stub = import ./stub.nix; in {call}\n")
     return json.loads(_run(["--readonly-mode", "--eval", "--strict", "--json", "eval.nix"], workdir))
 

@@ -274,3 +274,18 @@ def test_soname_with_a_line_break_cannot_escape_its_comment(tmp_path):
     text = nix_expression(wheel, audit=_audit(wheel, ["libx.so\n]; evil = 1; x = ["]), metadata=_metadata(),
                           inputs=NixInputs(unknown=("libx.so\n]; evil = 1; x = [",)))
     assert "evil" not in _evaluate(tmp_path, text)
+
+
+def test_search_path_into_a_wheel_of_the_same_set_evaluates(tmp_path):
+    torch = _wheel(tmp_path, "torch", files={"torch/__init__.py": b""})
+    vision = _wheel(tmp_path, "torchvision")
+    trees = [
+        package_function(torch, audit=_audit(torch), metadata=_metadata("torch"), inputs=NixInputs(build_inputs=(CC,))),
+        package_function(vision, audit=_audit(vision, ["libtorch.so"]), metadata=_metadata("torchvision"),
+                         inputs=NixInputs(python_search_paths=(("torch", "torch/lib"),))),
+    ]
+    work = tmp_path / "nix"
+    work.mkdir()
+    result = evaluate(package_set_expression(zip(["torch", "torchvision"], trees)), work, native=[CC],
+                      package_set=True)
+    assert "/stub/python3Packages.torch/lib/python3.13/site-packages/torch/lib" in result["torchvision"]["preFixup"]
