@@ -88,7 +88,7 @@ def normalized_requires(reqs: Iterable[Requirement], extras: Iterable[str]) -> L
 
 def _canonical_spec(spec) -> str:
     version = spec.version
-    if not version.endswith(".*"):
+    if not version.endswith(".*") and spec.operator not in ("~=", "==="):  # ~=7.0 must keep two parts
         version = str(Version(version))
         while version.endswith(".0") and version.count(".") > 0:  # <2.0.0 == <2
             version = version[:-2]
@@ -177,14 +177,12 @@ def run(corpus: Path, requirements: List[str], with_pip: bool, python: Optional[
         start = time.perf_counter()
         try:
             md = read_sdist_metadata(sdist, python=python)
-            row["wheelmeta_s"] = time.perf_counter() - start
-            row["provenance"] = md.provenance
+        except Exception as exc:  # a failure is a result to report, not a crash of the benchmark
+            row.update(wheelmeta_s=time.perf_counter() - start, provenance="error", diffs=[f"wheelmeta error: {exc}"])
+        else:
+            row.update(wheelmeta_s=time.perf_counter() - start, provenance=md.provenance, isolation=md.isolation)
             extras = set(wheel_extras) | set(md.provides_extra)
             row["diffs"] = compare("wheelmeta", md.requires_dist, md.requires_python, wheel_reqs, wheel_python, extras)
-        except Exception as exc:  # a failure is a result to report, not a crash of the benchmark
-            row["wheelmeta_s"] = time.perf_counter() - start
-            row["provenance"] = "error"
-            row["diffs"] = [f"wheelmeta error: {exc}"]
         if with_pip:
             seconds, meta, error = pip_report(sdist)
             row["pip_s"] = seconds
@@ -236,6 +234,8 @@ def summarize(rows: List[dict], with_pip: bool) -> dict:
             summary["ratio_median_setup_py"] = (
                 summary["pip_median_setup_py_s"] / summary["wheelmeta_median_setup_py_s"]
             )
+            summary["median_of_ratios_setup_py"] = statistics.median(r["pip_s"] / r["wheelmeta_s"] for r in setup_py)
+            summary["isolation"] = sorted({str(r.get("isolation")) for r in setup_py})
     return summary
 
 
