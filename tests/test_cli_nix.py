@@ -221,3 +221,15 @@ def test_remote_wheel_without_its_sha256_is_a_usage_error(tmp_path, capsys):
     with IndexServer(tmp_path, ranges="ok") as server:
         code, out, err = _run_nix(capsys, server.file_url(wheel.name))
     assert code == 2 and out == "" and "#sha256=" in err
+
+
+def test_native_input_named_like_a_wheel_of_the_set_is_taken_from_pkgs(tmp_path, stand_ins, capsys):
+    _binary_wheel(tmp_path, stand_ins, "odd", ["mystery"])
+    make_wheel(tmp_path / "dist", "mystery", files={"mystery.py": b""})
+    mapping = tmp_path / "map.toml"
+    mapping.write_text('schema = 1\n\n[[provider]]\nattribute = "mystery"\nsonames = ["libmystery.so.3"]\n')
+    out_file = tmp_path / "wheels.nix"
+    code, _, _ = _run_nix(capsys, tmp_path / "dist", "--map", mapping, "-o", out_file)
+    assert code == 0
+    result = evaluate_file(out_file, native=["mystery"], package_set=True)
+    assert result["odd"]["buildInputs"] == ["mystery"]  # the native stand-in, not python3Packages.mystery

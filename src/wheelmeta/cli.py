@@ -369,20 +369,21 @@ def _local_if_file_url(wheel: str) -> str:
 
 def _write_nix_package_set(wheels: List[str], args: argparse.Namespace, soname_map) -> int:
     """-o FILE with several wheels: one file, written only when every wheel could be read."""
+    from .extract import read_metadata
     from .patchelf_nix.expression import package_attribute_names, package_set_expression
 
     base = os.path.dirname(os.path.abspath(args.output))
-    names, functions, python_versions = [], [], set()
+    # the set's names first: a native input named like one of them must be taken from pkgs
+    names = package_attribute_names([read_metadata(w).name for w in wheels])
+    functions, python_versions = [], set()
     for wheel in wheels:
         target = _nix_target(wheel, args)
-        metadata, function = _nix_function(wheel, args, soname_map, target, base)
-        names.append(metadata.name)
-        functions.append(function)
+        functions.append(_nix_function(wheel, args, soname_map, target, base, shadowed=names)[1])
         python_versions.add(target.python_version)
     python_set = "python3Packages"
     if args.python_version and len(python_versions) == 1:
         python_set = f"python{python_versions.pop().replace('.', '')}Packages"
-    text = package_set_expression(zip(package_attribute_names(names), functions), python_set)
+    text = package_set_expression(zip(names, functions), python_set)
     with open(args.output, "w", encoding="utf-8") as f:
         f.write(text)
     return 0
@@ -401,7 +402,7 @@ def _nix_target(wheel: str, args: argparse.Namespace):
                                platforms=args.platform or list(own.platforms))
 
 
-def _nix_function(wheel: str, args: argparse.Namespace, soname_map, target, base: str):
+def _nix_function(wheel: str, args: argparse.Namespace, soname_map, target, base: str, shadowed=()):
     """Audit, classify and read one wheel (a local file or an http(s) URL); warn about what the expression
     cannot provide."""
     from urllib.parse import quote
@@ -426,7 +427,7 @@ def _nix_function(wheel: str, args: argparse.Namespace, soname_map, target, base
         print(f"wheelmeta: warning: {wheel}: no nixpkgs input known for {', '.join(inputs.unknown)} "
               "(listed as a comment in buildInputs; add them or map them with --map)", file=sys.stderr)
     function = package_function(wheel, audit=audit, metadata=metadata, inputs=inputs, target=target, url=url,
-                                sha256=sha256, modules=modules, relative_to=base)
+                                sha256=sha256, modules=modules, relative_to=base, shadowed=shadowed)
     return metadata, function
 
 

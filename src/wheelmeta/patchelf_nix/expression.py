@@ -224,13 +224,18 @@ def package_function(
     sha256=None,
     modules=None,
     relative_to=None,
+    shadowed: Iterable[str] = (),
 ) -> Function:
-    """The syntax tree behind :func:`nix_expression`, for callers that embed it (:func:`package_set_expression`)."""
+    """The syntax tree behind :func:`nix_expression`, for callers that embed it (:func:`package_set_expression`).
+
+    ``shadowed`` names Python packages added to the scope besides nixpkgs' (the other wheels of a package set):
+    a native input of that name is then taken from ``pkgs`` too.
+    """
     wheel_path = os.fspath(wheel_path)
     target = target or default_target(wheel_path)
     patch = _needs_patching(audit, inputs)
     native = ["autoPatchelfHook"] * patch + ["autoAddDriverRunpath"] * bool(getattr(inputs, "driver_runpath", False))
-    build_inputs, unknown_comments = _build_inputs(inputs)
+    build_inputs, unknown_comments = _build_inputs(inputs, PYTHON_SCOPE_SHADOWS | set(shadowed))
     deps, dep_comments = _dependencies(metadata, target)
     modules = list(modules) if modules is not None else import_modules(wheel_path)
 
@@ -275,13 +280,11 @@ def _needs_patching(audit: WheelAudit, inputs) -> bool:
     )
 
 
-def _native_reference(path: str) -> str:
-    """``zstd`` -> ``pkgs.zstd`` when python3Packages has a Python package of that name (see PYTHON_SCOPE_SHADOWS)."""
-    return f"pkgs.{path}" if path.split(".")[0] in PYTHON_SCOPE_SHADOWS else path
-
-
-def _build_inputs(inputs) -> Tuple[List[str], List[Comment]]:
-    paths = [_native_reference(_checked_attribute_path(p)) for p in getattr(inputs, "build_inputs", ()) or ()]
+def _build_inputs(inputs, shadowed) -> Tuple[List[str], List[Comment]]:
+    """Attribute paths for ``buildInputs``; ``zstd`` becomes ``pkgs.zstd`` when the Python scope has a package of
+    that name (``shadowed``: see PYTHON_SCOPE_SHADOWS), which callPackage would pass instead."""
+    paths = [_checked_attribute_path(p) for p in getattr(inputs, "build_inputs", ()) or ()]
+    paths = [f"pkgs.{p}" if p.split(".")[0] in shadowed else p for p in paths]
     if getattr(inputs, "libpython", None):
         paths.append("python")  # the interpreter of this package set carries libpython3.X.so
     comments = [Comment(f"unknown to the soname map, add its input: {_one_line(s)}")
