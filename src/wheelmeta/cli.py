@@ -298,7 +298,7 @@ def _add_nix(sub) -> None:
         description="Write a nixpkgs buildPythonPackage expression (format = \"wheel\") with the inputs "
         "autoPatchelfHook needs. Several wheels give one expression each on stdout, or with -o one file with a "
         "package set. Without target options, dependencies are evaluated for the Python the wheel's tags name "
-        "(cp37 -> 3.7; 3.13 for py3/abi3 wheels) on Linux.",
+        "(cp37 -> 3.7; 3.13 for py3/abi3 wheels) on the wheel's own platform.",
     )
     p.add_argument(
         "wheels",
@@ -341,7 +341,7 @@ def _run_nix(args: argparse.Namespace) -> int:
     status = 0
     for i, wheel in enumerate(wheels):
         try:
-            _, function = _nix_function(wheel, args, soname_map, _nix_target(wheel, args), base)
+            function = _nix_function(wheel, args, soname_map, _nix_target(wheel, args), base)
         except WheelmetaError as exc:  # one bad wheel of several: say so, write the others
             if len(wheels) == 1:
                 raise
@@ -378,7 +378,7 @@ def _write_nix_package_set(wheels: List[str], args: argparse.Namespace, soname_m
     functions, python_versions = [], set()
     for wheel in wheels:
         target = _nix_target(wheel, args)
-        functions.append(_nix_function(wheel, args, soname_map, target, base, shadowed=names)[1])
+        functions.append(_nix_function(wheel, args, soname_map, target, base, shadowed=names))
         python_versions.add(target.python_version)
     python_set = "python3Packages"
     if args.python_version and len(python_versions) == 1:
@@ -403,8 +403,8 @@ def _nix_target(wheel: str, args: argparse.Namespace):
 
 
 def _nix_function(wheel: str, args: argparse.Namespace, soname_map, target, base: str, shadowed=()):
-    """Audit, classify and read one wheel (a local file or an http(s) URL); warn about what the expression
-    cannot provide."""
+    """The expression tree for one wheel (a local file or an http(s) URL): audited, classified and read; warns
+    about what the expression cannot provide."""
     from urllib.parse import quote
 
     from .extract import audit_wheel, read_metadata
@@ -426,9 +426,8 @@ def _nix_function(wheel: str, args: argparse.Namespace, soname_map, target, base
     if inputs.unknown and not args.quiet:
         print(f"wheelmeta: warning: {wheel}: no nixpkgs input known for {', '.join(inputs.unknown)} "
               "(listed as a comment in buildInputs; add them or map them with --map)", file=sys.stderr)
-    function = package_function(wheel, audit=audit, metadata=metadata, inputs=inputs, target=target, url=url,
-                                sha256=sha256, modules=modules, relative_to=base, shadowed=shadowed)
-    return metadata, function
+    return package_function(wheel, audit=audit, metadata=metadata, inputs=inputs, target=target, url=url,
+                            sha256=sha256, modules=modules, relative_to=base, shadowed=shadowed)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
