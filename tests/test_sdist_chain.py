@@ -171,9 +171,15 @@ def test_hostile_archive_is_refused_before_any_step(tmp_path):
 
 def test_invalid_pyproject_is_an_error_naming_the_sdist(tmp_path):
     path = make_sdist(tmp_path, files={"PKG-INFO": _pkg_info("2.1"), "pyproject.toml": "[project\nname = 1"})
-    with pytest.raises(MetadataError, match="pyproject.toml is not valid TOML") as info:
+    with pytest.raises(MetadataError, match="pyproject.toml is not valid TOML.*no readable pyproject.toml") as info:
         read_sdist_metadata(path)
     assert str(path) in str(info.value)
+
+
+def test_invalid_pyproject_is_a_problem_when_pkg_info_answers(tmp_path):
+    path = make_sdist(tmp_path, files={"PKG-INFO": _pkg_info("2.2"), "pyproject.toml": "[project\nname = 1"})
+    md = read_sdist_metadata(path)
+    assert md.provenance == "pkg-info-static" and "pyproject.toml is not valid TOML" in md.problems[0]
 
 
 def test_cli_metadata_reads_an_sdist_with_python_and_allow_build_passed_through(tmp_path, capsys):

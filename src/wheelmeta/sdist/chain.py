@@ -70,8 +70,8 @@ def read_sdist_metadata(
     files = archive.read_files(lambda rel: rel in _METADATA_FILES)
     name, version = _name_and_version(source, files)
     tried: List[str] = []
-    pyproject = load_pyproject(files.data["pyproject.toml"], source=source) if "pyproject.toml" in files.data else {}
     problems: List[str] = []
+    pyproject = _pyproject_or_problem(source, files, problems)
     build_requires = build_system_requires(pyproject, problems) if pyproject else []
     if not (pyproject.get("build-system") or {}).get("requires") and "setup.py" in files.names:
         build_requires = [Requirement(r) for r in LEGACY_BUILD_REQUIRES]
@@ -92,13 +92,13 @@ def read_sdist_metadata(
         tried.append("no setup.py to run")
 
     if not allow_build:
-        raise MetadataError(source, "no static metadata and no setup.py answer (" + "; ".join(tried) +
+        raise MetadataError(source, "no static metadata and no setup.py answer (" + "; ".join(problems + tried) +
                             "); pass --allow-build to run the PEP 517 hook")
     try:
         return _finish(_step_pep517(source, python, index_urls, timeout), name, version, build_requires, problems)
     except WheelmetaError as exc:
         tried.append(f"PEP 517 hook failed: {exc.reason}")
-    raise SandboxError(source, "every step failed: " + "; ".join(tried))
+    raise SandboxError(source, "every step failed: " + "; ".join(problems + tried))
 
 
 def _finish(
@@ -128,6 +128,17 @@ def _unique(reqs: Sequence[Requirement]) -> List[Requirement]:
     return out
 
 
+def _pyproject_or_problem(source: str, files: SdistFiles, problems: List[str]) -> dict:
+    """pyproject.toml parsed; broken TOML is a problem, not the end: PKG-INFO or setup.py may still answer."""
+    if "pyproject.toml" not in files.data:
+        return {}
+    try:
+        return load_pyproject(files.data["pyproject.toml"], source=source)
+    except MetadataError as exc:
+        problems.append(exc.reason)
+        return {}
+
+
 def _name_and_version(source: str, files: SdistFiles) -> Tuple[str, str]:
     """Name and version from PKG-INFO when present, else from the file name (``name-version.tar.gz``)."""
     if "PKG-INFO" in files.data:
@@ -150,7 +161,7 @@ def _step_pkg_info(source, files, pyproject, name, version, archive):
 
 def _step_pep621(source, files, pyproject, name, version, archive):
     if not pyproject:
-        return None, "no pyproject.toml"
+        return None, "no readable pyproject.toml" if "pyproject.toml" in files.data else "no pyproject.toml"
     return pyproject_metadata(
         pyproject, source=source, name=name, version=version, read_file=_archive_reader(archive, files)
     )
