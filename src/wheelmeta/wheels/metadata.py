@@ -64,26 +64,41 @@ def parse_headers(text: str, *, skip: Tuple[str, ...] = ()) -> Dict[str, List[st
     if blank != -1:  # cut at the first blank line with a plain find: a long description is never scanned
         text = text[: blank + 1]
     fields: Dict[str, List[str]] = {}
+    keys = _FIELD_KEYS
     pos, size = 0, len(text)
     while pos < size:
-        end = _field_end(text, pos, size)
+        end = text.find("\n", pos)
+        if end == -1:
+            end = size
+        elif end + 1 < size and text[end + 1] in " \t":
+            end = _continuation_end(text, end, size)
         field, pos = text[pos:end], end + 1
         if skip and field.startswith(skip):
             continue
         name, colon, value = field.partition(":")
-        if not colon or " " in name or not (name.isascii() and name.isprintable()):
+        if not colon:
             break  # not a header line: email.feedparser ends the headers here
-        if name:  # ":value" is skipped as a defect by feedparser too
-            fields.setdefault(name.lower(), []).append(value.lstrip(" \t"))
+        key = keys.get(name)
+        if key is None:
+            if " " in name or not (name.isascii() and name.isprintable()):
+                break  # not a header name either
+            key = name.lower()
+            if len(keys) < 1024:  # real files use a few dozen names; a hostile one must not grow the cache
+                keys[name] = key
+        if key:  # ":value" is skipped as a defect by feedparser too
+            fields.setdefault(key, []).append(value.lstrip(" \t"))
     return fields
 
 
-def _field_end(text: str, pos: int, size: int) -> int:
-    """End of the field starting at ``pos``: its first line plus the continuation lines (space or tab first)."""
-    end = text.find("\n", pos)
+def _continuation_end(text: str, end: int, size: int) -> int:
+    """Extend a field whose first line ends at ``end`` over the lines that start with a space or a tab."""
     while end != -1 and end + 1 < size and text[end + 1] in " \t":
         end = text.find("\n", end + 1)
     return size if end == -1 else end
+
+
+# header name as written -> lower-case key, for names already checked (a dict lookup instead of four calls)
+_FIELD_KEYS: Dict[str, str] = {}
 
 
 def parse_metadata(
