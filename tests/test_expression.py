@@ -289,3 +289,10 @@ def test_search_path_into_a_wheel_of_the_same_set_evaluates(tmp_path):
     result = evaluate(package_set_expression(zip(["torch", "torchvision"], trees)), work, native=[CC],
                       package_set=True)
     assert "/stub/python3Packages.torch/lib/python3.13/site-packages/torch/lib" in result["torchvision"]["preFixup"]
+
+
+def test_description_is_one_line_without_a_final_period(tmp_path):
+    wheel = _wheel(tmp_path)
+    md = _metadata(summary="  Fast arrays\n   for everyone.  ")
+    text = nix_expression(wheel, audit=_audit(wheel), metadata=md, inputs=NixInputs(build_inputs=(CC,)))
+    assert _evaluate(tmp_path, text, native=[CC])["meta"]["description"] == "Fast arrays for everyone"

@@ -362,7 +362,7 @@ def _src(wheel_path: str, url: Optional[str], sha256: Optional[str], relative_to
 def _meta(metadata: DistMetadata, binary: bool) -> AttrSet:
     bindings: List = []
     if metadata.summary and metadata.summary.strip():
-        bindings.append(Binding("description", Str(_one_line(metadata.summary))))
+        bindings.append(Binding("description", Str(_description(metadata.summary))))
     homepage = _homepage(metadata)
     if homepage:
         bindings.append(Binding("homepage", Str(homepage)))
@@ -373,6 +373,12 @@ def _meta(metadata: DistMetadata, binary: bool) -> AttrSet:
     if binary:
         bindings.append(Binding("sourceProvenance", ListExpr([Var("lib.sourceTypes.binaryNativeCode")])))
     return AttrSet(bindings)
+
+
+def _description(summary: str) -> str:
+    """The Summary on one line, without the final period the nixpkgs manual asks descriptions to leave out."""
+    text = _one_line(summary)
+    return text[:-1] if text.endswith(".") and not text.endswith("..") else text
 
 
 def _one_line(text: str) -> str:
