@@ -72,9 +72,10 @@ def parse_headers(text: str, *, skip: Tuple[str, ...] = ()) -> Dict[str, List[st
             end = size
         elif end + 1 < size and text[end + 1] in " \t":
             end = _continuation_end(text, end, size)
-        field, pos = text[pos:end], end + 1
-        if skip and field.startswith(skip):
+        if skip and text.startswith(skip, pos):
+            pos = end + 1
             continue
+        field, pos = text[pos:end], end + 1
         name, colon, value = field.partition(":")
         if not colon:
             break  # not a header line: email.feedparser ends the headers here
