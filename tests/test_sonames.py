@@ -52,6 +52,12 @@ def test_data_file_providers_all_have_sonames_class_evidence_and_verified_flag()
             assert provider["search_path"], label
 
 
+def test_verified_entries_cite_a_nixpkgs_file(builtin):
+    for entry in builtin.entries():
+        if entry.verified:
+            assert entry.evidence.startswith("pkgs/") and ".nix" in entry.evidence, entry.pattern
+
+
 def test_data_file_names_no_soname_twice(builtin):
     """A soname listed by two providers would silently shadow one of them."""
     patterns = [entry.pattern for entry in builtin.entries()]
