@@ -242,3 +242,13 @@ def test_absurd_verneed_count_is_a_problem(libdemo):
 def test_not_an_elf_file_is_a_problem():
     facts = read_elf_facts(iter([b"#!/bin/sh\necho hi\n" * 10]), "script")
     assert facts.problems == ("not an ELF file",)
+
+
+def test_spent_keep_budget_costs_a_second_pass_not_a_wrong_answer(libdemo):
+    from wheelmeta.manylinux.elf import KeepBudget
+
+    data = libdemo.read_bytes()
+    budget = KeepBudget(0)
+    facts = read_elf_facts(chunks_of(data), libdemo.name, reopen=lambda: chunks_of(data), budget=budget)
+    assert facts.needed == facts_of(libdemo).needed and facts.version_requirements == facts_of(libdemo).version_requirements
+    assert budget.available == 0

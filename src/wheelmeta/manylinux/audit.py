@@ -32,7 +32,7 @@ from ..model import ElfFacts, WheelAudit
 from ..sources import BytesSource, ByteSource, LocalFileSource, open_source
 from ..wheels.filename import parse_wheel_filename
 from ..wheels.zipdir import ZipDirectory, ZipEntry, iter_member
-from .elf import ELF_MAGIC, read_elf_facts
+from .elf import ELF_MAGIC, KeepBudget, read_elf_facts
 from .policy import ARCHITECTURES, Policy, PolicySet, load_policies
 
 __all__ = ["audit_source", "elf_candidates", "analyze", "platform_policy_name"]
@@ -87,7 +87,7 @@ def _is_elf(source: ByteSource, entry: ZipEntry) -> bool:
     return head[:4] == ELF_MAGIC
 
 
-def _member_facts(source: ByteSource, entry: ZipEntry, watch: frozenset) -> Optional[ElfFacts]:
+def _member_facts(source: ByteSource, entry: ZipEntry, watch: frozenset, budget: KeepBudget) -> Optional[ElfFacts]:
     """The ELF facts of one member, or None when it is not an ELF file. Read errors become ``problems``."""
     try:
         if not _is_elf(source, entry):
@@ -102,6 +102,7 @@ def _member_facts(source: ByteSource, entry: ZipEntry, watch: frozenset) -> Opti
                 size=entry.file_size,
                 reopen=lambda: iter_member(source, entry, chunk=_CHUNK),
                 watch_symbols=watch,
+                budget=budget,
             )
         finally:
             stream.close()  # stop inflating: the facts are complete
@@ -118,6 +119,7 @@ def _read_members(
     done = 0
     results: Dict[str, ElfFacts] = {}
     order = sorted(entries, key=lambda e: -e.compressed_size)
+    budget = KeepBudget()  # memory stays bounded however many big members the threads read at once
 
     def finished(entry: ZipEntry, facts: Optional[ElfFacts]) -> None:
         nonlocal done
@@ -129,10 +131,10 @@ def _read_members(
 
     if workers <= 1 or len(order) <= 1:
         for entry in order:
-            finished(entry, _member_facts(source, entry, watch))
+            finished(entry, _member_facts(source, entry, watch, budget))
     else:
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_member_facts, source, e, watch): e for e in order}
+            futures = {pool.submit(_member_facts, source, e, watch, budget): e for e in order}
             for future in concurrent.futures.as_completed(futures):
                 finished(futures[future], future.result())
     return [results[e.name] for e in entries if e.name in results]

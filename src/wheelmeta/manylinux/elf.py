@@ -26,6 +26,7 @@ import array
 import bisect
 import struct
 import sys
+import threading
 from dataclasses import replace
 from typing import Callable, Collection, Dict, Iterable, Iterator, List, Optional, Tuple
 
@@ -33,11 +34,12 @@ from elftools.elf.structs import ELFStructs
 
 from ..model import ElfFacts
 
-__all__ = ["read_elf_facts", "ELF_MAGIC", "machine_name"]
+__all__ = ["read_elf_facts", "KeepBudget", "ELF_MAGIC", "machine_name"]
 
 ELF_MAGIC = b"\x7fELF"
 
 KEEP_DEFAULT = 128 << 20  # most of the prefix kept in memory (the tables' end bounds it far lower: metadata_end)
+KEEP_BUDGET_DEFAULT = 128 << 20  # kept by all the threads reading one wheel together
 SOFT_KEEP = 16 << 20  # below this the whole prefix is kept; above, only until the string table ends
 TABLES_AFTER_STRINGS = 8 << 20  # .gnu.version (2 bytes a symbol) and .gnu.version_r follow the string table
 _PRINTABLE = bytes(range(32, 127))
@@ -79,10 +81,37 @@ class _Unavailable(Exception):
     """A range that the member does not have (truncated, or out of bounds); becomes a ``problems`` entry."""
 
 
+class KeepBudget:
+    """Bytes that all the readers of one wheel may keep at once (they run on several threads).
+
+    A reader that finds the budget spent stops keeping its prefix; if it needs a dropped range later, it streams
+    the member again. Memory stays bounded whatever the number and size of the members read together.
+    """
+
+    def __init__(self, limit: int = KEEP_BUDGET_DEFAULT) -> None:
+        self.available = limit
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> bool:
+        with self._lock:
+            if n > self.available:
+                return False
+            self.available -= n
+            return True
+
+    def give_back(self, n: int) -> None:
+        with self._lock:
+            self.available += n
+
+
 class _Window:
     """Random reads over a forward-only stream: a kept prefix, the stream ahead, and ``reopen`` for the rest."""
 
-    def __init__(self, chunks: Iterator[bytes], reopen: Optional[Callable[[], Iterator[bytes]]], keep: int) -> None:
+    def __init__(
+        self, chunks: Iterator[bytes], reopen: Optional[Callable[[], Iterator[bytes]]], keep: int,
+        budget: Optional[KeepBudget] = None,
+    ) -> None:
+        self._budget = budget
         self._chunks = chunks
         self._reopen = reopen
         self.keep = keep
@@ -91,6 +120,12 @@ class _Window:
         self.kept_end = 0
         self.pos = 0  # bytes consumed from the stream
         self.rereads = 0
+
+    def release(self) -> None:
+        """Drop the kept prefix and return its bytes to the budget."""
+        if self._budget is not None:
+            self._budget.give_back(self.kept_end)
+        self._kept, self._starts, self.kept_end = [], [], 0
 
     def limit_keep(self, bound: int) -> None:
         """Keep no more of the prefix than ``bound`` bytes (what is already kept stays)."""
@@ -142,10 +177,13 @@ class _Window:
             start = self.pos
             self.pos += len(chunk)
             if start < self.keep and start == self.kept_end:
-                self._kept.append(chunk)
-                self._starts.append(start)
-                self.kept_end = self.pos
-                self._watch_string_table_end(chunk)
+                if self._budget is None or self._budget.take(len(chunk)):
+                    self._kept.append(chunk)
+                    self._starts.append(start)
+                    self.kept_end = self.pos
+                    self._watch_string_table_end(chunk)
+                else:
+                    self.keep = self.kept_end  # the other readers hold the budget: rely on a second pass
             if self.pos > offset:
                 parts.append(chunk[max(offset - start, 0) : end - start])
             if self.pos >= end:
@@ -192,6 +230,7 @@ def read_elf_facts(
     reopen: Optional[Callable[[], Iterator[bytes]]] = None,
     watch_symbols: Collection[str] = (),
     keep: int = KEEP_DEFAULT,
+    budget: Optional[KeepBudget] = None,
 ) -> ElfFacts:
     """The facts of the ELF file whose bytes ``chunks`` yields; ``path`` names it in the result.
 
@@ -201,7 +240,7 @@ def read_elf_facts(
     report in ``watched_symbols`` (auditwheel's policy blacklists). Never raises for bad bytes: see ``problems``.
     The stream is left unconsumed past the last byte needed; the caller closes it.
     """
-    window = _Window(iter(chunks), reopen, keep)
+    window = _Window(iter(chunks), reopen, keep, budget)
     reader = _ElfReader(window, path, size, frozenset(watch_symbols))
     try:
         reader.parse()
@@ -209,6 +248,8 @@ def read_elf_facts(
         reader.problem(str(exc))
     except (struct.error, ValueError, KeyError, IndexError) as exc:  # construct/struct on hostile bytes
         reader.problem(f"unreadable ELF structure: {exc}")
+    finally:
+        window.release()
     return reader.facts()
 
 
