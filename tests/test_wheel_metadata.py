@@ -128,6 +128,11 @@ def test_metadata_that_is_not_utf8_is_decoded_and_reported():
     assert md.problems == (f"metadata is not valid UTF-8 (byte {first_bad}); decoded as latin-1",)
 
 
+def test_a_description_that_is_not_utf8_is_no_problem():
+    data = b"Metadata-Version: 2.1\nName: a\nVersion: 1\n\nCaf\xe9 in the description only\n"
+    assert parse_metadata(data, source="x").problems == ()
+
+
 def test_missing_name_is_a_metadata_error_naming_the_source():
     with pytest.raises(MetadataError, match=r"^pkg-1.0.whl: metadata has no Name$"):
         parse_metadata(b"Metadata-Version: 2.1\nVersion: 1.0\n", source="pkg-1.0.whl")

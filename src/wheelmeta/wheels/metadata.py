@@ -142,8 +142,12 @@ def parse_metadata(
 
 
 def _decode(data: Union[bytes, str], problems: List[str]) -> str:
+    """The header block as text; the description is never decoded (its encoding matters to no field read)."""
     if isinstance(data, str):
         return data
+    ends = [i for i in (data.find(b"\n\n"), data.find(b"\n\r\n")) if i != -1]
+    if ends:
+        data = data[: min(ends) + 1]
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -17,11 +17,12 @@ from contextlib import contextmanager
 from typing import Iterator, List, Optional, Tuple, Union
 
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from ..errors import InvalidWheel
 from ..model import DistMetadata
 from ..sources import ByteSource, open_source
-from .filename import WheelFilename, parse_wheel_filename
+from .filename import parse_wheel_filename
 from .metadata import parse_metadata
 from .zipdir import ZipDirectory, ZipEntry
 
@@ -36,13 +37,14 @@ PathOrSource = Union[str, "os.PathLike[str]", ByteSource]
 
 
 @contextmanager
-def open_wheel(path_or_source: PathOrSource) -> Iterator[Tuple[ZipDirectory, str, Optional[WheelFilename]]]:
-    """(zip directory, the one .dist-info folder, parsed filename or None); closes a file it opened itself."""
+def open_wheel(path_or_source: PathOrSource) -> Iterator[Tuple[ZipDirectory, str, Optional[Tuple[str, str]]]]:
+    """(zip directory, the one .dist-info folder, (canonical name, version) from the filename or None); closes a
+    file it opened itself."""
     source = open_source(path_or_source)
     try:
-        filename = _parse_filename(source.name)
+        filename = _filename_facts(source.name)
         zd = ZipDirectory.read(source)
-        yield zd, zd.dist_info(filename.name if filename else None), filename
+        yield zd, zd.dist_info(filename[0] if filename else None), filename
     finally:
         if source is not path_or_source:
             source.close()
@@ -126,22 +128,32 @@ def _top_level_name(member: str) -> Optional[str]:
     return None
 
 
-def _parse_filename(name: str) -> Optional[WheelFilename]:
-    """The wheel filename of a path or URL, or None for sources without one (bytes in memory...)."""
+def _filename_facts(name: str) -> Optional[Tuple[str, str]]:
+    """(canonical project name, version as written) from the wheel filename of a path or URL; None for sources
+    without one (bytes in memory...). Only these two parts are needed here, so the tags are not parsed."""
     base = name.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
     if not base.endswith(".whl"):
         return None
-    return parse_wheel_filename(base)
+    parts = base[: -len(".whl")].split("-")
+    if len(parts) not in (5, 6) or not all(parts):
+        parse_wheel_filename(base)  # raises InvalidWheel with the precise reason
+    return canonicalize_name(parts[0]), parts[1]
 
 
-def _filename_problems(metadata: DistMetadata, filename: Optional[WheelFilename], where: str) -> List[str]:
+def _filename_problems(metadata: DistMetadata, filename: Optional[Tuple[str, str]], where: str) -> List[str]:
     if filename is None:
         return []
     problems = []
-    if canonicalize_name(metadata.name) != filename.name:
-        problems.append(f"METADATA Name {metadata.name!r} differs from the filename's {filename.name!r}")
-    if metadata.version != filename.version:  # the filename's is normalized; compare normalized only if needed
-        version = metadata.parsed_version
-        if str(version if version is not None else metadata.version) != filename.version:
-            problems.append(f"METADATA Version {metadata.version!r} differs from the filename's {filename.version!r}")
+    name, version = filename
+    if canonicalize_name(metadata.name) != name:
+        problems.append(f"METADATA Name {metadata.name!r} differs from the filename's {name!r}")
+    if metadata.version != version and _normalized(metadata.version) != _normalized(version):
+        problems.append(f"METADATA Version {metadata.version!r} differs from the filename's {version!r}")
     return problems
+
+
+def _normalized(version: str) -> str:
+    try:
+        return str(Version(version))
+    except InvalidVersion:
+        return version
