@@ -14,7 +14,7 @@ import pytest
 from builders import make_sdist, metadata_text
 
 from wheelmeta.errors import InvalidSdist, WheelmetaError
-from wheelmeta.sdist.archive import ArchiveLimits, extract_tree, is_sdist_filename, open_sdist
+from wheelmeta.sdist.archive import ArchiveLimits, extract_tree, open_sdist
 
 PKG_INFO = metadata_text("demo", "1.0")
 
@@ -61,11 +61,6 @@ def test_members_at_top_level_have_no_root(tmp_path):
     path = make_sdist(tmp_path, files={"PKG-INFO": PKG_INFO, "setup.py": ""}, root="")
     files = open_sdist(path).read_files(lambda n: n == "PKG-INFO")
     assert files.root == "" and "PKG-INFO" in files.data
-
-
-def test_sdist_suffixes_are_recognised():
-    assert is_sdist_filename("Demo-1.0.TAR.GZ") and is_sdist_filename("demo-1.0.zip")
-    assert not is_sdist_filename("demo-1.0-py3-none-any.whl")
 
 
 def test_file_that_is_no_archive_is_refused_by_name(tmp_path):

@@ -244,3 +244,9 @@ def test_setuptools_dynamic_dependency_file_is_read_from_the_archive(tmp_path):
              "setup.py": "raise SystemExit('must not run: the answer is static')\n"}
     md = read_sdist_metadata(make_sdist(tmp_path, files=files))
     assert md.provenance == "pep621" and [str(r) for r in md.requires_dist] == ["attrs>=21"]
+
+
+def test_name_and_version_come_from_the_file_name_without_pkg_info(tmp_path):
+    files = {"pyproject.toml": '[project]\nname = "demo"\ndynamic = ["version"]\ndependencies = []\n'}
+    md = read_sdist_metadata(make_sdist(tmp_path, "demo", "2.0.1", files=files, fmt="zip"))
+    assert (md.name, md.version, md.provenance) == ("demo", "2.0.1", "pep621")

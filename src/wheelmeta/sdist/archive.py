@@ -41,7 +41,6 @@ __all__ = [
     "SdistArchive",
     "open_sdist",
     "extract_tree",
-    "is_sdist_filename",
 ]
 
 SDIST_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz", ".tar", ".zip")
@@ -78,11 +77,6 @@ class SdistFiles:
     root: str  # "requests-2.22.0", or "" when members sit at the top level
     names: List[str] = field(default_factory=list)  # member paths relative to root (files and links)
     data: Dict[str, bytes] = field(default_factory=dict)  # relative path -> bytes, for wanted members
-
-
-def is_sdist_filename(name: str) -> bool:
-    """True for the suffixes sdists use (``.tar.gz``, ``.zip`` ...), case-insensitively."""
-    return name.lower().endswith(SDIST_SUFFIXES)
 
 
 def _checked_name(archive: str, name: str) -> str:

@@ -18,7 +18,6 @@ temporary folder that is removed afterwards. When every step fails, the error li
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import replace
@@ -29,7 +28,7 @@ from packaging.requirements import Requirement
 
 from ..errors import MetadataError, SandboxError, WheelmetaError
 from ..model import DistMetadata
-from .archive import SdistFiles, extract_tree, open_sdist
+from .archive import SDIST_SUFFIXES, SdistFiles, extract_tree, open_sdist
 from .poetry import poetry_metadata
 from .static import (
     build_system_requires,
@@ -145,9 +144,10 @@ def _name_and_version(source: str, files: SdistFiles) -> Tuple[str, str]:
         headers = pkg_info_headers(files.data["PKG-INFO"])
         if headers.get("Name") and headers.get("Version"):
             return headers["Name"].strip(), headers["Version"].strip()
-    stem = re.sub(r"\.(tar\.gz|tgz|tar\.bz2|tbz|tar\.xz|txz|tar|zip)$", "", os.path.basename(source), flags=re.I)
-    name, _, version = stem.rpartition("-")
-    return (name, version) if name else (stem, "")
+    base = os.path.basename(source)
+    suffix = next((s for s in SDIST_SUFFIXES if base.lower().endswith(s)), "")
+    name, _, version = base[: len(base) - len(suffix)].rpartition("-")
+    return (name, version) if name else (version, "")
 
 
 # Each static step: (source, files, pyproject, name, version, archive) -> (DistMetadata | None, why not)
