@@ -29,6 +29,8 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 import wheelmeta
+from wheelmeta.sources import LocalFileSource
+from wheelmeta.wheels.zipdir import ZipDirectory
 
 Facts = Tuple[str, str, Tuple[str, ...], Optional[SpecifierSet]]
 
@@ -40,8 +42,8 @@ def collect(folders: Sequence[str]) -> List[Path]:
     return wheels
 
 
-def time_interleaved(readers: Dict[str, object], wheels: List[Path], repeat: int) -> Dict[str, float]:
-    """Seconds per tool: the sum over wheels of each wheel's best time over ``repeat`` passes.
+def time_interleaved(readers: Dict[str, object], wheels: List[Path], repeat: int) -> Dict[str, List[float]]:
+    """Seconds per tool and wheel: each wheel's best time over ``repeat`` passes.
 
     Both tools read a wheel back to back (in alternating order from pass to pass), so a burst of load on a
     shared machine hits both alike; the per-wheel minimum then drops what load remains.
@@ -58,7 +60,23 @@ def time_interleaved(readers: Dict[str, object], wheels: List[Path], repeat: int
                 except Exception:  # counted in the agreement pass; a failure must not stop the timing
                     pass
                 best[tool][i] = min(best[tool][i], time.perf_counter() - start)
-    return {tool: sum(times) for tool, times in best.items()}
+    return best
+
+
+def print_by_size(wheels: List[Path], best: Dict[str, List[float]]) -> None:
+    """The ratio by number of members: where the central directory is big, reading it raw pays most."""
+    members = []
+    for wheel in wheels:
+        with LocalFileSource(wheel) as source:
+            members.append(ZipDirectory.read(source).entry_count)
+    for low, high in ((0, 50), (50, 200), (200, 1000), (1000, 5000), (5000, None)):
+        chosen = [i for i, n in enumerate(members) if n >= low and (high is None or n < high)]
+        if not chosen:
+            continue
+        slow, fast = (sum(best[tool][i] for i in chosen) for tool in ("pkginfo", "wheelmeta"))
+        label = f"{low}-{high - 1}" if high else f"{low}+"
+        print(f"  {label:>10} members: {len(chosen):4d} wheels, pkginfo {slow * 1e3 / len(chosen):7.3f} ms, "
+              f"wheelmeta {fast * 1e3 / len(chosen):6.3f} ms, ratio {slow / fast:5.1f}x")
 
 
 def read_pkginfo(wheel: Path):
@@ -169,10 +187,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"wheelmeta {wheelmeta.__version__}, pkginfo {_version_of('pkginfo')}, packaging {_version_of('packaging')}, "
           f"python {sys.version.split()[0]}")
 
-    best = time_interleaved({"pkginfo": read_pkginfo, "wheelmeta": read_wheelmeta}, wheels, args.repeat)
+    per_wheel = time_interleaved({"pkginfo": read_pkginfo, "wheelmeta": read_wheelmeta}, wheels, args.repeat)
+    best = {tool: sum(times) for tool, times in per_wheel.items()}
     for tool, seconds in best.items():
         print(f"{tool:>10}: {len(wheels) / seconds:8.0f} wheels/s  ({seconds * 1e3 / len(wheels):.3f} ms/wheel)")
     print(f"     ratio: wheelmeta is {best['pkginfo'] / best['wheelmeta']:.1f}x faster than pkginfo.Wheel")
+    print_by_size(wheels, per_wheel)
 
     disagreements = compare(wheels)
     for check, lines in disagreements.items():
