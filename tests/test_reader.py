@@ -88,3 +88,18 @@ def test_top_level_modules_are_derived_from_members_without_top_level_txt(tmp_pa
         "demo.pth": b"",
     })
     assert top_level_modules(path) == ["_native", "demo", "extra_pkg", "single"]
+
+
+def test_import_names_of_metadata_2_5_win_over_top_level_txt(tmp_path):
+    metadata = metadata_text("demo", "1.0", metadata_version="2.5",
+                             extra_headers=["Import-Name: demo.core", "Import-Name: _demo_speedups; private"])
+    path = make_wheel(tmp_path, "demo", "1.0", metadata=metadata, files={
+        "demo-1.0.dist-info/top_level.txt": b"something_else\n", "demo/__init__.py": b"",
+    })
+    assert top_level_modules(path) == ["_demo_speedups", "demo"]
+
+
+def test_an_empty_import_name_means_nothing_to_import(tmp_path):
+    metadata = metadata_text("demo", "1.0", metadata_version="2.5", extra_headers=["Import-Name:"])
+    path = make_wheel(tmp_path, "demo", "1.0", metadata=metadata, files={"demo/__init__.py": b""})
+    assert top_level_modules(path) == []

@@ -23,7 +23,7 @@ from ..errors import InvalidWheel
 from ..model import DistMetadata
 from ..sources import ByteSource, open_source
 from .filename import parse_wheel_filename
-from .metadata import parse_metadata
+from .metadata import parse_headers, parse_metadata
 from .zipdir import ZipDirectory, ZipEntry
 
 __all__ = ["read_wheel_metadata", "top_level_modules", "open_wheel", "METADATA_LIMIT"]
@@ -100,18 +100,35 @@ def _blank_line_end(buffer: bytearray, start: int) -> Optional[int]:
 
 
 def top_level_modules(path_or_source: PathOrSource) -> List[str]:
-    """Importable top-level names: ``top_level.txt`` when the wheel has one, else derived from member paths.
+    """Importable top-level names, from the best source the wheel has: ``Import-Name`` fields of Metadata 2.5
+    (PEP 794, first components), else ``top_level.txt``, else derived from member paths.
 
     Derived names are the first path component of every member outside ``.dist-info`` (``.data/purelib`` and
     ``.data/platlib`` contents included) that is a package folder or a module (``.py``, ``.so``, ``.pyd``).
     """
     with open_wheel(path_or_source) as (zd, dist_info, _):
+        declared = _declared_import_names(zd, dist_info)
+        if declared is not None:
+            return declared
         entry = zd.find(f"{dist_info}/top_level.txt")
         if entry is not None:
             text = zd.read_member(entry, limit=_SMALL_MEMBER_LIMIT).decode("utf-8", "replace")
             names = {line.strip().replace("/", ".") for line in text.splitlines()}
             return sorted(name for name in names if name and all(p.isidentifier() for p in name.split(".")))
         return sorted({name for name in map(_top_level_name, zd.names()) if name})
+
+
+def _declared_import_names(zd: ZipDirectory, dist_info: str) -> Optional[List[str]]:
+    """First components of the METADATA ``Import-Name`` fields (``; private`` ones too: they still import);
+    None when METADATA declares none, [] when it declares an empty one (nothing to import)."""
+    entry = zd.find(f"{dist_info}/METADATA")
+    if entry is None:
+        return None
+    fields = parse_headers(read_header_block(zd, entry).decode("utf-8", "replace"))
+    if "import-name" not in fields:
+        return None
+    names = {value.split(";", 1)[0].strip().split(".", 1)[0] for value in fields["import-name"]}
+    return sorted(name for name in names if name.isidentifier())
 
 
 def _top_level_name(member: str) -> Optional[str]:
