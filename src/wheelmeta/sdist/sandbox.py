@@ -503,14 +503,29 @@ def _end_everything(proc: subprocess.Popen, cgroup: Optional[_PidsCgroup]) -> Tu
 
 
 def _wait_for_group_to_go(pgid: int, patience: float = 1.0) -> None:
-    """SIGKILL is asynchronous: give the rest of the group a moment to die, so the caller finds nothing left."""
+    """SIGKILL is asynchronous: give the rest of the group a moment to die, so the caller finds nothing left.
+
+    Zombies do not count: they are dead, and whoever inherited them reaps them when it pleases (this machine's
+    init takes its time, which kept a bwrap zombie in the group for seconds)."""
     deadline = time.monotonic() + patience
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except OSError:
-            return
+    while time.monotonic() < deadline and _live_members(pgid):
         time.sleep(0.01)
+
+
+def _live_members(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except OSError:
+        return False
+    for entry in os.scandir("/proc"):
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()  # after "(comm)": state, ppid, pgrp, ...
+        except (OSError, IndexError):  # not a process, or gone meanwhile
+            continue
+        if fields[2] == str(pgid).encode() and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------------------------- setup.py runs
