@@ -97,6 +97,15 @@ def test_bytes_prepended_to_the_archive_shift_every_offset(tmp_path):
     assert zd.read_member(zd.find("demo-1.0.dist-info/WHEEL"), limit=1000).startswith(b"Wheel-Version: 1.0")
 
 
+def test_an_archive_comment_holding_an_eocd_signature_does_not_mislead(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("a.txt", b"hello")
+        zf.comment = b"comment with a stray PK\x05\x06 signature in it"
+    zd = ZipDirectory.read(BytesSource(buf.getvalue(), "comment.whl"))
+    assert zd.read_member(zd.find("a.txt"), limit=100) == b"hello"
+
+
 # -- .dist-info ----------------------------------------------------------------------------------------------------
 
 
