@@ -63,22 +63,18 @@ def parse_headers(text: str, *, skip: Tuple[str, ...] = ()) -> Dict[str, List[st
     blank = text.find("\n\n")
     if blank != -1:  # cut at the first blank line with a plain find: a long description is never scanned
         text = text[: blank + 1]
+    if "\n " in text or "\n\t" in text:
+        lines = _folded_fields(text)
+    else:  # the common case: one field per line, split at C speed
+        lines = text.split("\n")
+    if skip:
+        lines = [line for line in lines if not line.startswith(skip)]
     fields: Dict[str, List[str]] = {}
     keys = _FIELD_KEYS
-    pos, size = 0, len(text)
-    while pos < size:
-        end = text.find("\n", pos)
-        if end == -1:
-            end = size
-        elif end + 1 < size and text[end + 1] in " \t":
-            end = _continuation_end(text, end, size)
-        if skip and text.startswith(skip, pos):
-            pos = end + 1
-            continue
-        field, pos = text[pos:end], end + 1
-        name, colon, value = field.partition(":")
+    for line in lines:
+        name, colon, value = line.partition(":")
         if not colon:
-            break  # not a header line: email.feedparser ends the headers here
+            break  # not a header line (or the end): email.feedparser ends the headers here
         key = keys.get(name)
         if key is None:
             if " " in name or not (name.isascii() and name.isprintable()):
@@ -91,11 +87,19 @@ def parse_headers(text: str, *, skip: Tuple[str, ...] = ()) -> Dict[str, List[st
     return fields
 
 
-def _continuation_end(text: str, end: int, size: int) -> int:
-    """Extend a field whose first line ends at ``end`` over the lines that start with a space or a tab."""
-    while end != -1 and end + 1 < size and text[end + 1] in " \t":
-        end = text.find("\n", end + 1)
-    return size if end == -1 else end
+def _folded_fields(text: str) -> List[str]:
+    """The fields of a header block with continuation lines (a space or a tab first) kept with their field."""
+    out = []
+    pos, size = 0, len(text)
+    while pos < size:
+        end = text.find("\n", pos)
+        while end != -1 and end + 1 < size and text[end + 1] in " \t":
+            end = text.find("\n", end + 1)
+        if end == -1:
+            end = size
+        out.append(text[pos:end])
+        pos = end + 1
+    return out
 
 
 # header name as written -> lower-case key, for names already checked (a dict lookup instead of four calls)
