@@ -80,6 +80,13 @@ def test_read_needs_one_read_for_a_small_wheel(tmp_path):
     assert source.reads == 1 and zd.entry_count == 3
 
 
+def test_read_needs_two_reads_when_the_directory_is_bigger_than_the_tail():
+    data = zip_bytes({f"pkg/module_with_a_long_name_{i:05d}.py": b"" for i in range(1500)})  # ~120 KB directory
+    source = CountingSource(data, "big.whl")
+    zd = ZipDirectory.read(source)
+    assert source.reads == 2 and len(zd.central) > 70_000 and zd.entry_count == 1500
+
+
 def test_zip64_wheel_is_read_through_the_zip64_records(tmp_path):
     plain = make_wheel(tmp_path, "demo", "1.0", files={"demo/__init__.py": b"print('hi')\n"}).read_bytes()
     data = to_zip64(plain)
