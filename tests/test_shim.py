@@ -150,14 +150,53 @@ def test_setup_cfg_values_are_merged_and_keywords_win(tmp_path):
     assert fields["extras_require"] == {"fast": ["ujson"]}
 
 
-def test_markers_move_to_extras_as_setuptools_writes_them(tmp_path):
+def test_plain_setup_py_is_answered_without_importing_setuptools(tmp_path):
+    tree = make_tree(tmp_path, """\
+        import sys
+        from setuptools import setup, find_packages
+        assert "pkg_resources" not in sys.modules
+        setup(name="m", version="1", packages=find_packages(exclude=["tests"]),
+              install_requires=["enum34; python_version < '3.4'", "six"])
+    """, {"m/__init__.py": "", "m/sub/__init__.py": "", "tests/__init__.py": "", "setup.cfg": "[bdist_wheel]\nuniversal = 1\n"})
+    record = run_shim(tree)
+    assert (record["merged"], record["setuptools_version"]) == (False, None)
+    assert record["fields"]["install_requires"] == ["enum34; python_version < '3.4'", "six"]
+
+
+def test_stand_in_gives_way_to_real_setuptools_for_anything_else(tmp_path):
+    tree = make_tree(tmp_path, """\
+        import setuptools
+        from setuptools.command.build_py import build_py
+        from setuptools import setup, Extension
+        assert issubclass(build_py, setuptools.Command) and setuptools.__version__
+        setup(name="ext", version="1", cmdclass={"build_py": build_py}, install_requires=["six"])
+    """)
+    record = run_shim(tree)
+    assert record["setuptools_version"] is not None
+    assert record["fields"]["install_requires"] == ["six"]
+
+
+def test_find_packages_stand_in_matches_setuptools(tmp_path):
+    from setuptools import find_namespace_packages as real_namespace, find_packages as real_find
+
+    for folder in ("a", "a/b", "a/b/c", "tests", "x.y", "ns/inner", "a/__pycache__"):
+        (tmp_path / folder).mkdir(parents=True)
+    for folder in ("a", "a/b", "tests", "x.y", "ns/inner"):
+        (tmp_path / folder / "__init__.py").write_text("")
+    for kwargs in ({}, {"exclude": ["tests", "a.b"]}, {"include": ["a*"]}):
+        assert shim.find_packages(str(tmp_path), **kwargs) == real_find(str(tmp_path), **kwargs)
+        assert shim.find_namespace_packages(str(tmp_path), **kwargs) == real_namespace(str(tmp_path), **kwargs)
+
+
+def test_markers_move_to_extras_when_setuptools_merges_setup_cfg(tmp_path):
     tree = make_tree(tmp_path, """\
         from setuptools import setup
         setup(name="m", version="1", install_requires=["enum34; python_version < '3.4'", "six"])
-    """)
-    fields = run_shim(tree)["fields"]
-    assert fields["install_requires"] == ["six"]
-    assert fields["extras_require"] == {':python_version < "3.4"': ["enum34"]}
+    """, {"setup.cfg": "[metadata]\nversion = 1\n"})
+    record = run_shim(tree)
+    assert record["merged"] is True
+    assert record["fields"]["install_requires"] == ["six"]
+    assert record["fields"]["extras_require"] == {':python_version < "3.4"': ["enum34"]}
 
 
 def test_pbr_project_without_pbr_installed_reads_requirements_files(tmp_path):
@@ -224,7 +263,7 @@ def test_rejected_values_fall_back_to_keywords_with_a_warning(tmp_path):
     tree = make_tree(tmp_path, """\
         from setuptools import setup
         setup(name="bad", version="1", install_requires=["not a valid requirement !!"])
-    """)
+    """, {"setup.cfg": "[metadata]\nversion = 1\n"})
     record = run_shim(tree)
     assert record["fields"]["install_requires"] == ["not a valid requirement !!"]
     assert "keywords used as given" in record["warnings"][0]

@@ -108,8 +108,9 @@ class SetupResult:
     """What setup.py passed to setup(), merged with setup.cfg as setuptools merges them.
 
     ``fields`` has ``name``, ``version``, ``python_requires``, ``install_requires``, ``extras_require``,
-    ``setup_requires`` and ``tests_require`` (None where not given). ``extras_require`` keys may carry markers
-    the way setuptools writes them (``":python_version < '3'"``, ``"socks:sys_platform == 'win32'"``).
+    ``setup_requires`` and ``tests_require`` (None where not given). Requirements keep their markers as written,
+    or, where setuptools merged setup.cfg, sit under ``extras_require`` keys the way setuptools moves them
+    (``":python_version < '3'"``, ``"socks:sys_platform == 'win32'"``); both mean the same METADATA.
     """
 
     fields: Dict[str, object]

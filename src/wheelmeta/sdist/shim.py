@@ -8,11 +8,13 @@ Python version.
 What it does:
 
 1. puts the tree first on ``sys.path`` and makes it the working directory, like ``python setup.py egg_info``;
-2. imports setuptools first (as pip does) and replaces ``setuptools.setup`` and ``distutils.core.setup``;
-3. runs setup.py as ``__main__``; the replacement ``setup()`` lets setuptools build its ``Distribution`` from
-   the keywords plus setup.cfg (and pyproject.toml where that setuptools reads it), so the values are the ones
-   setuptools would have written into a wheel, then writes them as JSON to RESULT_FD and ``os._exit(0)`` before
-   anything is built. The first call to setup() wins: it is the one that would have built.
+2. puts a stand-in ``setuptools`` first (``setup`` and ``find_packages`` only); anything more brings in the real
+   setuptools, whose ``setup`` and ``distutils.core.setup`` are replaced too (on Python 2: the real one first);
+3. runs setup.py as ``__main__``; the replacement ``setup()`` answers with the keywords when nothing else could
+   change them, else lets setuptools build its ``Distribution`` from the keywords plus setup.cfg (and
+   pyproject.toml where that setuptools reads it), so the values are the ones setuptools would have written
+   into a wheel; it writes them as JSON to RESULT_FD and ``os._exit(0)``s before anything is built. The first
+   call to setup() wins: it is the one that would have built.
 
 The JSON record is ``{"ok": true, "fields": {...}, "python_version": "3.11.7", ...}`` or
 ``{"ok": false, "error": "no-setup" | "memory" | "exception" | "exit", "detail": "..."}``.
@@ -26,7 +28,7 @@ import traceback
 REQUIREMENT_KEYWORDS = ("install_requires", "setup_requires", "tests_require")
 FIELDS = ("name", "version", "python_requires", "extras_require") + REQUIREMENT_KEYWORDS
 
-_state = {"fd": None, "pid": None, "warnings": []}
+_state = {"fd": None, "pid": None, "warnings": [], "real": None, "materializing": False}
 
 
 def _python_version():
@@ -34,8 +36,7 @@ def _python_version():
 
 
 def _setuptools_version():
-    module = sys.modules.get("setuptools")
-    return getattr(module, "__version__", None)
+    return getattr(_state["real"], "__version__", None)  # None: the stand-in sufficed, setuptools never loaded
 
 
 def emit(record):
@@ -164,7 +165,10 @@ def capture_setup(**attrs):
     if attrs.get("pbr"):
         attrs = pbr_requirements(attrs)
     raw = dict((key, _plain(attrs.get(key))) for key in FIELDS)
+    if _state.get("real") is None and not needs_real_setuptools(attrs):
+        emit({"ok": True, "fields": raw, "keywords": raw, "merged": False})
     try:
+        real_setuptools()
         fields = merged_fields(attrs)
     except Exception as error:  # an old or absent setuptools, or values setuptools rejects
         _state["warnings"].append(
@@ -172,23 +176,173 @@ def capture_setup(**attrs):
             % (type(error).__name__, str(error).strip().splitlines()[-1:] or "")
         )
         fields = raw
-    emit({"ok": True, "fields": fields, "keywords": raw})
+    emit({"ok": True, "fields": fields, "keywords": raw, "merged": fields is not raw})
 
 
-def install_patches():
-    """Replace every setup() that setup.py may call. setuptools is imported first, as pip does."""
-    try:
-        import setuptools
+# setup() keywords that setuptools itself understands. Any other keyword may belong to a plugin that computes
+# fields when setuptools builds its Distribution (use_scm_version, pbr, ...), so it takes the real setuptools.
+CORE_KEYWORDS = frozenset("""
+    name version description long_description long_description_content_type author author_email maintainer
+    maintainer_email url download_url license license_file license_files classifiers platforms keywords
+    project_urls packages package_dir package_data include_package_data exclude_package_data py_modules scripts
+    entry_points install_requires extras_require setup_requires tests_require python_requires zip_safe
+    ext_modules ext_package cmdclass data_files namespace_packages test_suite test_loader provides requires
+    obsoletes dependency_links eager_resources options headers libraries distclass script_name script_args
+    command_options use_2to3 use_2to3_fixers use_2to3_exclude_fixers convert_2to3_doctests
+""".split())
 
+
+# The setup.cfg options that can change a reported field (license_file, packages = find: and the like cannot).
+CFG_FIELDS = (
+    ("metadata", ("name", "version")),
+    ("options", ("install_requires", "python_requires", "setup_requires", "tests_require")),
+)
+
+
+def needs_real_setuptools(attrs):
+    """True when only setuptools' own Distribution can give the fields: setup.cfg or pyproject.toml declare
+    some of them (setuptools merges those), or a keyword may be a plugin's."""
+    if any(key not in CORE_KEYWORDS for key in attrs):
+        return True
+    if os.path.isfile("setup.cfg"):
+        try:
+            from configparser import RawConfigParser
+        except ImportError:  # Python 2
+            from ConfigParser import RawConfigParser
+        parser = RawConfigParser()
+        try:
+            parser.read("setup.cfg")
+        except Exception:  # setuptools would fail on it too; let it say how
+            return True
+        if parser.has_section("options.extras_require") or any(
+                parser.has_option(section, key) for section, keys in CFG_FIELDS for key in keys
+                if parser.has_section(section)):
+            return True
+    if os.path.isfile("pyproject.toml"):
+        with open("pyproject.toml", "rb") as handle:
+            if any(line.strip() == b"[project]" for line in handle):
+                return True
+    return False
+
+
+def find_packages(where=".", exclude=(), include=("*",)):
+    """``setuptools.find_packages`` without importing setuptools: setup.py only hands the list back to setup()."""
+    return _find_packages(where, exclude, include, namespace=False)
+
+
+def find_namespace_packages(where=".", exclude=(), include=("*",)):
+    """``setuptools.find_namespace_packages`` without importing setuptools."""
+    return _find_packages(where, exclude, include, namespace=True)
+
+
+def _find_packages(where, exclude, include, namespace):
+    from fnmatch import fnmatchcase
+
+    exclude = ("ez_setup", "*__pycache__") + tuple(exclude)
+    found = []
+    for root, dirs, _ in os.walk(str(where), followlinks=True):
+        candidates, dirs[:] = dirs[:], []
+        for name in candidates:
+            full = os.path.join(root, name)
+            package = os.path.relpath(full, str(where)).replace(os.path.sep, ".")
+            if "." in name or not (namespace or os.path.isfile(os.path.join(full, "__init__.py"))):
+                continue
+            if any(fnmatchcase(package, p) for p in include) and not any(fnmatchcase(package, p) for p in exclude):
+                found.append(package)
+            dirs.append(name)
+    return found
+
+
+def real_setuptools():
+    """Import the real setuptools (once), patch its setup() and distutils', and let it replace the stand-in."""
+    if _state.get("real") is None:
+        sys.modules.pop("setuptools", None)
+        _state["materializing"] = True
+        try:
+            import setuptools
+        finally:
+            _state["materializing"] = False
         setuptools.setup = capture_setup
-    except Exception:  # no setuptools in this interpreter: plain distutils setup.py files still work
-        _state["warnings"].append("setuptools is not importable; setup.cfg is not merged")
+        _state["real"] = setuptools
+        patch_distutils()
+    return _state["real"]
+
+
+def patch_distutils():
     for module_name in ("setuptools._distutils.core", "distutils.core"):
         try:
             __import__(module_name)
             sys.modules[module_name].setup = capture_setup
         except Exception:  # distutils is gone from Python 3.12; setuptools' copy covers it there
             pass
+
+
+def install_lazy_setuptools():
+    """Put a stand-in ``setuptools`` first: importing the real one (and pkg_resources' scan of every installed
+    distribution) is most of a run's time, and most setup.py files only call setup() and find_packages().
+    Anything else (another attribute, a submodule, distutils) imports the real setuptools on the spot.
+    Returns False where this cannot work (Python 2, no setuptools): then the real one is imported first."""
+    if sys.version_info < (3, 4) or os.environ.get("WHEELMETA_SHIM_EAGER"):
+        return False
+    import importlib.util
+    import types
+
+    spec = importlib.util.find_spec("setuptools")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+
+    class LazySetuptools(types.ModuleType):
+        def __getattr__(self, name):
+            return getattr(real_setuptools(), name)
+
+    stand_in = LazySetuptools("setuptools")
+    stand_in.__path__ = list(spec.submodule_search_locations)  # submodules come from the real package folder
+    stand_in.__spec__, stand_in.__file__ = spec, spec.origin
+    stand_in.setup, stand_in.find_packages = capture_setup, find_packages
+    stand_in.find_namespace_packages = find_namespace_packages
+    sys.modules["setuptools"] = stand_in
+    sys.meta_path.insert(0, _RealOnDemandFinder())
+    return True
+
+
+class _RealOnDemandFinder(object):
+    """Imports of ``setuptools.*`` or ``distutils*`` bring in the real setuptools first; a module that import
+    already loaded is handed over as is (loading it a second time would make two copies of its classes)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        wanted = fullname.startswith("setuptools.") or fullname.split(".")[0] == "distutils"
+        if not wanted or _state.get("real") is not None or _state.get("materializing"):
+            return None
+        real_setuptools()
+        loaded = sys.modules.get(fullname)
+        if loaded is None:
+            return None
+        import importlib.util
+
+        return importlib.util.spec_from_loader(fullname, _AlreadyLoaded(loaded), is_package=hasattr(loaded, "__path__"))
+
+
+class _AlreadyLoaded(object):
+    def __init__(self, module):
+        self.module, self.spec = module, getattr(module, "__spec__", None)
+
+    def create_module(self, spec):
+        return self.module
+
+    def exec_module(self, module):
+        module.__spec__ = self.spec  # the import system stamped our alias spec on it
+
+
+def install_patches():
+    """Replace every setup() that setup.py may call: a stand-in setuptools where possible, else the real one
+    imported first, as pip does."""
+    if install_lazy_setuptools():
+        return
+    try:
+        real_setuptools()
+    except Exception:  # no setuptools in this interpreter: plain distutils setup.py files still work
+        _state["warnings"].append("setuptools is not importable; setup.cfg is not merged")
+        patch_distutils()
 
 
 def run_setup_py(setup_path):
