@@ -295,6 +295,35 @@ def test_old_interpreter_and_setuptools_never_fetch_setup_requires(tmp_path, pyt
     assert record["warnings"] == []
 
 
+def python_without_setuptools():
+    for path in sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[2-9]*/bin/python"))):
+        if subprocess.run([path, "-c", "import setuptools"], capture_output=True).returncode != 0:
+            return path
+    return None
+
+
+def test_interpreter_without_setuptools_still_answers_a_plain_setup_py(tmp_path):
+    python = python_without_setuptools()
+    if python is None:
+        pytest.skip("no Python 3.12+ without setuptools installed")
+    tree = make_tree(tmp_path, """\
+        from setuptools import setup, find_packages
+        setup(name="bare", version="1", packages=find_packages(), install_requires=["six"])
+    """)
+    record = run_shim(tree, python=python)
+    assert record["fields"]["install_requires"] == ["six"]
+    assert "setuptools is not installed" in record["warnings"][0]
+
+
+def test_interpreter_without_setuptools_reports_what_it_lacks(tmp_path):
+    python = python_without_setuptools()
+    if python is None:
+        pytest.skip("no Python 3.12+ without setuptools installed")
+    tree = make_tree(tmp_path, "from setuptools import Extension\n")
+    record = run_shim(tree, python=python)
+    assert record["error"] == "exception" and "setuptools is not installed" in record["detail"]
+
+
 @pytest.mark.parametrize("value, lines", [
     ("a\n  b  # why\n# only a comment\n\n", ["a", "b"]),
     (["a", ("b", ["c"])], ["a", "b", "c"]),

@@ -255,6 +255,9 @@ def _find_packages(where, exclude, include, namespace):
 
 def real_setuptools():
     """Import the real setuptools (once), patch its setup() and distutils', and let it replace the stand-in."""
+    if _state.get("absent"):
+        raise ImportError("setuptools is not installed in this interpreter (only setup() and find_packages() are "
+                          "provided without it)")
     if _state.get("real") is None:
         sys.modules.pop("setuptools", None)
         _state["materializing"] = True
@@ -288,7 +291,11 @@ def install_lazy_setuptools():
     import types
 
     spec = importlib.util.find_spec("setuptools")
-    if spec is None or not spec.submodule_search_locations:
+    if spec is None:  # e.g. Python 3.12+ without it: a plain setup.py still runs against the stand-in
+        _state["absent"] = True
+        _state["warnings"].append("setuptools is not installed; setup() keywords used as given")
+        patch_distutils()
+    elif not spec.submodule_search_locations:
         return False
 
     class LazySetuptools(types.ModuleType):
@@ -296,8 +303,11 @@ def install_lazy_setuptools():
             return getattr(real_setuptools(), name)
 
     stand_in = LazySetuptools("setuptools")
-    stand_in.__path__ = list(spec.submodule_search_locations)  # submodules come from the real package folder
-    stand_in.__spec__, stand_in.__file__ = spec, spec.origin
+    if spec is not None:
+        stand_in.__path__ = list(spec.submodule_search_locations)  # submodules come from the real package folder
+        stand_in.__spec__, stand_in.__file__ = spec, spec.origin
+    else:
+        stand_in.__path__ = []
     stand_in.setup, stand_in.find_packages = capture_setup, find_packages
     stand_in.find_namespace_packages = find_namespace_packages
     sys.modules["setuptools"] = stand_in
@@ -310,7 +320,8 @@ class _RealOnDemandFinder(object):
     already loaded is handed over as is (loading it a second time would make two copies of its classes)."""
 
     def find_spec(self, fullname, path=None, target=None):
-        wanted = fullname.startswith("setuptools.") or fullname.split(".")[0] == "distutils"
+        wanted = fullname.startswith("setuptools.") or (
+            fullname.split(".")[0] == "distutils" and not _state.get("absent"))  # then stdlib's is patched
         if not wanted or _state.get("real") is not None or _state.get("materializing"):
             return None
         real_setuptools()
