@@ -172,30 +172,47 @@ def run(corpus: Path, requirements: List[str], with_pip: bool, python: Optional[
         if sdist is None or wheel is None:
             rows.append({"release": requirement, "error": "sdist or wheel missing from the corpus"})
             continue
-        wheel_reqs, wheel_python, wheel_extras = wheel_facts(wheel)
-        row: dict = {"release": requirement, "sdist": sdist.name}
-        start = time.perf_counter()
-        try:
-            md = read_sdist_metadata(sdist, python=python)
-        except Exception as exc:  # a failure is a result to report, not a crash of the benchmark
-            row.update(wheelmeta_s=time.perf_counter() - start, provenance="error", diffs=[f"wheelmeta error: {exc}"])
-        else:
-            row.update(wheelmeta_s=time.perf_counter() - start, provenance=md.provenance, isolation=md.isolation)
-            extras = set(wheel_extras) | set(md.provides_extra)
-            row["diffs"] = compare("wheelmeta", md.requires_dist, md.requires_python, wheel_reqs, wheel_python, extras)
+        facts = wheel_facts(wheel)
+        row, ours = _wheelmeta_row(requirement, sdist, facts, python)
         if with_pip:
-            seconds, meta, error = pip_report(sdist)
-            row["pip_s"] = seconds
-            if meta is None:
-                row["pip_diffs"] = [f"pip error: {error}"]
-            else:
-                pip_reqs = [Requirement(r) for r in meta.get("requires_dist") or ()]
-                rp = meta.get("requires_python")
-                row["pip_diffs"] = compare("pip", pip_reqs, SpecifierSet(rp) if rp else None, wheel_reqs,
-                                           wheel_python, set(wheel_extras) | set(meta.get("provides_extra") or ()))
+            _add_pip(row, sdist, facts, ours)
         rows.append(row)
         print(_row_line(row), flush=True)
     return {"rows": rows, "summary": summarize(rows, with_pip)}
+
+
+def _wheelmeta_row(requirement: str, sdist: Path, facts, python: Optional[str]):
+    """Time read_sdist_metadata on one sdist and compare it with the wheel; returns (row, metadata or None)."""
+    wheel_reqs, wheel_python, wheel_extras = facts
+    row: dict = {"release": requirement, "sdist": sdist.name}
+    start = time.perf_counter()
+    try:
+        md = read_sdist_metadata(sdist, python=python)
+    except Exception as exc:  # a failure is a result to report, not a crash of the benchmark
+        row.update(wheelmeta_s=time.perf_counter() - start, provenance="error", diffs=[f"wheelmeta error: {exc}"])
+        return row, None
+    row.update(wheelmeta_s=time.perf_counter() - start, provenance=md.provenance, isolation=md.isolation)
+    extras = set(wheel_extras) | set(md.provides_extra)
+    row["diffs"] = compare("wheelmeta", md.requires_dist, md.requires_python, wheel_reqs, wheel_python, extras)
+    return row, md
+
+
+def _add_pip(row: dict, sdist: Path, facts, ours) -> None:
+    """Time pip's --report route on the same sdist; compare its answer with the wheel and with wheelmeta's."""
+    wheel_reqs, wheel_python, wheel_extras = facts
+    seconds, meta, error = pip_report(sdist)
+    row["pip_s"] = seconds
+    if meta is None:
+        row["pip_diffs"] = row["vs_pip"] = [f"pip error: {error}"]
+        return
+    pip_reqs = [Requirement(r) for r in meta.get("requires_dist") or ()]
+    pip_python = SpecifierSet(meta["requires_python"]) if meta.get("requires_python") else None
+    extras = set(wheel_extras) | set(meta.get("provides_extra") or ())
+    row["pip_diffs"] = compare("pip", pip_reqs, pip_python, wheel_reqs, wheel_python, extras)
+    if ours is not None:
+        extras |= set(ours.provides_extra)
+        row["vs_pip"] = compare("wheelmeta vs pip", ours.requires_dist, ours.requires_python, pip_reqs, pip_python,
+                                extras)
 
 
 def _row_line(row: dict) -> str:
@@ -204,7 +221,7 @@ def _row_line(row: dict) -> str:
     agree = "agree" if not row["diffs"] else "DIFF "
     pip = f" pip {row['pip_s']:7.3f}s" if "pip_s" in row else ""
     text = f"{row['release']:32} {row['provenance']:20} {agree} wheelmeta {row['wheelmeta_s']:7.3f}s{pip}"
-    return text + "".join(f"\n    {d}" for d in row["diffs"] + row.get("pip_diffs", []))
+    return text + "".join(f"\n    {d}" for d in row["diffs"] + row.get("pip_diffs", []) + row.get("vs_pip", []))
 
 
 def summarize(rows: List[dict], with_pip: bool) -> dict:
@@ -227,6 +244,7 @@ def summarize(rows: List[dict], with_pip: bool) -> dict:
         summary["wheelmeta_median_setup_py_s"] = statistics.median(r["wheelmeta_s"] for r in setup_py)
     if with_pip:
         summary["pip_agree_with_wheel"] = sum(1 for r in done if not r.get("pip_diffs"))
+        summary["wheelmeta_agree_with_pip"] = sum(1 for r in done if "vs_pip" in r and not r["vs_pip"])
         summary["pip_median_s"] = statistics.median(r["pip_s"] for r in done)
         summary["ratio_median"] = summary["pip_median_s"] / summary["wheelmeta_median_s"]
         if setup_py:
