@@ -311,6 +311,21 @@ def test_fork_bomb_is_capped_and_leaves_no_process(tmp_path, isolation):
     assert processes_left(tree) == []
 
 
+def test_cgroup_left_by_a_killed_wheelmeta_is_removed_by_the_next_run():
+    bases = [b for b in sandbox._cgroup_bases() if b.is_dir()]
+    if not sandbox.can_cap_processes() or not bases:
+        pytest.skip("no pids cgroup can be created here")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = bases[0] / f"wheelmeta-{dead.pid}-{uuid.uuid4().hex[:8]}"
+    try:
+        stale.mkdir()
+    except OSError:
+        pytest.skip("no pids cgroup can be created here")
+    sandbox.can_cap_processes()
+    assert not stale.exists()
+
+
 @pytest.mark.parametrize("isolation", [*namespaced, "rlimits-only"])
 def test_background_process_dies_with_the_run_even_without_a_cgroup(tmp_path, isolation):
     tree = make_tree(tmp_path, "import os\nos.system('sleep 60 &')\n", SETUP_CALL)

@@ -178,6 +178,7 @@ class _PidsCgroup:
     @classmethod
     def create(cls, max_processes: int) -> Optional["_PidsCgroup"]:
         for base in _cgroup_bases():
+            _remove_stale(base)
             path = base / f"wheelmeta-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             try:
                 path.mkdir()
@@ -213,6 +214,21 @@ class _PidsCgroup:
             for pid in pids:
                 _signal_quietly(pid, signal.SIGKILL)
             time.sleep(0.02)
+
+
+def _remove_stale(base: Path) -> None:
+    """Empty cgroups of wheelmeta processes that were killed before they could clean up (rmdir refuses the rest)."""
+    try:
+        entries = list(base.glob("wheelmeta-*-*"))
+    except OSError:
+        return
+    for path in entries:
+        owner = path.name.split("-")[1]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            try:
+                path.rmdir()
+            except OSError:
+                pass
 
 
 def can_cap_processes() -> bool:
