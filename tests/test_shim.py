@@ -163,6 +163,29 @@ def test_plain_setup_py_is_answered_without_importing_setuptools(tmp_path):
     assert record["fields"]["install_requires"] == ["enum34; python_version < '3.4'", "six"]
 
 
+def test_keyword_no_installed_plugin_declares_keeps_the_stand_in(tmp_path):
+    tree = make_tree(tmp_path, """\
+        from setuptools import setup
+        setup(name="scm", use_scm_version=True, setup_requires=["setuptools_scm"], install_requires=["six"])
+    """)
+    record = run_shim(tree)
+    if subprocess.run([sys.executable, "-c", "import setuptools_scm"], capture_output=True).returncode == 0:
+        assert record["merged"] is True  # the plugin is installed: only setuptools can run it
+    else:
+        assert record["merged"] is False
+    assert record["fields"]["install_requires"] == ["six"]
+
+
+def test_keyword_an_installed_plugin_declares_takes_real_setuptools(tmp_path):
+    tree = make_tree(tmp_path, """\
+        from setuptools import setup
+        setup(name="plug", version="1", test_runner="x", install_requires=["six"])
+    """)
+    record = run_shim(tree)
+    declared = shim.plugin_keywords()
+    assert record["merged"] is (declared is None or "test_runner" in declared)
+
+
 def test_stand_in_gives_way_to_real_setuptools_for_anything_else(tmp_path):
     tree = make_tree(tmp_path, """\
         import setuptools

@@ -179,8 +179,8 @@ def capture_setup(**attrs):
     emit({"ok": True, "fields": fields, "keywords": raw, "merged": fields is not raw})
 
 
-# setup() keywords that setuptools itself understands. Any other keyword may belong to a plugin that computes
-# fields when setuptools builds its Distribution (use_scm_version, pbr, ...), so it takes the real setuptools.
+# setup() keywords that setuptools itself understands. Any other keyword may belong to an installed plugin that
+# computes fields when setuptools builds its Distribution (use_scm_version, pbr, ...): then the real setuptools.
 CORE_KEYWORDS = frozenset("""
     name version description long_description long_description_content_type author author_email maintainer
     maintainer_email url download_url license license_file license_files classifiers platforms keywords
@@ -202,8 +202,11 @@ CFG_FIELDS = (
 def needs_real_setuptools(attrs):
     """True when only setuptools' own Distribution can give the fields: setup.cfg or pyproject.toml declare
     some of them (setuptools merges those), or a keyword may be a plugin's."""
-    if any(key not in CORE_KEYWORDS for key in attrs):
-        return True
+    unknown = set(attrs) - CORE_KEYWORDS
+    if unknown:
+        declared = plugin_keywords()
+        if declared is None or unknown & declared:
+            return True
     if os.path.isfile("setup.cfg"):
         try:
             from configparser import RawConfigParser
@@ -219,10 +222,25 @@ def needs_real_setuptools(attrs):
                 if parser.has_section(section)):
             return True
     if os.path.isfile("pyproject.toml"):
-        with open("pyproject.toml", "rb") as handle:
-            if any(line.strip() == b"[project]" for line in handle):
+        with open("pyproject.toml", "rb") as handle:  # [project] is merged; setuptools_scm reads its own table
+            if any(line.strip() in (b"[project]", b"[tool.setuptools_scm]") for line in handle):
                 return True
     return False
+
+
+def plugin_keywords():
+    """The setup() keywords that installed plugins declare (``distutils.setup_keywords`` entry points), or None
+    where that cannot be known cheaply. A keyword no installed plugin declares is ignored by setuptools too."""
+    try:
+        from importlib.metadata import entry_points
+    except ImportError:  # Python < 3.8
+        return None
+    points = entry_points()
+    if hasattr(points, "select"):
+        points = points.select(group="distutils.setup_keywords")
+    else:
+        points = points.get("distutils.setup_keywords", ())
+    return set(point.name for point in points)
 
 
 def find_packages(where=".", exclude=(), include=("*",)):
