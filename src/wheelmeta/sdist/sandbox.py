@@ -99,6 +99,7 @@ class SandboxRun:
     contained: Tuple[str, ...]
 
     def last_output_line(self) -> str:
+        """The last non-empty line of the kept output: where a traceback says what went wrong."""
         lines = self.output_tail.decode("utf-8", "replace").strip().splitlines()
         return lines[-1].strip() if lines else "(no output)"
 
@@ -177,6 +178,7 @@ class _PidsCgroup:
 
     @classmethod
     def create(cls, max_processes: int) -> Optional["_PidsCgroup"]:
+        """A new cgroup capped at ``max_processes``, or None where none can be created (not root, no pids)."""
         for base in _cgroup_bases():
             _remove_stale(base)
             path = base / f"wheelmeta-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -192,9 +194,11 @@ class _PidsCgroup:
         return None
 
     def open_procs(self) -> int:
+        """A descriptor on ``cgroup.procs``: the child writes its own pid there between fork and exec."""
         return os.open(self.path / "cgroup.procs", os.O_WRONLY)
 
     def members(self) -> list:
+        """The pids in the cgroup now."""
         try:
             return [int(pid) for pid in (self.path / "cgroup.procs").read_text().split()]
         except OSError:

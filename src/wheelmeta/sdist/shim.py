@@ -290,6 +290,7 @@ def real_setuptools():
 
 
 def patch_distutils():
+    """Replace distutils' setup() too: setup.py files of every era call it, directly or through numpy."""
     for module_name in ("setuptools._distutils.core", "distutils.core"):
         try:
             __import__(module_name)
@@ -317,6 +318,8 @@ def install_lazy_setuptools():
         return False
 
     class LazySetuptools(types.ModuleType):
+        """``setuptools`` until setup.py asks for more than the stand-in has."""
+
         def __getattr__(self, name):
             return getattr(real_setuptools(), name)
 
@@ -396,6 +399,7 @@ def run_setup_py(setup_path):
 
 
 def main(argv):
+    """``shim.py RESULT_FD SETUP_PY``: report on RESULT_FD what SETUP_PY passes to setup()."""
     fd = int(argv[1])
     try:  # setup.py's subprocesses must not inherit the result descriptor
         import fcntl
