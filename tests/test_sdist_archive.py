@@ -209,3 +209,9 @@ def test_extract_tree_refuses_hostile_archive_before_writing_it(tmp_path):
     with pytest.raises(WheelmetaError):
         extract_tree(path, dest)
     assert not (tmp_path / "escaped").exists()
+
+
+def test_extract_tree_member_below_a_file_is_a_clear_error(tmp_path):
+    path = _tar(tmp_path / "demo-1.0.tar.gz", [({"name": "demo-1.0/a"}, b"file"), ({"name": "demo-1.0/a/b"}, b"x")])
+    with pytest.raises(InvalidSdist, match="cannot unpack member 'demo-1.0/a/b'"):
+        extract_tree(path, tmp_path)

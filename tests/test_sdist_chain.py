@@ -250,3 +250,15 @@ def test_name_and_version_come_from_the_file_name_without_pkg_info(tmp_path):
     files = {"pyproject.toml": '[project]\nname = "demo"\ndynamic = ["version"]\ndependencies = []\n'}
     md = read_sdist_metadata(make_sdist(tmp_path, "demo", "2.0.1", files=files, fmt="zip"))
     assert (md.name, md.version, md.provenance) == ("demo", "2.0.1", "pep621")
+
+
+def test_sdists_are_unpacked_in_a_temporary_folder_that_is_removed(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # an explicit TMPDIR wins over /dev/shm
+    (tmp_path / "tmp").mkdir()
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    files = {"PKG-INFO": _pkg_info("1.2"), "setup.py": SETUP_PY}
+    md = read_sdist_metadata(make_sdist(tmp_path / "in", files=files), timeout=60)
+    assert md.provenance == "setup-py-sandboxed"
+    assert list((tmp_path / "tmp").iterdir()) == []
