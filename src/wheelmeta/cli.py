@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import logging
 import os
 import sys
 from typing import Iterable, List, Optional, Sequence
@@ -572,9 +573,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _OneLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"wheelmeta: {record.levelname.lower()}: {' '.join(record.getMessage().split())}"
+
+
+def _configure_logging(quiet: bool) -> None:
+    """Library warnings go through ``logging``; the CLI shows them as one ``wheelmeta: warning:`` line each.
+
+    ``-q`` keeps errors only. The handler is ours alone (no root-logger side effects for embedding programs)."""
+    logger = logging.getLogger("wheelmeta")
+    for handler in list(logger.handlers):
+        if getattr(handler, "_wheelmeta_cli", False):
+            logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLineFormatter())
+    handler._wheelmeta_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.ERROR if quiet else logging.WARNING)
+    logger.propagate = False
+    logging.captureWarnings(True)
+    warnings_logger = logging.getLogger("py.warnings")
+    warnings_logger.setLevel(logging.ERROR if quiet else logging.WARNING)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _configure_logging(bool(getattr(args, "quiet", False)))
     try:
         return int(args.run(args) or 0)
     except WheelmetaError as exc:

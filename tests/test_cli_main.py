@@ -1,0 +1,33 @@
+"""The shared entry point: library warnings as one line, -q silences them, errors never as tracebacks."""
+
+import subprocess
+import sys
+
+from builders import make_wheel
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "wheelmeta", *args], capture_output=True, text=True)
+
+
+def test_library_warning_is_one_prefixed_line(tmp_path):
+    wheel = make_wheel(tmp_path, "demo", "1.0", requires=["a; sys_platform == 'win32'"])
+    proc = _run("metadata", str(wheel), "--platform", "win32", "--platform", "manylinux_2_17_x86_64")
+    assert proc.returncode == 0
+    warning_lines = [line for line in proc.stderr.splitlines() if line]
+    assert warning_lines and all(line.startswith("wheelmeta: warning: ") for line in warning_lines)
+    assert "Traceback" not in proc.stderr
+
+
+def test_quiet_silences_warnings(tmp_path):
+    wheel = make_wheel(tmp_path, "demo", "1.0")
+    proc = _run("-q", "metadata", str(wheel), "--platform", "win32", "--platform", "manylinux_2_17_x86_64")
+    assert proc.returncode == 0
+    assert proc.stderr == ""
+
+
+def test_missing_file_is_a_usage_error_naming_it(tmp_path):
+    missing = tmp_path / "nothere-1.0-py3-none-any.whl"
+    proc = _run("scan", str(missing))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"wheelmeta: error: {missing}: no such file"]
