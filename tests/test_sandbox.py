@@ -260,16 +260,20 @@ def test_unix_sockets_of_daemons_are_out_of_reach(tmp_path, run_socket):
 
 
 @needs_bubblewrap
-def test_callers_home_folder_is_hidden(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / ".netrc").write_text("machine example password hunter2\n")
-    monkeypatch.setenv("HOME", str(home))
-    tree = make_tree(tmp_path, f"open({str(home / '.netrc')!r}).read()\n", SETUP_CALL)
-    with pytest.raises(SandboxError, match="FileNotFoundError") as failure:
-        run_setup_py(tree, isolation="bubblewrap")
-    assert failure.value.isolation == "bubblewrap"
-    assert "hunter2" not in failure.value.output
+def test_callers_home_folder_is_hidden(tmp_path):
+    home = Path.home().resolve()
+    interpreter = Path(sys.prefix).resolve()
+    # entries of the real home that the interpreter does not need (those come back read-only)
+    visible = [p for p in home.iterdir() if p not in interpreter.parents and p != interpreter] \
+        if home != Path("/") and home.is_dir() else []
+    if not visible:
+        pytest.skip("the caller's home has nothing to hide")
+    tree = make_tree(tmp_path, f"""\
+        import json, os
+        json.dump([os.path.lexists(p) for p in {[str(p) for p in visible]!r}], open("seen.json", "w"))
+    """, SETUP_CALL)
+    run_setup_py(tree, isolation="bubblewrap")
+    assert json.loads((tree / "seen.json").read_text()) == [False] * len(visible)
 
 
 @pytest.mark.parametrize("isolation", namespaced)
