@@ -4,9 +4,11 @@
 
 Every ``*.tar.gz``/``*.zip`` sdist with a setup.py in SDIST_FOLDER is unpacked once into a scratch folder; then,
 round after round, each tree runs (a) the shim directly (``python -E -s -B shim.py FD setup.py``, no
-isolation, no limits) and (b) ``run_setup_py`` at every isolation level this machine has, interleaved so all see
-the same load. It prints the median seconds per mode and its ratio to (a), and checks that every mode captured
-the same fields. Without a folder it uses one synthetic setup.py.
+isolation, no limits), (b) the same with the real setuptools imported first instead of the shim's stand-in
+(``WHEELMETA_SHIM_EAGER=1``, pip's way) and (c) ``run_setup_py`` at every isolation level this machine has,
+interleaved so all see the same load. It prints the median seconds per mode and its ratio to (a), and checks
+that every mode gives the same requirements, Requires-Python and name. Without a folder it uses one synthetic
+setup.py.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import zipfile
 from pathlib import Path
 
 from wheelmeta.sdist import shim
+from wheelmeta.sdist.requirements import setuptools_requires_dist
 from wheelmeta.sdist.sandbox import ISOLATIONS, _usable, run_setup_py
 
 SYNTHETIC = 'from setuptools import setup\nsetup(name="synthetic", version="1.0", install_requires=["six"])\n'
@@ -43,14 +46,28 @@ def unpack(sdist: Path, scratch: Path) -> Path | None:
     return tops[0] if tops else None
 
 
-def run_direct(tree: Path) -> dict:
-    """The shim with no sandbox at all: the floor the sandbox is measured against."""
+def run_direct(tree: Path, eager: bool = False) -> dict:
+    """The shim with no sandbox at all: the floor the sandbox is measured against. ``eager``: the real
+    setuptools imported first instead of the stand-in (as pip does)."""
     read_end, write_end = os.pipe()
+    env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(tree)}
+    if eager:
+        env["WHEELMETA_SHIM_EAGER"] = "1"
     subprocess.run([sys.executable, "-E", "-s", "-B", shim.__file__, str(write_end), str(tree / "setup.py")],
-                   pass_fds=(write_end,), cwd=tree, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+                   pass_fds=(write_end,), cwd=tree, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                   timeout=120)
     os.close(write_end)
     with os.fdopen(read_end, "rb") as result:
         return json.loads(result.read() or b"{}").get("fields") or {}
+
+
+def meaning(fields: dict) -> tuple:
+    """What the fields mean once setuptools' marker placement is applied (the stand-in keeps markers as written,
+    a merge by setuptools moves them under extras_require)."""
+    if "error" in fields:
+        return ("error",)
+    requires = setuptools_requires_dist(fields.get("install_requires"), fields.get("extras_require"))[0]
+    return sorted(map(str, requires)), fields.get("python_requires"), fields.get("name")
 
 
 def main() -> None:
@@ -66,7 +83,7 @@ def main() -> None:
         (scratch / "synthetic").mkdir()
         (scratch / "synthetic" / "setup.py").write_text(SYNTHETIC)
         trees = [scratch / "synthetic"]
-    modes = ["direct"] + [i for i in ISOLATIONS if _usable(i)]
+    modes = ["direct", "direct-eager"] + [i for i in ISOLATIONS if _usable(i)]
     times = {mode: [] for mode in modes}
     disagreements = 0
     for _ in range(args.rounds):
@@ -75,12 +92,15 @@ def main() -> None:
             for mode in modes:
                 start = time.perf_counter()
                 try:
-                    got = run_direct(tree) if mode == "direct" else run_setup_py(tree, isolation=mode).fields
+                    if mode.startswith("direct"):
+                        got = run_direct(tree, eager=mode == "direct-eager")
+                    else:
+                        got = run_setup_py(tree, isolation=mode).fields
                 except Exception as error:  # a failing setup.py fails in every mode; say so and go on
                     got = {"error": str(error)}
                 times[mode].append(time.perf_counter() - start)
                 fields[mode] = got
-            if any(f != fields["direct"] for f in fields.values()):
+            if any(meaning(f) != meaning(fields["direct"]) for f in fields.values()):
                 disagreements += 1
                 print(f"{tree.name}: modes disagree: {fields}")
     floor = statistics.median(times["direct"])
