@@ -431,6 +431,22 @@ def test_limits_cannot_be_raised_or_escaped_from_inside(tmp_path):
     assert run_setup_py(tree, isolation="bubblewrap").isolation == "bubblewrap"
 
 
+def test_forged_result_is_refused_not_trusted(tmp_path):
+    tree = make_tree(tmp_path, """\
+        import os
+        for fd in os.listdir("/proc/self/fd"):  # the shim's result file: an unlinked temporary file
+            try:
+                target = os.readlink("/proc/self/fd/" + fd)
+            except OSError:  # the descriptor listdir itself used
+                continue
+            if "(deleted)" in target:
+                os.write(int(fd), b'{"ok": true, "fields": {"install_requires": "not-a-list"}}')
+        os._exit(0)
+    """)
+    with pytest.raises(SandboxError, match="malformed result"):
+        run_setup_py(tree)
+
+
 def test_exit_before_setup_reports_the_status(tmp_path):
     tree = make_tree(tmp_path, "import sys\nsys.stderr.write('unsupported platform\\n')\nsys.exit(3)\n")
     with pytest.raises(SandboxError, match="exited with status 3 before calling setup"):

@@ -626,6 +626,8 @@ def setup_result(run: SandboxRun, where: object, timeout: float, python_version:
                  limits: Limits) -> SetupResult:
     """Turn a finished shim run into a :class:`SetupResult`, or raise :class:`SandboxError` saying why not."""
     record = _first_record(run.result)
+    if record and record.get("ok") and not run.timed_out and not _well_formed(record):
+        record = {"error": "malformed", "detail": "wrote a malformed result (the shim's record was tampered with)"}
     if record and record.get("ok") and not run.timed_out:
         return SetupResult(
             fields=record["fields"], isolation=run.isolation,
@@ -636,6 +638,26 @@ def setup_result(run: SandboxRun, where: object, timeout: float, python_version:
     error = SandboxError(where, f"setup.py {failure_reason(run, record, timeout, limits)} (sandbox: {run.isolation})")
     error.isolation, error.output = run.isolation, run.output_tail.decode("utf-8", "replace")
     raise error
+
+
+def _well_formed(record: dict) -> bool:
+    """The record's shapes, checked: setup.py runs in the same process as the shim and could forge it."""
+    fields = record.get("fields")
+    if not isinstance(fields, dict) or not all(isinstance(record.get(k), (str, type(None)))
+                                               for k in ("python_version", "setuptools_version")):
+        return False
+    warnings = record.get("warnings", [])
+    if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+        return False
+    strings = all(isinstance(fields.get(k), (str, type(None))) for k in ("name", "version", "python_requires"))
+    lists = all(_str_list(fields.get(k)) for k in ("install_requires", "setup_requires", "tests_require"))
+    extras = fields.get("extras_require")
+    extras_ok = extras is None or (isinstance(extras, dict) and all(_str_list(v) for v in extras.values()))
+    return strings and lists and extras_ok
+
+
+def _str_list(value: object) -> bool:
+    return value is None or (isinstance(value, list) and all(isinstance(item, str) for item in value))
 
 
 def failure_reason(run: SandboxRun, record: Optional[dict], timeout: float, limits: Limits) -> str:
@@ -654,7 +676,10 @@ def failure_reason(run: SandboxRun, record: Optional[dict], timeout: float, limi
     if run.signal == signal.SIGXFSZ:
         return "killed: file size limit"
     if run.signal:
-        return f"killed by {signal.Signals(run.signal).name}"
+        try:
+            return f"killed by {signal.Signals(run.signal).name}"
+        except ValueError:
+            return f"killed by signal {run.signal}"
     last = run.last_output_line()
     if "MemoryError" in last:
         return "memory limit exceeded"
