@@ -40,6 +40,8 @@ ELF_MAGIC = b"\x7fELF"
 
 KEEP_DEFAULT = 128 << 20  # most of the prefix kept in memory (the tables' end bounds it far lower: metadata_end)
 KEEP_BUDGET_DEFAULT = 128 << 20  # kept by all the threads reading one wheel together
+REREAD_SPAN = 4 << 20  # captured after each range read in a second pass
+REREAD_CACHE = 32 << 20  # spans of second passes kept at most
 SOFT_KEEP = 16 << 20  # below this the whole prefix is kept; above, only until the string table ends
 TABLES_AFTER_STRINGS = 8 << 20  # .gnu.version (2 bytes a symbol) and .gnu.version_r follow the string table
 _PRINTABLE = bytes(range(32, 127))
@@ -120,12 +122,13 @@ class _Window:
         self.kept_end = 0
         self.pos = 0  # bytes consumed from the stream
         self.rereads = 0
+        self._cache: List[Tuple[int, bytes]] = []  # spans read again, newest first
 
     def release(self) -> None:
         """Drop the kept prefix and return its bytes to the budget."""
         if self._budget is not None:
             self._budget.give_back(self.kept_end)
-        self._kept, self._starts, self.kept_end = [], [], 0
+        self._kept, self._starts, self.kept_end, self._cache = [], [], 0, []
 
     def limit_keep(self, bound: int) -> None:
         """Keep no more of the prefix than ``bound`` bytes (what is already kept stays)."""
@@ -204,22 +207,46 @@ class _Window:
             self._in_strings = False
 
     def _reread(self, ranges: List[Tuple[int, int]]) -> List[bytes]:
-        """The ranges fell between the kept prefix and the stream position: stream the member again, once."""
+        """The ranges fell between the kept prefix and the stream position: stream the member again, once.
+
+        Each range is captured with the few MiB after it, since the next reads (hash chains, symbols, strings)
+        land nearby: a second pass per table, not per read.
+        """
+        if all(self._cached(offset, end) is not None for offset, end in ranges):
+            return [self._cached(offset, end) for offset, end in ranges]  # type: ignore[misc]
         if self._reopen is None:
-            first = ranges[0]
-            raise _Unavailable(f"range {list(first)} lies beyond the kept prefix and the stream cannot reopen")
+            raise _Unavailable(f"range {list(ranges[0])} lies beyond the kept prefix and the stream cannot reopen")
         self.rereads += 1
-        last = max(end for _, end in ranges)
-        parts: List[List[bytes]] = [[] for _ in ranges]
-        pos = 0
+        spans: List[List[int]] = []
+        for offset, end in sorted(ranges):
+            span_end = max(end, offset + REREAD_SPAN)
+            if spans and offset <= spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], span_end)
+            else:
+                spans.append([offset, span_end])
+        parts: List[List[bytes]] = [[] for _ in spans]
+        last, pos = spans[-1][1], 0
         for chunk in self._reopen():
             start, pos = pos, pos + len(chunk)
-            for i, (offset, end) in enumerate(ranges):
+            for i, (offset, end) in enumerate(spans):
                 if start < end and pos > offset:
                     parts[i].append(chunk[max(offset - start, 0) : end - start])
             if pos >= last:
-                return [b"".join(p) for p in parts]
-        raise _Unavailable(f"member ends at byte {pos}, before the range [{ranges[-1][0]}, {last}) it refers to")
+                break
+        for (offset, _), captured in zip(spans, parts):
+            self._cache.insert(0, (offset, b"".join(captured)))
+        while sum(len(data) for _, data in self._cache) > REREAD_CACHE and len(self._cache) > len(spans):
+            self._cache.pop()
+        out = [self._cached(offset, end) for offset, end in ranges]
+        if any(data is None for data in out):
+            raise _Unavailable(f"member ends at byte {pos}, before a range it refers to")
+        return out  # type: ignore[return-value]
+
+    def _cached(self, offset: int, end: int) -> Optional[bytes]:
+        for start, data in self._cache:
+            if start <= offset and end <= start + len(data):
+                return data[offset - start : end - start]
+        return None
 
 
 def read_elf_facts(
