@@ -262,3 +262,23 @@ def test_sdists_are_unpacked_in_a_temporary_folder_that_is_removed(tmp_path, mon
     md = read_sdist_metadata(make_sdist(tmp_path / "in", files=files), timeout=60)
     assert md.provenance == "setup-py-sandboxed"
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_sdist_refused_while_unpacking_leaves_no_temporary_folder(tmp_path, monkeypatch):
+    import io
+    import tarfile
+    import tempfile
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    path = tmp_path / "demo-1.0.tar.gz"
+    with tarfile.open(path, "w:gz") as tf:  # setup.py first, then a member only the unpacking step refuses
+        for name, data in [("demo-1.0/PKG-INFO", _pkg_info("1.2").encode()), ("demo-1.0/setup.py", SETUP_PY.encode()),
+                           ("demo-1.0/a", b"file"), ("demo-1.0/a/b", b"below a file")]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    with pytest.raises(InvalidSdist, match="cannot unpack member"):
+        read_sdist_metadata(path)
+    assert list((tmp_path / "tmp").iterdir()) == []

@@ -253,7 +253,11 @@ class _unpacked:
 
     def __enter__(self) -> Path:
         self.top = tempfile.mkdtemp(prefix="wheelmeta-", dir=_unpack_base())
-        return extract_tree(self.source, self.top)
+        try:
+            return extract_tree(self.source, self.top)
+        except BaseException:  # a member refused halfway: __exit__ will not run, so clean up here
+            self.__exit__()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         if self.top:
