@@ -126,3 +126,15 @@ def test_progress_reports_compressed_bytes_up_to_the_total(tmp_path, built):
     audit_source(path, progress=lambda done, total: calls.append((done, total)))
     assert calls and calls[-1][0] == calls[-1][1] > 0
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_import_of_a_blacklisted_zlib_symbol_drops_every_manylinux_tag(tmp_path):
+    # a stand-in libz.so.1 that exports zlib's internal zcalloc, which auditwheel's policies blacklist
+    fake = compile_so(tmp_path / "fake", "libz.so.1", "void *zcalloc(void *o, unsigned n, unsigned s){return 0;}", soname="libz.so.1")
+    source = PYEXT_SOURCE.format(module="_z") + "void *zcalloc(void *, unsigned, unsigned);\nvoid *z(void){return zcalloc(0, 1, 1);}\n"
+    ext = compile_so(tmp_path / "b", "_z.cpython-311-x86_64-linux-gnu.so", source, libs=[":libz.so.1"], lib_dirs=[fake.parent])
+    audit = audit_source(wheel(tmp_path, {"demo/_z.cpython-311-x86_64-linux-gnu.so": ext.read_bytes()}))
+    facts = audit.elf_files[0]
+    assert "libz.so.1" in facts.needed and facts.watched_symbols == ("zcalloc",)
+    assert audit.external_libs == {} and audit.sym_tag != "linux_x86_64"
+    assert audit.overall_tag == "linux_x86_64" and any("blacklisted" in p for p in audit.problems)

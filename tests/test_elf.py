@@ -103,8 +103,10 @@ def test_dropped_ranges_asked_together_cost_one_second_pass():
 def test_watched_undefined_symbols_are_reported(tmp_path):
     source = "extern int __cxa_thread_atexit_impl(void*, void*, void*);\nint f(void){return __cxa_thread_atexit_impl(0, 0, 0);}\n"
     lib = compile_so(tmp_path, "libtls.so", source)
-    facts = facts_of(lib, watch_symbols={"__cxa_thread_atexit_impl", "pthread_getattr_default_np"})
+    facts = facts_of(lib, watch_symbols={"libc.so.6": {"__cxa_thread_atexit_impl", "pthread_getattr_default_np"}})
     assert facts.watched_symbols == ("__cxa_thread_atexit_impl",)
+    # a watch keyed by a library it does not need is not even looked at
+    assert facts_of(lib, watch_symbols={"libz.so.1": {"__cxa_thread_atexit_impl"}}).watched_symbols == ()
 
 
 def test_x86_isa_level_is_read_from_the_gnu_property_note(tmp_path):

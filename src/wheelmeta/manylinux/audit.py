@@ -93,7 +93,7 @@ def _is_elf(source: ByteSource, entry: ZipEntry) -> bool:
     return head[:4] == ELF_MAGIC
 
 
-def _member_facts(source: ByteSource, entry: ZipEntry, watch: frozenset, budget: KeepBudget) -> Optional[ElfFacts]:
+def _member_facts(source: ByteSource, entry: ZipEntry, watch: Mapping, budget: KeepBudget) -> Optional[ElfFacts]:
     """The ELF facts of one member, or None when it is not an ELF file. Read errors become ``problems``."""
     try:
         if not _is_elf(source, entry):
@@ -148,7 +148,7 @@ def prefix_chunks(source: ByteSource, entry: ZipEntry, chunk: int = _CHUNK) -> I
 
 
 def _read_members(
-    source: ByteSource, entries: Sequence[ZipEntry], watch: frozenset,
+    source: ByteSource, entries: Sequence[ZipEntry], watch: Mapping,
     progress: Optional[Progress], workers: int,
 ) -> List[ElfFacts]:
     """ELF facts of every ELF member, in wheel order; the largest members start first so threads finish together."""
@@ -223,14 +223,19 @@ def _is_other_os(platform: str) -> bool:
     return platform.startswith(("macosx", "win", "ios", "android", "emscripten", "pyodide", "wasi"))
 
 
-def _watched_symbol_names() -> frozenset:
-    names = set(_PYFPE)
+def _watched_symbol_names() -> Dict[str, frozenset]:
+    """needed soname -> imports that can change the verdict, so the symbol table is read only when they can.
+
+    Only the blacklist of the most compatible policy matters for ``overall_tag``: auditwheel takes the best policy
+    whose blacklist is not hit, and every blacklist (libz's) also sits in every older policy. PyFPE_jbuf matters
+    for Python extensions.
+    """
+    watch: Dict[str, set] = {"*": set(_PYFPE)}
     for libc in ("glibc", "musl"):
-        for arch in ("x86_64",):  # blacklists do not depend on the architecture
-            for policy in load_policies(arch, libc):
-                for symbols in policy.blacklist.values():
-                    names |= symbols
-    return frozenset(names)
+        highest = load_policies("x86_64", libc).highest  # blacklists do not depend on the architecture
+        for soname, symbols in highest.blacklist.items():
+            watch.setdefault(soname, set()).update(symbols)
+    return {k: frozenset(v) for k, v in watch.items()}
 
 
 # -- analysis --------------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ import struct
 import sys
 import threading
 from dataclasses import replace
-from typing import Callable, Collection, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Collection, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from elftools.elf.structs import ELFStructs
 
@@ -255,7 +255,7 @@ def read_elf_facts(
     *,
     size: Optional[int] = None,
     reopen: Optional[Callable[[], Iterator[bytes]]] = None,
-    watch_symbols: Collection[str] = (),
+    watch_symbols: Mapping[str, Collection[str]] = {},
     keep: int = KEEP_DEFAULT,
     budget: Optional[KeepBudget] = None,
 ) -> ElfFacts:
@@ -263,12 +263,13 @@ def read_elf_facts(
 
     ``size`` (the member's size, when known) lets out-of-file ranges be reported without reading to the end.
     ``reopen()`` returns a fresh stream of the same bytes, used only when a needed range lies after the first
-    ``keep`` bytes but before the point the stream has reached. ``watch_symbols`` are undefined symbol names to
-    report in ``watched_symbols`` (auditwheel's policy blacklists). Never raises for bad bytes: see ``problems``.
+    ``keep`` bytes but before the point the stream has reached. ``watch_symbols`` maps a needed soname to undefined symbol
+    names to report in ``watched_symbols`` (auditwheel's policy blacklists); the key ``"*"`` applies to Python
+    extensions whatever they need (PyFPE_jbuf). The symbol table is read only when a watch applies. Never raises for bad bytes: see ``problems``.
     The stream is left unconsumed past the last byte needed; the caller closes it.
     """
     window = _Window(iter(chunks), reopen, keep, budget)
-    reader = _ElfReader(window, path, size, frozenset(watch_symbols))
+    reader = _ElfReader(window, path, size, watch_symbols)
     try:
         reader.parse()
     except _Unavailable as exc:
@@ -283,7 +284,7 @@ def read_elf_facts(
 class _ElfReader:
     """One pass over one ELF file: headers, program headers, dynamic segment, then the ranges it points to."""
 
-    def __init__(self, window: _Window, path: str, size: Optional[int], watch: frozenset) -> None:
+    def __init__(self, window: _Window, path: str, size: Optional[int], watch: Mapping[str, Collection[str]]) -> None:
         self.w = window
         self.path = path
         self.size = size
@@ -541,8 +542,11 @@ class _ElfReader:
             if self.defines_function(name):
                 self.fields["python_init"] = name
                 break
-        if self.watch:
-            self.fields["watched_symbols"] = self.watched_imports()
+        names = {n for soname in self.fields.get("needed", ()) for n in self.watch.get(soname, ())}
+        if "python_init" in self.fields:
+            names.update(self.watch.get("*", ()))
+        if names:
+            self.fields["watched_symbols"] = self.watched_imports(frozenset(names))
 
     def unpack_symbol(self, raw: bytes) -> Tuple[int, int, int]:
         """(st_name, st_info, st_shndx) of one symbol entry."""
@@ -597,7 +601,7 @@ class _ElfReader:
                 yield index
                 (index,) = struct.unpack(end + "I", self.read(at + 8 + 4 * (nbucket + index), 4, "hash chain"))
 
-    def watched_imports(self) -> Tuple[str, ...]:
+    def watched_imports(self, watch: frozenset) -> Tuple[str, ...]:
         """The undefined, non-weak symbols whose names are in the watch list."""
         count = self.symbol_count()
         if count is None:
@@ -618,7 +622,7 @@ class _ElfReader:
                 if info >> 4 != STB_WEAK:
                     offsets.append(st_name)
         names = self.strings(offsets)
-        return tuple(sorted({n for n in names.values() if n in self.watch}))
+        return tuple(sorted({n for n in names.values() if n in watch}))
 
     def symbol_count(self) -> Optional[int]:
         """Number of .dynsym entries: DT_HASH's nchain, else the highest index the DT_GNU_HASH chains reach."""
