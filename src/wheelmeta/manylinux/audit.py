@@ -93,7 +93,7 @@ def _is_elf(source: ByteSource, entry: ZipEntry) -> bool:
     return head[:4] == ELF_MAGIC
 
 
-def _member_facts(source: ByteSource, entry: ZipEntry, watch: Mapping, budget: KeepBudget) -> Optional[ElfFacts]:
+def _member_facts(source: ByteSource, entry: ZipEntry, watch: Callable, budget: KeepBudget) -> Optional[ElfFacts]:
     """The ELF facts of one member, or None when it is not an ELF file. Read errors become ``problems``."""
     try:
         if not _is_elf(source, entry):
@@ -148,7 +148,7 @@ def prefix_chunks(source: ByteSource, entry: ZipEntry, chunk: int = _CHUNK) -> I
 
 
 def _read_members(
-    source: ByteSource, entries: Sequence[ZipEntry], watch: Mapping,
+    source: ByteSource, entries: Sequence[ZipEntry], watch: Callable,
     progress: Optional[Progress], workers: int,
 ) -> List[ElfFacts]:
     """ELF facts of every ELF member, in wheel order; the largest members start first so threads finish together."""
@@ -199,7 +199,7 @@ def audit_source(
     if claimed and all(_is_other_os(p) for p in claimed):
         return WheelAudit(wheel=wheel, claimed_tags=claimed, kind="non-linux")
     directory = ZipDirectory.read(source)
-    watch = _watched_symbol_names()
+    watch = _imports_to_watch
     entries = elf_candidates(directory)
     facts = _read_members(source, entries, watch, progress, workers or _default_workers(source))
     if not facts:
@@ -223,19 +223,20 @@ def _is_other_os(platform: str) -> bool:
     return platform.startswith(("macosx", "win", "ios", "android", "emscripten", "pyodide", "wasi"))
 
 
-def _watched_symbol_names() -> Dict[str, frozenset]:
-    """needed soname -> imports that can change the verdict, so the symbol table is read only when they can.
+def _imports_to_watch(facts: ElfFacts) -> Set[str]:
+    """The imports of this member that could still change ``overall_tag``, so most symbol tables are never read.
 
-    Only the blacklist of the most compatible policy matters for ``overall_tag``: auditwheel takes the best policy
-    whose blacklist is not hit, and every blacklist (libz's) also sits in every older policy. PyFPE_jbuf matters
-    for Python extensions.
+    A policy's blacklist only matters if the member's own version needs fit that policy: otherwise the symbol
+    policy is already below it. PyFPE_jbuf matters for Python extensions.
     """
-    watch: Dict[str, set] = {"*": set(_PYFPE)}
-    for libc in ("glibc", "musl"):
-        highest = load_policies("x86_64", libc).highest  # blacklists do not depend on the architecture
-        for soname, symbols in highest.blacklist.items():
-            watch.setdefault(soname, set()).update(symbols)
-    return {k: frozenset(v) for k, v in watch.items()}
+    names: Set[str] = set(_PYFPE) if facts.python_init else set()
+    arch = facts.machine if facts.machine in ARCHITECTURES else "x86_64"
+    musl = any(n.startswith("libc.musl-") for n in facts.needed)
+    for policy in load_policies(arch, "musl" if musl else "glibc"):
+        if policy.blacklist and policy.versioned_symbols_fit(facts.version_requirements):
+            for soname in facts.needed:
+                names |= policy.blacklist.get(soname, frozenset())
+    return names
 
 
 # -- analysis --------------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ import struct
 import sys
 import threading
 from dataclasses import replace
-from typing import Callable, Collection, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+from typing import Callable, Collection, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 from elftools.elf.structs import ELFStructs
 
@@ -255,7 +255,7 @@ def read_elf_facts(
     *,
     size: Optional[int] = None,
     reopen: Optional[Callable[[], Iterator[bytes]]] = None,
-    watch_symbols: Mapping[str, Collection[str]] = {},
+    watch_symbols: Union[Mapping[str, Collection[str]], Callable[[ElfFacts], Collection[str]]] = {},
     keep: int = KEEP_DEFAULT,
     budget: Optional[KeepBudget] = None,
 ) -> ElfFacts:
@@ -265,7 +265,8 @@ def read_elf_facts(
     ``reopen()`` returns a fresh stream of the same bytes, used only when a needed range lies after the first
     ``keep`` bytes but before the point the stream has reached. ``watch_symbols`` maps a needed soname to undefined symbol
     names to report in ``watched_symbols`` (auditwheel's policy blacklists); the key ``"*"`` applies to Python
-    extensions whatever they need (PyFPE_jbuf). The symbol table is read only when a watch applies. Never raises for bad bytes: see ``problems``.
+    extensions whatever they need (PyFPE_jbuf). It may also be a function of the facts read so far (needs,
+    version needs, init function) that returns the names. The symbol table is read only when a watch applies. Never raises for bad bytes: see ``problems``.
     The stream is left unconsumed past the last byte needed; the caller closes it.
     """
     window = _Window(iter(chunks), reopen, keep, budget)
@@ -284,7 +285,7 @@ def read_elf_facts(
 class _ElfReader:
     """One pass over one ELF file: headers, program headers, dynamic segment, then the ranges it points to."""
 
-    def __init__(self, window: _Window, path: str, size: Optional[int], watch: Mapping[str, Collection[str]]) -> None:
+    def __init__(self, window: _Window, path: str, size: Optional[int], watch) -> None:
         self.w = window
         self.path = path
         self.size = size
@@ -542,9 +543,12 @@ class _ElfReader:
             if self.defines_function(name):
                 self.fields["python_init"] = name
                 break
-        names = {n for soname in self.fields.get("needed", ()) for n in self.watch.get(soname, ())}
-        if "python_init" in self.fields:
-            names.update(self.watch.get("*", ()))
+        if callable(self.watch):
+            names = set(self.watch(self.facts()))
+        else:
+            names = {n for soname in self.fields.get("needed", ()) for n in self.watch.get(soname, ())}
+            if "python_init" in self.fields:
+                names.update(self.watch.get("*", ()))
         if names:
             self.fields["watched_symbols"] = self.watched_imports(frozenset(names))
 

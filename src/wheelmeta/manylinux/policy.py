@@ -57,6 +57,14 @@ class Policy:
         """The catch-all ``linux_<arch>`` policy: no whitelist, anything goes."""
         return self.priority == 0
 
+    def versioned_symbols_fit(self, versioned_symbols: Mapping[str, Iterable[str]]) -> bool:
+        """Whether this policy has every version in ``versioned_symbols`` (library -> versions)."""
+        required: Dict[str, Set[str]] = {}
+        for versions in versioned_symbols.values():
+            for version in versions:
+                required.setdefault(version.partition("_")[0], set()).add(version)
+        return self.allows_versions(required)
+
     def allows_versions(self, required: Mapping[str, Set[str]]) -> bool:
         """Whether every required ``PREFIX_version`` (grouped by prefix) is one this policy has."""
         for prefix, versions in required.items():
@@ -103,12 +111,8 @@ class PolicySet:
         As in auditwheel, versions are grouped by prefix (``GLIBC``, ``GLIBCXX``, ``CXXABI``...) whatever the
         library that asked for them, and prefixes a policy does not list are not constrained.
         """
-        required: Dict[str, Set[str]] = {}
-        for versions in versioned_symbols.values():
-            for version in versions:
-                required.setdefault(version.partition("_")[0], set()).add(version)
         for policy in reversed(self.policies):
-            if policy.is_linux or policy.allows_versions(required):
+            if policy.is_linux or policy.versioned_symbols_fit(versioned_symbols):
                 return policy
         return self.linux  # pragma: no cover - linux always matches
 
