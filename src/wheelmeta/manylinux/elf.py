@@ -191,6 +191,7 @@ class _Window:
                 parts.append(chunk[max(offset - start, 0) : end - start])
             if self.pos >= end:
                 return b"".join(parts)
+            del chunk  # not kept: its buffer can serve the next inflate step
         raise _Unavailable(f"member ends at byte {self.pos}, before the range [{offset}, {end}) it refers to")
 
     def _watch_string_table_end(self, chunk: bytes) -> None:
