@@ -138,3 +138,11 @@ def test_import_of_a_blacklisted_zlib_symbol_drops_every_manylinux_tag(tmp_path)
     assert "libz.so.1" in facts.needed and facts.watched_symbols == ("zcalloc",)
     assert audit.external_libs == {} and audit.sym_tag != "linux_x86_64"
     assert audit.overall_tag == "linux_x86_64" and any("blacklisted" in p for p in audit.problems)
+
+
+def test_wheel_tagged_for_both_libcs_with_a_static_binary_is_judged_as_glibc(tmp_path):
+    static = hand_built_elf(machine="x86_64")  # no DT_NEEDED at all, like a static Rust binary
+    path = wheel(tmp_path, {"demo-1.0.data/scripts/demo": static},
+                 tag="py3-none-manylinux_2_12_x86_64.manylinux2010_x86_64.musllinux_1_1_x86_64")
+    audit = audit_source(path)
+    assert audit.overall_tag == "manylinux_2_5_x86_64" and audit.claims_hold is True

@@ -251,21 +251,24 @@ def platform_policy_name(platform: str) -> Optional[Tuple[str, str]]:
 
 
 def _wheel_arch_and_libc(claimed: Sequence[str], facts: Sequence[ElfFacts]) -> Tuple[Optional[str], str]:
-    arch = libc = None
+    """The architecture (from the tags, else the members) and the libc: the one family the tags name, else what
+    the members need (musl's libc or loader), else glibc, as auditwheel on a glibc machine."""
+    arch, families = None, set()
     for platform in claimed:
         parsed = platform_policy_name(platform)
         if parsed and parsed[1] in ARCHITECTURES:
             arch = arch or parsed[1]
-            if parsed[0].startswith("musllinux"):
-                libc = "musl"
-            elif parsed[0].startswith("manylinux"):
-                libc = libc or "glibc"
+            if parsed[0] != "linux":
+                families.add("musl" if parsed[0].startswith("musllinux") else "glibc")
     if arch is None:
         arch = next((f.machine for f in facts if f.machine in ARCHITECTURES), None)
-    if libc is None:
-        musl = any(n.startswith(("libc.musl-", "ld-musl-")) for f in facts for n in f.needed)
-        libc = "musl" if musl or any((f.interpreter or "").rsplit("/", 1)[-1].startswith("ld-musl-") for f in facts) else "glibc"
-    return arch, libc
+    if len(families) == 1:
+        return arch, families.pop()
+    musl = any(n.startswith(("libc.musl-", "ld-musl-")) for f in facts for n in f.needed) or any(
+        (f.interpreter or "").rsplit("/", 1)[-1].startswith("ld-musl-") for f in facts
+    )
+    glibc = any(n == "libc.so.6" for f in facts for n in f.needed)
+    return arch, "musl" if musl and not glibc else "glibc"
 
 
 class _Library:
