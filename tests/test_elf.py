@@ -12,6 +12,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from elfbuild import PYEXT_SOURCE, compile_so, hand_built_elf, patch
+from wheelmeta.manylinux import elf as elf_module
 from wheelmeta.manylinux.elf import read_elf_facts
 
 
@@ -83,8 +84,10 @@ def test_init_function_is_found_through_either_hash_table(tmp_path, style):
     assert facts_of(ext).python_init == "PyInit__h"
 
 
-def test_dropped_ranges_asked_together_cost_one_second_pass():
+def test_dropped_ranges_asked_together_cost_one_second_pass(monkeypatch):
     from wheelmeta.manylinux.elf import _Window
+
+    monkeypatch.setattr(elf_module, "TAIL", 0)
 
     data = bytes(range(256)) * 64
     passes = []
@@ -163,7 +166,8 @@ def test_stops_consuming_the_stream_after_the_last_needed_byte(tmp_path):
     assert sum(consumed) < len(data) // 2
 
 
-def test_range_dropped_from_the_kept_prefix_is_read_again_through_reopen(libdemo):
+def test_range_dropped_from_the_kept_prefix_is_read_again_through_reopen(libdemo, monkeypatch):
+    monkeypatch.setattr(elf_module, "TAIL", 0)  # nothing held behind the stream position either
     data = libdemo.read_bytes()
     reopened = []
 
@@ -254,3 +258,12 @@ def test_spent_keep_budget_costs_a_second_pass_not_a_wrong_answer(libdemo):
     facts = read_elf_facts(chunks_of(data), libdemo.name, reopen=lambda: chunks_of(data), budget=budget)
     assert facts.needed == facts_of(libdemo).needed and facts.version_requirements == facts_of(libdemo).version_requirements
     assert budget.available == 0
+
+
+def test_reads_just_behind_the_stream_position_need_no_second_pass():
+    from wheelmeta.manylinux.elf import _Window
+
+    data = bytes(range(256)) * 64
+    window = _Window(chunks_of(data, 1000), lambda: pytest.fail("no second pass expected"), keep=0)
+    window.read(9000, 10)  # consumes up to byte 9000 in 1000-byte chunks
+    assert window.read_many([(8500, 4), (8990, 20)]) == [data[8500:8504], data[8990:9010]]

@@ -40,6 +40,7 @@ ELF_MAGIC = b"\x7fELF"
 
 KEEP_DEFAULT = 128 << 20  # most of the prefix kept in memory (the tables' end bounds it far lower: metadata_end)
 KEEP_BUDGET_DEFAULT = 128 << 20  # kept by all the threads reading one wheel together
+TAIL = 8 << 20  # the last bytes consumed past the kept prefix, for reads just behind the stream position
 REREAD_SPAN = 4 << 20  # captured after each range read in a second pass
 REREAD_CACHE = 32 << 20  # spans of second passes kept at most
 SOFT_KEEP = 16 << 20  # below this the whole prefix is kept; above, only until the string table ends
@@ -123,12 +124,13 @@ class _Window:
         self.pos = 0  # bytes consumed from the stream
         self.rereads = 0
         self._cache: List[Tuple[int, bytes]] = []  # spans read again, newest first
+        self._tail: List[Tuple[int, bytes]] = []  # the last chunks consumed past the kept prefix
 
     def release(self) -> None:
         """Drop the kept prefix and return its bytes to the budget."""
         if self._budget is not None:
             self._budget.give_back(self.kept_end)
-        self._kept, self._starts, self.kept_end, self._cache = [], [], 0, []
+        self._kept, self._starts, self.kept_end, self._cache, self._tail = [], [], 0, [], []
 
     def limit_keep(self, bound: int) -> None:
         """Keep no more of the prefix than ``bound`` bytes (what is already kept stays)."""
@@ -145,6 +147,9 @@ class _Window:
             return self._advance_to(offset, end)
         if self.kept_end == self.pos:  # starts in the kept prefix, ends ahead in the stream
             return self._from_kept(offset, self.kept_end) + self._advance_to(self.pos, end)
+        if self._tail and offset >= self._tail[0][0]:  # just behind the stream position: still at hand
+            held = b"".join(chunk for _, chunk in self._tail)[offset - self._tail[0][0] :]
+            return held[:length] if end <= self.pos else held + self._advance_to(self.pos, end)
         return self._reread([(offset, end)])[0]  # part of it was consumed and dropped
 
     def read_many(self, ranges: List[Tuple[int, int]]) -> List[bytes]:
@@ -153,7 +158,8 @@ class _Window:
         lost = []
         for offset, length in sorted(set(ranges)):
             end = offset + length
-            if end <= self.kept_end or offset >= self.pos or self.kept_end == self.pos:
+            at_hand = self._tail and offset >= self._tail[0][0]
+            if end <= self.kept_end or offset >= self.pos or self.kept_end == self.pos or at_hand:
                 out[(offset, length)] = self.read(offset, length)
             else:
                 lost.append((offset, end))
@@ -187,11 +193,15 @@ class _Window:
                     self._watch_string_table_end(chunk)
                 else:
                     self.keep = self.kept_end  # the other readers hold the budget: rely on a second pass
+            if start >= self.kept_end:  # past the kept prefix: hold the last few chunks for reads just behind
+                self._tail.append((start, chunk))
+                while self._tail and self.pos - self._tail[0][0] > TAIL:
+                    self._tail.pop(0)
             if self.pos > offset:
                 parts.append(chunk[max(offset - start, 0) : end - start])
             if self.pos >= end:
                 return b"".join(parts)
-            del chunk  # not kept: its buffer can serve the next inflate step
+            del chunk
         raise _Unavailable(f"member ends at byte {self.pos}, before the range [{offset}, {end}) it refers to")
 
     def _watch_string_table_end(self, chunk: bytes) -> None:
@@ -222,6 +232,7 @@ class _Window:
         spans: List[List[int]] = []
         for offset, end in sorted(ranges):
             span_end = max(end, offset + REREAD_SPAN)
+            offset = max(0, offset - REREAD_SPAN // 4)  # and a little before: a table's header precedes it
             if spans and offset <= spans[-1][1]:
                 spans[-1][1] = max(spans[-1][1], span_end)
             else:
@@ -331,14 +342,16 @@ class _ElfReader:
         )
         phdrs = self.program_headers(ehdr)
         self.w.limit_keep(self.metadata_end(ehdr, phdrs))
-        self.segments_before_dynamic(phdrs)
         dynamic = [p for p in phdrs if p.p_type == "PT_DYNAMIC"]
-        if not dynamic:
-            return  # a static executable or an object file: it needs nothing from the loader
+        if not dynamic:  # a static executable or an object file: it needs nothing from the loader
+            self.small_segments(phdrs, before=None)
+            return
+        self.small_segments(phdrs, before=dynamic[0].p_offset)
         self.read_dynamic(dynamic[0])
         self.read_dynamic_strings()
         self.read_version_needs()
         self.read_symbols()
+        self.small_segments(phdrs, before=None, after=dynamic[0].p_offset)
 
     def program_headers(self, ehdr) -> list:
         entsize = self.structs.Elf_Phdr.sizeof()
@@ -368,19 +381,27 @@ class _ElfReader:
                 pass
         return min(bounds, default=self.w.keep)
 
-    def segments_before_dynamic(self, phdrs: list) -> None:
-        """PT_INTERP and the GNU property note, read in file order (they usually precede PT_DYNAMIC)."""
-        for p in sorted(phdrs, key=lambda p: p.p_offset):
-            if p.p_type == "PT_INTERP":
+    def small_segments(self, phdrs: list, before: Optional[int], after: Optional[int] = None) -> None:
+        """PT_INTERP and the GNU property note lying before ``before`` (or from ``after`` on).
+
+        They usually precede PT_DYNAMIC; patchelf moves some to the end of the file, and those are read last so
+        that the dynamic segment is not left behind the stream position.
+        """
+        def wanted(p) -> bool:
+            return (before is None or p.p_offset < before) and (after is None or p.p_offset >= after)
+
+        for p in phdrs:
+            if p.p_type == "PT_INTERP" and wanted(p):
                 raw = self.read(p.p_offset, min(p.p_filesz, MAX_STRING), "PT_INTERP")
                 self.fields["interpreter"] = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
         if self.fields.get("machine") != "x86_64":
             return
         notes = [p for p in phdrs if p.p_type == "PT_GNU_PROPERTY"] or [p for p in phdrs if p.p_type == "PT_NOTE"]
         for p in notes:
-            level = self.x86_isa_level(self.read(p.p_offset, min(p.p_filesz, 1 << 16), "note segment"))
-            if level:
-                self.fields["isa_extension"] = level
+            if wanted(p):
+                level = self.x86_isa_level(self.read(p.p_offset, min(p.p_filesz, 1 << 16), "note segment"))
+                if level:
+                    self.fields["isa_extension"] = level
 
     def x86_isa_level(self, raw: bytes) -> Optional[str]:
         """The x86-64 level a NT_GNU_PROPERTY_TYPE_0 note requires (auditwheel's reading of the ISA bits)."""
