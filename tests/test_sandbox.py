@@ -262,9 +262,10 @@ def test_unix_sockets_of_daemons_are_out_of_reach(tmp_path, run_socket):
 @needs_bubblewrap
 def test_callers_home_folder_is_hidden(tmp_path):
     home = Path.home().resolve()
-    interpreter = Path(sys.prefix).resolve()
-    # entries of the real home that the interpreter does not need (those come back read-only)
-    visible = [p for p in home.iterdir() if p not in interpreter.parents and p != interpreter] \
+    # entries of the real home that the interpreter does not need (those come back read-only): in a venv that
+    # includes the base interpreter's prefix, which may itself live in the home (pyenv)
+    needed = [p.resolve() for p in sandbox.interpreter().paths]
+    visible = [p for p in home.iterdir() if not any(p == n or p in n.parents for n in needed)] \
         if home != Path("/") and home.is_dir() else []
     if not visible:
         pytest.skip("the caller's home has nothing to hide")

@@ -200,15 +200,22 @@ def test_stand_in_gives_way_to_real_setuptools_for_anything_else(tmp_path):
 
 
 def test_find_packages_stand_in_matches_setuptools(tmp_path):
-    from setuptools import find_namespace_packages as real_namespace, find_packages as real_find
-
     for folder in ("a", "a/b", "a/b/c", "tests", "x.y", "ns/inner", "a/__pycache__"):
         (tmp_path / folder).mkdir(parents=True)
     for folder in ("a", "a/b", "tests", "x.y", "ns/inner"):
         (tmp_path / folder / "__init__.py").write_text("")
-    for kwargs in ({}, {"exclude": ["tests", "a.b"]}, {"include": ["a*"]}):
-        assert shim.find_packages(str(tmp_path), **kwargs) == real_find(str(tmp_path), **kwargs)
-        assert shim.find_namespace_packages(str(tmp_path), **kwargs) == real_namespace(str(tmp_path), **kwargs)
+    cases = [{}, {"exclude": ["tests", "a.b"]}, {"include": ["a*"]}]
+    # the real setuptools answers in a fresh interpreter: in this process pip's internals may already have
+    # imported the stdlib distutils, which setuptools' distutils hack refuses to follow
+    real = json.loads(subprocess.run(
+        [sys.executable, "-c",
+         "import json, sys; from setuptools import find_namespace_packages as n, find_packages as f; "
+         "print(json.dumps([[f(sys.argv[1], **k), n(sys.argv[1], **k)] for k in json.loads(sys.argv[2])]))",
+         str(tmp_path), json.dumps(cases)],
+        capture_output=True, text=True, check=True).stdout)
+    for kwargs, (real_find, real_namespace) in zip(cases, real):
+        assert shim.find_packages(str(tmp_path), **kwargs) == real_find
+        assert shim.find_namespace_packages(str(tmp_path), **kwargs) == real_namespace
 
 
 def test_markers_move_to_extras_when_setuptools_merges_setup_cfg(tmp_path):
