@@ -581,7 +581,8 @@ class _OneLineFormatter(logging.Formatter):
 def _configure_logging(quiet: bool) -> None:
     """Library warnings go through ``logging``; the CLI shows them as one ``wheelmeta: warning:`` line each.
 
-    ``-q`` keeps errors only. The handler is ours alone (no root-logger side effects for embedding programs)."""
+    ``-q`` keeps errors only. The handler sits on the ``wheelmeta`` logger, not the root logger, and records still
+    propagate, so a program that calls :func:`main` keeps its own logging."""
     logger = logging.getLogger("wheelmeta")
     for handler in list(logger.handlers):
         if getattr(handler, "_wheelmeta_cli", False):
@@ -591,7 +592,6 @@ def _configure_logging(quiet: bool) -> None:
     handler._wheelmeta_cli = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(logging.ERROR if quiet else logging.WARNING)
-    logger.propagate = False
     logging.captureWarnings(True)
     warnings_logger = logging.getLogger("py.warnings")
     warnings_logger.setLevel(logging.ERROR if quiet else logging.WARNING)
