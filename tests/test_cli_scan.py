@@ -75,3 +75,31 @@ def test_unreadable_wheel_does_not_stop_the_others(tmp_path, wheels):
     result = scan("--json", str(bad), str(binary))
     data = json.loads(result.stdout)
     assert result.returncode == 1 and "error" in data[0] and data[1]["wheel"] == str(binary)
+
+
+def test_text_notes_how_nix_provides_each_library_and_sums_up_the_inputs(tmp_path):
+    ext = compile_so(tmp_path / "b", "_z.cpython-311-x86_64-linux-gnu.so",
+                     PYEXT_SOURCE.format(module="_z") + "const char *zlibVersion(void);\nconst char *v(void){return zlibVersion();}\n",
+                     libs=[":libz.so.1"])  # the runtime library itself: no zlib headers needed
+    wheel = make_wheel(tmp_path / "dist", "zdemo", "1.0", tag="cp311-cp311-manylinux2014_x86_64",
+                       files={"zdemo/_z.cpython-311-x86_64-linux-gnu.so": ext.read_bytes()})
+    result = scan(str(wheel))
+    assert result.returncode == 0, result.stderr
+    assert "libz.so.1 [nixpkgs: zlib]" in result.stdout
+    assert result.stdout.rstrip().splitlines()[-1].strip() == "nix:      buildInputs = [ zlib ]"
+
+
+def test_unknown_library_is_said_loudly_in_text(wheels):
+    folder, binary, pure, mac = wheels
+    result = scan(str(binary))
+    assert "liboutside.so.3" in result.stdout and "UNKNOWN to the soname map" in result.stdout
+    assert "UNKNOWN: liboutside.so.3" in result.stdout.splitlines()[-1]
+
+
+def test_members_lists_every_elf_file_with_each_need_marked(wheels):
+    folder, binary, pure, mac = wheels
+    plain = scan(str(binary)).stdout
+    result = scan("--members", str(binary))
+    assert "demo/_out.cpython-311-x86_64-linux-gnu.so" in result.stdout
+    assert "      x liboutside.so.3" in result.stdout and "      a libc.so.6" in result.stdout
+    assert "      x liboutside.so.3" not in plain

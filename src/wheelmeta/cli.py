@@ -225,12 +225,14 @@ def _add_scan(sub) -> None:
     )
     p.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel, folder, quoted glob, or URL")
     p.add_argument("--json", action="store_true", help="print one JSON array")
-    p.add_argument("--map", metavar="FILE", help="soname map overrides (TOML) for the JSON 'nix' object")
+    p.add_argument("--map", metavar="FILE", help="soname map overrides (TOML) for the nixpkgs classification")
+    p.add_argument("--members", action="store_true",
+                   help="text output: also list every ELF file and what it needs (the JSON always has them)")
     p.set_defaults(run=_run_scan)
 
 
 def _run_scan(args: argparse.Namespace) -> int:
-    from .manylinux.report import audit_to_json, audit_to_text
+    from .manylinux.report import audit_to_json
     from .patchelf_nix.classify import nix_inputs
     from .patchelf_nix.sonames import SonameMap
 
@@ -246,16 +248,44 @@ def _run_scan(args: argparse.Namespace) -> int:
             results.append({"wheel": wheel, "error": str(exc)})
             status = max(status, exc.exit_code)
             continue
+        inputs = nix_inputs(audit, soname_map) if audit.kind == "elf" else None
         if not args.json:
-            print(audit_to_text(audit), flush=True)
+            print(_scan_text(audit, inputs, members=args.members), flush=True)
             continue
         obj = audit_to_json(audit)
         # the one place where other layers add keys to a wheel's JSON object (e.g. "nix" from patchelf_nix)
-        obj["nix"] = nix_inputs(audit, soname_map).to_json()
+        obj["nix"] = (inputs or nix_inputs(audit, soname_map)).to_json()
         results.append(obj)
     if args.json:
         print_json(results)
     return status
+
+
+def _scan_text(audit, inputs, *, members: bool) -> str:
+    """The audit's screenful, each library noted with how Nix provides it, and the inputs as one line."""
+    from .manylinux.report import audit_to_text
+
+    if inputs is None:
+        return audit_to_text(audit)
+
+    def describe(soname: str) -> Optional[str]:
+        entry = inputs.by_soname.get(soname) or {}
+        cls, attribute = entry.get("class"), entry.get("attribute")
+        if cls == "glibc":
+            return None  # the overwhelmingly common case: nothing to say
+        if cls == "unknown":
+            return "UNKNOWN to the soname map: add it with --map"
+        return f"{cls}: {attribute}" if attribute else cls
+
+    text = audit_to_text(audit, describe=describe, members=members)
+    nix = [f"buildInputs = [ {' '.join(inputs.build_inputs)} ]"] if inputs.build_inputs else ["buildInputs = [ ]"]
+    if inputs.ignore_missing_deps:
+        nix.append(f"autoPatchelfIgnoreMissingDeps = [ {' '.join(inputs.ignore_missing_deps)} ]")
+    if inputs.driver_runpath:
+        nix.append("autoAddDriverRunpath")
+    if inputs.unknown:
+        nix.append(f"UNKNOWN: {' '.join(inputs.unknown)}")
+    return f"{text}\n  nix:      {'; '.join(nix)}"
 
 
 def _scan_one(wheel: str, *, quiet: bool):

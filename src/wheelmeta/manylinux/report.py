@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import List
+from typing import Callable, List, Optional
 
 from ..model import ElfFacts, WheelAudit
 
@@ -48,8 +48,25 @@ def audit_to_json(audit: WheelAudit) -> dict:
     }
 
 
-def audit_to_text(audit: WheelAudit, *, max_members: int = 3, max_problems: int = 8) -> str:
-    """The verdict, the external libraries and who needs each, and the problems: a screenful at most."""
+def audit_to_text(
+    audit: WheelAudit,
+    *,
+    describe: Optional[Callable[[str], Optional[str]]] = None,
+    members: bool = False,
+    max_members: int = 3,
+    max_carried: int = 6,
+    max_problems: int = 8,
+) -> str:
+    """The verdict, what the wheel carries, what the policy allows, the external libraries and who needs each, and
+    the problems: a screenful at most. ``members=True`` adds each ELF file with its needs.
+
+    ``describe(soname)`` may add a note to each library (the CLI passes the nixpkgs attribute that provides it);
+    this module itself knows nothing of what the note means.
+    """
+    def note(soname: str) -> str:
+        text = describe(soname) if describe else None
+        return f" [{text}]" if text else ""
+
     lines: List[str] = [audit.wheel]
     if audit.kind != "elf":
         what = {"pure": "pure wheel: no ELF files", "non-linux": "not a Linux wheel: nothing to audit"}
@@ -59,16 +76,52 @@ def audit_to_text(audit: WheelAudit, *, max_members: int = 3, max_problems: int 
         lines.append(f"  claimed:  {', '.join(audit.claimed_tags) or '-'}  ({verdict})")
         lines.append(f"  overall:  {audit.overall_tag}    symbols allow: {audit.sym_tag}")
         lines.append(f"  ELF files: {len(audit.elf_files)}, libraries carried in the wheel: {len(audit.carried_libs)}")
+        carried = sorted(audit.carried_libs)
+        if carried:
+            shown = carried[:max_carried]
+            if len(carried) > max_carried:
+                shown.append(f"(+{len(carried) - max_carried} more, --members lists them)")
+            lines.extend(_wrapped("  carried:  ", shown))
+        if audit.policy_libs:
+            lines.extend(_wrapped("  allowed:  ", [f"{soname}{note(soname)}" for soname in audit.policy_libs]))
         if audit.external_libs:
             lines.append("  external libraries (needed, neither carried nor allowed by the policy):")
-            for soname, members in audit.external_libs.items():
-                shown = ", ".join(members[:max_members])
-                more = f" (+{len(members) - max_members} more)" if len(members) > max_members else ""
-                lines.append(f"    {soname:<32} <- {shown}{more}")
+            for soname, needers in audit.external_libs.items():
+                shown = ", ".join(needers[:max_members])
+                more = f" (+{len(needers) - max_members} more)" if len(needers) > max_members else ""
+                lines.append(f"    external  {soname:<32} <- {shown}{more}{note(soname)}")
         else:
             lines.append("  external libraries: none")
+        if members:
+            lines.extend(_members_text(audit))
     for problem in audit.problems[:max_problems]:
         lines.append(f"  problem: {problem}")
     if len(audit.problems) > max_problems:
         lines.append(f"  ... {len(audit.problems) - max_problems} more problems (see --json)")
     return "\n".join(lines)
+
+
+def _wrapped(head: str, items: List[str], width: int = 110) -> List[str]:
+    """``items`` joined by commas after ``head``, never split inside an item, continued under the first one."""
+    lines, line = [], head
+    for i, item in enumerate(items):
+        piece = item + ("," if i < len(items) - 1 else "")
+        if line.strip() and len(line) + 1 + len(piece) > width:
+            lines.append(line.rstrip())
+            line = " " * len(head)
+        line += ("" if line.endswith(" ") else " ") + piece
+    lines.append(line.rstrip())
+    return lines
+
+
+def _members_text(audit: WheelAudit) -> List[str]:
+    """Each ELF member and its DT_NEEDED, each need marked carried, allowed or external."""
+    allowed = set(audit.policy_libs)
+    lines = ["  ELF files and what each needs (c = carried, a = allowed by the policy, x = external):"]
+    for elf in audit.elf_files:
+        lines.append(f"    {elf.path}" + (f"  (SONAME {elf.soname})" if elf.soname else ""))
+        for soname in elf.needed:
+            mark = "x" if soname in audit.external_libs else "a" if soname in allowed else "c"
+            where = f"  -> {audit.carried_libs[soname]}" if soname in audit.carried_libs else ""
+            lines.append(f"      {mark} {soname}{where}")
+    return lines
