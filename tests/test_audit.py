@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import zipfile
 
 import pytest
 
 from builders import make_wheel
 from elfbuild import PYEXT_SOURCE, compile_so, hand_built_elf
+from wheelmeta.manylinux import audit as audit_module
 from wheelmeta.manylinux.audit import audit_source
 from wheelmeta.sources import BytesSource
 
@@ -146,3 +149,50 @@ def test_wheel_tagged_for_both_libcs_with_a_static_binary_is_judged_as_glibc(tmp
                  tag="py3-none-manylinux_2_12_x86_64.manylinux2010_x86_64.musllinux_1_1_x86_64")
     audit = audit_source(path)
     assert audit.overall_tag == "manylinux_2_5_x86_64" and audit.claims_hold is True
+
+
+# -- worker processes (wheels whose ELF members are large are read by forked workers, not threads) --------------
+
+
+def _all_members(tmp_path, built):
+    files = {f"demo/{name}": data for name, data in built.items() if not name.startswith("libcarried")}
+    files["demo.libs/libcarried-1a2b3c4d.so.1"] = built["libcarried-1a2b3c4d.so.1"]
+    return wheel(tmp_path, files)
+
+
+def test_worker_processes_give_the_same_audit_as_one_thread(tmp_path, built, monkeypatch):
+    path = _all_members(tmp_path, built)
+    alone = audit_source(path, workers=1)
+    forks = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
+    monkeypatch.setattr(audit_module, "_PROCESS_BYTES", 0)  # every wheel counts as large
+    assert audit_source(path, workers=2) == alone
+    assert forks, "the audit did not use worker processes"
+
+
+def test_another_thread_in_the_process_keeps_the_audit_on_threads(tmp_path, built, monkeypatch):
+    path = _all_members(tmp_path, built)
+    alone = audit_source(path, workers=1)
+    monkeypatch.setattr(audit_module, "_PROCESS_BYTES", 0)
+    monkeypatch.setattr(os, "fork", lambda: pytest.fail("forked while another thread was running"))
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert audit_source(path, workers=2) == alone
+    finally:
+        release.set()
+        other.join()
+
+
+def test_a_worker_that_dies_leaves_its_members_to_threads(tmp_path, built, monkeypatch):
+    path = _all_members(tmp_path, built)
+    alone = audit_source(path, workers=1)
+    monkeypatch.setattr(audit_module, "_PROCESS_BYTES", 0)
+    monkeypatch.setattr(audit_module, "_facts_in_worker", _die_in_worker)
+    assert audit_source(path, workers=2) == alone
+
+
+def _die_in_worker(entry):
+    os._exit(3)  # a worker killed mid-task, as the OOM killer would

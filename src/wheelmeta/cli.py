@@ -299,6 +299,7 @@ def _scan_one(wheel: str, *, quiet: bool):
         if bar is None:
             from tqdm import tqdm
 
+            tqdm.monitor_interval = 0  # no monitor thread: the audit forks its workers only in a single-thread process
             bar = tqdm(total=total, unit="B", unit_scale=True, desc=os.path.basename(wheel), leave=False)
         bar.update(done - bar.n)
 
