@@ -15,6 +15,20 @@ from typing import Dict, Iterable, Optional, Union
 from packaging.utils import canonicalize_name as _canon  # noqa: F401  (re-exported for tests)
 
 
+# METADATA with markers on python_version, sys_platform, os_name and extras (the acceptance wheel)
+MARKER_DEMO_REQUIRES = [
+    "requests>=2",
+    'futures>=3; python_version < "3"',
+    'pywin32>=300; sys_platform == "win32"',
+    'uvloop>=0.17; sys_platform == "linux" and python_version >= "3.8"',
+    'tomli>=1; python_version < "3.11"',
+    'colorama; os_name == "nt"',
+    'PySocks!=1.5.7,>=1.5.6; extra == "socks"',
+    'win-inet-pton; sys_platform == "win32" and python_version == "2.7" and extra == "socks"',
+    'chardet<6,>=3.0.2; extra == "use-chardet-on-py3"',
+]
+
+
 def _record_hash(data: bytes) -> str:
     digest = hashlib.sha256(data).digest()
     return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()

@@ -9,20 +9,9 @@ import sys
 import pytest
 from packaging.requirements import Requirement
 
-from builders import make_sdist, make_wheel, metadata_text
+from builders import MARKER_DEMO_REQUIRES, make_sdist, make_wheel, metadata_text
 from wheelmeta.cli import main
 
-# markers on python_version, sys_platform, os_name and extras (the acceptance wheel)
-MARKER_DEMO_REQUIRES = [
-    "requests>=2",
-    'futures>=3; python_version < "3"',
-    'pywin32>=300; sys_platform == "win32"',
-    'uvloop>=0.17; sys_platform == "linux" and python_version >= "3.8"',
-    'tomli>=1; python_version < "3.11"',
-    'colorama; os_name == "nt"',
-    'PySocks!=1.5.7,>=1.5.6; extra == "socks"',
-    'win-inet-pton; sys_platform == "win32" and python_version == "2.7" and extra == "socks"',
-]
 
 
 @pytest.fixture
@@ -133,7 +122,7 @@ def test_text_output_is_a_block_per_file_with_applying_requirements_marked(capsy
     assert code == 0
     assert out.startswith("demo 1.0") and "requires-python  >=2.7" in out and "wheel-metadata (static)" in out
     assert "    + futures>=3" in out and "    - uvloop>=0.17" in out
-    assert "requires-dist    8, 5 apply (+) on the target" in out
+    assert f"requires-dist    {len(MARKER_DEMO_REQUIRES)}, 5 apply (+) on the target" in out
 
 
 def test_text_output_without_target_lists_requirements_unmarked(capsys, demo_wheel):

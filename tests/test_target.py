@@ -18,6 +18,7 @@ from packaging.metadata import parse_email
 from packaging.requirements import Requirement
 from packaging.tags import Tag
 
+from builders import MARKER_DEMO_REQUIRES
 from wheelmeta import target as target_module
 from wheelmeta.errors import UsageError
 from wheelmeta.target import (
@@ -29,18 +30,6 @@ from wheelmeta.target import (
     platform_environment,
 )
 
-# METADATA with markers on python_version, sys_platform, os_name and extras (the acceptance wheel)
-MARKER_DEMO_REQUIRES = [
-    "requests>=2",
-    'futures>=3; python_version < "3"',
-    'pywin32>=300; sys_platform == "win32"',
-    'uvloop>=0.17; sys_platform == "linux" and python_version >= "3.8"',
-    'tomli>=1; python_version < "3.11"',
-    'colorama; os_name == "nt"',
-    'PySocks!=1.5.7,>=1.5.6; extra == "socks"',
-    'win-inet-pton; sys_platform == "win32" and python_version == "2.7" and extra == "socks"',
-    'chardet<6,>=3.0.2; extra == "use-chardet-on-py3"',
-]
 
 
 def names(reqs):

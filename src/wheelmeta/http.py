@@ -342,12 +342,16 @@ class HttpClient:
         said it. Raises RangeUnusable when the server cannot do it (the caller falls back to a whole download)."""
         header = f"bytes={offset}-{offset + length - 1}"
         response, first, last, total = self._open_range(url, header, (offset, length))
+        return self._range_body(url, response, first, last), total
+
+    def _range_body(self, url: str, response, first: int, last: int) -> bytes:
+        """The whole body of a range answer, which must be exactly ``first..last``; else RangeUnusable."""
         with response:
             data = b"".join(self._iter_body(response, DEFAULT_CHUNK))
         if len(data) != last - first + 1:
             self._forget_ranges(url, f"range body of {len(data)} bytes for Content-Range {first}-{last}")
             raise RangeUnusable("short body")
-        return data, total
+        return data
 
     def read_tail(self, url: str, length: int) -> Tuple[int, bytes]:
         """The last ``length`` bytes of ``url`` (all of it when smaller) and the file size, in one request when the
@@ -364,12 +368,7 @@ class HttpClient:
                     response.close()
                     self._forget_ranges(url, "suffix range answered without a total size")
                     raise RangeUnusable("no total")
-                with response:
-                    data = b"".join(self._iter_body(response, DEFAULT_CHUNK))
-                if len(data) != last - first + 1:
-                    self._forget_ranges(url, f"range body of {len(data)} bytes for Content-Range {first}-{last}")
-                    raise RangeUnusable("short body")
-                return total, data
+                return total, self._range_body(url, response, first, last)
         _, total = self.read_range(url, 0, 1)
         if total is None:
             self._forget_ranges(url, "range answered without a total size")
