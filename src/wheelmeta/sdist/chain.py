@@ -199,7 +199,7 @@ def _archive_reader(archive, files: SdistFiles) -> Callable[[str], Optional[byte
 
 
 def _step_setup_py(source: str, python: Optional[str], timeout: float, name: str, version: str) -> DistMetadata:
-    """Unpack below a fresh temporary folder and run setup.py under the patched setup() in E2's sandbox."""
+    """Unpack below a fresh temporary folder and run setup.py under the patched setup() in the sandbox."""
     try:
         from .sandbox import run_setup_py
     except ImportError as exc:  # pragma: no cover - the sandbox module is part of the package
