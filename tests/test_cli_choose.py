@@ -108,3 +108,13 @@ def test_bad_provider_is_a_usage_error_exit_2(server, capsys):
 def test_several_requirements_give_one_array(server, capsys):
     out = _json(capsys, ["choose", "tensorflow==2.1.0", "tensorflow>2.1", "--json", "-i", server.index_url, *TARGET])
     assert [o["version"] for o in out] == ["2.1.0", "2.2.0"]
+
+
+def test_a_requirement_that_cannot_be_met_does_not_stop_the_others(server, capsys):
+    argv = ["choose", "tensorflow==9.9", "tensorflow==2.1.0", "--json", "-i", server.index_url, *TARGET]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out[0]["requirement"] == "tensorflow==9.9" and "none of 3 files fits" in out[0]["error"]
+    assert out[1]["filename"] == "tensorflow-2.1.0-cp37-cp37m-manylinux2010_x86_64.whl"
+    assert captured.err.strip().splitlines() == [f"wheelmeta: error: {out[0]['error']}"]

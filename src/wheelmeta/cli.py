@@ -554,7 +554,6 @@ def _choose_print_text(choice, explain: bool) -> None:
 
 
 def _run_choose(args: argparse.Namespace) -> int:
-    from .errors import NoMatchingDistribution
     from .index.config import IndexConfig
     from .index.provider import choose
     from .index.simple import IndexClient
@@ -565,22 +564,33 @@ def _run_choose(args: argparse.Namespace) -> int:
     config = IndexConfig.from_pip(index_url=args.index_url, extra_index_urls=args.extra_index_url or (),
                                   find_links=args.find_links or (), no_index=args.no_index)
     index = IndexClient.from_config(config, config.http_client())
-    results = []
+    results, status = [], 0
     for requirement in args.requirements:
         try:
             choice = choose(requirement, target, preference, index)
-        except NoMatchingDistribution as exc:
-            if args.explain and not args.json:
-                for dist, why in getattr(exc, "rejected", ()):
-                    print(f"  {dist.filename}: {why}", file=sys.stderr)
-            raise
+        except WheelmetaError as exc:  # one requirement that cannot be met does not stop the others
+            if len(args.requirements) == 1 and not args.json:
+                _explain_no_match(exc, args.explain)
+                raise
+            print(f"wheelmeta: error: {exc}", file=sys.stderr)
+            _explain_no_match(exc, args.explain and not args.json)
+            results.append({"requirement": requirement, "error": str(exc)})
+            status = max(status, exc.exit_code)
+            continue
         if args.json:
             results.append(_choose_to_json(choice, args.explain))
         else:
             _choose_print_text(choice, args.explain)
     if args.json:
         print_json(results)
-    return 0
+    return status
+
+
+def _explain_no_match(exc: WheelmetaError, explain: bool) -> None:
+    """With --explain, why each offered file lost, under the one-line error."""
+    if explain:
+        for dist, why in getattr(exc, "rejected", ()):
+            print(f"  {dist.filename}: {why}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
