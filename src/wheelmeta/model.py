@@ -76,15 +76,6 @@ class DistMetadata:
         """True when the facts were read, not produced by running the project's code."""
         return self.provenance in STATIC_PROVENANCES
 
-    @property
-    def parsed_version(self) -> Optional[Version]:
-        from packaging.version import InvalidVersion
-
-        try:
-            return Version(self.version)
-        except InvalidVersion:
-            return None
-
     def for_target(self, target: "Target", extras: Sequence[str] = ()) -> Tuple[Requirement, ...]:
         """The requirements that apply on ``target`` with ``extras`` selected, in METADATA order."""
         from .target import evaluate_requirements
