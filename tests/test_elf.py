@@ -213,11 +213,16 @@ def test_dynamic_segment_outside_the_file_is_a_problem(libdemo):
     assert any("dynamic segment" in p and "outside the file" in p for p in facts.problems)
 
 
+def _dynamic_value_offset(path, tag: int) -> int:
+    """File offset of the value (d_val) of the first 64-bit little-endian dynamic entry with ``tag``."""
+    _, dyn = _program_header(path, "PT_DYNAMIC")
+    raw = path.read_bytes()[dyn.p_offset : dyn.p_offset + dyn.p_filesz]
+    at = next(i for i in range(0, len(raw), 16) if struct.unpack_from("<q", raw, i)[0] == tag)
+    return dyn.p_offset + at + 8
+
+
 def test_string_offset_out_of_range_is_a_problem_and_other_entries_survive(libdemo):
-    _, dyn = _program_header(libdemo, "PT_DYNAMIC")
-    raw = libdemo.read_bytes()[dyn.p_offset : dyn.p_offset + dyn.p_filesz]
-    first_needed = next(i for i in range(0, len(raw), 16) if struct.unpack_from("<q", raw, i)[0] == 1)
-    patch(libdemo, dyn.p_offset + first_needed + 8, "<Q", 0x7FFFFFFF)
+    patch(libdemo, _dynamic_value_offset(libdemo, 1), "<Q", 0x7FFFFFFF)  # the first DT_NEEDED
     facts = facts_of(libdemo)
     assert any("out of range" in p for p in facts.problems)
     assert "libc.so.6" in facts.needed
@@ -237,10 +242,7 @@ def test_version_needs_chain_that_loops_is_a_problem(tmp_path):
 
 
 def test_absurd_verneed_count_is_a_problem(libdemo):
-    _, dyn = _program_header(libdemo, "PT_DYNAMIC")
-    raw = libdemo.read_bytes()[dyn.p_offset : dyn.p_offset + dyn.p_filesz]
-    at = next(i for i in range(0, len(raw), 16) if struct.unpack_from("<q", raw, i)[0] == 0x6FFFFFFF)
-    patch(libdemo, dyn.p_offset + at + 8, "<Q", 0xFFFFFFFF)
+    patch(libdemo, _dynamic_value_offset(libdemo, 0x6FFFFFFF), "<Q", 0xFFFFFFFF)  # DT_VERNEEDNUM
     facts = facts_of(libdemo)
     assert any("DT_VERNEEDNUM" in p for p in facts.problems)
 
