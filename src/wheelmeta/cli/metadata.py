@@ -1,0 +1,121 @@
+"""``wheelmeta metadata``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from ..errors import WheelmetaError
+from .common import (
+    SDIST_SUFFIXES,
+    WHEEL_SUFFIX,
+    add_target_options,
+    expand_paths,
+    print_json,
+    split_commas,
+    target_from_args,
+)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "metadata",
+        help="dependency metadata of wheels and sdists",
+        description="Print name, version, Requires-Python and Requires-Dist of each wheel or sdist. With target "
+        "options, also the dependencies that apply on that target.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="wheel, sdist, folder, quoted glob, or URL")
+    p.add_argument("--json", action="store_true", help="print one JSON array")
+    p.add_argument("--extras", action="append", metavar="A,B", help="extras to select when evaluating markers")
+    p.add_argument("--python", metavar="PATH", help="interpreter an sdist's setup.py runs under (default: this one)")
+    p.add_argument("--allow-build", action="store_true",
+                   help="let an sdist without static metadata or setup.py run its PEP 517 hook (installs its build "
+                   "requirements from the configured index)")
+    add_target_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..extract import read_metadata
+    from ..target import Target
+
+    target = target_from_args(args)  # bad options fail here, before any file is read (exit 2)
+    extras = split_commas(args.extras)
+    if args.extras is not None and target is None:
+        target = Target.from_host()  # --extras alone (even ""): evaluate markers for this machine, as pip would
+    failed = False
+    results = []
+    for path in expand_paths(args.paths, (WHEEL_SUFFIX,) + SDIST_SUFFIXES):
+        try:
+            md = read_metadata(path, target=target, python=args.python, allow_build=args.allow_build)
+        except (WheelmetaError, OSError) as exc:
+            # one bad file among many: say so on one line and go on with the others
+            failed = True
+            message = str(exc) if isinstance(exc, WheelmetaError) else f"{path}: {exc.strerror or exc}"
+            print(f"wheelmeta: error: {message}", file=sys.stderr)
+            results.append({"file": path, "error": message})
+            continue
+        deps = md.for_target(target, extras) if target is not None else None
+        result = _metadata_result(md, path, deps, extras)
+        if not args.quiet:
+            for extra in result.get("unknown_extras", ()):
+                print(f"wheelmeta: warning: {md.name} {md.version} does not provide the extra {extra!r}",
+                      file=sys.stderr)
+        results.append(result)
+        if not args.json:
+            _print_metadata_block(md, result, deps, target, extras)
+    if args.json:
+        print_json(results)
+    return 1 if failed else 0
+
+
+def _metadata_result(md, path: str, deps, extras: Sequence[str]) -> dict:
+    """``md.to_json()`` plus, with a target or extras, the concrete ``dependencies`` (markers evaluated away)."""
+    from packaging.utils import canonicalize_name
+
+    from ..target import marker_extras
+
+    out = md.to_json()
+    out["file"] = out.get("file") or path
+    if deps is None:
+        return out
+    out["dependencies"] = [_without_marker(r) for r in deps]
+    known = {canonicalize_name(e) for e in md.provides_extra} | set(marker_extras(md.requires_dist))
+    unknown = [e for e in extras if canonicalize_name(e) not in known]
+    if unknown:
+        out["unknown_extras"] = unknown
+    return out
+
+
+def _without_marker(req) -> str:
+    """``PySocks>=1.5.6; extra == "socks"`` -> ``PySocks>=1.5.6``: on a known target the marker has been decided."""
+    from packaging.requirements import Requirement
+
+    bare = Requirement(str(req))
+    bare.marker = None
+    return str(bare)
+
+
+def _print_metadata_block(md, result: dict, deps, target, extras: Sequence[str]) -> None:
+    """One readable block per file: a header line, aligned fields, then the requirements (+ applies, - not)."""
+    applies = None if deps is None else {id(r) for r in deps}  # for_target returns the very same objects
+    lines = [f"{md.name} {md.version}    {result['file']}"]
+    fields = [
+        ("requires-python", result["requires_python"] or "(any)"),
+        ("provenance", f"{md.provenance} ({'static' if md.static else 'ran project code'})"),
+        ("provides-extra", ", ".join(md.provides_extra) or "(none)"),
+    ]
+    if target is not None:
+        chosen = f", extras {', '.join(extras)}" if extras else ""
+        fields.append(("target", target.describe() + chosen))
+    lines += [f"  {key:<16} {value}" for key, value in fields]
+    if applies is None:
+        lines.append(f"  requires-dist    {len(md.requires_dist)}")
+        lines += [f"    {r}" for r in md.requires_dist]
+    else:
+        lines.append(f"  requires-dist    {len(md.requires_dist)}, {len(applies)} apply (+) on the target")
+        lines += [f"    {'+' if id(r) in applies else '-'} {r}" for r in md.requires_dist]
+    for problem in md.problems:
+        lines.append(f"  ! problem: {' '.join(problem.split())}")  # one line each, however packaging wrapped it
+    print("\n".join(lines) + "\n")
