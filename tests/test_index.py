@@ -9,9 +9,12 @@ import pytest
 from builders import make_wheel
 from indexserver import IndexServer
 
+from wheelmeta.errors import SettingsFileError, UsageError
 from wheelmeta.http import HttpClient
 from wheelmeta.index.config import IndexConfig, read_pip_settings
+from wheelmeta.index.constraints import Constraints
 from wheelmeta.index.simple import IndexClient, parse_html_page, parse_json_page
+from wheelmeta.target import Target
 
 
 @pytest.fixture
@@ -96,6 +99,61 @@ def test_ini_fallback_reads_what_pip_reads(pip_env, monkeypatch):
     without_pip = read_pip_settings()[0]
     assert with_pip == without_pip
     assert without_pip["extra-index-url"] == "file:///a/simple file:///b/simple"
+
+
+def test_constraint_files_come_from_pips_config_and_the_command_line_adds_to_them(pip_env):
+    pip_env.write_text("[global]\nconstraint = /etc/a.txt /etc/b.txt\n")
+    config = IndexConfig.from_pip(constraint_files=["mine.txt"])
+    assert config.constraint_files == ("/etc/a.txt", "/etc/b.txt", "mine.txt")
+
+
+def test_pip_constraint_environment_variable_overrides_the_config_file(pip_env, monkeypatch):
+    pip_env.write_text("[global]\nconstraint = /etc/a.txt\n")
+    monkeypatch.setenv("PIP_CONSTRAINT", "/env/c.txt")
+    assert IndexConfig.from_pip().constraint_files == ("/env/c.txt",)
+
+
+# -- constraints files -----------------------------------------------------------------------------------------------
+
+PY312 = Target.from_options(python_version="3.12", platforms=["manylinux_2_28_x86_64"])
+
+
+def _constraints(tmp_path, text: str, environ=None) -> Constraints:
+    path = tmp_path / "constraints.txt"
+    path.write_text(text)
+    return Constraints.from_files([str(path)], environ)
+
+
+def test_constraints_file_is_read_in_pips_requirements_format(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "nested.txt").write_text("other>=2\n")
+    constraints = _constraints(tmp_path, "# pinned by CI\ndemo \\\n  <2  # a comment\n-c sub/nested.txt\n"
+                               "hashed==1.0 --hash=sha256:00\n${NAME}!=3\n", environ={"NAME": "fromenv"})
+    assert [(str(c.requirement), c.origin.rsplit(os.sep, 1)[-1]) for c in constraints.items] == [
+        ("demo<2", "constraints.txt:2"), ("other>=2", "nested.txt:1"), ("hashed==1.0", "constraints.txt:5"),
+        ("fromenv!=3", "constraints.txt:6")]
+
+
+def test_constraint_binds_only_its_project_and_only_where_its_marker_holds(tmp_path):
+    constraints = _constraints(tmp_path, 'Demo_Pkg<2\ndemo-pkg>1; sys_platform == "win32"\nother<1\n')
+    assert [str(c.requirement) for c in constraints.binding("demo.pkg", PY312)] == ["Demo_Pkg<2"]
+
+
+@pytest.mark.parametrize("line, reason", [("demo[extra]<2", "cannot have extras"), ("demo <<< 2", "not a requirement"),
+                                          ("-e ./src", "editable")])
+def test_unusable_constraint_line_is_an_error_naming_file_and_line(tmp_path, line, reason):
+    with pytest.raises(SettingsFileError, match=rf"constraints.txt:2: .*{reason}"):
+        _constraints(tmp_path, f"ok<1\n{line}\n")
+
+
+def test_constraints_file_that_includes_itself_ends_with_an_error(tmp_path):
+    with pytest.raises(SettingsFileError, match="nested more than"):
+        _constraints(tmp_path, "-c constraints.txt\n")
+
+
+def test_missing_constraints_file_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="no such constraints file"):
+        Constraints.from_files([str(tmp_path / "nothere.txt")])
 
 
 # -- page parsing ----------------------------------------------------------------------------------------------------

@@ -38,6 +38,18 @@ _NESTED = {"-c": True, "--constraint": True, "-r": False, "--requirement": False
 _MAX_DEPTH = 20  # nested files: a file that includes itself must end, not recurse until the stack runs out
 
 
+#: what packaging raises for a marker it cannot evaluate (KeyError: a comparison of two literals, ``'a' == 'a'``)
+UNEVALUABLE_MARKER = (UndefinedComparison, UndefinedEnvironmentName, ValueError, KeyError)
+
+
+def marker_holds(requirement: Requirement, target: "Target") -> bool:
+    """Whether ``requirement``'s marker holds on ``target`` with no extra selected, as pip judges a requirement or a
+    constraint it is given. Raises one of :data:`UNEVALUABLE_MARKER` when packaging cannot evaluate it."""
+    if requirement.marker is None:
+        return True
+    return requirement.marker.evaluate({**target.marker_environment(), "extra": ""})
+
+
 @dataclass(frozen=True)
 class Constraint:
     """One constraint line: the requirement it states and where it was written (``path:line``)."""
@@ -51,11 +63,9 @@ class Constraint:
     def applies_on(self, target: "Target") -> bool:
         """Whether the constraint's marker (if any) holds on ``target``; a marker that cannot be evaluated is an
         error naming the line, never a constraint silently dropped."""
-        if self.requirement.marker is None:
-            return True
         try:
-            return self.requirement.marker.evaluate({**target.marker_environment(), "extra": ""})
-        except (UndefinedComparison, UndefinedEnvironmentName, ValueError) as exc:
+            return marker_holds(self.requirement, target)
+        except UNEVALUABLE_MARKER as exc:
             raise SettingsFileError(self.origin, f"cannot evaluate the marker of {self.requirement}: {exc}") from None
 
 

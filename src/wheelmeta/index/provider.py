@@ -31,7 +31,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from ..errors import NoMatchingDistribution, UsageError
+from ..errors import NoMatchingDistribution, SettingsFileError, UsageError
 from ..model import Choice, DistFile
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -138,6 +138,9 @@ class Preference:
             [providers]
             _default = "sdist,wheel"
             tensorflow = "wheel"
+
+        A file that does not exist is a :class:`UsageError` (like any path that names nothing); one whose content
+        cannot be used is a :class:`SettingsFileError`.
         """
         try:
             import tomllib  # type: ignore[import-not-found]
@@ -146,20 +149,24 @@ class Preference:
         try:
             with open(path, "rb") as f:
                 data = tomllib.load(f)
+        except FileNotFoundError:
+            raise UsageError(path, "no such providers file") from None
         except OSError as exc:
-            raise UsageError(path, exc.strerror or str(exc)) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise UsageError(path, f"not valid TOML: {exc}") from None
+            raise SettingsFileError(path, exc.strerror or str(exc)) from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise SettingsFileError(path, f"not valid TOML: {exc}") from None
         table = data.get("providers", data)
         if not isinstance(table, dict):
-            raise UsageError(path, "[providers] must be a table of name = \"wheel,sdist\"")
+            raise SettingsFileError(path, "[providers] must be a table of name = \"wheel,sdist\"")
         try:
             return (base or cls()).with_packages(table)
         except UsageError as exc:
-            raise UsageError(path, exc.reason) from None
+            raise SettingsFileError(path, exc.reason) from None
 
 
 def _parse_kinds(name: str, value: Union[str, Sequence[str]]) -> Tuple[str, ...]:
+    if not isinstance(value, (str, list, tuple)):  # a TOML table or number: nothing to split
+        raise UsageError(f"provider {name}", f"must be a string or a list of wheel/sdist, not {value!r}")
     items = value.split(",") if isinstance(value, str) else list(value)
     kinds = tuple(str(k).strip().lower() for k in items if str(k).strip())
     bad = [k for k in kinds if k not in KINDS]
@@ -337,13 +344,11 @@ def choose(
 
 def _marker_holds(req: Requirement, target: "Target") -> bool:
     """Whether ``req`` applies on ``target`` (no extra selected, as pip judges a requirement it is given)."""
-    if req.marker is None:
-        return True
-    from packaging.markers import UndefinedComparison, UndefinedEnvironmentName
+    from .constraints import UNEVALUABLE_MARKER, marker_holds
 
     try:
-        return req.marker.evaluate({**target.marker_environment(), "extra": ""})
-    except (UndefinedComparison, UndefinedEnvironmentName, ValueError) as exc:
+        return marker_holds(req, target)
+    except UNEVALUABLE_MARKER as exc:
         raise UsageError(str(req), f"cannot evaluate its marker on {target.describe()}: {exc}") from None
 
 
