@@ -64,7 +64,8 @@ def test_text_output_names_file_url_and_sha256(server, capsys):
     name = "tensorflow-2.1.0-cp37-cp37m-manylinux2010_x86_64.whl"
     assert out.startswith(f"tensorflow: {name}\n")
     assert server.sha256(name) in out and server.file_url(name) in out
-    assert "1 file: provider order wheel,sdist: a wheel fits, so sdists are not used\n      tensorflow-2.2.0.tar.gz\n" in out
+    group = "1 file: provider order wheel,sdist: a wheel fits, so sdists are not used"
+    assert f"{group}\n      tensorflow-2.2.0.tar.gz\n" in out
 
 
 def test_default_preference_takes_the_newer_sdist(server, capsys):

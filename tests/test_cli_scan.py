@@ -91,9 +91,10 @@ def test_elf_file_given_for_a_wheel_is_named_as_one(tmp_path):
 
 def test_missing_map_file_is_a_usage_error_naming_it(tmp_path, wheels):
     _, binary, _, _ = wheels
-    result = scan(str(binary), "--map", str(tmp_path / "nothere.toml"))
+    missing = tmp_path / "nothere.toml"
+    result = scan(str(binary), "--map", str(missing))
     assert result.returncode == 2
-    assert result.stderr.splitlines() == [f"wheelmeta: error: {tmp_path / 'nothere.toml'}: no such file (given to --map)"]
+    assert result.stderr.splitlines() == [f"wheelmeta: error: {missing}: no such file (given to --map)"]
 
 
 def test_unknown_option_prints_the_subcommands_usage(tmp_path, wheels):

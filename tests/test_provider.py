@@ -166,7 +166,8 @@ def test_rejections_are_grouped_by_reason_biggest_group_first_newest_first(tmp_p
 def test_requirement_whose_marker_is_false_is_not_needed(tmp_path):
     choice = _choose(tmp_path, ["demo 1.0 py3-none-any"], 'demo; sys_platform == "win32"', GLIBC_228)
     assert (choice.needed, choice.file) == (False, None)
-    assert choice.reason == 'not needed: marker sys_platform == "win32" is false on cp312 (cp312) on manylinux_2_28_x86_64'
+    assert choice.reason == ('not needed: marker sys_platform == "win32" is false on '
+                             "cp312 (cp312) on manylinux_2_28_x86_64")
 
 
 def test_requirement_whose_marker_holds_is_chosen(tmp_path):

@@ -6,6 +6,9 @@ Precedence, as pip applies it: command-line options (passed in by the caller) ov
 with pip's own ``Configuration`` class when pip is importable, so every location pip knows (``PIP_CONFIG_FILE``,
 site, user, XDG and legacy paths) counts; without pip the documented locations are parsed as ini files.
 
+pip's ``constraint`` option (``PIP_CONSTRAINT``, a list of constraints files) is read the same way; the files
+themselves are read by :mod:`wheelmeta.index.constraints`.
+
 The built-in default is never written here: it is taken from pip (``PyPI.simple_url``) when needed.
 
     >>> config = IndexConfig.from_pip()                                         # doctest: +SKIP

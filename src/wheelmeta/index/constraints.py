@@ -115,7 +115,8 @@ def _local_path(path: str) -> str:
 
 def _read_file(path: str, env: Mapping[str, str], depth: int) -> Iterator[Constraint]:
     if depth > _MAX_DEPTH:
-        raise SettingsFileError(path, f"constraints files nested more than {_MAX_DEPTH} deep (does one include itself?)")
+        raise SettingsFileError(path, f"constraints files nested more than {_MAX_DEPTH} deep "
+                                "(does one include itself?)")
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
