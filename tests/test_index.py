@@ -277,3 +277,41 @@ def test_file_url_index_reads_index_html_folders(tmp_path):
     (root / "index.html").write_text('<a href="../../files/demo-1.0.tar.gz#sha256=00ff">demo-1.0.tar.gz</a>')
     files = IndexClient([(tmp_path / "simple").as_uri()]).files("demo")
     assert files[0].url == (tmp_path / "files" / "demo-1.0.tar.gz").as_uri() and files[0].sha256 == "00ff"
+
+
+def _mutations(text: str, seed: int, count: int):
+    """``count`` deterministic mutations of ``text``: characters dropped, inserted (from those the format gives a
+    meaning to), or lines repeated."""
+    import random
+
+    rng = random.Random(seed)
+    specials = "[]=\\\"'#;@<>!~-,\n\x00${}() *."
+    for _ in range(count):
+        chars = list(text)
+        for _ in range(rng.randint(1, 4)):
+            pos = rng.randrange(len(chars) + 1)
+            op = rng.random()
+            if op < 0.4 and chars:
+                del chars[min(pos, len(chars) - 1)]
+            elif op < 0.8:
+                chars.insert(pos, rng.choice(specials))
+            else:
+                chars.insert(pos, "".join(chars[pos:pos + rng.randint(1, 30)]))
+        yield "".join(chars)
+
+
+@pytest.mark.filterwarnings("ignore:invalid escape sequence:DeprecationWarning")  # packaging reading a marker "\9"
+def test_mutated_constraints_files_give_constraints_or_one_error(tmp_path):
+    """Fuzz round (fixed seed): whatever the bytes, a list of constraints or a WheelmetaError naming the file."""
+    from wheelmeta.errors import WheelmetaError
+
+    seed_text = ('# pinned\ntorch<=2.14.1\nnumpy>=1.20,<2; python_version >= "3.9" \\\n  \n'
+                 "-c nested.txt\nhashed==1.0 --hash=sha256:00\ndemo @ https://example.invalid/demo-1.0.tar.gz\n")
+    (tmp_path / "nested.txt").write_text("other!=3\n")
+    for text in _mutations(seed_text, seed=9, count=400):
+        try:
+            constraints = _constraints(tmp_path, text)
+            for name in ("torch", "numpy", "other", "demo"):
+                constraints.binding(name, PY312)
+        except WheelmetaError as exc:
+            assert "constraints" in exc.where or "nested" in exc.where, (text, exc)

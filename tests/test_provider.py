@@ -290,3 +290,23 @@ def test_providers_file_with_unusable_content_is_a_settings_error_naming_it(tmp_
 def test_missing_providers_file_is_a_usage_error():
     with pytest.raises(UsageError, match="nothere.toml: no such providers file"):
         Preference.from_toml("nothere.toml")
+
+
+def test_mutated_providers_files_give_a_preference_or_one_error(tmp_path):
+    """Fuzz round (fixed seed) over a real providers table: a Preference or a WheelmetaError naming the file."""
+    import random
+
+    from wheelmeta.errors import WheelmetaError
+
+    seed_text = '[providers]\n_default = "sdist,wheel"\ntensorflow = ["wheel"]\n"Py-Yaml" = "wheel, sdist"\n'
+    rng = random.Random(7)
+    toml = tmp_path / "providers.toml"
+    for _ in range(300):
+        chars = list(seed_text)
+        for _ in range(rng.randint(1, 3)):
+            chars.insert(rng.randrange(len(chars) + 1), rng.choice('[]{}=",\n#5.tx'))
+        toml.write_text("".join(chars))
+        try:
+            Preference.from_toml(str(toml)).kinds_for("tensorflow")
+        except WheelmetaError as exc:
+            assert exc.where == str(toml)

@@ -121,9 +121,15 @@ def _choose_print_text(choice, explain: bool) -> None:
     for key, value in (("url", _pinned_url(f)), ("sha256", f.sha256), ("size", f.size), ("kind", f.kind),
                        ("version", f.version), ("reason", choice.reason)):
         print(f"  {key + ':':9}{value if value is not None else '-'}")
-    if explain:
-        print(f"  rejected ({len(choice.rejected)} files, by reason, newest first):")
+    if explain and not choice.rejected:
+        print("  rejected: none (no other file was offered)")
+    elif explain:
+        print(f"  rejected ({_files(len(choice.rejected))}, by reason, newest first):")
         _print_rejections(choice.rejected, sys.stdout, indent="    ")
+
+
+def _files(count: int) -> str:
+    return f"{count} file{'s' if count != 1 else ''}"
 
 
 _EXAMPLES = 3  # files shown per reason in text; --json lists them all
@@ -134,7 +140,7 @@ def _print_rejections(rejected, stream, indent: str) -> None:
 
     for group in group_rejections(rejected):
         count = len(group.files)
-        print(f"{indent}{count} file{'s' if count != 1 else ''}: {group.reason}", file=stream)
+        print(f"{indent}{_files(count)}: {group.reason}", file=stream)
         for dist, _ in group.files[:_EXAMPLES]:
             print(f"{indent}  {dist.filename}", file=stream)
         if count > _EXAMPLES:
@@ -162,14 +168,7 @@ def run(args: argparse.Namespace) -> int:
         except WheelmetaError as exc:  # one requirement that cannot be met does not stop the others
             if os.environ.get("WHEELMETA_DEBUG"):
                 raise
-            rejected = getattr(exc, "rejected", ())
-            hint = "; --explain lists every rejected file by reason" if rejected and not args.explain else ""
-            print(f"wheelmeta: error: {exc}{hint}", file=sys.stderr)
-            if args.explain and not args.json:
-                _print_rejections(rejected, sys.stderr, indent="  ")
-            results.append({"requirement": requirement, "error": str(exc)})
-            if args.json and args.explain and rejected:
-                results[-1]["rejected"] = _rejections_json(rejected)
+            results.append(_report_failure(requirement, exc, args))
             status = max(status, exc.exit_code)
             continue
         if args.json:
@@ -180,3 +179,16 @@ def run(args: argparse.Namespace) -> int:
         print_json(results)
     return status
 
+
+def _report_failure(requirement: str, exc: WheelmetaError, args: argparse.Namespace) -> dict:
+    """The one-line error on stderr (the library's message, plus the CLI's hint or, with --explain, the grouped
+    rejections under it), and the requirement's JSON object."""
+    rejected = getattr(exc, "rejected", ())
+    hint = "; --explain lists every rejected file by reason" if rejected and not args.explain else ""
+    print(f"wheelmeta: error: {exc}{hint}", file=sys.stderr)
+    if args.explain and not args.json:
+        _print_rejections(rejected, sys.stderr, indent="  ")
+    out = {"requirement": requirement, "error": str(exc)}
+    if args.json and args.explain and rejected:
+        out["rejected"] = _rejections_json(rejected)
+    return out

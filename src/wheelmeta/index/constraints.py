@@ -169,7 +169,7 @@ def _constraint(origin: str, line: str) -> Constraint:
     text, options = " ".join(words[:cut]), words[cut:]
     try:
         requirement = Requirement(text)
-    except InvalidRequirement as exc:
+    except (InvalidRequirement, SyntaxError) as exc:  # SyntaxError: packaging's literal_eval of "\9" under -W error
         raise SettingsFileError(origin, f"not a requirement: {text!r} ({exc})") from None
     if requirement.extras:
         raise SettingsFileError(origin, f"a constraint cannot have extras (pip refuses it too): {text}")
