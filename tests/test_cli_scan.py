@@ -81,6 +81,15 @@ def test_sdist_is_named_as_one_with_the_command_that_reads_it(tmp_path, fmt):
 _ARCHIVE_KIND = {"tar.gz": "a gzip file", "zip": "a zip file", "tar.bz2": "a bzip2 file"}
 
 
+def test_tar_file_named_like_a_wheel_is_named_for_what_it_is(tmp_path):
+    sdist = make_sdist(tmp_path, "demo", "1.0", fmt="tar.gz")
+    renamed = sdist.rename(tmp_path / "demo-1.0-py3-none-any.whl")
+    result = scan(str(renamed))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"wheelmeta: error: {renamed}: a gzip file, not a wheel (a wheel is a zip "
+                                          "file); if it is an sdist, `wheelmeta metadata` reads it"]
+
+
 def test_elf_file_given_for_a_wheel_is_named_as_one(tmp_path):
     library = compile_so(tmp_path, "libdemo.so.1", "int demo(void){return 1;}", soname="libdemo.so.1")
     result = scan(str(library))

@@ -80,11 +80,12 @@ def refuse_non_wheel(path: str) -> None:
     except InvalidSdist:
         return  # not an archive of any kind: the wheel reader says what it finds
     is_sdist_name = path.lower().endswith(SDIST_SUFFIXES) and not path.lower().endswith(WHEEL_SUFFIX)
-    if kind == "zip" and not is_sdist_name:
-        return
-    what = "an sdist" if is_sdist_name or kind in ("gz", "bz2", "xz", "tar") else _NOT_A_WHEEL[kind]
-    raise InvalidWheel(path, f"{what} ({_NOT_A_WHEEL[kind]}), not a wheel: for an sdist's dependencies use "
-                       "`wheelmeta metadata`")
+    if is_sdist_name:
+        raise InvalidWheel(path, f"an sdist ({_NOT_A_WHEEL[kind]}), not a wheel: for an sdist's dependencies use "
+                           "`wheelmeta metadata`")
+    if kind != "zip":
+        raise InvalidWheel(path, f"{_NOT_A_WHEEL[kind]}, not a wheel (a wheel is a zip file); if it is an sdist, "
+                           "`wheelmeta metadata` reads it")
 
 
 def add_target_options(parser: argparse.ArgumentParser) -> None:

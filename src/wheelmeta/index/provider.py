@@ -3,7 +3,10 @@
 Every file an index offers is first checked on its own (pip's link evaluation): the version must satisfy the
 specifier (pre-releases as pip allows them), a yanked file is refused unless the requirement pins its version with
 ``==``/``===`` (PEP 592), ``Requires-Python`` must admit the target's Python, and a wheel must carry a tag the
-target accepts. Among the files that pass, the preference decides:
+target accepts. Before any index is asked, the requirement's marker is evaluated on the target: a requirement whose
+marker is false there is not needed (``Choice.file`` is None). pip's constraints files (its configured ``constraint``
+and any given) bind too: a file must satisfy every constraint on its project whose marker holds. Among the files that
+pass, the preference decides:
 
 * ``Preference()`` behaves like pip: the newest version wins, and at that version the wheel with the best tag wins
   over the sdist;
@@ -237,7 +240,7 @@ def _refused_by_constraint(dist: DistFile, constraints: Sequence["Constraint"]) 
     for constraint in constraints:
         wanted = constraint.requirement
         if wanted.url and wanted.url.split("#")[0] != dist.url:
-            return Reason(f"not the file constraint {constraint} pins", f"not the file constraint {constraint} pins")
+            return Reason(f"not the file constraint {constraint} pins")
         if not wanted.specifier.contains(dist.version, prereleases=True):
             return Reason(f"version {dist.version} excluded by constraint {constraint}",
                           f"excluded by constraint {constraint}")
@@ -418,7 +421,7 @@ def _why_lost(dist: DistFile, best: DistFile) -> Reason:
     if dist.is_yanked and not best.is_yanked:
         return Reason("yanked, and an unyanked file fits")
     better = _tag_summary(best.filename) if best.kind == "wheel" else best.filename
-    return Reason(f"a better tag fits the target ({better})", f"a better tag fits the target ({better})")
+    return Reason(f"a better tag fits the target ({better})")
 
 
 def _why_chosen(best: DistFile, kinds: Optional[Tuple[str, ...]], target: "Target") -> str:
@@ -448,24 +451,14 @@ def group_rejections(rejected: Iterable[Tuple[DistFile, str]]) -> List[Rejection
     groups: Dict[str, List[Tuple[DistFile, str]]] = {}
     for dist, why in rejected:
         groups.setdefault(getattr(why, "group", why), []).append((dist, why))
+    # two stable sorts each: the second key decides, the first breaks its ties
     newest_first = [
-        RejectionGroup(reason, tuple(sorted(files, key=lambda item: (_descending(item[0].version), item[0].filename))))
+        RejectionGroup(reason, tuple(sorted(sorted(files, key=lambda item: item[0].filename),
+                                            key=lambda item: item[0].version, reverse=True)))
         for reason, files in groups.items()
     ]
-    return sorted(newest_first, key=lambda group: (-len(group.files), _descending(group.files[0][0].version)))
-
-
-class _descending:
-    """Sort key that orders versions newest first inside an otherwise ascending sort."""
-
-    def __init__(self, version: Version) -> None:
-        self.version = version
-
-    def __lt__(self, other: "_descending") -> bool:
-        return self.version > other.version
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _descending) and self.version == other.version
+    newest_first.sort(key=lambda group: group.files[0][0].version, reverse=True)
+    return sorted(newest_first, key=lambda group: len(group.files), reverse=True)
 
 
 def _no_match_reason(index, target, kinds, files, rejected) -> str:
