@@ -44,7 +44,7 @@ def test_json_is_one_array_with_the_chosen_file(server, capsys):
     chosen = out[0]
     assert chosen["filename"] == "tensorflow-2.1.0-cp37-cp37m-manylinux2010_x86_64.whl"
     assert chosen["sha256"] == server.sha256(chosen["filename"])
-    assert chosen["url"] == server.file_url(chosen["filename"])
+    assert chosen["url"] == f"{server.file_url(chosen['filename'])}#sha256={chosen['sha256']}"
     assert (chosen["kind"], chosen["version"]) == ("wheel", "2.1.0")
     assert chosen["size"] == os.path.getsize(server.folder / chosen["filename"])
     assert "rejected" not in chosen
@@ -52,7 +52,7 @@ def test_json_is_one_array_with_the_chosen_file(server, capsys):
 
 def test_explain_lists_every_rejected_file_with_its_reason(server, capsys):
     out = _json(capsys, ["choose", "tensorflow==2.1.0", "--json", "--explain", "-i", server.index_url, *TARGET])
-    reasons = {r["filename"]: r["reason"] for r in out[0]["rejected"]}
+    reasons = {r["filename"]: r["reason"] for group in out[0]["rejected"] for r in group["files"]}
     assert set(reasons) == {"tensorflow-2.1.0-cp36-cp36m-manylinux2010_x86_64.whl", "tensorflow-2.2.0.tar.gz"}
     assert "does not match ==2.1.0" in reasons["tensorflow-2.2.0.tar.gz"]
     assert "no tag fits" in reasons["tensorflow-2.1.0-cp36-cp36m-manylinux2010_x86_64.whl"]
@@ -64,7 +64,8 @@ def test_text_output_names_file_url_and_sha256(server, capsys):
     name = "tensorflow-2.1.0-cp37-cp37m-manylinux2010_x86_64.whl"
     assert out.startswith(f"tensorflow: {name}\n")
     assert server.sha256(name) in out and server.file_url(name) in out
-    assert "tensorflow-2.2.0.tar.gz: provider order wheel,sdist" in out
+    group = "1 file: provider order wheel,sdist: a wheel fits, so sdists are not used"
+    assert f"{group}\n      tensorflow-2.2.0.tar.gz\n" in out
 
 
 def test_default_preference_takes_the_newer_sdist(server, capsys):
@@ -117,4 +118,110 @@ def test_a_requirement_that_cannot_be_met_does_not_stop_the_others(server, capsy
     out = json.loads(captured.out)
     assert out[0]["requirement"] == "tensorflow==9.9" and "none of 3 files fits" in out[0]["error"]
     assert out[1]["filename"] == "tensorflow-2.1.0-cp37-cp37m-manylinux2010_x86_64.whl"
-    assert captured.err.strip().splitlines() == [f"wheelmeta: error: {out[0]['error']}"]
+    assert captured.err.strip().splitlines() == [
+        f"wheelmeta: error: {out[0]['error']}; --explain lists every rejected file by reason"]
+
+
+def test_chosen_url_carries_the_sha256_that_nix_needs(server, capsys):
+    chosen = _json(capsys, ["choose", "tensorflow==2.1.0", "--json", "-i", server.index_url, *TARGET])[0]
+    assert main(["nix", chosen["url"]]) == 0
+    assert f'url = "{server.file_url(chosen["filename"])}"' in capsys.readouterr().out
+
+
+@pytest.fixture
+def many_versions(tmp_path):
+    """Seven releases with Python 2 wheels only, then one release with a wheel for the target."""
+    folder = tmp_path / "many"
+    for minor in range(7):
+        make_wheel(folder, "demo", f"1.{minor}", tag="cp27-cp27mu-manylinux1_x86_64")
+    make_wheel(folder, "demo", "0.9", tag="cp37-cp37m-manylinux2010_x86_64")
+    with IndexServer(folder) as running:
+        yield running
+
+
+def test_explain_text_groups_rejections_by_reason_newest_first_with_a_few_examples(many_versions, capsys):
+    assert main(["choose", "demo", "--explain", "-i", many_versions.index_url, *TARGET]) == 0
+    out = capsys.readouterr().out
+    rejected = out[out.index("  rejected"):].splitlines()
+    assert rejected[1] == "    7 files: no tag fits the target cp37 (cp37m) on manylinux2010_x86_64"
+    assert rejected[2:6] == [f"      demo-1.{m}-cp27-cp27mu-manylinux1_x86_64.whl" for m in (6, 5, 4)] + [
+        "      ... and 4 more (all of them with --json)"]
+
+
+def test_explain_json_groups_every_rejected_file_newest_first(many_versions, capsys):
+    out = _json(capsys, ["choose", "demo", "--json", "--explain", "-i", many_versions.index_url, *TARGET])
+    (group,) = out[0]["rejected"]
+    assert (group["count"], group["reason"]) == (7, "no tag fits the target cp37 (cp37m) on manylinux2010_x86_64")
+    assert [f["version"] for f in group["files"]] == [f"1.{m}" for m in range(6, -1, -1)]
+
+
+def test_no_match_with_explain_groups_the_reasons_under_the_error(many_versions, capsys):
+    assert main(["choose", "demo>=1", "--explain", "-i", many_versions.index_url, *TARGET]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("wheelmeta: error: demo>=1: none of 8 files fits") and "--explain" not in err[0]
+    assert err[1:3] == ["  7 files: no tag fits the target cp37 (cp37m) on manylinux2010_x86_64",
+                        "    demo-1.6-cp27-cp27mu-manylinux1_x86_64.whl"]
+
+
+def test_requirement_whose_marker_is_false_is_not_needed_and_asks_no_index(server, capsys):
+    argv = ["choose", 'tensorflow==2.1.0; python_version >= "3.8"', "--json", "-i", server.index_url, *TARGET]
+    out = _json(capsys, argv)
+    assert out == [{"requirement": 'tensorflow==2.1.0; python_version >= "3.8"', "needed": False,
+                    "reason": 'not needed: marker python_version >= "3.8" is false on cp37 (cp37m) on '
+                              "manylinux2010_x86_64"}]
+    assert server.requests == 0
+
+
+def test_requirement_whose_marker_is_false_says_not_needed_in_text(server, capsys):
+    argv = ["choose", 'tensorflow; sys_platform == "win32"', "-i", server.index_url, *TARGET]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith('tensorflow; sys_platform == "win32": not needed\n')
+
+
+def test_requirement_whose_marker_holds_is_chosen(server, capsys):
+    argv = ["choose", 'tensorflow==2.1.0; python_version < "3.8"', "--json", "-i", server.index_url, *TARGET]
+    assert _json(capsys, argv)[0]["filename"] == "tensorflow-2.1.0-cp37-cp37m-manylinux2010_x86_64.whl"
+
+
+def _pip_config(tmp_path, monkeypatch, constraints: str):
+    """A pip config file of the test's own whose [global] constraint names a constraints file."""
+    constraint_file = tmp_path / "constraints.txt"
+    constraint_file.write_text(constraints)
+    conf = tmp_path / "pip.conf"
+    conf.write_text(f"[global]\nconstraint = {constraint_file}\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    return constraint_file
+
+
+def test_constraint_in_pips_config_binds(server, capsys, tmp_path, monkeypatch):
+    _pip_config(tmp_path, monkeypatch, "# capped by the admin\ntensorflow<2.2\n")
+    chosen = _json(capsys, ["choose", "tensorflow", "--json", "-i", server.index_url, *TARGET])[0]
+    assert chosen["version"] == "2.1.0"
+    assert "constrained by tensorflow<2.2" in chosen["reason"]
+
+
+def test_constraint_option_binds_together_with_pips_configured_ones(server, capsys, tmp_path, monkeypatch):
+    _pip_config(tmp_path, monkeypatch, "tensorflow<2.2\n")
+    extra = tmp_path / "more.txt"
+    extra.write_text("tensorflow!=2.1.0\n")
+    assert main(["choose", "tensorflow", "-c", str(extra), "-i", server.index_url, *TARGET]) == 1
+    err = capsys.readouterr().err
+    assert "excluded by constraint tensorflow<2.2" in err and "excluded by constraint tensorflow!=2.1.0" in err
+
+
+def test_missing_constraints_file_is_a_usage_error_naming_it(server, capsys, tmp_path):
+    missing = tmp_path / "nothere.txt"
+    assert main(["choose", "tensorflow", "-c", str(missing), "-i", server.index_url, *TARGET]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"wheelmeta: error: {missing}: no such file (given to --constraint)"]
+
+
+def test_missing_providers_file_is_a_usage_error_naming_it(server, capsys, tmp_path):
+    missing = tmp_path / "providers.toml"
+    assert main(["choose", "tensorflow", "--providers", str(missing), "-i", server.index_url, *TARGET]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"wheelmeta: error: {missing}: no such file (given to --providers)"]
+
+
+def test_quiet_is_accepted_after_the_subcommand(server, capsys):
+    assert main(["choose", "tensorflow==2.1.0", "-q", "-i", server.index_url, *TARGET]) == 0

@@ -26,6 +26,20 @@ def test_quiet_silences_warnings(tmp_path):
     assert proc.stderr == ""
 
 
+def test_quiet_after_the_subcommand_silences_warnings_too(tmp_path):
+    wheel = make_wheel(tmp_path, "demo", "1.0")
+    proc = _run("metadata", str(wheel), "--platform", "win32", "--platform", "manylinux_2_17_x86_64", "-q")
+    assert proc.returncode == 0
+    assert proc.stderr == ""
+
+
+def test_unknown_option_before_the_subcommand_prints_the_top_level_usage():
+    proc = _run("--bogus", "scan", "x.whl")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("usage: wheelmeta [-h]")
+    assert proc.stderr.splitlines()[-1] == "wheelmeta: error: unrecognized arguments: --bogus"
+
+
 def test_missing_file_is_a_usage_error_naming_it(tmp_path):
     missing = tmp_path / "nothere-1.0-py3-none-any.whl"
     proc = _run("scan", str(missing))

@@ -13,7 +13,7 @@ import hashlib
 
 import pytest
 
-from builders import make_wheel
+from builders import make_sdist, make_wheel
 from elfbuild import PYEXT_SOURCE, compile_so
 from indexserver import IndexServer
 from nixstub import evaluate, evaluate_file
@@ -202,6 +202,15 @@ def test_not_a_wheel_is_a_one_line_error(tmp_path, capsys):
     code, out, err = _run_nix(capsys, bad)
     assert code == 1 and out == ""
     assert len(err.strip().splitlines()) == 1 and "broken-1.0-py3-none-any.whl" in err
+
+
+def test_sdist_is_named_as_one_and_not_built(tmp_path, capsys):
+    sdist = make_sdist(tmp_path, "demo", "1.0", files={"setup.py": "raise SystemExit('must not run')\n"})
+    wheel = make_wheel(tmp_path, "other", "1.0")
+    code, out, err = _run_nix(capsys, wheel, sdist, "-o", tmp_path / "set.nix")
+    assert code == 1 and out == "" and not (tmp_path / "set.nix").exists()
+    assert err.splitlines() == [f"wheelmeta: error: {sdist}: an sdist (a gzip file), not a wheel: for an sdist's "
+                                "dependencies use `wheelmeta metadata`"]
 
 
 def test_remote_wheel_with_its_sha256_is_read_over_http_and_fetched_by_url(tmp_path, stand_ins, capsys):

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from builders import make_wheel
+from builders import make_sdist, make_wheel
 from elfbuild import PYEXT_SOURCE, compile_so
 
 ELF_KEYS = {"path", "needed", "soname", "rpath", "runpath", "interpreter", "machine", "version_requirements"}
@@ -66,6 +66,52 @@ def test_file_that_is_not_a_zip_is_one_line_and_exit_1(tmp_path):
     result = scan(str(bad))
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and str(bad) in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["tar.gz", "zip", "tar.bz2"])
+def test_sdist_is_named_as_one_with_the_command_that_reads_it(tmp_path, fmt):
+    sdist = make_sdist(tmp_path, "demo", "1.0", fmt=fmt)
+    result = scan(str(sdist))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"wheelmeta: error: {sdist}: an sdist ({_ARCHIVE_KIND[fmt]}), not a wheel: for an sdist's dependencies use "
+        "`wheelmeta metadata`"]
+
+
+_ARCHIVE_KIND = {"tar.gz": "a gzip file", "zip": "a zip file", "tar.bz2": "a bzip2 file"}
+
+
+def test_tar_file_named_like_a_wheel_is_named_for_what_it_is(tmp_path):
+    sdist = make_sdist(tmp_path, "demo", "1.0", fmt="tar.gz")
+    renamed = sdist.rename(tmp_path / "demo-1.0-py3-none-any.whl")
+    result = scan(str(renamed))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"wheelmeta: error: {renamed}: a gzip file, not a wheel (a wheel is a zip "
+                                          "file); if it is an sdist, `wheelmeta metadata` reads it"]
+
+
+def test_elf_file_given_for_a_wheel_is_named_as_one(tmp_path):
+    library = compile_so(tmp_path, "libdemo.so.1", "int demo(void){return 1;}", soname="libdemo.so.1")
+    result = scan(str(library))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"wheelmeta: error: {library}: an ELF file, not a wheel: scan and nix read "
+                                          "the ELF files inside wheels"]
+
+
+def test_missing_map_file_is_a_usage_error_naming_it(tmp_path, wheels):
+    _, binary, _, _ = wheels
+    missing = tmp_path / "nothere.toml"
+    result = scan(str(binary), "--map", str(missing))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"wheelmeta: error: {missing}: no such file (given to --map)"]
+
+
+def test_unknown_option_prints_the_subcommands_usage(tmp_path, wheels):
+    _, binary, _, _ = wheels
+    result = scan(str(binary), "--bogus")
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: wheelmeta scan ")
+    assert result.stderr.splitlines()[-1] == "wheelmeta scan: error: unrecognized arguments: --bogus"
 
 
 def test_unreadable_wheel_does_not_stop_the_others(tmp_path, wheels):

@@ -9,9 +9,12 @@ import pytest
 from builders import make_wheel
 from indexserver import IndexServer
 
+from wheelmeta.errors import SettingsFileError, UsageError
 from wheelmeta.http import HttpClient
 from wheelmeta.index.config import IndexConfig, read_pip_settings
+from wheelmeta.index.constraints import Constraints
 from wheelmeta.index.simple import IndexClient, parse_html_page, parse_json_page
+from wheelmeta.target import Target
 
 
 @pytest.fixture
@@ -96,6 +99,61 @@ def test_ini_fallback_reads_what_pip_reads(pip_env, monkeypatch):
     without_pip = read_pip_settings()[0]
     assert with_pip == without_pip
     assert without_pip["extra-index-url"] == "file:///a/simple file:///b/simple"
+
+
+def test_constraint_files_come_from_pips_config_and_the_command_line_adds_to_them(pip_env):
+    pip_env.write_text("[global]\nconstraint = /etc/a.txt /etc/b.txt\n")
+    config = IndexConfig.from_pip(constraint_files=["mine.txt"])
+    assert config.constraint_files == ("/etc/a.txt", "/etc/b.txt", "mine.txt")
+
+
+def test_pip_constraint_environment_variable_overrides_the_config_file(pip_env, monkeypatch):
+    pip_env.write_text("[global]\nconstraint = /etc/a.txt\n")
+    monkeypatch.setenv("PIP_CONSTRAINT", "/env/c.txt")
+    assert IndexConfig.from_pip().constraint_files == ("/env/c.txt",)
+
+
+# -- constraints files -----------------------------------------------------------------------------------------------
+
+PY312 = Target.from_options(python_version="3.12", platforms=["manylinux_2_28_x86_64"])
+
+
+def _constraints(tmp_path, text: str, environ=None) -> Constraints:
+    path = tmp_path / "constraints.txt"
+    path.write_text(text)
+    return Constraints.from_files([str(path)], environ)
+
+
+def test_constraints_file_is_read_in_pips_requirements_format(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "nested.txt").write_text("other>=2\n")
+    constraints = _constraints(tmp_path, "# pinned by CI\ndemo \\\n  <2  # a comment\n-c sub/nested.txt\n"
+                               "hashed==1.0 --hash=sha256:00\n${NAME}!=3\n", environ={"NAME": "fromenv"})
+    assert [(str(c.requirement), c.origin.rsplit(os.sep, 1)[-1]) for c in constraints.items] == [
+        ("demo<2", "constraints.txt:2"), ("other>=2", "nested.txt:1"), ("hashed==1.0", "constraints.txt:5"),
+        ("fromenv!=3", "constraints.txt:6")]
+
+
+def test_constraint_binds_only_its_project_and_only_where_its_marker_holds(tmp_path):
+    constraints = _constraints(tmp_path, 'Demo_Pkg<2\ndemo-pkg>1; sys_platform == "win32"\nother<1\n')
+    assert [str(c.requirement) for c in constraints.binding("demo.pkg", PY312)] == ["Demo_Pkg<2"]
+
+
+@pytest.mark.parametrize("line, reason", [("demo[extra]<2", "cannot have extras"), ("demo <<< 2", "not a requirement"),
+                                          ("-e ./src", "editable")])
+def test_unusable_constraint_line_is_an_error_naming_file_and_line(tmp_path, line, reason):
+    with pytest.raises(SettingsFileError, match=rf"constraints.txt:2: .*{reason}"):
+        _constraints(tmp_path, f"ok<1\n{line}\n")
+
+
+def test_constraints_file_that_includes_itself_ends_with_an_error(tmp_path):
+    with pytest.raises(SettingsFileError, match="nested more than"):
+        _constraints(tmp_path, "-c constraints.txt\n")
+
+
+def test_missing_constraints_file_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="no such constraints file"):
+        Constraints.from_files([str(tmp_path / "nothere.txt")])
 
 
 # -- page parsing ----------------------------------------------------------------------------------------------------
@@ -219,3 +277,41 @@ def test_file_url_index_reads_index_html_folders(tmp_path):
     (root / "index.html").write_text('<a href="../../files/demo-1.0.tar.gz#sha256=00ff">demo-1.0.tar.gz</a>')
     files = IndexClient([(tmp_path / "simple").as_uri()]).files("demo")
     assert files[0].url == (tmp_path / "files" / "demo-1.0.tar.gz").as_uri() and files[0].sha256 == "00ff"
+
+
+def _mutations(text: str, seed: int, count: int):
+    """``count`` deterministic mutations of ``text``: characters dropped, inserted (from those the format gives a
+    meaning to), or lines repeated."""
+    import random
+
+    rng = random.Random(seed)
+    specials = "[]=\\\"'#;@<>!~-,\n\x00${}() *."
+    for _ in range(count):
+        chars = list(text)
+        for _ in range(rng.randint(1, 4)):
+            pos = rng.randrange(len(chars) + 1)
+            op = rng.random()
+            if op < 0.4 and chars:
+                del chars[min(pos, len(chars) - 1)]
+            elif op < 0.8:
+                chars.insert(pos, rng.choice(specials))
+            else:
+                chars.insert(pos, "".join(chars[pos:pos + rng.randint(1, 30)]))
+        yield "".join(chars)
+
+
+@pytest.mark.filterwarnings("ignore:invalid escape sequence:DeprecationWarning")  # packaging reading a marker "\9"
+def test_mutated_constraints_files_give_constraints_or_one_error(tmp_path):
+    """Fuzz round (fixed seed): whatever the bytes, a list of constraints or a WheelmetaError naming the file."""
+    from wheelmeta.errors import WheelmetaError
+
+    seed_text = ('# pinned\ntorch<=2.14.1\nnumpy>=1.20,<2; python_version >= "3.9" \\\n  \n'
+                 "-c nested.txt\nhashed==1.0 --hash=sha256:00\ndemo @ https://example.invalid/demo-1.0.tar.gz\n")
+    (tmp_path / "nested.txt").write_text("other!=3\n")
+    for text in _mutations(seed_text, seed=9, count=400):
+        try:
+            constraints = _constraints(tmp_path, text)
+            for name in ("torch", "numpy", "other", "demo"):
+                constraints.binding(name, PY312)
+        except WheelmetaError as exc:
+            assert "constraints" in exc.where or "nested" in exc.where, (text, exc)

@@ -10,8 +10,10 @@ from builders import make_sdist, make_wheel, metadata_text
 from indexserver import IndexServer
 
 from wheelmeta.errors import NoMatchingDistribution, UsageError
+from wheelmeta.errors import SettingsFileError
 from wheelmeta.http import HttpClient
-from wheelmeta.index.provider import Preference, choose
+from wheelmeta.index.constraints import Constraints
+from wheelmeta.index.provider import Preference, choose, group_rejections
 from wheelmeta.index.simple import IndexClient
 from wheelmeta.target import Target
 
@@ -32,11 +34,15 @@ def _index(folder: Path, files: Iterable[str]) -> Path:
 
 
 def _choose(tmp_path, files, requirement, target, preference=None, *, yanked: Optional[Dict[str, str]] = None,
-            requires_python: Optional[Dict[str, str]] = None, fmt="auto"):
+            requires_python: Optional[Dict[str, str]] = None, fmt="auto", constraints: Iterable[str] = ()):
+    """choose() against a real index of ``files``, bound by the constraints lines given (none by default: this
+    machine's pip configuration is not the test's)."""
     folder = _index(tmp_path / "index", files)
+    constraint_file = tmp_path / "constraints.txt"
+    constraint_file.write_text("\n".join(constraints))
     with IndexServer(folder, fmt=fmt, yanked=yanked, requires_python=requires_python) as server:
         client = IndexClient([server.index_url], client=HttpClient(retries=0))
-        return choose(requirement, target, preference, client)
+        return choose(requirement, target, preference, client, Constraints.from_files([str(constraint_file)]))
 
 
 def _reason_for(choice, filename: str) -> str:
@@ -135,6 +141,79 @@ def test_nothing_fits_is_one_clear_error(tmp_path):
         _choose(tmp_path, ["demo 1.0 cp312-cp312-win_amd64"], "demo", GLIBC_228)
 
 
+def test_nothing_fits_carries_the_rejections_as_data_and_names_no_cli_flag(tmp_path):
+    with pytest.raises(NoMatchingDistribution) as info:
+        _choose(tmp_path, ["demo 1.0 cp312-cp312-win_amd64", "demo 2.0 sdist"], "demo<2", GLIBC_228)
+    assert "--" not in str(info.value)
+    assert sorted(d.filename for d, _ in info.value.rejected) == ["demo-1.0-cp312-cp312-win_amd64.whl",
+                                                                   "demo-2.0.tar.gz"]
+
+
+def test_rejections_are_grouped_by_reason_biggest_group_first_newest_first(tmp_path):
+    files = ["demo 1.0 cp27-cp27mu-manylinux1_x86_64", "demo 3.0 cp27-cp27mu-manylinux1_x86_64",
+             "demo 2.0 cp27-cp27mu-manylinux1_x86_64", "demo 4.0 sdist", "demo 0.5 py3-none-any"]
+    groups = group_rejections(_choose(tmp_path, files, "demo<4", GLIBC_228).rejected)
+    assert [(g.reason, [d.filename for d, _ in g.files]) for g in groups] == [
+        ("no tag fits the target cp312 (cp312) on manylinux_2_28_x86_64",
+         [f"demo-{v}-cp27-cp27mu-manylinux1_x86_64.whl" for v in ("3.0", "2.0", "1.0")]),
+        ("version does not match <4", ["demo-4.0.tar.gz"]),
+    ]
+
+
+# -- markers and constraints ------------------------------------------------------------------------------------------
+
+
+def test_requirement_whose_marker_is_false_is_not_needed(tmp_path):
+    choice = _choose(tmp_path, ["demo 1.0 py3-none-any"], 'demo; sys_platform == "win32"', GLIBC_228)
+    assert (choice.needed, choice.file) == (False, None)
+    assert choice.reason == ('not needed: marker sys_platform == "win32" is false on '
+                             "cp312 (cp312) on manylinux_2_28_x86_64")
+
+
+def test_requirement_whose_marker_holds_is_chosen(tmp_path):
+    choice = _choose(tmp_path, ["demo 1.0 py3-none-any"], 'demo; python_version >= "3.12"', GLIBC_228)
+    assert choice.needed and choice.file.filename == "demo-1.0-py3-none-any.whl"
+
+
+@pytest.mark.parametrize("marker", ["python_version ~= 'a'", "'a' == 'a'", f"python_version == '{'9' * 5000}'"])
+def test_marker_that_cannot_be_evaluated_is_a_usage_error_naming_the_requirement(tmp_path, marker):
+    with pytest.raises(UsageError, match="cannot evaluate its marker") as info:
+        _choose(tmp_path, ["demo 1.0 py3-none-any"], f"demo; {marker}", GLIBC_228)
+    assert str(info.value).startswith("demo; ")
+
+
+def test_constraint_excludes_versions_the_requirement_allows(tmp_path):
+    files = ["demo 1.0 py3-none-any", "demo 2.0 py3-none-any"]
+    choice = _choose(tmp_path, files, "demo", GLIBC_228, constraints=["demo<2"])
+    assert choice.file.filename == "demo-1.0-py3-none-any.whl"
+    assert _reason_for(choice, "demo-2.0-py3-none-any.whl").startswith("version 2.0 excluded by constraint demo<2 (")
+    assert "constrained by demo<2" in choice.reason
+
+
+def test_constraint_whose_marker_is_false_on_the_target_does_not_bind(tmp_path):
+    files = ["demo 1.0 py3-none-any", "demo 2.0 py3-none-any"]
+    choice = _choose(tmp_path, files, "demo", GLIBC_228, constraints=['demo<2; sys_platform == "win32"'])
+    assert choice.file.filename == "demo-2.0-py3-none-any.whl"
+
+
+def test_constraint_naming_a_prerelease_admits_prereleases(tmp_path):
+    files = ["demo 1.0 py3-none-any", "demo 2.0rc1 py3-none-any"]
+    choice = _choose(tmp_path, files, "demo", GLIBC_228, constraints=["demo>=2.0rc1"])
+    assert choice.file.filename == "demo-2.0rc1-py3-none-any.whl"
+
+
+def test_pips_configured_constraints_bind_by_default(tmp_path, monkeypatch):
+    """choose() without constraints reads pip's configuration, as pip does (here a config file of the test's own)."""
+    folder = _index(tmp_path / "index", ["demo 1.0 py3-none-any", "demo 2.0 py3-none-any"])
+    (tmp_path / "constraints.txt").write_text("demo==1.0\n")
+    (tmp_path / "pip.conf").write_text(f"[global]\nconstraint = {tmp_path / 'constraints.txt'}\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(tmp_path / "pip.conf"))
+    monkeypatch.delenv("PIP_CONSTRAINT", raising=False)
+    with IndexServer(folder) as server:
+        choice = choose("demo", GLIBC_228, client=IndexClient([server.index_url], client=HttpClient(retries=0)))
+    assert choice.file.filename == "demo-1.0-py3-none-any.whl"
+
+
 # -- preferences ----------------------------------------------------------------------------------------------------------
 
 
@@ -196,3 +275,38 @@ def test_pip_format_control_spellings():
 def test_unknown_provider_is_a_usage_error():
     with pytest.raises(UsageError, match="unknown provider nixpkgs"):
         Preference.from_specs(["demo=nixpkgs"])
+
+
+@pytest.mark.parametrize("content", ["[providers\n", '[providers]\ndemo = "conda"\n', "[providers]\ndemo = 5\n",
+                                     "providers = 3\n"])
+def test_providers_file_with_unusable_content_is_a_settings_error_naming_it(tmp_path, content):
+    toml = tmp_path / "providers.toml"
+    toml.write_text(content)
+    with pytest.raises(SettingsFileError, match=str(toml)) as info:
+        Preference.from_toml(str(toml))
+    assert info.value.exit_code == 1
+
+
+def test_missing_providers_file_is_a_usage_error():
+    with pytest.raises(UsageError, match="nothere.toml: no such providers file"):
+        Preference.from_toml("nothere.toml")
+
+
+def test_mutated_providers_files_give_a_preference_or_one_error(tmp_path):
+    """Fuzz round (fixed seed) over a real providers table: a Preference or a WheelmetaError naming the file."""
+    import random
+
+    from wheelmeta.errors import WheelmetaError
+
+    seed_text = '[providers]\n_default = "sdist,wheel"\ntensorflow = ["wheel"]\n"Py-Yaml" = "wheel, sdist"\n'
+    rng = random.Random(7)
+    toml = tmp_path / "providers.toml"
+    for _ in range(300):
+        chars = list(seed_text)
+        for _ in range(rng.randint(1, 3)):
+            chars.insert(rng.randrange(len(chars) + 1), rng.choice('[]{}=",\n#5.tx'))
+        toml.write_text("".join(chars))
+        try:
+            Preference.from_toml(str(toml)).kinds_for("tensorflow")
+        except WheelmetaError as exc:
+            assert exc.where == str(toml)

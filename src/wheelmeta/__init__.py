@@ -27,6 +27,7 @@ _EXPORTS = {
     "SandboxError": "errors",
     "NetworkError": "errors",
     "NoMatchingDistribution": "errors",
+    "SettingsFileError": "errors",
     # model
     "DistMetadata": "model",
     "DistFile": "model",

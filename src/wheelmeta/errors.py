@@ -19,6 +19,7 @@ __all__ = [
     "NetworkError",
     "IndexError_",
     "NoMatchingDistribution",
+    "SettingsFileError",
 ]
 
 
@@ -67,5 +68,18 @@ class IndexError_(WheelmetaError):
     """A package index page could not be read or parsed. (Named with ``_`` to leave the builtin alone.)"""
 
 
+class SettingsFileError(WheelmetaError):
+    """A file of settings the user named (a providers table, a constraints file) whose content cannot be used.
+
+    (A settings file that does not exist at all is a :class:`UsageError`, like any path that names nothing.)"""
+
+
 class NoMatchingDistribution(WheelmetaError):
-    """No file on the configured indexes satisfies a requirement for the target and preference."""
+    """No file on the configured indexes satisfies a requirement for the target and preference.
+
+    ``rejected`` holds every offered file with the reason it was refused, as ``(DistFile, reason)`` pairs, so a
+    caller can show them (``wheelmeta.index.provider.group_rejections`` groups them by reason, newest first)."""
+
+    def __init__(self, where: object, reason: str, rejected: tuple = ()) -> None:
+        super().__init__(where, reason)
+        self.rejected = tuple(rejected)

@@ -171,9 +171,17 @@ class WheelAudit:
 
 @dataclass(frozen=True)
 class Choice:
-    """The file chosen for a requirement, and why each other candidate lost."""
+    """The file chosen for a requirement, and why each other candidate lost.
+
+    ``file`` is None when the requirement is not needed on the target (its marker is false there); ``reason`` then
+    says which marker, and nothing was asked of the indexes."""
 
     requirement: Requirement
-    file: DistFile
+    file: Optional[DistFile]
     reason: str
     rejected: Tuple[Tuple[DistFile, str], ...] = ()
+
+    @property
+    def needed(self) -> bool:
+        """Whether the requirement applies on the target (False: its marker is false there)."""
+        return self.file is not None

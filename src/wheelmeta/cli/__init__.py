@@ -12,7 +12,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 from .. import __version__
 from ..errors import WheelmetaError
@@ -29,12 +29,26 @@ def build_parser() -> argparse.ArgumentParser:
         "libraries of binary wheels mapped to nixpkgs.",
     )
     parser.add_argument("--version", action="version", version=f"wheelmeta {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or warnings")
+    parser.add_argument("-q", "--quiet", action="store_true", help=_QUIET_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for command in (metadata, scan, nix, choose):
         command.add_parser(sub)
+    for command_parser in sub.choices.values():
+        _add_global_options(command_parser)
     return parser
+
+
+_QUIET_HELP = "no progress bars or warnings"
+
+
+def _add_global_options(command_parser: argparse.ArgumentParser) -> None:
+    """The global options a user writes after the subcommand too (``wheelmeta scan x.whl -q``), and the parser
+    that reports the subcommand's own usage when one of its options is wrong.
+
+    SUPPRESS as default: an option not given after the subcommand leaves the value given before it in place."""
+    command_parser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=_QUIET_HELP)
+    command_parser.set_defaults(command_parser=command_parser)
 
 
 class _OneLineFormatter(logging.Formatter):
@@ -61,9 +75,20 @@ def _configure_logging(quiet: bool) -> None:
     warnings_logger.setLevel(logging.ERROR if quiet else logging.WARNING)
 
 
+def _unrecognized_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: List[str],
+                            unknown: List[str]) -> None:
+    """Exit 2 with the usage of the parser the first unknown argument was given to."""
+    command_at = argv.index(args.command) if args.command in argv else len(argv)
+    given_to_command = unknown[0] not in argv[:command_at]
+    blamed = getattr(args, "command_parser", parser) if given_to_command else parser
+    blamed.error(f"unrecognized arguments: {' '.join(unknown)}")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse blames the top-level parser; after the subcommand they are the subcommand's
+        _unrecognized_arguments(parser, args, list(sys.argv[1:] if argv is None else argv), unknown)
     _configure_logging(bool(getattr(args, "quiet", False)))
     try:
         return int(args.run(args) or 0)

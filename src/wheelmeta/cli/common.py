@@ -46,6 +46,48 @@ def expand_paths(args: Iterable[str], suffixes: Sequence[str] = (WHEEL_SUFFIX,))
     return out
 
 
+def require_file(option: str, path: str) -> str:
+    """``path`` when it names a file; a usage error naming the file and the option otherwise (exit 2, as for a
+    path argument that matches nothing). What is wrong *inside* an existing file is the reader's error (exit 1)."""
+    if not os.path.exists(path):
+        raise UsageError(path, f"no such file (given to {option})")
+    if os.path.isdir(path):
+        raise UsageError(path, f"a folder, not a file (given to {option})")
+    return path
+
+
+_NOT_A_WHEEL = {"gz": "a gzip file", "bz2": "a bzip2 file", "xz": "an xz file", "tar": "a tar file",
+                "zip": "a zip file"}
+
+
+def refuse_non_wheel(path: str) -> None:
+    """A clear error for a local file that is something other than a wheel: an sdist (by its magic bytes or its
+    suffix), an ELF file, an empty file. The wheel reader would only see a zip file without a central directory
+    ("truncated?"), which sends the user looking for a download error that did not happen."""
+    from ..errors import InvalidSdist, InvalidWheel
+    from ..manylinux.elf import ELF_MAGIC
+    from ..sdist.archive import _sniff as sniff_archive
+
+    if "://" in path or not os.path.isfile(path):
+        return
+    if os.path.getsize(path) == 0:
+        raise InvalidWheel(path, "an empty file, not a wheel")
+    with open(path, "rb") as f:
+        if f.read(len(ELF_MAGIC)) == ELF_MAGIC:
+            raise InvalidWheel(path, "an ELF file, not a wheel: scan and nix read the ELF files inside wheels")
+    try:
+        kind = sniff_archive(path)
+    except InvalidSdist:
+        return  # not an archive of any kind: the wheel reader says what it finds
+    is_sdist_name = path.lower().endswith(SDIST_SUFFIXES) and not path.lower().endswith(WHEEL_SUFFIX)
+    if is_sdist_name:
+        raise InvalidWheel(path, f"an sdist ({_NOT_A_WHEEL[kind]}), not a wheel: for an sdist's dependencies use "
+                           "`wheelmeta metadata`")
+    if kind != "zip":
+        raise InvalidWheel(path, f"{_NOT_A_WHEEL[kind]}, not a wheel (a wheel is a zip file); if it is an sdist, "
+                           "`wheelmeta metadata` reads it")
+
+
 def add_target_options(parser: argparse.ArgumentParser) -> None:
     """pip-style target options; without any of them the target is the running interpreter and host."""
     g = parser.add_argument_group("target (default: this interpreter on this machine)")

@@ -11,6 +11,8 @@ from ..errors import UsageError, WheelmetaError
 from .common import (
     add_target_options,
     expand_paths,
+    refuse_non_wheel,
+    require_file,
 )
 
 
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--url", "a wheel given by its URL already names its src; --url is for local wheels")
     if args.url and not args.url.endswith("/") and len(wheels) > 1:
         raise UsageError("--url", "one URL for several wheels: give a base URL ending in /")
-    soname_map = SonameMap.load(args.map)
+    soname_map = SonameMap.load(require_file("--map", args.map) if args.map else None)
     if args.output and len(wheels) > 1:
         return _write_nix_package_set(wheels, args, soname_map)
     from ..patchelf_nix.nixwriter import render
@@ -64,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     for i, wheel in enumerate(wheels):
         try:
+            refuse_non_wheel(wheel)
             function = _nix_function(wheel, args, soname_map, _nix_target(wheel, args), base)
         except WheelmetaError as exc:  # one bad wheel of several: say so, write the others
             if len(wheels) == 1:
@@ -96,6 +99,8 @@ def _write_nix_package_set(wheels: List[str], args: argparse.Namespace, soname_m
     from ..patchelf_nix.expression import package_attribute_names, package_set_expression
 
     base = os.path.dirname(os.path.abspath(args.output))
+    for wheel in wheels:  # before reading any metadata: an sdist among them must not be built
+        refuse_non_wheel(wheel)
     # the set's names first: a native input named like one of them must be taken from pkgs
     names = package_attribute_names([read_metadata(w).name for w in wheels])
     functions, python_versions = [], set()

@@ -11,6 +11,8 @@ from ..errors import WheelmetaError
 from .common import (
     expand_paths,
     print_json,
+    refuse_non_wheel,
+    require_file,
     stderr_is_terminal,
 )
 
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from ..patchelf_nix.classify import nix_inputs
     from ..patchelf_nix.sonames import SonameMap
 
-    soname_map = SonameMap.load(args.map)  # before any scan: a bad --map file fails fast
+    soname_map = SonameMap.load(require_file("--map", args.map) if args.map else None)  # fails before any scan
     results, status = [], 0
     for wheel in expand_paths(args.wheels):
         try:
@@ -91,6 +93,7 @@ def _scan_one(wheel: str, *, quiet: bool):
     """Audit one wheel, with a progress bar on a terminal when it is large enough to make one wait."""
     from ..manylinux.audit import audit_source
 
+    refuse_non_wheel(wheel)
     bar = None
 
     def progress(done: int, total: int) -> None:

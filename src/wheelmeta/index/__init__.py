@@ -7,7 +7,9 @@ wheel for a Target by the user's preference.
 from __future__ import annotations
 
 from .config import IndexConfig, default_index_urls
-from .provider import Preference, choose, evaluate_file
+from .constraints import Constraints
+from .provider import Preference, choose, evaluate_file, group_rejections
 from .simple import IndexClient
 
-__all__ = ["IndexClient", "IndexConfig", "Preference", "choose", "default_index_urls", "evaluate_file"]
+__all__ = ["Constraints", "IndexClient", "IndexConfig", "Preference", "choose", "default_index_urls", "evaluate_file",
+           "group_rejections"]

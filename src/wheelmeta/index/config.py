@@ -6,6 +6,9 @@ Precedence, as pip applies it: command-line options (passed in by the caller) ov
 with pip's own ``Configuration`` class when pip is importable, so every location pip knows (``PIP_CONFIG_FILE``,
 site, user, XDG and legacy paths) counts; without pip the documented locations are parsed as ini files.
 
+pip's ``constraint`` option (``PIP_CONSTRAINT``, a list of constraints files) is read the same way; the files
+themselves are read by :mod:`wheelmeta.index.constraints`.
+
 The built-in default is never written here: it is taken from pip (``PyPI.simple_url``) when needed.
 
     >>> config = IndexConfig.from_pip()                                         # doctest: +SKIP
@@ -27,7 +30,7 @@ __all__ = ["IndexConfig", "default_index_urls", "pip_default_index_url", "read_p
 
 #: pip option names we read, and whether pip splits the value on whitespace (its "append" options).
 _OPTIONS = {"index-url": False, "extra-index-url": True, "find-links": True, "no-index": False,
-            "cert": False, "timeout": False, "default-timeout": False}
+            "cert": False, "timeout": False, "default-timeout": False, "constraint": True}
 #: Config sections in increasing precedence; wheelmeta acts like `pip download` / `pip install`.
 _SECTIONS = ("global", "install", "download", ":env:")
 _TRUE = {"1", "true", "yes", "on", "y"}
@@ -55,6 +58,7 @@ class IndexConfig:
     origin: Mapping[str, str] = field(default_factory=dict)  # option -> where its value came from
     cert: Optional[str] = None  # pip's `cert`: a CA bundle to verify servers with (corporate proxies)
     timeout: Optional[float] = None  # pip's `timeout` / `default-timeout`, seconds
+    constraint_files: Tuple[str, ...] = ()  # pip's `constraint` / PIP_CONSTRAINT, then the command line's -c
 
     def http_client(self):
         """An :class:`~wheelmeta.http.HttpClient` with pip's ``cert`` and ``timeout`` settings, as pip would connect."""
@@ -77,12 +81,14 @@ class IndexConfig:
         extra_index_urls: Sequence[str] = (),
         find_links: Sequence[str] = (),
         no_index: bool = False,
+        constraint_files: Sequence[str] = (),
         environ: Optional[Mapping[str, str]] = None,
     ) -> "IndexConfig":
         """pip's configuration with the given command-line values on top (as pip merges them).
 
         Like pip, an ``--extra-index-url`` or ``--find-links`` given on the command line replaces the configured
-        list, and ``--index-url`` replaces the configured main index.
+        list, and ``--index-url`` replaces the configured main index. Constraints files given on the command line
+        are added to the configured ones: every constraint binds (pip's optparse appends them to its defaults).
         """
         settings, origin = read_pip_settings(environ)
         if index_url:
@@ -100,6 +106,7 @@ class IndexConfig:
             no_index=settings.get("no-index", "").strip().lower() in _TRUE,
             cert=settings.get("cert") or None,
             timeout=_seconds(settings.get("timeout") or settings.get("default-timeout")),
+            constraint_files=(*settings.get("constraint", "").split(), *constraint_files),
             origin=origin,
         )
 

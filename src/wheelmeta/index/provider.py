@@ -3,7 +3,10 @@
 Every file an index offers is first checked on its own (pip's link evaluation): the version must satisfy the
 specifier (pre-releases as pip allows them), a yanked file is refused unless the requirement pins its version with
 ``==``/``===`` (PEP 592), ``Requires-Python`` must admit the target's Python, and a wheel must carry a tag the
-target accepts. Among the files that pass, the preference decides:
+target accepts. Before any index is asked, the requirement's marker is evaluated on the target: a requirement whose
+marker is false there is not needed (``Choice.file`` is None). pip's constraints files (its configured ``constraint``
+and any given) bind too: a file must satisfy every constraint on its project whose marker holds. Among the files that
+pass, the preference decides:
 
 * ``Preference()`` behaves like pip: the newest version wins, and at that version the wheel with the best tag wins
   over the sdist;
@@ -31,14 +34,15 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from ..errors import NoMatchingDistribution, UsageError
+from ..errors import NoMatchingDistribution, SettingsFileError, UsageError
 from ..model import Choice, DistFile
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..target import Target
+    from .constraints import Constraint, Constraints
     from .simple import IndexClient
 
-__all__ = ["Preference", "choose", "evaluate_file", "KINDS"]
+__all__ = ["Preference", "Reason", "RejectionGroup", "choose", "evaluate_file", "group_rejections", "KINDS"]
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +141,9 @@ class Preference:
             [providers]
             _default = "sdist,wheel"
             tensorflow = "wheel"
+
+        A file that does not exist is a :class:`UsageError` (like any path that names nothing); one whose content
+        cannot be used is a :class:`SettingsFileError`.
         """
         try:
             import tomllib  # type: ignore[import-not-found]
@@ -145,20 +152,24 @@ class Preference:
         try:
             with open(path, "rb") as f:
                 data = tomllib.load(f)
+        except FileNotFoundError:
+            raise UsageError(path, "no such providers file") from None
         except OSError as exc:
-            raise UsageError(path, exc.strerror or str(exc)) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise UsageError(path, f"not valid TOML: {exc}") from None
+            raise SettingsFileError(path, exc.strerror or str(exc)) from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise SettingsFileError(path, f"not valid TOML: {exc}") from None
         table = data.get("providers", data)
         if not isinstance(table, dict):
-            raise UsageError(path, "[providers] must be a table of name = \"wheel,sdist\"")
+            raise SettingsFileError(path, "[providers] must be a table of name = \"wheel,sdist\"")
         try:
             return (base or cls()).with_packages(table)
         except UsageError as exc:
-            raise UsageError(path, exc.reason) from None
+            raise SettingsFileError(path, exc.reason) from None
 
 
 def _parse_kinds(name: str, value: Union[str, Sequence[str]]) -> Tuple[str, ...]:
+    if not isinstance(value, (str, list, tuple)):  # a TOML table or number: nothing to split
+        raise UsageError(f"provider {name}", f"must be a string or a list of wheel/sdist, not {value!r}")
     items = value.split(",") if isinstance(value, str) else list(value)
     kinds = tuple(str(k).strip().lower() for k in items if str(k).strip())
     bad = [k for k in kinds if k not in KINDS]
@@ -169,6 +180,22 @@ def _parse_kinds(name: str, value: Union[str, Sequence[str]]) -> Tuple[str, ...]
 
 # ---------------------------------------------------------------------------------------------------------------------
 # judging one file
+
+
+class Reason(str):
+    """Why a file was refused: the one-line text, and ``group``, the text shared by every file refused for the same
+    cause (what ``--explain`` counts them under, e.g. ``no tag fits the target cp37 (cp37m) on ...``).
+
+        >>> Reason("version 2.2.0 does not match ==2.1.0", group="version does not match ==2.1.0").group
+        'version does not match ==2.1.0'
+    """
+
+    group: str
+
+    def __new__(cls, text: str, group: Optional[str] = None) -> "Reason":
+        reason = super().__new__(cls, text)
+        reason.group = group or text
+        return reason
 
 
 def _pinned_versions(specifier: SpecifierSet) -> List[str]:
@@ -182,25 +209,41 @@ def evaluate_file(dist: DistFile, requirement: Requirement, target: "Target") ->
     (Pre-release filtering depends on the other candidates and happens in :func:`choose`.)
     """
     if dist.name != canonicalize_name(requirement.name):
-        return f"belongs to {dist.name}, not {requirement.name}"
+        return Reason(f"belongs to {dist.name}, not {requirement.name}", "belongs to another project")
     if not requirement.specifier.contains(dist.version, prereleases=True):
-        return f"version {dist.version} does not match {requirement.specifier}"
+        return Reason(f"version {dist.version} does not match {requirement.specifier}",
+                      f"version does not match {requirement.specifier}")
     if dist.is_yanked and not any(Version(v) == dist.version for v in _pinned_versions(requirement.specifier)
                                   if _is_version(v)):
-        return "yanked" + (f": {dist.yanked}" if dist.yanked else "") + " (only an == pin may select it)"
+        return Reason("yanked" + (f": {dist.yanked}" if dist.yanked else "") + " (only an == pin may select it)",
+                      "yanked (only an == pin may select it)")
     python = target.marker_environment()["python_full_version"]
     if dist.requires_python:
         try:
             if not SpecifierSet(dist.requires_python).contains(python, prereleases=True):
-                return f"requires Python {dist.requires_python}; the target has {target.python_version}"
+                return Reason(f"requires Python {dist.requires_python}; the target has {target.python_version}",
+                              f"Requires-Python excludes the target's Python {target.python_version}")
         except InvalidSpecifier:
             logger.warning("%s: ignoring invalid Requires-Python %r (as pip does)", dist.url, dist.requires_python)
     if dist.kind == "wheel":
         tags = _wheel_tags(dist)
         if tags is None:
-            return "not a valid wheel file name"
+            return Reason("not a valid wheel file name")
         if target.best_wheel_priority(tags) is None:
-            return f"no tag fits the target {target.describe()} (wheel tags: {_tag_summary(dist.filename)})"
+            group = f"no tag fits the target {target.describe()}"
+            return Reason(f"{group} (wheel tags: {_tag_summary(dist.filename)})", group)
+    return None
+
+
+def _refused_by_constraint(dist: DistFile, constraints: Sequence["Constraint"]) -> Optional[Reason]:
+    """Why a binding constraint (pip's ``-c``/``constraint``) excludes ``dist``, or None."""
+    for constraint in constraints:
+        wanted = constraint.requirement
+        if wanted.url and wanted.url.split("#")[0] != dist.url:
+            return Reason(f"not the file constraint {constraint} pins")
+        if not wanted.specifier.contains(dist.version, prereleases=True):
+            return Reason(f"version {dist.version} excluded by constraint {constraint}",
+                          f"excluded by constraint {constraint}")
     return None
 
 
@@ -244,10 +287,10 @@ def _rank(dist: DistFile, target: "Target") -> Tuple:
     return (not dist.is_yanked, dist.version, 0, 0, ())
 
 
-def _allow_prereleases(requirement: Requirement, versions: Iterable[Version]) -> bool:
-    """pip's rule: pre-releases count when the specifier names one, or when nothing else matches."""
-    spec = requirement.specifier
-    if spec.prereleases:
+def _allow_prereleases(specifiers: Iterable[SpecifierSet], versions: Iterable[Version]) -> bool:
+    """pip's rule: pre-releases count when a specifier (the requirement's or a constraint's) names one, or when
+    nothing else matches."""
+    if any(spec.prereleases for spec in specifiers):
         return True
     return not any(not v.is_prerelease for v in versions)
 
@@ -257,37 +300,67 @@ def choose(
     target: "Target",
     preference: Optional[Preference] = None,
     client: Optional[Union["IndexClient", object]] = None,
+    constraints: Optional["Constraints"] = None,
 ) -> Choice:
     """The file to use for ``requirement`` on ``target``, and why every other offered file lost.
 
     ``client`` is an :class:`~wheelmeta.index.simple.IndexClient` (or an :class:`~wheelmeta.http.HttpClient`, used
     with pip's configured indexes); without one, pip's configuration and the shared HTTP client are used.
+    ``constraints`` (:class:`~wheelmeta.index.constraints.Constraints`) bind like pip's ``-c`` files; None means
+    pip's configured constraints files (``constraint`` / ``PIP_CONSTRAINT``), ``Constraints()`` none at all.
+    A requirement whose marker is false on ``target`` is not needed there: the Choice has ``file=None``.
 
-    :raises NoMatchingDistribution: no file fits; the message names the indexes and the commonest reasons.
+    :raises NoMatchingDistribution: no file fits; the message names the indexes and the commonest reasons, and
+        its ``rejected`` attribute holds every file with its reason.
     """
     req = _as_requirement(requirement)
+    if not _marker_holds(req, target):
+        return Choice(requirement=req, file=None, reason=f"not needed: marker {req.marker} is false on "
+                      f"{target.describe()}")
+    binding = _binding_constraints(req, target, constraints)
     index = _as_index_client(client)
     preference = preference or Preference()
     files = index.files(req.name)
     rejected: List[Tuple[DistFile, str]] = []
     accepted: List[DistFile] = []
     for dist in files:
-        why = evaluate_file(dist, req, target)
+        why = evaluate_file(dist, req, target) or _refused_by_constraint(dist, binding)
         if why:
             rejected.append((dist, why))
         else:
             accepted.append(dist)
-    if not _allow_prereleases(req, (d.version for d in accepted)):
+    specifiers = [req.specifier, *(c.requirement.specifier for c in binding)]
+    if not _allow_prereleases(specifiers, (d.version for d in accepted)):
         for dist in [d for d in accepted if d.version.is_prerelease]:
             accepted.remove(dist)
-            rejected.append((dist, f"pre-release {dist.version} (not asked for; final releases match)"))
+            rejected.append((dist, Reason(f"pre-release {dist.version} (not asked for; final releases match)",
+                                          "pre-release, not asked for (final releases match)")))
     kinds = preference.kinds_for(req.name)
     chosen, reason, lost = _pick(accepted, kinds, target)
     if chosen is None:
-        error = NoMatchingDistribution(str(req), _no_match_reason(index, target, kinds, files, rejected + lost))
-        error.rejected = tuple(rejected + lost)  # type: ignore[attr-defined]  # for --explain
-        raise error
+        raise NoMatchingDistribution(str(req), _no_match_reason(index, target, kinds, files, rejected + lost),
+                                     rejected=rejected + lost)
+    if binding:
+        reason += f"; constrained by {', '.join(map(str, binding))}"
     return Choice(requirement=req, file=_with_local_facts(chosen), reason=reason, rejected=tuple(rejected + lost))
+
+
+def _marker_holds(req: Requirement, target: "Target") -> bool:
+    """Whether ``req`` applies on ``target`` (no extra selected, as pip judges a requirement it is given)."""
+    from .constraints import UNEVALUABLE_MARKER, marker_holds
+
+    try:
+        return marker_holds(req, target)
+    except UNEVALUABLE_MARKER as exc:
+        raise UsageError(str(req), f"cannot evaluate its marker on {target.describe()}: {exc}") from None
+
+
+def _binding_constraints(req: Requirement, target: "Target", constraints: Optional["Constraints"]):
+    from .constraints import Constraints
+
+    if constraints is None:
+        constraints = Constraints.from_pip()
+    return constraints.binding(req.name, target)
 
 
 def _with_local_facts(dist: DistFile) -> DistFile:
@@ -321,14 +394,15 @@ def _pick(
     pool = accepted
     if kinds is not None:
         allowed = [d for d in accepted if d.kind in kinds]
-        lost += [(d, f"{d.kind} not allowed (providers: {','.join(kinds)})") for d in accepted if d.kind not in kinds]
+        lost += [(d, Reason(f"{d.kind} not allowed (providers: {','.join(kinds)})")) for d in accepted
+                 if d.kind not in kinds]
         for kind in kinds:
             pool = [d for d in allowed if d.kind == kind]
             if pool:
                 break
         else:
             pool = []
-        lost += [(d, f"provider order {','.join(kinds)}: a {pool[0].kind} fits, so {d.kind}s are not used")
+        lost += [(d, Reason(f"provider order {','.join(kinds)}: a {pool[0].kind} fits, so {d.kind}s are not used"))
                  for d in allowed if pool and d.kind != pool[0].kind]
     if not pool:
         return None, "", lost
@@ -339,14 +413,15 @@ def _pick(
     return best, _why_chosen(best, kinds, target), lost
 
 
-def _why_lost(dist: DistFile, best: DistFile) -> str:
+def _why_lost(dist: DistFile, best: DistFile) -> Reason:
     if dist.version != best.version:
-        return f"older version {dist.version} than {best.version}"
+        return Reason(f"older version {dist.version} than {best.version}", f"older than the chosen {best.version}")
     if dist.kind != best.kind:
-        return f"{dist.kind} at the same version as the chosen {best.kind}"
+        return Reason(f"{dist.kind} at the same version as the chosen {best.kind}")
     if dist.is_yanked and not best.is_yanked:
-        return "yanked, and an unyanked file fits"
-    return f"a better tag fits the target ({_tag_summary(best.filename) if best.kind == 'wheel' else best.filename})"
+        return Reason("yanked, and an unyanked file fits")
+    better = _tag_summary(best.filename) if best.kind == "wheel" else best.filename
+    return Reason(f"a better tag fits the target ({better})")
 
 
 def _why_chosen(best: DistFile, kinds: Optional[Tuple[str, ...]], target: "Target") -> str:
@@ -357,20 +432,41 @@ def _why_chosen(best: DistFile, kinds: Optional[Tuple[str, ...]], target: "Targe
     return f"newest acceptable sdist {best.version}{providers}"
 
 
+@dataclass(frozen=True)
+class RejectionGroup:
+    """The files refused for one cause: ``reason`` (the group text) and ``files``, ``(DistFile, reason)`` pairs
+    newest version first."""
+
+    reason: str
+    files: Tuple[Tuple[DistFile, str], ...]
+
+
+def group_rejections(rejected: Iterable[Tuple[DistFile, str]]) -> List[RejectionGroup]:
+    """``rejected`` grouped by cause (a :class:`Reason`'s ``group``; the text itself for a plain string), the
+    biggest group first, each group's files newest version first (then by file name).
+
+        >>> [(g.reason, len(g.files)) for g in group_rejections(choice.rejected)]     # doctest: +SKIP
+        [('no tag fits the target cp37 (cp37m) on manylinux2010_x86_64', 312), ('older than the chosen 2.1.0', 3)]
+    """
+    groups: Dict[str, List[Tuple[DistFile, str]]] = {}
+    for dist, why in rejected:
+        groups.setdefault(getattr(why, "group", why), []).append((dist, why))
+    # two stable sorts each: the second key decides, the first breaks its ties
+    newest_first = [
+        RejectionGroup(reason, tuple(sorted(sorted(files, key=lambda item: item[0].filename),
+                                            key=lambda item: item[0].version, reverse=True)))
+        for reason, files in groups.items()
+    ]
+    newest_first.sort(key=lambda group: group.files[0][0].version, reverse=True)
+    return sorted(newest_first, key=lambda group: len(group.files), reverse=True)
+
+
 def _no_match_reason(index, target, kinds, files, rejected) -> str:
     if not files:
         return f"no files on {index.describe()}"
-    reasons: Dict[str, int] = {}
-    for _, why in rejected:
-        key = why.split(";")[0].split("(")[0].strip()
-        if key.startswith("version "):
-            key = "version does not match"
-        elif key.startswith("no tag fits"):
-            key = "no tag fits the target"
-        reasons[key] = reasons.get(key, 0) + 1
-    common = ", ".join(f"{n} {k}" for k, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+    common = ", ".join(f"{len(g.files)} {g.reason}" for g in group_rejections(rejected)[:3])
     wanted = "" if kinds is None else f" with providers {','.join(kinds)}"
-    return f"none of {len(files)} files fits {target.describe()}{wanted} ({common}); use --explain to see each"
+    return f"none of {len(files)} files fits {target.describe()}{wanted} ({common})"
 
 
 def _as_requirement(requirement: Union[str, Requirement]) -> Requirement:
