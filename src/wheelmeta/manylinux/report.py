@@ -120,6 +120,8 @@ def _members_text(audit: WheelAudit) -> List[str]:
     lines = ["  ELF files and what each needs (c = carried, a = allowed by the policy, x = external):"]
     for elf in audit.elf_files:
         lines.append(f"    {elf.path}" + (f"  (SONAME {elf.soname})" if elf.soname else ""))
+        if elf.runpath or elf.rpath:
+            lines.append(f"      {'RUNPATH' if elf.runpath else 'RPATH'} {':'.join(elf.runpath or elf.rpath)}")
         for soname in elf.needed:
             mark = "x" if soname in audit.external_libs else "a" if soname in allowed else "c"
             where = f"  -> {audit.carried_libs[soname]}" if soname in audit.carried_libs else ""
