@@ -385,3 +385,85 @@ def test_a_read_only_output_folder_is_one_line(scenario, tmp_path):
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(target) in lines[0] and "Read-only file system" in lines[0]
+
+
+# -- --nix: stub library derivations realised in the real store --------------------------------------------------
+
+STUB_NIXPKGS = """
+{ ... }:
+let
+  mk = name: dir: builtins.derivation {
+    inherit name;
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" "/bin/mkdir -p $out/lib && /bin/cp -r ${dir}/. $out/lib/" ];
+  };
+in {
+  depstub = mk "depstub-1.0" ./depstub;
+  glibc = mk "glibc-stub-1.0" ./glibc;
+}
+"""
+
+
+def _require_nix_store(tmp: Path) -> None:
+    for tool in ("nix-build", "nix-instantiate"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not installed (Debian's nix-bin; .ci/run installs it)")
+    probe = subprocess.run(
+        ["nix-build", "--no-out-link", "-E", 'builtins.derivation { name = "wheelmeta-probe"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; }'],
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"nix-build cannot realise a derivation in a local store here: {probe.stderr.strip()[-200:]}")
+
+
+def test_nix_puts_the_realised_store_paths_on_runpath_and_the_extension_loads(scenario, capsys):
+    tmp, wheel, deps = scenario
+    _require_nix_store(tmp)
+    nixpkgs = tmp / "nixpkgs"
+    (nixpkgs / "depstub").mkdir(parents=True)
+    shutil.copy(deps / "libdep.so.1", nixpkgs / "depstub" / "libdep.so.1")
+    (nixpkgs / "glibc").mkdir()
+    (nixpkgs / "default.nix").write_text(STUB_NIXPKGS)
+    soname_map = tmp / "map.toml"
+    soname_map.write_text('schema = 1\n[[provider]]\nattribute = "depstub"\nsonames = ["libdep.so.1"]\nevidence = "test"\n')
+
+    assert main(["patch", str(wheel), "--nix", "--nixpkgs", str(nixpkgs), "--map", str(soname_map), "--json", "-o", str(tmp / "out")]) == 0
+    plan = json.loads(capsys.readouterr().out)["wheels"][0]
+    ext = next(m for m in plan["members"] if m["path"] == "fastthing/_ext.so")
+    dep = next(n for n in ext["needs"] if n["soname"] == "libdep.so.1")
+    assert dep["found"] == "nix" and dep["detail"] == "depstub"
+    assert dep["directory"].startswith("/nix/store/") and dep["directory"].endswith("-depstub-1.0/lib")
+    assert os.path.exists(os.path.join(dep["directory"], "libdep.so.1"))
+    site = tmp / "site"
+    _pip_install([next((tmp / "out").glob("*.whl"))], site)
+    result = _import(site)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "42"
+
+
+def test_nix_gives_executables_the_interpreter_of_that_glibc(tmp_path):
+    require_cc()
+    _require_nix_store(tmp_path)
+    loader = Path("/lib64/ld-linux-x86-64.so.2")
+    if not loader.exists():
+        pytest.skip("this test copies the x86_64 glibc loader; /lib64/ld-linux-x86-64.so.2 is not here")
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "tool.c").write_text("int main(void){return 7;}\n")
+    subprocess.run([require_cc(), "-o", str(build / "tool"), str(build / "tool.c")], check=True)
+    wheel = make_wheel(tmp_path / "dist", "tooly", "1.0", tag=TAG, files={"tooly/tool": (build / "tool").read_bytes()})
+    nixpkgs = tmp_path / "nixpkgs"
+    (nixpkgs / "depstub").mkdir(parents=True)
+    (nixpkgs / "glibc").mkdir()
+    shutil.copy(loader, nixpkgs / "glibc" / loader.name)
+    (nixpkgs / "default.nix").write_text(STUB_NIXPKGS)
+    assert main(["patch", str(wheel), "--nix", "--nixpkgs", str(nixpkgs), "-o", str(tmp_path / "out")]) == 0
+    site = tmp_path / "site"
+    _pip_install([next((tmp_path / "out").glob("*.whl"))], site)
+    tool = site / "tooly" / "tool"
+    tool.chmod(0o755)
+    interp = subprocess.run(["readelf", "-l", str(tool)], capture_output=True, text=True).stdout
+    assert "/nix/store/" in interp and "-glibc-stub-1.0/lib/ld-linux-x86-64.so.2" in interp
+    assert subprocess.run([str(tool)]).returncode == 7
