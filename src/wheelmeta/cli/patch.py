@@ -169,6 +169,7 @@ def _print_plan(where: str, members, problems, output) -> None:
             place = need.directory or ""
             detail = f"  ({need.detail})" if need.detail and need.detail != place else ""
             renamed = f"  [needed as {need.replace_with}]" if need.replace_with else ""
+            renamed += f"  [dlopen, {need.dlopen}]" if need.dlopen else ""
             print(f"    {need.soname:<{width}}  {found:<11} {place}{detail}{renamed}".rstrip())
         if member.changed:
             before = ":".join(member.runpath_before) or "(none)"

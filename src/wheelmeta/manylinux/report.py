@@ -26,6 +26,10 @@ def elf_to_json(facts: ElfFacts) -> dict:
         "version_requirements": {lib: list(v) for lib, v in facts.version_requirements.items()},
         "python_init": facts.python_init,
         "isa_extension": facts.isa_extension,
+        "dlopen": [
+            {"sonames": list(n.sonames), "priority": n.priority, "feature": n.feature, "description": n.description}
+            for n in facts.dlopen
+        ],
         "problems": list(facts.problems),
     }
 
@@ -126,4 +130,7 @@ def _members_text(audit: WheelAudit) -> List[str]:
             mark = "x" if soname in audit.external_libs else "a" if soname in allowed else "c"
             where = f"  -> {audit.carried_libs[soname]}" if soname in audit.carried_libs else ""
             lines.append(f"      {mark} {soname}{where}")
+        for note in elf.dlopen:
+            feature = f", {note.feature}" if note.feature else ""
+            lines.append(f"      dlopen ({note.priority}{feature}): {' or '.join(note.sonames)}")
     return lines

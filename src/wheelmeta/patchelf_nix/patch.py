@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..model import ElfFacts
@@ -48,11 +48,14 @@ class Need:
     directory: Optional[str] = None
     detail: str = ""
     replace_with: Optional[str] = None  # the file name DT_NEEDED is rewritten to
+    dlopen: Optional[str] = None  # the .note.dlopen priority, for a library loaded with dlopen()
 
     def to_json(self) -> dict:
         out = {"soname": self.soname, "found": self.found, "directory": self.directory, "detail": self.detail}
         if self.replace_with:
             out["replace_with"] = self.replace_with
+        if self.dlopen:
+            out["dlopen"] = self.dlopen
         return out
 
 
@@ -82,7 +85,8 @@ class MemberPlan:
 
     @property
     def not_found(self) -> Tuple[str, ...]:
-        return tuple(n.soname for n in self.needs if n.found == "not-found")
+        """Needed libraries (and dlopen() libraries the note marks required) that will not be found."""
+        return tuple(n.soname for n in self.needs if n.found == "not-found" and n.dlopen in (None, "required"))
 
     def to_json(self) -> dict:
         return {
@@ -137,6 +141,7 @@ def plan_member(facts: ElfFacts, installed: Optional[str], files: InstalledFiles
     if installed is None and any(files.by_name.get(n) for n in facts.needed):
         problems.append("installed outside site-packages: libraries of the wheel cannot be reached from it")
     needs = tuple(_locate(soname, facts, installed, files, search) for soname in facts.needed)
+    needs += tuple(_locate_dlopen(note, facts, installed, files, search) for note in facts.dlopen)
     before = tuple(facts.runpath or facts.rpath)
     entries: Dict[str, None] = dict.fromkeys(before)
     # the wheel's own folders first, so a library it carries wins over a same-named one elsewhere
@@ -182,6 +187,14 @@ def _locate(soname: str, facts: ElfFacts, installed: Optional[str], files: Insta
     if cls == "driver":
         return Need(soname, "driver", DRIVER_DIR if search.nix else None, "the GPU driver provides it at run time")
     return Need(soname, "not-found", detail=_hint(soname, entry, search))
+
+
+def _locate_dlopen(note, facts: ElfFacts, installed: Optional[str], files: InstalledFiles, search) -> Need:
+    """The first of a .note.dlopen entry's alternatives that will be found (dlopen() searches the RUNPATH of
+    the object that calls it, so its folder joins that object's RUNPATH like a DT_NEEDED library's)."""
+    located = [_locate(soname, facts, installed, files, search) for soname in note.sonames]
+    chosen = next((n for n in located if n.found != "not-found"), located[0])
+    return replace(chosen, dlopen=note.priority)
 
 
 def _in_installed_files(soname: str, installed: str, files: InstalledFiles) -> Optional[Need]:
