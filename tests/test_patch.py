@@ -467,3 +467,23 @@ def test_nix_gives_executables_the_interpreter_of_that_glibc(tmp_path):
     interp = subprocess.run(["readelf", "-l", str(tool)], capture_output=True, text=True).stdout
     assert "/nix/store/" in interp and "-glibc-stub-1.0/lib/ld-linux-x86-64.so.2" in interp
     assert subprocess.run([str(tool)]).returncode == 7
+
+
+def test_a_need_behind_a_runpath_entry_outside_the_wheel_is_another_wheels(tmp_path, capsys):
+    require_cc()
+    build = tmp_path / "build"
+    compile_so(build / "libs", "libcudart.so.13", "int dep_value(void){return 1;}", soname="libcudart.so.13")
+    lib = compile_so(
+        build,
+        "libuser.so",
+        "int dep_value(void); int f(void){return dep_value();}",
+        libs=[":libcudart.so.13"],
+        lib_dirs=[build / "libs"],
+        runpath=["$ORIGIN/../nvidia/cu13/lib"],
+    )
+    wheel = make_wheel(tmp_path / "dist", "user", "1.0", tag=TAG, files={"user/libuser.so": lib.read_bytes()})
+    assert main(["patch", "--check", "--json", str(wheel)]) == 0
+    member = json.loads(capsys.readouterr().out)["wheels"][0]["members"][0]
+    need = next(n for n in member["needs"] if n["soname"] == "libcudart.so.13")
+    assert need["found"] == "other-wheel" and "$ORIGIN/../nvidia/cu13/lib" in need["detail"]
+    assert member["changed"] is False

@@ -24,10 +24,11 @@ need with ``--replace-needed``, as auditwheel itself does when it grafts librari
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 from dataclasses import dataclass, field, replace
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from ..model import ElfFacts
 from .sonames import SonameMap
@@ -128,6 +129,11 @@ class InstalledFiles:
     sonames: Mapping[str, str] = field(default_factory=dict)
     whole_wheel_is_one_package: bool = True
 
+    @functools.cached_property
+    def folders(self) -> FrozenSet[str]:
+        """Every folder that holds one of the files."""
+        return frozenset(posixpath.dirname(p) for paths in self.by_name.values() for p in paths)
+
     def same_package(self, a: str, b: str) -> bool:
         if self.whole_wheel_is_one_package:
             return True
@@ -144,9 +150,10 @@ def plan_member(facts: ElfFacts, installed: Optional[str], files: InstalledFiles
     needs += tuple(_locate_dlopen(note, facts, installed, files, search) for note in facts.dlopen)
     before = tuple(facts.runpath or facts.rpath)
     entries: Dict[str, None] = dict.fromkeys(before)
+    reached = {_resolve(entry, installed) for entry in before}
     # the wheel's own folders first, so a library it carries wins over a same-named one elsewhere
     for need in sorted(needs, key=lambda n: FOUND_CLASSES.index(n.found)):
-        if need.directory:
+        if need.directory and _resolve(need.directory, installed) not in reached:
             entries.setdefault(need.directory, None)
     interpreter = None
     if facts.interpreter and search.interpreter_dir:
@@ -186,7 +193,22 @@ def _locate(soname: str, facts: ElfFacts, installed: Optional[str], files: Insta
         return Need(soname, "not-found", detail=f"nixpkgs attribute {entry.attribute} ({lib}) has no {soname}")
     if cls == "driver":
         return Need(soname, "driver", DRIVER_DIR if search.nix else None, "the GPU driver provides it at run time")
+    outside = _entries_outside(facts, installed, files)
+    if outside:  # torch's $ORIGIN/../../nvidia/cu13/lib: another wheel's folder, installed beside it by pip
+        return Need(soname, "other-wheel", detail=f"if another wheel installs it in {' or '.join(outside)}")
     return Need(soname, "not-found", detail=_hint(soname, entry, search))
+
+
+def _entries_outside(facts: ElfFacts, installed: Optional[str], files: InstalledFiles) -> List[str]:
+    """A wheel's own ``$ORIGIN`` entries that name folders the wheel does not have (other wheels' folders)."""
+    if installed is None or not files.whole_wheel_is_one_package:
+        return []
+    out = []
+    for entry in facts.runpath or facts.rpath:
+        resolved = _resolve(entry, installed)
+        if resolved.startswith("origin:") and resolved[len("origin:") :] not in files.folders:
+            out.append(entry)
+    return out
 
 
 def _locate_dlopen(note, facts: ElfFacts, installed: Optional[str], files: InstalledFiles, search) -> Need:
@@ -216,6 +238,15 @@ def _in_installed_files(soname: str, installed: str, files: InstalledFiles) -> O
         chosen,
         replace_with=posixpath.basename(chosen) if renamed else None,
     )
+
+
+def _resolve(entry: str, installed: Optional[str]) -> str:
+    """A RUNPATH entry as the folder it names: ``$ORIGIN``-relative entries against the file's own folder."""
+    for origin in ("$ORIGIN", "${ORIGIN}"):
+        if entry.startswith(origin) and installed is not None:
+            rest = entry[len(origin) :].lstrip("/")
+            return "origin:" + posixpath.normpath(posixpath.join(posixpath.dirname(installed), rest))
+    return posixpath.normpath(entry) if entry else entry
 
 
 def _origin_relative(installed: str, target: str) -> str:
