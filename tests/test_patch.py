@@ -443,7 +443,7 @@ def test_nix_puts_the_realised_store_paths_on_runpath_and_the_extension_loads(sc
     assert result.stdout.strip() == "42"
 
 
-def test_nix_gives_executables_the_interpreter_of_that_glibc(tmp_path):
+def test_nix_gives_executables_the_interpreter_of_that_glibc_from_nix_path(tmp_path, monkeypatch):
     require_cc()
     _require_nix_store(tmp_path)
     loader = Path("/lib64/ld-linux-x86-64.so.2")
@@ -459,7 +459,8 @@ def test_nix_gives_executables_the_interpreter_of_that_glibc(tmp_path):
     (nixpkgs / "glibc").mkdir()
     shutil.copy(loader, nixpkgs / "glibc" / loader.name)
     (nixpkgs / "default.nix").write_text(STUB_NIXPKGS)
-    assert main(["patch", str(wheel), "--nix", "--nixpkgs", str(nixpkgs), "-o", str(tmp_path / "out")]) == 0
+    monkeypatch.setenv("NIX_PATH", f"nixpkgs={nixpkgs}")  # <nixpkgs> as a Nix user has it, no --nixpkgs
+    assert main(["patch", str(wheel), "--nix", "-o", str(tmp_path / "out")]) == 0
     site = tmp_path / "site"
     _pip_install([next((tmp_path / "out").glob("*.whl"))], site)
     tool = site / "tooly" / "tool"
