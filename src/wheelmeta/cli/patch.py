@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
 from typing import List, Optional
 
 from ..errors import UsageError
-from .common import expand_paths, print_json
+from .common import expand_paths, print_json, stderr_is_terminal
 
 
 def add_parser(sub) -> None:
@@ -106,13 +107,38 @@ def _patch_wheels(args: argparse.Namespace, wheels: List[str]) -> int:
         if args.check:
             results.append(plan_wheel(wheel, search, keep_tag=args.keep_tag, audit=audits[wheel]))
         else:
-            results.append(patch_wheel(wheel, args.output_dir, search, keep_tag=args.keep_tag, audit=audits[wheel]))
+            with _bar(wheel, args) as progress:
+                results.append(
+                    patch_wheel(
+                        wheel, args.output_dir, search, keep_tag=args.keep_tag, audit=audits[wheel], progress=progress
+                    )
+                )
     if args.json:
         print_json({"wheels": [r.to_json() for r in results]})
     else:
         for result in results:
             _print_plan(result.wheel, result.members, result.problems, result.output)
     return 0
+
+
+@contextlib.contextmanager
+def _bar(wheel: str, args: argparse.Namespace):
+    """A progress bar over the members being patched, on a terminal."""
+    if args.quiet or not stderr_is_terminal():
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(desc=os.path.basename(wheel), unit="member", leave=False)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        yield progress
+    finally:
+        bar.close()
 
 
 def _patch_site(args: argparse.Namespace, path: str) -> int:

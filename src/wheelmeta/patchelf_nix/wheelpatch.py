@@ -23,7 +23,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import InvalidWheel, UsageError, WheelmetaError
 from ..manylinux.audit import audit_source
@@ -112,9 +112,16 @@ def plan_wheel(wheel: str, search: LibrarySearch, *, keep_tag: bool = False, aud
 
 
 def patch_wheel(
-    wheel: str, out_dir: str, search: LibrarySearch, *, keep_tag: bool = False, audit: Optional[WheelAudit] = None
+    wheel: str,
+    out_dir: str,
+    search: LibrarySearch,
+    *,
+    keep_tag: bool = False,
+    audit: Optional[WheelAudit] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
 ) -> WheelPatch:
-    """Write the patched wheel into ``out_dir`` and return the plan with ``output`` set.
+    """Write the patched wheel into ``out_dir`` and return the plan with ``output`` set; ``progress(done,
+    total)`` is called as members are patched.
 
     :raises UsageError: the output would replace the input.
     :raises InvalidWheel: RECORD disagrees with a member being patched, or a member cannot be read.
@@ -138,13 +145,13 @@ def patch_wheel(
     except OSError as exc:
         raise WheelmetaError(out_dir, f"cannot write the patched wheel here: {exc.strerror or exc}")
     try:
-        _write_patched(wheel, plan, changed, destination, tmp, program)
+        _write_patched(wheel, plan, changed, destination, tmp, program, progress)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return _with_output(plan, destination)
 
 
-def _write_patched(wheel: str, plan: WheelPatch, changed, destination: Path, tmp: str, program: str) -> None:
+def _write_patched(wheel: str, plan: WheelPatch, changed, destination: Path, tmp: str, program: str, progress) -> None:
     """Extract, check and patch the changed members in ``tmp``, then write the new wheel."""
     with LocalFileSource(wheel) as source:
         directory = ZipDirectory.read(source)
@@ -164,6 +171,8 @@ def _write_patched(wheel: str, plan: WheelPatch, changed, destination: Path, tmp
                 program=program,
             )
             replacements[member.path] = extracted
+            if progress is not None:
+                progress(number + 1, len(changed))
         if plan.output_name != os.path.basename(wheel):
             wheel_file = f"{dist_info}/WHEEL"
             replacements[wheel_file] = _retag_wheel_file(_read_small(directory, wheel_file, wheel), plan.output_name)
