@@ -7,7 +7,7 @@ consume them. Nothing here does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -128,6 +128,20 @@ class DistFile:
         return self.yanked is not None
 
 
+class DlopenNote(NamedTuple):
+    """Libraries an ELF file loads with dlopen(), from its FDO ``.note.dlopen`` note: any one of ``sonames``
+    serves; ``priority`` is ``required``, ``recommended`` or ``suggested``; ``feature`` says what needs it."""
+
+    sonames: Tuple[str, ...]
+    priority: str
+    feature: str = ""
+    description: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.priority == "required"
+
+
 @dataclass(frozen=True)
 class ElfFacts:
     """What one ELF member of a wheel declares, read from its headers and dynamic segment."""
@@ -149,6 +163,7 @@ class ElfFacts:
     python_init: Optional[str] = None  # the module init function it defines (PyInit_x, initx): a Python extension
     isa_extension: Optional[str] = None  # x86-64 ISA level the GNU property note requires, e.g. "x86_64_v3"
     watched_symbols: Tuple[str, ...] = ()  # undefined symbols the caller asked about (policy blacklists, PyFPE_*)
+    dlopen: Tuple[DlopenNote, ...] = ()  # libraries loaded with dlopen(), from .note.dlopen
 
 
 @dataclass(frozen=True)

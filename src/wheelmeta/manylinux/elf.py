@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import array
 import bisect
+import json
 import struct
 import sys
 import threading
@@ -32,7 +33,7 @@ from typing import Callable, Collection, Dict, Iterable, Iterator, List, Mapping
 
 from elftools.elf.structs import ELFStructs
 
-from ..model import ElfFacts
+from ..model import DlopenNote, ElfFacts
 
 __all__ = ["read_elf_facts", "KeepBudget", "ELF_MAGIC", "machine_name"]
 
@@ -58,6 +59,8 @@ DT_NULL, DT_NEEDED, DT_HASH, DT_STRTAB, DT_SYMTAB, DT_STRSZ, DT_SYMENT = 0, 1, 4
 DT_SONAME, DT_RPATH, DT_RUNPATH = 14, 15, 29
 DT_GNU_HASH, DT_VERNEED, DT_VERNEEDNUM = 0x6FFFFEF5, 0x6FFFFFFE, 0x6FFFFFFF
 NT_GNU_PROPERTY_TYPE_0 = 5
+NT_FDO_DLOPEN = 0x407C0C0A  # the FDO ELF dlopen-metadata note (.note.dlopen), read by nixpkgs' auto-patchelf
+DLOPEN_PRIORITIES = ("required", "recommended", "suggested")
 GNU_PROPERTY_X86_ISA_1_NEEDED = 0xC0008002
 STB_WEAK, STT_NOTYPE, STT_FUNC = 2, 0, 2
 
@@ -394,6 +397,10 @@ class _ElfReader:
             if p.p_type == "PT_INTERP" and wanted(p):
                 raw = self.read(p.p_offset, min(p.p_filesz, MAX_STRING), "PT_INTERP")
                 self.fields["interpreter"] = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+        for p in phdrs:
+            if p.p_type == "PT_NOTE" and wanted(p):
+                raw = self.read(p.p_offset, min(p.p_filesz, 1 << 16), "note segment")
+                self.dlopen_notes(raw, 8 if p.p_align == 8 else 4)
         if self.fields.get("machine") != "x86_64":
             return
         notes = [p for p in phdrs if p.p_type == "PT_GNU_PROPERTY"] or [p for p in phdrs if p.p_type == "PT_NOTE"]
@@ -402,6 +409,32 @@ class _ElfReader:
                 level = self.x86_isa_level(self.read(p.p_offset, min(p.p_filesz, 1 << 16), "note segment"))
                 if level:
                     self.fields["isa_extension"] = level
+
+    def dlopen_notes(self, raw: bytes, align: int) -> None:
+        """Libraries the file loads with dlopen(), as its FDO ``.note.dlopen`` notes declare them."""
+        end = "<" if self.little else ">"
+        pos = 0
+        found = list(self.fields.get("dlopen", ()))
+        while pos + 12 <= len(raw):
+            namesz, descsz, ntype = struct.unpack_from(end + "III", raw, pos)
+            name_at = pos + 12
+            desc_at = name_at + (namesz + 3) // 4 * 4
+            pos = desc_at + (descsz + align - 1) // align * align
+            if ntype != NT_FDO_DLOPEN or raw[name_at : name_at + namesz] != b"FDO\0":
+                continue
+            try:
+                entries = json.loads(raw[desc_at : desc_at + descsz].rstrip(b"\0").decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as exc:
+                self.problem(f"unreadable .note.dlopen: {exc}")
+                continue
+            for entry in entries if isinstance(entries, list) else [entries]:
+                note = _dlopen_note(entry)
+                if note is None:
+                    self.problem(f"malformed .note.dlopen entry: {str(entry)[:200]}")
+                else:
+                    found.append(note)
+        if found:
+            self.fields["dlopen"] = tuple(found)
 
     def x86_isa_level(self, raw: bytes) -> Optional[str]:
         """The x86-64 level a NT_GNU_PROPERTY_TYPE_0 note requires (auditwheel's reading of the ISA bits)."""
@@ -675,3 +708,22 @@ class _ElfReader:
             if value & 1:
                 return min(index + 1, MAX_READ // 24)
         raise _Unavailable("GNU hash chain never ends")
+
+
+def _dlopen_note(entry: object) -> Optional[DlopenNote]:
+    """One entry of a ``.note.dlopen`` JSON array, or None when it breaks the format."""
+    if not isinstance(entry, dict):
+        return None
+    sonames = entry.get("soname")
+    priority = entry.get("priority", "recommended")
+    if not isinstance(sonames, list) or not sonames or not all(isinstance(s, str) and s for s in sonames):
+        return None
+    if priority not in DLOPEN_PRIORITIES:
+        return None
+    feature, description = entry.get("feature", ""), entry.get("description", "")
+    return DlopenNote(
+        sonames=tuple(sonames),
+        priority=priority,
+        feature=feature if isinstance(feature, str) else "",
+        description=description if isinstance(description, str) else "",
+    )

@@ -26,6 +26,10 @@ def elf_to_json(facts: ElfFacts) -> dict:
         "version_requirements": {lib: list(v) for lib, v in facts.version_requirements.items()},
         "python_init": facts.python_init,
         "isa_extension": facts.isa_extension,
+        "dlopen": [
+            {"sonames": list(n.sonames), "priority": n.priority, "feature": n.feature, "description": n.description}
+            for n in facts.dlopen
+        ],
         "problems": list(facts.problems),
     }
 
@@ -120,8 +124,13 @@ def _members_text(audit: WheelAudit) -> List[str]:
     lines = ["  ELF files and what each needs (c = carried, a = allowed by the policy, x = external):"]
     for elf in audit.elf_files:
         lines.append(f"    {elf.path}" + (f"  (SONAME {elf.soname})" if elf.soname else ""))
+        if elf.runpath or elf.rpath:
+            lines.append(f"      {'RUNPATH' if elf.runpath else 'RPATH'} {':'.join(elf.runpath or elf.rpath)}")
         for soname in elf.needed:
             mark = "x" if soname in audit.external_libs else "a" if soname in allowed else "c"
             where = f"  -> {audit.carried_libs[soname]}" if soname in audit.carried_libs else ""
             lines.append(f"      {mark} {soname}{where}")
+        for note in elf.dlopen:
+            feature = f", {note.feature}" if note.feature else ""
+            lines.append(f"      dlopen ({note.priority}{feature}): {' or '.join(note.sonames)}")
     return lines

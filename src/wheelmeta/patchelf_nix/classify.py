@@ -28,7 +28,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 from ..model import WheelAudit
 from .sonames import SonameMap
 
-__all__ = ["CLASSES", "NixInputs", "nix_inputs", "needed_sonames", "carried_in_wheel"]
+__all__ = ["CLASSES", "NixInputs", "nix_inputs", "needed_sonames", "dlopen_sonames", "carried_in_wheel"]
 
 #: Every class a needed soname can end in.
 CLASSES = (
@@ -126,6 +126,20 @@ def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None) -> Nix
             search_paths.setdefault((attribute, entry.search_path or ""), None)
         elif cls == "unknown":
             unknown.append(soname)
+    for soname, priority in dlopen_sonames(audit, soname_map, in_wheel):
+        if soname in by_soname:
+            by_soname[soname]["dlopen"] = priority
+            continue
+        entry = None if soname in in_wheel else soname_map.lookup(soname)
+        cls = "carried" if soname in in_wheel else "unknown" if entry is None else entry.cls
+        by_soname[soname] = {"class": cls, "attribute": entry.attribute if entry else None, "dlopen": priority}
+        if cls in ("nixpkgs", "cc-runtime"):
+            build_inputs.add(entry.attribute)
+        elif cls in ("driver", "unpackaged") or (cls == "unknown" and priority != "required"):
+            # autoPatchelfHook resolves .note.dlopen libraries too and fails on any it cannot find
+            (drivers if cls == "driver" else unpackaged).append(soname)
+        if cls == "unknown":
+            unknown.append(soname)
     return NixInputs(
         build_inputs=tuple(sorted(build_inputs)),
         ignore_missing_deps=tuple(sorted(drivers + unpackaged)),
@@ -137,6 +151,19 @@ def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None) -> Nix
         python_search_paths=tuple(search_paths),
         by_soname=by_soname,
     )
+
+
+def dlopen_sonames(audit: WheelAudit, soname_map: SonameMap, in_wheel: Mapping[str, str]) -> List[Tuple[str, str]]:
+    """(soname, priority) for each ``.note.dlopen`` entry of the wheel's members: of the alternatives a note
+    lists, the first the wheel carries or the map knows (else the first), each soname once."""
+    seen: Dict[str, str] = {}
+    for elf in audit.elf_files:
+        for note in elf.dlopen:
+            known = [s for s in note.sonames if s in in_wheel or soname_map.lookup(s) is not None]
+            soname = (known or list(note.sonames))[0]
+            if seen.get(soname) != "required":
+                seen[soname] = note.priority
+    return list(seen.items())
 
 
 def carried_in_wheel(audit: WheelAudit) -> Dict[str, str]:
