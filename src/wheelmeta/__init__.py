@@ -27,6 +27,7 @@ _EXPORTS = {
     "SandboxError": "errors",
     "NetworkError": "errors",
     "NoMatchingDistribution": "errors",
+    "InvalidLock": "errors",
     # model
     "DistMetadata": "model",
     "DistFile": "model",
@@ -42,6 +43,8 @@ _EXPORTS = {
     "NixInputs": "patchelf_nix.classify",
     "SonameMap": "patchelf_nix.sonames",
     "nix_expression": "patchelf_nix.expression",
+    "environment_expression": "patchelf_nix.environment",
+    "read_pylock": "patchelf_nix.environment",
     # indexes and the provider
     "choose": "index.provider",
     "Preference": "index.provider",

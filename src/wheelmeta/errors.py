@@ -19,6 +19,7 @@ __all__ = [
     "NetworkError",
     "IndexError_",
     "NoMatchingDistribution",
+    "InvalidLock",
 ]
 
 
@@ -69,3 +70,7 @@ class IndexError_(WheelmetaError):
 
 class NoMatchingDistribution(WheelmetaError):
     """No file on the configured indexes satisfies a requirement for the target and preference."""
+
+
+class InvalidLock(WheelmetaError):
+    """A ``pylock.toml`` that cannot be read, is not a valid PEP 751 lock, or lacks what a command needs from it."""

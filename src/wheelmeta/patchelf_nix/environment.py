@@ -1,0 +1,374 @@
+"""One Nix file for a whole lock: every locked package built from its wheel or its sdist, chosen at evaluation.
+
+The input is a PEP 751 lock as :class:`packaging.pylock.Pylock` (wheelmeta's additions under
+``[packages.tool.wheelmeta]``, see docs/lock.md); the output is a function::
+
+    { pkgs ? import <nixpkgs> { }, python ? pkgs.python3, preferWheels ? true, providers ? { } }:
+
+whose value is ``python.withPackages`` of every locked package, with ``env``, ``shell`` (``pkgs.mkShell``),
+``packages`` and ``python`` (the interpreter whose package set holds the lock) as attributes::
+
+    >>> text = environment_expression(Pylock.from_dict(tomllib.load(f)))   # doctest: +SKIP
+    $ nix-build env.nix --arg preferWheels false --arg providers '{ numpy = "wheel"; }'
+
+The packages are defined in ``python.override { packageOverrides = final: prev: { ... }; self = ...; }``, so a
+dependency between locked packages is ``final.<name>`` (the set's own package, whatever kind it was built from)
+and a build requirement outside the lock comes from nixpkgs' Python set. Each package is
+``pick "<name>" <default kind> { wheel = ...; sdist = ...; nixpkgs = prev.<attr>; }``: ``providers.<name>`` when
+given (mach-nix's spelling: ``wheel``, ``sdist``, ``nixpkgs``), else the default (``preferWheels``, or the only
+kind the lock has); a kind that is not there throws, naming the package. Only the chosen kind is ever evaluated.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from ..errors import InvalidLock
+from .classify import NixInputs
+from .expression import NativeInputs, sri_hash
+from .nixwriter import (
+    Apply,
+    AttrSet,
+    BinOp,
+    Binding,
+    Blank,
+    Comment,
+    EnvPath,
+    Formal,
+    Function,
+    If,
+    Let,
+    ListExpr,
+    Str,
+    Var,
+    attr_name,
+    is_identifier,
+    path_expression,
+    render,
+)
+from .pynames import python_attribute
+
+__all__ = ["environment_expression", "environment_function", "read_pylock", "KINDS"]
+
+log = logging.getLogger(__name__)
+
+#: The kinds a package can be built from, in mach-nix's spelling (``providers = { numpy = "sdist"; }``).
+KINDS = ("wheel", "sdist", "nixpkgs")
+
+# build requirements of an sdist whose lock entry names none: what pip assumes without [build-system] (PEP 517)
+_LEGACY_BUILD_SYSTEM = ("setuptools", "wheel")
+
+# scopes inside the generated file: native inputs from nixpkgs, Python packages from the overridden set
+_PKGS, _FINAL, _PREV = "pkgs.", "final.", "prev."
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# reading the lock
+
+
+def read_pylock(path) -> "Pylock":  # noqa: F821 (packaging.pylock imported lazily)
+    """``pylock.toml`` at ``path`` as a validated :class:`packaging.pylock.Pylock`; :class:`InvalidLock` naming the
+    file when it cannot be read, is not TOML, or is not a lock ``packaging.pylock`` accepts."""
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    from packaging.pylock import Pylock, PylockUnsupportedVersionError, PylockValidationError
+
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise InvalidLock(path, f"cannot read the lock: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidLock(path, f"not TOML: {exc}") from None
+    try:
+        return Pylock.from_dict(data)
+    except (PylockValidationError, PylockUnsupportedVersionError) as exc:
+        raise InvalidLock(path, f"not a valid PEP 751 lock: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the file
+
+
+def environment_expression(lock, *, lock_path: str = "pylock.toml", relative_to: Optional[str] = None) -> str:
+    """The text of the environment file for ``lock`` (a :class:`packaging.pylock.Pylock`), final newline
+    included; the same lock always gives the same bytes. ``lock_path`` names the lock in errors and locates
+    archives given by ``path``; ``relative_to`` is the folder of the Nix file, for such paths."""
+    return render(environment_function(lock, lock_path=lock_path, relative_to=relative_to))
+
+
+def environment_function(lock, *, lock_path: str = "pylock.toml", relative_to: Optional[str] = None) -> Function:
+    """The syntax tree behind :func:`environment_expression`."""
+    packages = sorted(lock.packages, key=lambda p: (canonicalize_name(p.name), str(p.version or "")))
+    names = [canonicalize_name(p.name) for p in packages]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InvalidLock(lock_path, f"wheelmeta env needs one entry per package; several for {', '.join(duplicates)}")
+    where = _Where(lock_path, relative_to)
+    overrides: List = []
+    for package in packages:
+        overrides += _package_bindings(package, set(names), where) + [Blank()]
+    locked_python = Apply(Var("python.override"), AttrSet([
+        Binding("self", Var("lockedPython")),
+        Binding("packageOverrides", Function(["final", "prev"], AttrSet(overrides[:-1]))),
+    ]))
+    env = Apply(Var("lockedPython.withPackages"),
+                Function(["ps"], ListExpr([Var(f"ps.{attr_name(n)}") for n in names])))
+    bindings = [
+        Comment("the kind a package is built from: providers.<name> (wheel, sdist or nixpkgs), else the default"),
+        Binding("pick", _pick_function()),
+        Blank(),
+        Binding("preferred", If(Var("preferWheels"), Str("wheel"), Str("sdist"))),
+        Blank(),
+        Comment("providers may only name locked packages: a misspelt name would silently change nothing"),
+        Binding("strayProviders", Apply(Var("builtins.removeAttrs"), Var("providers"),
+                                        ListExpr([Str(n) for n in names]))),
+        Blank(),
+        Binding("lockedPython", locked_python),
+        Blank(),
+        Binding("env", env),
+    ]
+    result = BinOp(Var("env"), "//", AttrSet([
+        Binding("env", Var("env")),
+        Binding("python", Var("lockedPython")),
+        Binding("packages", AttrSet([Binding(n, Var(f"lockedPython.pkgs.{attr_name(n)}")) for n in names])),
+        Binding("shell", Apply(Var("pkgs.mkShell"), AttrSet([Binding("packages", ListExpr([Var("env")]))]))),
+    ]))
+    formals = [
+        Formal("pkgs", Apply(Var("import"), EnvPath("nixpkgs"), AttrSet())),
+        Formal("python", Var("pkgs.python3")),
+        Formal("preferWheels", Var("true")),
+        Formal("providers", AttrSet()),
+    ]
+    return Function(formals, Let(bindings, result), blank_line=True)
+
+
+def _pick_function() -> Function:
+    """``name: default: builds: ...``: the build of the kind asked for, or a throw that names the package."""
+    has = lambda key, in_set: Apply(Var("builtins.hasAttr"), key, Var(in_set))  # noqa: E731
+    get = lambda key, in_set: Apply(Var("builtins.getAttr"), key, Var(in_set))  # noqa: E731
+    kinds = Apply(Var("builtins.concatStringsSep"), Str(", "), Apply(Var("builtins.attrNames"), Var("builds")))
+    missing = _concat(Str("wheelmeta env: "), Var("name"), Str(" cannot be built from "), Var("kind"),
+                      Str("; it can be built from: "), kinds)
+    stray = _concat(Str("wheelmeta env: providers names packages the lock does not have: "),
+                    Apply(Var("builtins.concatStringsSep"), Str(", "),
+                          Apply(Var("builtins.attrNames"), Var("strayProviders"))))
+    chosen = If(has(Var("kind"), "builds"), get(Var("kind"), "builds"), Apply(Var("throw"), missing))
+    checked = If(BinOp(Var("strayProviders"), "==", AttrSet()), chosen, Apply(Var("throw"), stray))
+    kind = If(has(Var("name"), "providers"), get(Var("name"), "providers"), Var("default"))
+    return Function(["name", "default", "builds"], Let([Binding("kind", kind)], checked))
+
+
+def _concat(*parts) -> BinOp:
+    out = parts[0]
+    for part in parts[1:]:
+        out = BinOp(out, "+", part)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# one package
+
+
+class _Where:
+    """Where the lock is and where the Nix file goes: for error messages and for archives given by path."""
+
+    def __init__(self, lock_path: str, relative_to: Optional[str]) -> None:
+        self.lock_path = str(lock_path)
+        self.relative_to = relative_to
+
+    def error(self, package, reason: str) -> InvalidLock:
+        return InvalidLock(self.lock_path, f"package {package.name} {package.version or ''}: {reason}")
+
+
+def _package_bindings(package, locked: set, where: _Where) -> List:
+    """``<name> = pick "<name>" <default> { wheel = ...; sdist = ...; nixpkgs = ...; };`` and its comments."""
+    name = canonicalize_name(package.name)
+    table = _wheelmeta_table(package, where)
+    wheel = _wheel(package)
+    builds: List = []
+    if wheel is not None:
+        builds.append(Binding("wheel", _wheel_build(package, wheel, table, locked, where)))
+    if package.sdist is not None:
+        builds.append(Binding("sdist", _sdist_build(package, table, locked, where)))
+    if not builds:
+        raise where.error(package, "neither a wheel nor an sdist: wheelmeta env builds only from archives of an index")
+    nixpkgs = python_attribute(name)
+    if nixpkgs is not None:
+        builds.append(Binding("nixpkgs", Var(_PREV + attr_name(nixpkgs))))
+    comments = _package_comments(package, name, wheel, table)
+    default = Var("preferred") if wheel is not None and package.sdist is not None else \
+        Str("wheel" if wheel is not None else "sdist")
+    return comments + [Binding(name, Apply(Var("pick"), Str(name), default, AttrSet(builds)))]
+
+
+def _package_comments(package, name: str, wheel, table: Mapping[str, Any]) -> List[Comment]:
+    version = f"{name} {package.version}" if package.version is not None else name
+    out = []
+    if wheel is None:
+        out.append(Comment(f"{version}: the lock has only an sdist, built from it whatever preferWheels says"))
+    elif package.sdist is None:
+        out.append(Comment(f"{version}: the lock has only a wheel, used whatever preferWheels says"))
+    unknown = sorted(_strings(table.get("nix", {}).get("unknown")))
+    if unknown:
+        out.append(Comment(f"WARNING: {version}: no nixpkgs input is known for {', '.join(unknown)}; "
+                           "autoPatchelfHook fails on its wheel until one is added to buildInputs"))
+        log.warning("%s: no nixpkgs input known for %s (said in a comment of the wheel's buildInputs)",
+                    version, ", ".join(unknown))
+    differ = table.get("sdist-dependencies-differ")
+    if isinstance(differ, Mapping):
+        out.append(Comment(f"{version}: its sdist declares other dependencies than its wheel "
+                           f"(sdist: {', '.join(_strings(differ.get('sdist')))}; "
+                           f"wheel: {', '.join(_strings(differ.get('wheel')))})"))
+    return out
+
+
+def _wheelmeta_table(package, where: _Where) -> Mapping[str, Any]:
+    tool = package.tool or {}
+    table = tool.get("wheelmeta", {})
+    if not isinstance(table, Mapping) or not isinstance(table.get("nix", {}), Mapping):
+        raise where.error(package, "[packages.tool.wheelmeta] and its nix table must be tables")
+    return table
+
+
+def _wheel(package):
+    """The wheel the lock chose for the target: the first listed (the lock lists the chosen one)."""
+    wheels = list(package.wheels or ())
+    return wheels[0] if wheels else None
+
+
+def _common_bindings(package, where: _Where) -> List:
+    if package.version is None:
+        raise where.error(package, "no version: wheelmeta env builds released versions only")
+    return [Binding("pname", Str(canonicalize_name(package.name))), Binding("version", Str(str(package.version)))]
+
+
+def _wheel_build(package, wheel, table: Mapping[str, Any], locked: set, where: _Where) -> Apply:
+    nix = table.get("nix", {})
+    inputs = NixInputs(
+        build_inputs=tuple(_strings(nix.get("build-inputs"))),
+        ignore_missing_deps=tuple(_strings(nix.get("ignore-missing-deps"))),
+        driver_runpath=bool(nix.get("driver-runpath", False)),
+        unknown=tuple(_strings(nix.get("unknown"))),
+        python_search_paths=tuple(_search_paths(nix.get("python-search-paths"), package, where)),
+    )
+    native = NativeInputs.of(inputs, patch=bool(nix), native_scope=_PKGS, python_scope=_FINAL)
+    bindings = _common_bindings(package, where) + [
+        Binding("format", Str("wheel")),
+        Blank(),
+        Binding("src", _src(package, wheel, where)),
+        Blank(),
+    ]
+    bindings += native.bindings()
+    bindings += _dependency_bindings(package, table, locked)
+    return Apply(Var(_FINAL + "buildPythonPackage"), AttrSet(bindings))
+
+
+def _sdist_build(package, table: Mapping[str, Any], locked: set, where: _Where) -> Apply:
+    build_system = _build_system(table, locked)
+    bindings = _common_bindings(package, where) + [
+        Binding("pyproject", Var("true")),
+        Blank(),
+        Binding("src", _src(package, package.sdist, where)),
+        Blank(),
+        Binding("build-system", build_system),
+        Blank(),
+    ]
+    bindings += _dependency_bindings(package, table, locked)
+    return Apply(Var(_FINAL + "buildPythonPackage"), AttrSet(bindings))
+
+
+def _dependency_bindings(package, table: Mapping[str, Any], locked: set) -> List:
+    names = sorted({canonicalize_name(str(d.get("name", ""))) for d in package.dependencies or () if d.get("name")})
+    items: List = []
+    for dep in names:
+        if dep not in locked:
+            items.append(Comment(f"{dep}: not in the lock, taken from python.pkgs"))
+        items.append(_python_package(dep, locked))
+    modules = [m for m in _strings(table.get("nix", {}).get("import-modules"))
+               if all(is_identifier(part) for part in m.split("."))]
+    out = [Binding("dependencies", ListExpr(items))]
+    if modules:
+        out += [Blank(), Binding("pythonImportsCheck", ListExpr([Str(m) for m in modules]))]
+    return out
+
+
+def _python_package(name: str, locked: set) -> Var:
+    """``final.<name>`` for a locked package, ``final.<nixpkgs attribute>`` for anything else."""
+    attr = name if name in locked else (python_attribute(name) or name)
+    return Var(_FINAL + attr_name(attr))
+
+
+def _build_system(table: Mapping[str, Any], locked: set) -> ListExpr:
+    """``build-system``: the sdist's build requirements as packages of the set (locked, else nixpkgs')."""
+    requires = table.get("build-requires")
+    items: List = []
+    if requires is None:
+        items.append(Comment("the lock names no build requirements: setuptools and wheel, as pip assumes"))
+        requires = list(_LEGACY_BUILD_SYSTEM)
+    names = {}
+    for text in _strings(requires):
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            items.append(Comment(f"not a requirement, add it by hand: {text}"))
+            continue
+        names.setdefault(canonicalize_name(req.name), req)
+    for name in sorted(names):
+        req = names[name]
+        if req.marker is not None:
+            items.append(Comment(f"{name}: taken whatever its marker says ({req.marker})"))
+        items.append(_python_package(name, locked))
+    return ListExpr(items)
+
+
+def _src(package, archive, where: _Where):
+    """``pkgs.fetchurl { url; hash; }`` for an archive with a URL, a path (relative to the lock) otherwise."""
+    hash_ = _sri(archive.hashes or {})
+    if hash_ is None:
+        raise where.error(package, f"{archive.name or archive.url}: no sha256, sha384 or sha512 hash for fetchurl")
+    if archive.url:
+        return Apply(Var(_PKGS + "fetchurl"), AttrSet([Binding("url", Str(archive.url)), Binding("hash", Str(hash_))]))
+    if archive.path:
+        path = os.path.join(os.path.dirname(os.path.abspath(where.lock_path)), archive.path)
+        if where.relative_to is not None:
+            path = os.path.relpath(path, os.path.abspath(where.relative_to))
+        return path_expression(path)
+    raise where.error(package, f"{archive.name}: neither a url nor a path")
+
+
+def _sri(hashes: Mapping[str, str]) -> Optional[str]:
+    if "sha256" in hashes:
+        return sri_hash(hashes["sha256"])
+    for algorithm, size in (("sha512", 64), ("sha384", 48)):
+        try:
+            digest = bytes.fromhex(hashes.get(algorithm, ""))
+        except ValueError:
+            continue
+        if len(digest) == size:
+            return f"{algorithm}-{base64.b64encode(digest).decode()}"
+    return None
+
+
+def _search_paths(entries, package, where: _Where) -> Iterable[Tuple[str, str]]:
+    for entry in entries or ():
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("attribute"), str):
+            raise where.error(package, "python-search-paths entries need an attribute and a path")
+        yield canonicalize_name(entry["attribute"]), str(entry.get("path", ""))
+
+
+def _strings(value) -> List[str]:
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        return [str(value)]
+    return [str(v) for v in value]
