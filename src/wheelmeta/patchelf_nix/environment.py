@@ -24,14 +24,15 @@ from __future__ import annotations
 import base64
 import logging
 import os
-from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, List, Mapping, Optional, Tuple
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from ..errors import InvalidLock
+from ..errors import InvalidLock, UsageError
 from .classify import NixInputs
-from .expression import NativeInputs, sri_hash
+from .expression import NativeInputs
 from .nixwriter import (
     Apply,
     AttrSet,
@@ -193,51 +194,101 @@ class _Where:
 def _package_bindings(package, locked: set, where: _Where) -> List:
     """``<name> = pick "<name>" <default> { wheel = ...; sdist = ...; nixpkgs = ...; };`` and its comments."""
     name = canonicalize_name(package.name)
-    table = _wheelmeta_table(package, where)
+    facts = _facts(package, where)
     wheel = _wheel(package)
     builds: List = []
     if wheel is not None:
-        builds.append(Binding("wheel", _wheel_build(package, wheel, table, locked, where)))
+        builds.append(Binding("wheel", _wheel_build(package, wheel, facts, locked, where)))
     if package.sdist is not None:
-        builds.append(Binding("sdist", _sdist_build(package, table, locked, where)))
+        builds.append(Binding("sdist", _sdist_build(package, facts, locked, where)))
     if not builds:
         raise where.error(package, "neither a wheel nor an sdist: wheelmeta env builds only from archives of an index")
     nixpkgs = python_attribute(name)
     if nixpkgs is not None:
         builds.append(Binding("nixpkgs", Var(_PREV + attr_name(nixpkgs))))
-    comments = _package_comments(package, name, wheel, table)
+    comments = _package_comments(package, name, wheel, facts)
     default = Var("preferred") if wheel is not None and package.sdist is not None else \
         Str("wheel" if wheel is not None else "sdist")
     return comments + [Binding(name, Apply(Var("pick"), Str(name), default, AttrSet(builds)))]
 
 
-def _package_comments(package, name: str, wheel, table: Mapping[str, Any]) -> List[Comment]:
+def _package_comments(package, name: str, wheel, facts: _Facts) -> List[Comment]:
     version = f"{name} {package.version}" if package.version is not None else name
     out = []
     if wheel is None:
         out.append(Comment(f"{version}: the lock has only an sdist, built from it whatever preferWheels says"))
     elif package.sdist is None:
         out.append(Comment(f"{version}: the lock has only a wheel, used whatever preferWheels says"))
-    unknown = sorted(_strings(table.get("nix", {}).get("unknown")))
+    unknown = sorted(facts.inputs.unknown) if wheel is not None and facts.inputs is not None else []
     if unknown:
         out.append(Comment(f"WARNING: {version}: no nixpkgs input is known for {', '.join(unknown)}; "
                            "autoPatchelfHook fails on its wheel until one is added to buildInputs"))
         log.warning("%s: no nixpkgs input known for %s (said in a comment of the wheel's buildInputs)",
                     version, ", ".join(unknown))
-    differ = table.get("sdist-dependencies-differ")
-    if isinstance(differ, Mapping):
+    if facts.differ is not None:
+        sdist, wheel_deps = facts.differ
         out.append(Comment(f"{version}: its sdist declares other dependencies than its wheel "
-                           f"(sdist: {', '.join(_strings(differ.get('sdist')))}; "
-                           f"wheel: {', '.join(_strings(differ.get('wheel')))})"))
+                           f"(sdist: {', '.join(sdist) or 'none'}; wheel: {', '.join(wheel_deps) or 'none'})"))
     return out
 
 
-def _wheelmeta_table(package, where: _Where) -> Mapping[str, Any]:
-    tool = package.tool or {}
-    table = tool.get("wheelmeta", {})
-    if not isinstance(table, Mapping) or not isinstance(table.get("nix", {}), Mapping):
-        raise where.error(package, "[packages.tool.wheelmeta] and its nix table must be tables")
-    return table
+@dataclass(frozen=True)
+class _Facts:
+    """What ``[packages.tool.wheelmeta]`` says about one package, checked against the contract (docs/lock.md)."""
+
+    build_requires: Optional[List[str]]   # None: the lock names none
+    inputs: Optional[NixInputs]           # None: a pure wheel (no nix table)
+    import_modules: List[str]
+    differ: Optional[Tuple[List[str], List[str]]]   # (sdist's, wheel's) when they differ
+
+
+def _facts(package, where: _Where) -> _Facts:
+    table = _table((package.tool or {}).get("wheelmeta", {}), "[packages.tool.wheelmeta]", package, where)
+    nix = _table(table.get("nix"), "[packages.tool.wheelmeta.nix]", package, where) if "nix" in table else None
+    differ = table.get("sdist-dependencies-differ")
+    if differ is not None:
+        differ = _table(differ, "sdist-dependencies-differ", package, where)
+        differ = (_string_list(differ, "sdist", package, where), _string_list(differ, "wheel", package, where))
+    inputs = None
+    if nix is not None:
+        driver = nix.get("driver-runpath", False)
+        if not isinstance(driver, bool):
+            raise where.error(package, "driver-runpath must be true or false")
+        inputs = NixInputs(
+            build_inputs=tuple(_string_list(nix, "build-inputs", package, where)),
+            ignore_missing_deps=tuple(_string_list(nix, "ignore-missing-deps", package, where)),
+            driver_runpath=driver,
+            unknown=tuple(_string_list(nix, "unknown", package, where)),
+            python_search_paths=tuple(_search_paths(nix.get("python-search-paths", []), package, where)),
+        )
+    return _Facts(
+        build_requires=_string_list(table, "build-requires", package, where) if "build-requires" in table else None,
+        inputs=inputs,
+        import_modules=_string_list(nix or {}, "import-modules", package, where),
+        differ=differ,
+    )
+
+
+def _table(value, what: str, package, where: _Where) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise where.error(package, f"{what} must be a table")
+    return value
+
+
+def _string_list(table: Mapping[str, Any], key: str, package, where: _Where) -> List[str]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise where.error(package, f"{key} must be a list of strings")
+    return value
+
+
+def _search_paths(entries, package, where: _Where) -> List[Tuple[str, str]]:
+    if not isinstance(entries, list) or not all(
+        isinstance(e, Mapping) and isinstance(e.get("attribute"), str) and isinstance(e.get("path"), str)
+        for e in entries
+    ):
+        raise where.error(package, "python-search-paths must be a list of { attribute, path } tables")
+    return [(canonicalize_name(e["attribute"]), e["path"]) for e in entries]
 
 
 def _wheel(package):
@@ -252,16 +303,12 @@ def _common_bindings(package, where: _Where) -> List:
     return [Binding("pname", Str(canonicalize_name(package.name))), Binding("version", Str(str(package.version)))]
 
 
-def _wheel_build(package, wheel, table: Mapping[str, Any], locked: set, where: _Where) -> Apply:
-    nix = table.get("nix", {})
-    inputs = NixInputs(
-        build_inputs=tuple(_strings(nix.get("build-inputs"))),
-        ignore_missing_deps=tuple(_strings(nix.get("ignore-missing-deps"))),
-        driver_runpath=bool(nix.get("driver-runpath", False)),
-        unknown=tuple(_strings(nix.get("unknown"))),
-        python_search_paths=tuple(_search_paths(nix.get("python-search-paths"), package, where)),
-    )
-    native = NativeInputs.of(inputs, patch=bool(nix), native_scope=_PKGS, python_scope=_FINAL)
+def _wheel_build(package, wheel, facts: _Facts, locked: set, where: _Where) -> Apply:
+    inputs = facts.inputs or NixInputs()
+    try:
+        native = NativeInputs.of(inputs, patch=facts.inputs is not None, native_scope=_PKGS, python_scope=_FINAL)
+    except UsageError as exc:  # a build input that is not an attribute path
+        raise where.error(package, f"[packages.tool.wheelmeta.nix] {exc}") from None
     bindings = _common_bindings(package, where) + [
         Binding("format", Str("wheel")),
         Blank(),
@@ -269,12 +316,12 @@ def _wheel_build(package, wheel, table: Mapping[str, Any], locked: set, where: _
         Blank(),
     ]
     bindings += native.bindings()
-    bindings += _dependency_bindings(package, table, locked)
+    bindings += _dependency_bindings(package, facts, locked)
     return Apply(Var(_FINAL + "buildPythonPackage"), AttrSet(bindings))
 
 
-def _sdist_build(package, table: Mapping[str, Any], locked: set, where: _Where) -> Apply:
-    build_system = _build_system(table, locked)
+def _sdist_build(package, facts: _Facts, locked: set, where: _Where) -> Apply:
+    build_system = _build_system(facts.build_requires, locked)
     bindings = _common_bindings(package, where) + [
         Binding("pyproject", Var("true")),
         Blank(),
@@ -283,19 +330,18 @@ def _sdist_build(package, table: Mapping[str, Any], locked: set, where: _Where) 
         Binding("build-system", build_system),
         Blank(),
     ]
-    bindings += _dependency_bindings(package, table, locked)
+    bindings += _dependency_bindings(package, facts, locked)
     return Apply(Var(_FINAL + "buildPythonPackage"), AttrSet(bindings))
 
 
-def _dependency_bindings(package, table: Mapping[str, Any], locked: set) -> List:
+def _dependency_bindings(package, facts: _Facts, locked: set) -> List:
     names = sorted({canonicalize_name(str(d.get("name", ""))) for d in package.dependencies or () if d.get("name")})
     items: List = []
     for dep in names:
         if dep not in locked:
             items.append(Comment(f"{dep}: not in the lock, taken from python.pkgs"))
         items.append(_python_package(dep, locked))
-    modules = [m for m in _strings(table.get("nix", {}).get("import-modules"))
-               if all(is_identifier(part) for part in m.split("."))]
+    modules = [m for m in facts.import_modules if all(is_identifier(part) for part in m.split("."))]
     out = [Binding("dependencies", ListExpr(items))]
     if modules:
         out += [Blank(), Binding("pythonImportsCheck", ListExpr([Str(m) for m in modules]))]
@@ -308,15 +354,14 @@ def _python_package(name: str, locked: set) -> Var:
     return Var(_FINAL + attr_name(attr))
 
 
-def _build_system(table: Mapping[str, Any], locked: set) -> ListExpr:
+def _build_system(requires: Optional[List[str]], locked: set) -> ListExpr:
     """``build-system``: the sdist's build requirements as packages of the set (locked, else nixpkgs')."""
-    requires = table.get("build-requires")
     items: List = []
     if requires is None:
         items.append(Comment("the lock names no build requirements: setuptools and wheel, as pip assumes"))
         requires = list(_LEGACY_BUILD_SYSTEM)
     names = {}
-    for text in _strings(requires):
+    for text in requires:
         try:
             req = Requirement(text)
         except InvalidRequirement:
@@ -335,7 +380,7 @@ def _src(package, archive, where: _Where):
     """``pkgs.fetchurl { url; hash; }`` for an archive with a URL, a path (relative to the lock) otherwise."""
     hash_ = _sri(archive.hashes or {})
     if hash_ is None:
-        raise where.error(package, f"{archive.name or archive.url}: no sha256, sha384 or sha512 hash for fetchurl")
+        raise where.error(package, f"{archive.name or archive.url}: no sha256, sha512 or sha384 hex digest for fetchurl")
     if archive.url:
         return Apply(Var(_PKGS + "fetchurl"), AttrSet([Binding("url", Str(archive.url)), Binding("hash", Str(hash_))]))
     if archive.path:
@@ -347,11 +392,10 @@ def _src(package, archive, where: _Where):
 
 
 def _sri(hashes: Mapping[str, str]) -> Optional[str]:
-    if "sha256" in hashes:
-        return sri_hash(hashes["sha256"])
-    for algorithm, size in (("sha512", 64), ("sha384", 48)):
+    """The SRI form of the strongest hash fetchurl takes, or None when no usable one is given."""
+    for algorithm, size in (("sha256", 32), ("sha512", 64), ("sha384", 48)):
         try:
-            digest = bytes.fromhex(hashes.get(algorithm, ""))
+            digest = bytes.fromhex(str(hashes.get(algorithm, "")))
         except ValueError:
             continue
         if len(digest) == size:
@@ -359,16 +403,3 @@ def _sri(hashes: Mapping[str, str]) -> Optional[str]:
     return None
 
 
-def _search_paths(entries, package, where: _Where) -> Iterable[Tuple[str, str]]:
-    for entry in entries or ():
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("attribute"), str):
-            raise where.error(package, "python-search-paths entries need an attribute and a path")
-        yield canonicalize_name(entry["attribute"]), str(entry.get("path", ""))
-
-
-def _strings(value) -> List[str]:
-    if value is None:
-        return []
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        return [str(value)]
-    return [str(v) for v in value]
