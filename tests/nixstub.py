@@ -225,9 +225,10 @@ let
         pythonImportsCheck = args.pythonImportsCheck or [ ];
       }};
     }};
-  fetchurl = {{ url, hash }}:
+  fetchurl = {{ url, hash, name ? null }}:
     assert builtins.match "sha(256|384|512)-[A-Za-z0-9+/]+=*" hash != null;
-    {{ inherit url hash; }};
+    assert name == null || builtins.match "[A-Za-z0-9+._?=-]+" name != null;  # what a store path name allows
+    {{ inherit url hash; }} // (if name == null then {{ }} else {{ inherit name; }});
   nixpkgsPython = {python_tree};
   # python.override as nixpkgs has it: the package set is a fixpoint, packageOverrides extends it
   mkPython = overrides:

@@ -8,8 +8,6 @@ import random
 from pathlib import Path
 
 import pytest
-from packaging.pylock import Pylock
-
 from lockbuild import (
     SEED_NATIVE,
     SEED_NIXPKGS_PYTHON,
@@ -21,11 +19,11 @@ from lockbuild import (
     write_lock,
 )
 from nixstub import environment_error, evaluate_environment, nix_parse, require_nix
+from packaging.pylock import Pylock
+
 from wheelmeta.errors import InvalidLock
 from wheelmeta.patchelf_nix.environment import environment_expression, read_pylock
 from wheelmeta.patchelf_nix.expression import sri_hash
-
-
 
 
 @pytest.fixture
@@ -164,6 +162,29 @@ def test_the_same_lock_gives_the_same_bytes_whatever_the_order_of_its_entries():
     backward = lock_dict(seed_packages())
     backward["packages"].reverse()
     assert environment_expression(forward) == environment_expression(Pylock.from_dict(backward))
+
+
+def test_a_url_not_ending_in_the_file_name_gets_the_file_name_for_the_store_path(tmp_path):
+    entry = package("purelib", "1.0", wheel="py3-none-any")
+    entry["wheels"][0]["url"] = "http://127.0.0.1:9/files/purelib/1.0/download"
+    path = tmp_path / "env.nix"
+    path.write_text(environment_expression(Pylock.from_dict(lock_dict([entry]))))
+    src = evaluate_environment(path, tmp_path, [], [])["packages"]["purelib"]["src"]
+    assert src["name"] == "purelib-1.0-py3-none-any.whl"
+
+
+def test_an_sdist_that_declares_other_dependencies_than_its_wheel_is_built_with_its_own(tmp_path):
+    entry = package("purelib", "1.0", wheel="py3-none-any", sdist=True, dependencies=["idna"],
+                    wheelmeta={"sdist-dependencies-differ": {"sdist": ["chardet>=3"], "wheel": ["idna>=2"]}})
+    path = tmp_path / "env.nix"
+    path.write_text(environment_expression(Pylock.from_dict(lock_dict([entry, package("idna", "3.0", sdist=True)]))))
+    assert "purelib 1.0: its sdist declares other dependencies than its wheel (sdist: chardet>=3; wheel: idna>=2)" \
+        in path.read_text()
+    packages = evaluate_environment(path, tmp_path, [], ["chardet", "setuptools", "wheel"],
+                                    "{ preferWheels = false; }")["packages"]
+    assert packages["purelib"]["dependencies"] == ["nixpkgs:chardet"]
+    wheel = evaluate_environment(path, tmp_path, [], ["setuptools", "wheel"])["packages"]["purelib"]
+    assert wheel["dependencies"] == ["idna-3.0-sdist"]
 
 
 def test_hostile_text_in_a_url_stays_a_string(tmp_path):

@@ -24,8 +24,10 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import posixpath
 from dataclasses import dataclass
 from typing import Any, List, Mapping, Optional, Tuple
+from urllib.parse import unquote, urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -36,8 +38,8 @@ from .expression import NativeInputs
 from .nixwriter import (
     Apply,
     AttrSet,
-    BinOp,
     Binding,
+    BinOp,
     Blank,
     Comment,
     EnvPath,
@@ -81,7 +83,11 @@ def read_pylock(path) -> "Pylock":  # noqa: F821 (packaging.pylock imported lazi
     except ImportError:  # Python < 3.11
         import tomli as tomllib  # type: ignore[no-redef]
 
-    from packaging.pylock import Pylock, PylockUnsupportedVersionError, PylockValidationError
+    from packaging.pylock import (
+        Pylock,
+        PylockUnsupportedVersionError,
+        PylockValidationError,
+    )
 
     try:
         with open(path, "rb") as f:
@@ -330,13 +336,18 @@ def _sdist_build(package, facts: _Facts, locked: set, where: _Where) -> Apply:
         Binding("build-system", build_system),
         Blank(),
     ]
-    bindings += _dependency_bindings(package, facts, locked)
+    bindings += _dependency_bindings(package, facts, locked, sdist=True)
     return Apply(Var(_FINAL + "buildPythonPackage"), AttrSet(bindings))
 
 
-def _dependency_bindings(package, facts: _Facts, locked: set) -> List:
+def _dependency_bindings(package, facts: _Facts, locked: set, *, sdist: bool = False) -> List:
+    """``dependencies`` (the lock's, or for an sdist that declares others, the sdist's own) and the import check."""
     names = sorted({canonicalize_name(str(d.get("name", ""))) for d in package.dependencies or () if d.get("name")})
     items: List = []
+    if sdist and facts.differ is not None:
+        sdist_names, wheel_names = (_requirement_names(side) for side in facts.differ)
+        names = sorted((set(names) - wheel_names) | sdist_names)
+        items.append(Comment("the sdist's own requirements, which differ from its wheel's"))
     for dep in names:
         if dep not in locked:
             items.append(Comment(f"{dep}: not in the lock, taken from python.pkgs"))
@@ -346,6 +357,16 @@ def _dependency_bindings(package, facts: _Facts, locked: set) -> List:
     if modules:
         out += [Blank(), Binding("pythonImportsCheck", ListExpr([Str(m) for m in modules]))]
     return out
+
+
+def _requirement_names(requirements: List[str]) -> set:
+    names = set()
+    for text in requirements:
+        try:
+            names.add(canonicalize_name(Requirement(text).name))
+        except InvalidRequirement:
+            continue  # the comment above the package shows the text as the lock has it
+    return names
 
 
 def _python_package(name: str, locked: set) -> Var:
@@ -382,7 +403,11 @@ def _src(package, archive, where: _Where):
     if hash_ is None:
         raise where.error(package, f"{archive.name or archive.url}: no sha256, sha512 or sha384 hex digest for fetchurl")
     if archive.url:
-        return Apply(Var(_PKGS + "fetchurl"), AttrSet([Binding("url", Str(archive.url)), Binding("hash", Str(hash_))]))
+        bindings = [Binding("url", Str(archive.url)), Binding("hash", Str(hash_))]
+        if archive.name and unquote(posixpath.basename(urlsplit(archive.url).path)) != archive.name:
+            # the store path is named after the URL's last part unless told; the wheel hooks need the file name
+            bindings.insert(0, Binding("name", Str(archive.name)))
+        return Apply(Var(_PKGS + "fetchurl"), AttrSet(bindings))
     if archive.path:
         path = os.path.join(os.path.dirname(os.path.abspath(where.lock_path)), archive.path)
         if where.relative_to is not None:
