@@ -138,6 +138,13 @@ def test_asking_for_a_kind_the_lock_does_not_have_throws_naming_the_package(env_
     assert "wheelmeta env: oldsetup cannot be built from wheel; it can be built from: nixpkgs, sdist" in error
 
 
+def test_asking_nixpkgs_for_a_package_it_lacks_throws_naming_the_package(env_file):
+    require_nix()
+    error = environment_error(env_file, env_file.parent, SEED_NATIVE, ["setuptools", "wheel", "cython", "flit-core"],
+                              '{ providers = { purelib = "nixpkgs"; }; }')
+    assert "wheelmeta env: purelib cannot be taken from nixpkgs: python.pkgs has no purelib" in error
+
+
 def test_a_provider_for_a_package_outside_the_lock_throws_naming_it(env_file):
     require_nix()
     error = environment_error(env_file, env_file.parent, SEED_NATIVE, SEED_NIXPKGS_PYTHON,

@@ -150,6 +150,8 @@ def environment_function(lock, *, lock_path: str = "pylock.toml", relative_to: O
         Binding("packages", AttrSet([Binding(n, Var(f"lockedPython.pkgs.{attr_name(n)}")) for n in names])),
         Binding("shell", Apply(Var("pkgs.mkShell"), AttrSet([Binding("packages", ListExpr([Var("env")]))]))),
     ]))
+    for warning in where.warnings:
+        log.warning("%s", warning)
     formals = [
         Formal("pkgs", Apply(Var("import"), EnvPath("nixpkgs"), AttrSet())),
         Formal("python", Var("pkgs.python3")),
@@ -192,9 +194,11 @@ class _Where:
     def __init__(self, lock_path: str, relative_to: Optional[str]) -> None:
         self.lock_path = str(lock_path)
         self.relative_to = relative_to
+        self.warnings: List[str] = []  # logged once the whole file could be written
 
     def error(self, package, reason: str) -> InvalidLock:
-        return InvalidLock(self.lock_path, f"package {package.name} {package.version or ''}: {reason}")
+        version = f" {package.version}" if package.version is not None else ""
+        return InvalidLock(self.lock_path, f"package {package.name}{version}: {reason}")
 
 
 def _package_bindings(package, locked: set, where: _Where) -> List:
@@ -211,14 +215,17 @@ def _package_bindings(package, locked: set, where: _Where) -> List:
         raise where.error(package, "neither a wheel nor an sdist: wheelmeta env builds only from archives of an index")
     nixpkgs = python_attribute(name)
     if nixpkgs is not None:
-        builds.append(Binding("nixpkgs", Var(_PREV + attr_name(nixpkgs))))
-    comments = _package_comments(package, name, wheel, facts)
+        missing = Apply(Var("throw"), Str(f"wheelmeta env: {name} cannot be taken from nixpkgs: python.pkgs has no "
+                                          f"{nixpkgs}"))
+        builds.append(Binding("nixpkgs", If(BinOp(Var("prev"), "?", Var(attr_name(nixpkgs))),
+                                            Var(_PREV + attr_name(nixpkgs)), missing)))
+    comments = _package_comments(package, name, wheel, facts, where)
     default = Var("preferred") if wheel is not None and package.sdist is not None else \
         Str("wheel" if wheel is not None else "sdist")
     return comments + [Binding(name, Apply(Var("pick"), Str(name), default, AttrSet(builds)))]
 
 
-def _package_comments(package, name: str, wheel, facts: _Facts) -> List[Comment]:
+def _package_comments(package, name: str, wheel, facts: _Facts, where: _Where) -> List[Comment]:
     version = f"{name} {package.version}" if package.version is not None else name
     out = []
     if wheel is None:
@@ -229,8 +236,8 @@ def _package_comments(package, name: str, wheel, facts: _Facts) -> List[Comment]
     if unknown:
         out.append(Comment(f"WARNING: {version}: no nixpkgs input is known for {', '.join(unknown)}; "
                            "autoPatchelfHook fails on its wheel until one is added to buildInputs"))
-        log.warning("%s: no nixpkgs input known for %s (said in a comment of the wheel's buildInputs)",
-                    version, ", ".join(unknown))
+        where.warnings.append(f"{version}: no nixpkgs input known for {', '.join(unknown)} "
+                              "(said in a comment of the wheel's buildInputs)")
     if facts.differ is not None:
         sdist, wheel_deps = facts.differ
         out.append(Comment(f"{version}: its sdist declares other dependencies than its wheel "
