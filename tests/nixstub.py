@@ -213,7 +213,8 @@ let
     let kind = if args ? format then "wheel" else "sdist"; in
     mk (args.pname + "-" + args.version + "-" + kind) // {{
       args = {{
-        inherit (args) pname version src;
+        inherit (args) pname version;
+        src = if builtins.isPath args.src then {{ path = toString args.src; }} else args.src;
         format = args.format or null;
         pyproject = args.pyproject or null;
         build-system = names (args.build-system or [ ]);

@@ -180,6 +180,19 @@ def test_a_url_not_ending_in_the_file_name_gets_the_file_name_for_the_store_path
     assert src["name"] == "purelib-1.0-py3-none-any.whl"
 
 
+def test_an_archive_the_lock_gives_by_path_is_a_path_relative_to_the_nix_file(tmp_path):
+    entry = package("purelib", "1.0", wheel="py3-none-any")
+    del entry["wheels"][0]["url"]
+    entry["wheels"][0]["path"] = "wheels/purelib-1.0-py3-none-any.whl"  # PEP 751: relative to the lock
+    (tmp_path / "lock").mkdir()
+    lock = write_lock(tmp_path / "lock" / "pylock.toml", [entry])
+    path = tmp_path / "env.nix"
+    path.write_text(environment_expression(read_pylock(lock), lock_path=str(lock), relative_to=str(tmp_path)))
+    assert "src = ./lock/wheels/purelib-1.0-py3-none-any.whl;" in path.read_text()
+    src = evaluate_environment(path, tmp_path, [], [])["packages"]["purelib"]["src"]
+    assert src == {"path": str(tmp_path.resolve() / "lock" / "wheels" / "purelib-1.0-py3-none-any.whl")}
+
+
 def test_an_sdist_that_declares_other_dependencies_than_its_wheel_is_built_with_its_own(tmp_path):
     entry = package("purelib", "1.0", wheel="py3-none-any", sdist=True, dependencies=["idna"],
                     wheelmeta={"sdist-dependencies-differ": {"sdist": ["chardet>=3"], "wheel": ["idna>=2"]}})
