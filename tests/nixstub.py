@@ -93,6 +93,18 @@ def _nix_value(node: object) -> str:
     return "{ " + items + " }"
 
 
+# the first lines of both stubs: derivation-like values, and the names of a list of them
+_PRELUDE = """
+let
+  mk = name: { inherit name; outPath = "/stub/" + name; };
+  names = map (x: x.name);"""
+
+
+def _native_tree(native: Iterable[str]) -> str:
+    """The native attribute paths a test names, plus the hooks every wheel expression may use."""
+    return _nix_value(_tree(list(native) + ["autoPatchelfHook", "autoAddDriverRunpath"]))
+
+
 def stub_nix(native: Iterable[str], python: Iterable[str] = ()) -> str:
     """The stub package set: ``native`` attribute paths, ``python`` package names, and the wheel builders.
 
@@ -101,12 +113,9 @@ def stub_nix(native: Iterable[str], python: Iterable[str] = ()) -> str:
     """
     licenses = " ".join(f"{attr} = {json.dumps(attr)};" for attr in sorted(set(LICENSES.values())))
     allowed = " ".join(json.dumps(a) for a in ALLOWED_ARGS)
-    native_tree = _nix_value(_tree(list(native) + ["autoPatchelfHook", "autoAddDriverRunpath"]))
+    native_tree = _native_tree(native)
     python_tree = _nix_value(_tree(list(python), prefix="python3Packages."))
-    return f"""
-let
-  mk = name: {{ inherit name; outPath = "/stub/" + name; }};
-  names = map (x: x.name);
+    return _PRELUDE + f"""
   lib = {{
     licenses = {{ {licenses} }};
     sourceTypes = {{ binaryNativeCode = "binaryNativeCode"; }};
@@ -196,12 +205,9 @@ def env_stub_nix(native: Iterable[str], python: Iterable[str] = ()) -> str:
     which derivation each package and each dependency got.
     """
     allowed = " ".join(json.dumps(a) for a in ENV_ALLOWED_ARGS)
-    native_tree = _nix_value(_tree(list(native) + ["autoPatchelfHook", "autoAddDriverRunpath"]))
+    native_tree = _native_tree(native)
     python_tree = _nix_value(_tree(list(python), prefix="nixpkgs:"))
-    return f"""
-let
-  mk = name: {{ inherit name; outPath = "/stub/" + name; }};
-  names = map (x: x.name);
+    return _PRELUDE + f"""
   buildPythonPackage = args:
     assert builtins.all (k: builtins.elem k [ {allowed} ]) (builtins.attrNames args);
     assert (args ? format) != (args ? pyproject);

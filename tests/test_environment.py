@@ -39,6 +39,11 @@ def evaluate(env_file: Path, arguments: str = "{ }"):
     return evaluate_environment(env_file, env_file.parent, SEED_NATIVE, SEED_NIXPKGS_PYTHON, arguments)
 
 
+def evaluation_error(env_file: Path, arguments: str, python=SEED_NIXPKGS_PYTHON) -> str:
+    require_nix()
+    return environment_error(env_file, env_file.parent, SEED_NATIVE, python, arguments)
+
+
 def built_from(result, name: str) -> str:
     """``wheel`` or ``sdist`` for a package the file built, ``nixpkgs`` for one taken from python.pkgs."""
     got = result["packages"][name]
@@ -132,23 +137,17 @@ def test_env_and_shell_hold_every_package_as_chosen(env_file):
 
 
 def test_asking_for_a_kind_the_lock_does_not_have_throws_naming_the_package(env_file):
-    require_nix()
-    error = environment_error(env_file, env_file.parent, SEED_NATIVE, SEED_NIXPKGS_PYTHON,
-                              '{ providers = { oldsetup = "wheel"; }; }')
+    error = evaluation_error(env_file, '{ providers = { oldsetup = "wheel"; }; }')
     assert "wheelmeta env: oldsetup cannot be built from wheel; it can be built from: nixpkgs, sdist" in error
 
 
 def test_asking_nixpkgs_for_a_package_it_lacks_throws_naming_the_package(env_file):
-    require_nix()
-    error = environment_error(env_file, env_file.parent, SEED_NATIVE, ["setuptools", "wheel", "cython", "flit-core"],
-                              '{ providers = { purelib = "nixpkgs"; }; }')
+    error = evaluation_error(env_file, '{ providers = { purelib = "nixpkgs"; }; }', python=["setuptools", "wheel"])
     assert "wheelmeta env: purelib cannot be taken from nixpkgs: python.pkgs has no purelib" in error
 
 
 def test_a_provider_for_a_package_outside_the_lock_throws_naming_it(env_file):
-    require_nix()
-    error = environment_error(env_file, env_file.parent, SEED_NATIVE, SEED_NIXPKGS_PYTHON,
-                              '{ providers = { purelibb = "sdist"; }; }')
+    error = evaluation_error(env_file, '{ providers = { purelibb = "sdist"; }; }')
     assert "providers names packages the lock does not have: purelibb" in error
 
 
