@@ -230,6 +230,12 @@ def test_two_entries_for_one_package_are_refused_naming_the_lock():
         environment_expression(Pylock.from_dict(data), lock_path="pylock.toml")
 
 
+def test_a_package_named_like_an_attribute_the_python_set_uses_for_itself_is_refused():
+    data = lock_dict(seed_packages() + [package("python", "0.1", wheel="py3-none-any")])
+    with pytest.raises(InvalidLock, match="a package named python would replace"):
+        environment_expression(Pylock.from_dict(data), lock_path="pylock.toml")
+
+
 def test_fuzzed_locks_give_a_file_or_one_invalid_lock_error(tmp_path):
     """Fixed-seed mutations of the seed lock's text: read and written, or InvalidLock; nothing else escapes."""
     text = toml_text(lock_dict(seed_packages())).encode()

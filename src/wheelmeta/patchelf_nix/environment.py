@@ -25,6 +25,7 @@ import base64
 import logging
 import os
 import posixpath
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, List, Mapping, Optional, Tuple
 from urllib.parse import unquote, urlsplit
@@ -57,12 +58,12 @@ from .nixwriter import (
 )
 from .pynames import python_attribute
 
-__all__ = ["environment_expression", "environment_function", "read_pylock", "KINDS"]
+__all__ = ["environment_expression", "environment_function", "read_pylock"]
 
 log = logging.getLogger(__name__)
 
-#: The kinds a package can be built from, in mach-nix's spelling (``providers = { numpy = "sdist"; }``).
-KINDS = ("wheel", "sdist", "nixpkgs")
+# attributes of nixpkgs' Python set that its own packages rely on: a locked package of that name would replace them
+_SET_INTERNALS = frozenset({"python", "pkgs", "lib", "stdenv"})
 
 # build requirements of an sdist whose lock entry names none: what pip assumes without [build-system] (PEP 517)
 _LEGACY_BUILD_SYSTEM = ("setuptools", "wheel")
@@ -117,20 +118,42 @@ def environment_function(lock, *, lock_path: str = "pylock.toml", relative_to: O
     """The syntax tree behind :func:`environment_expression`."""
     packages = sorted(lock.packages, key=lambda p: (canonicalize_name(p.name), str(p.version or "")))
     names = [canonicalize_name(p.name) for p in packages]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise InvalidLock(lock_path, f"wheelmeta env needs one entry per package; several for {', '.join(duplicates)}")
+    _check_names(names, lock_path)
     where = _Where(lock_path, relative_to)
     overrides: List = []
     for package in packages:
         overrides += _package_bindings(package, set(names), where) + [Blank()]
+    body = Let(_let_bindings(names, overrides[:-1]), _result(names))
+    for warning in where.warnings:
+        log.warning("%s", warning)
+    formals = [
+        Formal("pkgs", Apply(Var("import"), EnvPath("nixpkgs"), AttrSet())),
+        Formal("python", Var("pkgs.python3")),
+        Formal("preferWheels", Var("true")),
+        Formal("providers", AttrSet()),
+    ]
+    return Function(formals, body, blank_line=True)
+
+
+def _check_names(names: List[str], lock_path: str) -> None:
+    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
+    if duplicates:
+        raise InvalidLock(lock_path, f"wheelmeta env needs one entry per package; several for {', '.join(duplicates)}")
+    internal = sorted(set(names) & _SET_INTERNALS)
+    if internal:
+        raise InvalidLock(lock_path, f"a package named {', '.join(internal)} would replace the attribute of that name "
+                          "nixpkgs' Python set uses for itself; wheelmeta env cannot write it")
+
+
+def _let_bindings(names: List[str], overrides: List) -> List:
+    """``pick``, ``preferred``, ``strayProviders``, ``lockedPython`` (the set with the lock) and ``env``."""
     locked_python = Apply(Var("python.override"), AttrSet([
         Binding("self", Var("lockedPython")),
-        Binding("packageOverrides", Function(["final", "prev"], AttrSet(overrides[:-1]))),
+        Binding("packageOverrides", Function(["final", "prev"], AttrSet(overrides))),
     ]))
     env = Apply(Var("lockedPython.withPackages"),
                 Function(["ps"], ListExpr([Var(f"ps.{attr_name(n)}") for n in names])))
-    bindings = [
+    return [
         Comment("the kind a package is built from: providers.<name> (wheel, sdist or nixpkgs), else the default"),
         Binding("pick", _pick_function()),
         Blank(),
@@ -144,37 +167,38 @@ def environment_function(lock, *, lock_path: str = "pylock.toml", relative_to: O
         Blank(),
         Binding("env", env),
     ]
-    result = BinOp(Var("env"), "//", AttrSet([
+
+
+def _result(names: List[str]) -> BinOp:
+    """``env // { env; python; packages; shell; }``: nix-build builds the environment, -A picks the rest."""
+    return BinOp(Var("env"), "//", AttrSet([
         Binding("env", Var("env")),
         Binding("python", Var("lockedPython")),
         Binding("packages", AttrSet([Binding(n, Var(f"lockedPython.pkgs.{attr_name(n)}")) for n in names])),
         Binding("shell", Apply(Var("pkgs.mkShell"), AttrSet([Binding("packages", ListExpr([Var("env")]))]))),
     ]))
-    for warning in where.warnings:
-        log.warning("%s", warning)
-    formals = [
-        Formal("pkgs", Apply(Var("import"), EnvPath("nixpkgs"), AttrSet())),
-        Formal("python", Var("pkgs.python3")),
-        Formal("preferWheels", Var("true")),
-        Formal("providers", AttrSet()),
-    ]
-    return Function(formals, Let(bindings, result), blank_line=True)
 
 
 def _pick_function() -> Function:
     """``name: default: builds: ...``: the build of the kind asked for, or a throw that names the package."""
-    has = lambda key, in_set: Apply(Var("builtins.hasAttr"), key, Var(in_set))  # noqa: E731
-    get = lambda key, in_set: Apply(Var("builtins.getAttr"), key, Var(in_set))  # noqa: E731
     kinds = Apply(Var("builtins.concatStringsSep"), Str(", "), Apply(Var("builtins.attrNames"), Var("builds")))
     missing = _concat(Str("wheelmeta env: "), Var("name"), Str(" cannot be built from "), Var("kind"),
                       Str("; it can be built from: "), kinds)
     stray = _concat(Str("wheelmeta env: providers names packages the lock does not have: "),
                     Apply(Var("builtins.concatStringsSep"), Str(", "),
                           Apply(Var("builtins.attrNames"), Var("strayProviders"))))
-    chosen = If(has(Var("kind"), "builds"), get(Var("kind"), "builds"), Apply(Var("throw"), missing))
+    chosen = If(_has("kind", "builds"), _get("kind", "builds"), Apply(Var("throw"), missing))
     checked = If(BinOp(Var("strayProviders"), "==", AttrSet()), chosen, Apply(Var("throw"), stray))
-    kind = If(has(Var("name"), "providers"), get(Var("name"), "providers"), Var("default"))
+    kind = If(_has("name", "providers"), _get("name", "providers"), Var("default"))
     return Function(["name", "default", "builds"], Let([Binding("kind", kind)], checked))
+
+
+def _has(key: str, attrs: str) -> Apply:
+    return Apply(Var("builtins.hasAttr"), Var(key), Var(attrs))
+
+
+def _get(key: str, attrs: str) -> Apply:
+    return Apply(Var("builtins.getAttr"), Var(key), Var(attrs))
 
 
 def _concat(*parts) -> BinOp:
