@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lockbuild import SEED_NATIVE, SEED_NIXPKGS_PYTHON, lock_dict, seed_packages, toml_text, write_lock
-from nixstub import evaluate_environment, require_nix
+from nixstub import evaluate_environment, nix_parse, require_nix
 from wheelmeta.cli import main
 
 
@@ -22,6 +22,7 @@ def test_env_without_output_prints_the_same_file(tmp_path, capsys):
     assert main(["-q", "env", str(lock), "-o", str(tmp_path / "env.nix")]) == 0
     assert main(["-q", "env", str(lock)]) == 0
     assert capsys.readouterr().out == (tmp_path / "env.nix").read_text()
+    nix_parse(tmp_path / "env.nix")
 
 
 def test_env_twice_gives_byte_identical_files(tmp_path):
@@ -29,12 +30,14 @@ def test_env_twice_gives_byte_identical_files(tmp_path):
     for name in ("a.nix", "b.nix"):
         assert main(["-q", "env", str(lock), "-o", str(tmp_path / name)]) == 0
     assert (tmp_path / "a.nix").read_bytes() == (tmp_path / "b.nix").read_bytes()
+    nix_parse(tmp_path / "a.nix")
 
 
 def test_env_warns_about_unknown_native_libraries(tmp_path, capsys):
     lock = write_lock(tmp_path / "pylock.toml", seed_packages())
     assert main(["env", str(lock), "-o", str(tmp_path / "env.nix")]) == 0
     assert "wheelmeta: warning: fastmath 2.0: no nixpkgs input known for libmystery.so.3" in capsys.readouterr().err
+    nix_parse(tmp_path / "env.nix")
 
 
 def test_an_invalid_lock_is_one_error_line_naming_the_file(tmp_path, capsys):

@@ -31,6 +31,7 @@ def env_file(tmp_path: Path) -> Path:
     lock = read_pylock(write_lock(tmp_path / "pylock.toml", seed_packages()))
     path = tmp_path / "env.nix"
     path.write_text(environment_expression(lock, lock_path=str(tmp_path / "pylock.toml")))
+    nix_parse(path)  # every file a test writes is Nix the real parser accepts
     return path
 
 
