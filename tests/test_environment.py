@@ -147,6 +147,17 @@ def test_asking_nixpkgs_for_a_package_it_lacks_throws_naming_the_package(env_fil
     assert "wheelmeta env: purelib cannot be taken from nixpkgs: python.pkgs has no purelib" in error
 
 
+def test_nixpkgs_means_the_nixpkgs_attribute_of_the_name_and_cuda_wheels_have_none(tmp_path):
+    packages = [package("opencv-python", "4.10.0.84", wheel="cp37-abi3-manylinux_2_17_x86_64"),
+                package("nvidia-cuda-runtime-cu12", "12.4.127", wheel="py3-none-manylinux2014_x86_64")]
+    path = tmp_path / "env.nix"
+    path.write_text(environment_expression(Pylock.from_dict(lock_dict(packages))))
+    result = evaluate_environment(path, tmp_path, [], ["opencv4"], '{ providers = { opencv-python = "nixpkgs"; }; }')
+    assert result["packages"]["opencv-python"] == "nixpkgs:opencv4"
+    error = environment_error(path, tmp_path, [], [], '{ providers = { nvidia-cuda-runtime-cu12 = "nixpkgs"; }; }')
+    assert "nvidia-cuda-runtime-cu12 cannot be built from nixpkgs; it can be built from: wheel" in error
+
+
 def test_a_provider_for_a_package_outside_the_lock_throws_naming_it(env_file):
     error = evaluation_error(env_file, '{ providers = { purelibb = "sdist"; }; }')
     assert "providers names packages the lock does not have: purelibb" in error
