@@ -20,6 +20,7 @@ except ImportError:  # Python < 3.11
 from packaging.pylock import Pylock
 
 INDEX = "http://127.0.0.1:9/simple/"
+TARGET_MARKER = "python_full_version == '3.12.*' and sys_platform == 'linux' and platform_machine == 'x86_64'"
 
 
 def _value(value: Any) -> str:
@@ -68,7 +69,7 @@ def package(name: str, version: str, *, wheel: Optional[str] = None, sdist: bool
 def lock_dict(packages: List[Dict[str, Any]]) -> Dict[str, Any]:
     return {
         "lock-version": "1.0",
-        "environments": ["python_full_version == '3.12.*' and sys_platform == 'linux' and platform_machine == 'x86_64'"],
+        "environments": [TARGET_MARKER],
         "requires-python": "==3.12.*",
         "extras": [],
         "dependency-groups": [],

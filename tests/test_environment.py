@@ -131,6 +131,17 @@ def test_a_library_from_another_locked_wheel_is_found_through_its_search_path(en
     assert f'addAutoPatchelfSearchPath "{expected}' in hook
 
 
+def test_a_search_path_into_a_package_outside_the_lock_takes_nixpkgs_package_and_says_so(tmp_path):
+    entry = package("torchvision", "0.29.0", wheel="cp312-cp312-manylinux_2_28_x86_64",
+                    wheelmeta={"nix": {"build-inputs": ["stdenv.cc.cc.lib"],
+                                       "python-search-paths": [{"attribute": "torch", "path": "torch/lib"}]}})
+    path = tmp_path / "env.nix"
+    path.write_text(environment_expression(Pylock.from_dict(lock_dict([entry]))))
+    assert "# torchvision 0.29.0: its wheel needs libraries of torch, which is not in the lock" in path.read_text()
+    hook = evaluate_environment(path, tmp_path, ["stdenv.cc.cc.lib"], ["torch"])["packages"]["torchvision"]["preFixup"]
+    assert '"/stub/nixpkgs:torch/lib/python3.12/site-packages/torch/lib"' in hook
+
+
 def test_env_and_shell_hold_every_package_as_chosen(env_file):
     result = evaluate(env_file, "{ preferWheels = false; }")
     assert result["env"] == ["fastmath-2.0-sdist", "oldsetup-0.9-sdist", "purelib-1.0-sdist", "tensorflow-2.1.0-wheel"]

@@ -243,13 +243,13 @@ def _package_bindings(package, locked: set, where: _Where) -> List:
                                           f"{nixpkgs}"))
         builds.append(Binding("nixpkgs", If(BinOp(Var("prev"), "?", Var(attr_name(nixpkgs))),
                                             Var(_PREV + attr_name(nixpkgs)), missing)))
-    comments = _package_comments(package, name, wheel, facts, where)
+    comments = _package_comments(package, name, wheel, facts, locked, where)
     default = Var("preferred") if wheel is not None and package.sdist is not None else \
         Str("wheel" if wheel is not None else "sdist")
     return comments + [Binding(name, Apply(Var("pick"), Str(name), default, AttrSet(builds)))]
 
 
-def _package_comments(package, name: str, wheel, facts: _Facts, where: _Where) -> List[Comment]:
+def _package_comments(package, name: str, wheel, facts: _Facts, locked: set, where: _Where) -> List[Comment]:
     version = f"{name} {package.version}" if package.version is not None else name
     out = []
     if wheel is None:
@@ -262,6 +262,10 @@ def _package_comments(package, name: str, wheel, facts: _Facts, where: _Where) -
                            "autoPatchelfHook fails on its wheel until one is added to buildInputs"))
         where.warnings.append(f"{version}: no nixpkgs input known for {', '.join(unknown)} "
                               "(said in a comment of the wheel's buildInputs)")
+    for attribute, _ in facts.inputs.python_search_paths if wheel is not None and facts.inputs else ():
+        if attribute not in locked:
+            out.append(Comment(f"{version}: its wheel needs libraries of {attribute}, which is not in the lock: "
+                               f"they come from python.pkgs.{attribute}"))
     if facts.differ is not None:
         sdist, wheel_deps = facts.differ
         out.append(Comment(f"{version}: its sdist declares other dependencies than its wheel "
@@ -432,7 +436,7 @@ def _src(package, archive, where: _Where):
     """``pkgs.fetchurl { url; hash; }`` for an archive with a URL, a path (relative to the lock) otherwise."""
     hash_ = _sri(archive.hashes or {})
     if hash_ is None:
-        raise where.error(package, f"{archive.name or archive.url}: no sha256, sha512 or sha384 hex digest for fetchurl")
+        raise where.error(package, f"{archive.name or archive.url}: no sha256, sha512 or sha384 digest for fetchurl")
     if archive.url:
         bindings = [Binding("url", Str(archive.url)), Binding("hash", Str(hash_))]
         if archive.name and unquote(posixpath.basename(urlsplit(archive.url).path)) != archive.name:
