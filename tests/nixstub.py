@@ -193,7 +193,7 @@ def evaluate_file(path: Path, native: Iterable[str], python: Iterable[str] = (),
 # the environment file (wheelmeta env): a stub pkgs with an interpreter that can be overridden
 
 #: every argument the environment stub's buildPythonPackage accepts, for a wheel or an sdist
-ENV_ALLOWED_ARGS = ALLOWED_ARGS + ("pyproject", "build-system")
+ENV_ALLOWED_ARGS = ALLOWED_ARGS + ("pyproject", "build-system", "dontCheckRuntimeDeps")
 
 
 def env_stub_nix(native: Iterable[str], python: Iterable[str] = ()) -> str:
@@ -230,6 +230,7 @@ def env_stub_nix(native: Iterable[str], python: Iterable[str] = ()) -> str:
         preFixup = args.preFixup or null;
         dependencies = names args.dependencies;
         pythonImportsCheck = args.pythonImportsCheck or [ ];
+        dontCheckRuntimeDeps = args.dontCheckRuntimeDeps or false;
       }};
     }};
   fetchurl = {{ url, hash, name ? null }}:

@@ -142,6 +142,29 @@ def test_a_search_path_into_a_package_outside_the_lock_takes_nixpkgs_package_and
     assert '"/stub/nixpkgs:torch/lib/python3.12/site-packages/torch/lib"' in hook
 
 
+def test_a_dependency_cycle_is_cut_once_and_every_package_stays_in_the_environment(tmp_path):
+    packages = [package("dask", "2024.1.0", wheel="py3-none-any", dependencies=["distributed"]),
+                package("distributed", "2024.1.0", wheel="py3-none-any", dependencies=["dask"])]
+    path = tmp_path / "env.nix"
+    path.write_text(environment_expression(Pylock.from_dict(lock_dict(packages))))
+    result = evaluate_environment(path, tmp_path, [], [])  # no infinite recursion
+    # the walk goes in name order: dask keeps its edge, distributed's back to dask is the one cut
+    assert result["packages"]["dask"]["dependencies"] == ["distributed-2024.1.0-wheel"]
+    assert result["packages"]["dask"]["dontCheckRuntimeDeps"] is False
+    assert result["packages"]["distributed"]["dependencies"] == []
+    assert result["packages"]["distributed"]["dontCheckRuntimeDeps"] is True
+    assert result["env"] == ["dask-2024.1.0-wheel", "distributed-2024.1.0-wheel"]
+    assert "# dask: left out to break a dependency cycle" in path.read_text()
+
+
+def test_a_build_requirement_on_the_package_itself_comes_from_nixpkgs(tmp_path):
+    packages = [package("flit-core", "3.9.0", sdist=True, wheelmeta={"build-requires": ["flit-core>=3.8"]})]
+    path = tmp_path / "env.nix"
+    path.write_text(environment_expression(Pylock.from_dict(lock_dict(packages))))
+    result = evaluate_environment(path, tmp_path, [], ["flit-core"])
+    assert result["packages"]["flit-core"]["build-system"] == ["nixpkgs:flit-core"]
+
+
 def test_env_and_shell_hold_every_package_as_chosen(env_file):
     result = evaluate(env_file, "{ preferWheels = false; }")
     assert result["env"] == ["fastmath-2.0-sdist", "oldsetup-0.9-sdist", "purelib-1.0-sdist", "tensorflow-2.1.0-wheel"]

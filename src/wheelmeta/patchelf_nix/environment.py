@@ -119,12 +119,16 @@ def environment_function(lock, *, lock_path: str = "pylock.toml", relative_to: O
     packages = sorted(lock.packages, key=lambda p: (canonicalize_name(p.name), str(p.version or "")))
     names = [canonicalize_name(p.name) for p in packages]
     _check_names(names, lock_path)
-    where = _Where(lock_path, relative_to)
+    bare = _Context(lock_path, relative_to, set(names), set())
+    facts = {name: _facts(package, bare) for name, package in zip(names, packages)}
+    edges = {name: [d for d in _all_dependency_names(package, facts[name]) if d in bare.locked]
+             for name, package in zip(names, packages)}
+    ctx = _Context(lock_path, relative_to, set(names), _cycle_edges(names, edges))
     overrides: List = []
     for package in packages:
-        overrides += _package_bindings(package, set(names), where) + [Blank()]
+        overrides += _package_bindings(package, facts[canonicalize_name(package.name)], ctx) + [Blank()]
     body = Let(_let_bindings(names, overrides[:-1]), _result(names))
-    for warning in where.warnings:
+    for warning in ctx.warnings:
         log.warning("%s", warning)
     formals = [
         Formal("pkgs", Apply(Var("import"), EnvPath("nixpkgs"), AttrSet())),
@@ -133,6 +137,26 @@ def environment_function(lock, *, lock_path: str = "pylock.toml", relative_to: O
         Formal("providers", AttrSet()),
     ]
     return Function(formals, body, blank_line=True)
+
+
+def _cycle_edges(names: List[str], edges: Mapping[str, List[str]]) -> set:
+    """The dependency edges to leave out so that no package depends on itself, even through others: the edges a
+    depth-first walk in name order finds going back to a package it is still inside (Nix would recurse forever)."""
+    cut, state = set(), {}  # state: 1 while inside a package, 2 when done
+
+    def visit(name: str) -> None:
+        state[name] = 1
+        for dep in sorted(set(edges.get(name, ()))):
+            if state.get(dep) == 1:
+                cut.add((name, dep))
+            elif dep not in state:
+                visit(dep)
+        state[name] = 2
+
+    for name in names:
+        if name not in state:
+            visit(name)
+    return cut
 
 
 def _check_names(names: List[str], lock_path: str) -> None:
@@ -212,12 +236,15 @@ def _concat(*parts) -> BinOp:
 # one package
 
 
-class _Where:
-    """Where the lock is and where the Nix file goes: for error messages and for archives given by path."""
+class _Context:
+    """What every package's part of the file needs to know about the whole: where the lock is (errors, archives
+    given by path), where the Nix file goes, the locked names, the dependency edges cut to break cycles."""
 
-    def __init__(self, lock_path: str, relative_to: Optional[str]) -> None:
+    def __init__(self, lock_path: str, relative_to: Optional[str], locked: set, cut: set) -> None:
         self.lock_path = str(lock_path)
         self.relative_to = relative_to
+        self.locked = locked
+        self.cut = cut
         self.warnings: List[str] = []  # logged once the whole file could be written
 
     def error(self, package, reason: str) -> InvalidLock:
@@ -225,31 +252,30 @@ class _Where:
         return InvalidLock(self.lock_path, f"package {package.name}{version}: {reason}")
 
 
-def _package_bindings(package, locked: set, where: _Where) -> List:
+def _package_bindings(package, facts: _Facts, ctx: _Context) -> List:
     """``<name> = pick "<name>" <default> { wheel = ...; sdist = ...; nixpkgs = ...; };`` and its comments."""
     name = canonicalize_name(package.name)
-    facts = _facts(package, where)
     wheel = _wheel(package)
     builds: List = []
     if wheel is not None:
-        builds.append(Binding("wheel", _wheel_build(package, wheel, facts, locked, where)))
+        builds.append(Binding("wheel", _wheel_build(package, wheel, facts, ctx)))
     if package.sdist is not None:
-        builds.append(Binding("sdist", _sdist_build(package, facts, locked, where)))
+        builds.append(Binding("sdist", _sdist_build(package, facts, ctx)))
     if not builds:
-        raise where.error(package, "neither a wheel nor an sdist: wheelmeta env builds only from archives of an index")
+        raise ctx.error(package, "neither a wheel nor an sdist: wheelmeta env builds only from archives of an index")
     nixpkgs = python_attribute(name)
     if nixpkgs is not None:
         missing = Apply(Var("throw"), Str(f"wheelmeta env: {name} cannot be taken from nixpkgs: python.pkgs has no "
                                           f"{nixpkgs}"))
         builds.append(Binding("nixpkgs", If(BinOp(Var("prev"), "?", Var(attr_name(nixpkgs))),
                                             Var(_PREV + attr_name(nixpkgs)), missing)))
-    comments = _package_comments(package, name, wheel, facts, locked, where)
+    comments = _package_comments(package, name, wheel, facts, ctx)
     default = Var("preferred") if wheel is not None and package.sdist is not None else \
         Str("wheel" if wheel is not None else "sdist")
     return comments + [Binding(name, Apply(Var("pick"), Str(name), default, AttrSet(builds)))]
 
 
-def _package_comments(package, name: str, wheel, facts: _Facts, locked: set, where: _Where) -> List[Comment]:
+def _package_comments(package, name: str, wheel, facts: _Facts, ctx: _Context) -> List[Comment]:
     version = f"{name} {package.version}" if package.version is not None else name
     out = []
     if wheel is None:
@@ -260,10 +286,10 @@ def _package_comments(package, name: str, wheel, facts: _Facts, locked: set, whe
     if unknown:
         out.append(Comment(f"WARNING: {version}: no nixpkgs input is known for {', '.join(unknown)}; "
                            "autoPatchelfHook fails on its wheel until one is added to buildInputs"))
-        where.warnings.append(f"{version}: no nixpkgs input known for {', '.join(unknown)} "
+        ctx.warnings.append(f"{version}: no nixpkgs input known for {', '.join(unknown)} "
                               "(said in a comment of the wheel's buildInputs)")
     for attribute, _ in facts.inputs.python_search_paths if wheel is not None and facts.inputs else ():
-        if attribute not in locked:
+        if attribute not in ctx.locked:
             out.append(Comment(f"{version}: its wheel needs libraries of {attribute}, which is not in the lock: "
                                f"they come from python.pkgs.{attribute}"))
     if facts.differ is not None:
@@ -283,52 +309,52 @@ class _Facts:
     differ: Optional[Tuple[List[str], List[str]]]   # (sdist's, wheel's) when they differ
 
 
-def _facts(package, where: _Where) -> _Facts:
-    table = _table((package.tool or {}).get("wheelmeta", {}), "[packages.tool.wheelmeta]", package, where)
-    nix = _table(table.get("nix"), "[packages.tool.wheelmeta.nix]", package, where) if "nix" in table else None
+def _facts(package, ctx: _Context) -> _Facts:
+    table = _table((package.tool or {}).get("wheelmeta", {}), "[packages.tool.wheelmeta]", package, ctx)
+    nix = _table(table.get("nix"), "[packages.tool.wheelmeta.nix]", package, ctx) if "nix" in table else None
     differ = table.get("sdist-dependencies-differ")
     if differ is not None:
-        differ = _table(differ, "sdist-dependencies-differ", package, where)
-        differ = (_string_list(differ, "sdist", package, where), _string_list(differ, "wheel", package, where))
+        differ = _table(differ, "sdist-dependencies-differ", package, ctx)
+        differ = (_string_list(differ, "sdist", package, ctx), _string_list(differ, "wheel", package, ctx))
     inputs = None
     if nix is not None:
         driver = nix.get("driver-runpath", False)
         if not isinstance(driver, bool):
-            raise where.error(package, "driver-runpath must be true or false")
+            raise ctx.error(package, "driver-runpath must be true or false")
         inputs = NixInputs(
-            build_inputs=tuple(_string_list(nix, "build-inputs", package, where)),
-            ignore_missing_deps=tuple(_string_list(nix, "ignore-missing-deps", package, where)),
+            build_inputs=tuple(_string_list(nix, "build-inputs", package, ctx)),
+            ignore_missing_deps=tuple(_string_list(nix, "ignore-missing-deps", package, ctx)),
             driver_runpath=driver,
-            unknown=tuple(_string_list(nix, "unknown", package, where)),
-            python_search_paths=tuple(_search_paths(nix.get("python-search-paths", []), package, where)),
+            unknown=tuple(_string_list(nix, "unknown", package, ctx)),
+            python_search_paths=tuple(_search_paths(nix.get("python-search-paths", []), package, ctx)),
         )
     return _Facts(
-        build_requires=_string_list(table, "build-requires", package, where) if "build-requires" in table else None,
+        build_requires=_string_list(table, "build-requires", package, ctx) if "build-requires" in table else None,
         inputs=inputs,
-        import_modules=_string_list(nix or {}, "import-modules", package, where),
+        import_modules=_string_list(nix or {}, "import-modules", package, ctx),
         differ=differ,
     )
 
 
-def _table(value, what: str, package, where: _Where) -> Mapping[str, Any]:
+def _table(value, what: str, package, ctx: _Context) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise where.error(package, f"{what} must be a table")
+        raise ctx.error(package, f"{what} must be a table")
     return value
 
 
-def _string_list(table: Mapping[str, Any], key: str, package, where: _Where) -> List[str]:
+def _string_list(table: Mapping[str, Any], key: str, package, ctx: _Context) -> List[str]:
     value = table.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise where.error(package, f"{key} must be a list of strings")
+        raise ctx.error(package, f"{key} must be a list of strings")
     return value
 
 
-def _search_paths(entries, package, where: _Where) -> List[Tuple[str, str]]:
+def _search_paths(entries, package, ctx: _Context) -> List[Tuple[str, str]]:
     if not isinstance(entries, list) or not all(
         isinstance(e, Mapping) and isinstance(e.get("attribute"), str) and isinstance(e.get("path"), str)
         for e in entries
     ):
-        raise where.error(package, "python-search-paths must be a list of { attribute, path } tables")
+        raise ctx.error(package, "python-search-paths must be a list of { attribute, path } tables")
     return [(canonicalize_name(e["attribute"]), e["path"]) for e in entries]
 
 
@@ -338,60 +364,83 @@ def _wheel(package):
     return wheels[0] if wheels else None
 
 
-def _common_bindings(package, where: _Where) -> List:
+def _common_bindings(package, ctx: _Context) -> List:
     if package.version is None:
-        raise where.error(package, "no version: wheelmeta env builds released versions only")
+        raise ctx.error(package, "no version: wheelmeta env builds released versions only")
     return [Binding("pname", Str(canonicalize_name(package.name))), Binding("version", Str(str(package.version)))]
 
 
-def _wheel_build(package, wheel, facts: _Facts, locked: set, where: _Where) -> Apply:
+def _wheel_build(package, wheel, facts: _Facts, ctx: _Context) -> Apply:
     inputs = facts.inputs or NixInputs()
     try:
         native = NativeInputs.of(inputs, patch=facts.inputs is not None, native_scope=_PKGS, python_scope=_FINAL)
     except UsageError as exc:  # a build input that is not an attribute path
-        raise where.error(package, f"[packages.tool.wheelmeta.nix] {exc}") from None
-    bindings = _common_bindings(package, where) + [
+        raise ctx.error(package, f"[packages.tool.wheelmeta.nix] {exc}") from None
+    bindings = _common_bindings(package, ctx) + [
         Binding("format", Str("wheel")),
         Blank(),
-        Binding("src", _src(package, wheel, where)),
+        Binding("src", _src(package, wheel, ctx)),
         Blank(),
     ]
     bindings += native.bindings()
-    bindings += _dependency_bindings(package, facts, locked)
+    bindings += _dependency_bindings(package, facts, ctx)
     return Apply(Var(_FINAL + "buildPythonPackage"), AttrSet(bindings))
 
 
-def _sdist_build(package, facts: _Facts, locked: set, where: _Where) -> Apply:
-    build_system = _build_system(facts.build_requires, locked)
-    bindings = _common_bindings(package, where) + [
+def _sdist_build(package, facts: _Facts, ctx: _Context) -> Apply:
+    build_system = _build_system(package, facts.build_requires, ctx)
+    bindings = _common_bindings(package, ctx) + [
         Binding("pyproject", Var("true")),
         Blank(),
-        Binding("src", _src(package, package.sdist, where)),
+        Binding("src", _src(package, package.sdist, ctx)),
         Blank(),
         Binding("build-system", build_system),
         Blank(),
     ]
-    bindings += _dependency_bindings(package, facts, locked, sdist=True)
+    bindings += _dependency_bindings(package, facts, ctx, sdist=True)
     return Apply(Var(_FINAL + "buildPythonPackage"), AttrSet(bindings))
 
 
-def _dependency_bindings(package, facts: _Facts, locked: set, *, sdist: bool = False) -> List:
+def _dependency_bindings(package, facts: _Facts, ctx: _Context, *, sdist: bool = False) -> List:
     """``dependencies`` (the lock's, or for an sdist that declares others, the sdist's own) and the import check."""
-    names = sorted({canonicalize_name(str(d.get("name", ""))) for d in package.dependencies or () if d.get("name")})
+    name = canonicalize_name(package.name)
+    names = _dependency_names(package, facts, sdist=sdist)
     items: List = []
     if sdist and facts.differ is not None:
-        sdist_names, wheel_names = (_requirement_names(side) for side in facts.differ)
-        names = sorted((set(names) - wheel_names) | sdist_names)
         items.append(Comment("the sdist's own requirements, which differ from its wheel's"))
     for dep in names:
-        if dep not in locked:
+        if (name, dep) in ctx.cut:
+            items.append(Comment(f"{dep}: left out to break a dependency cycle; it is in the environment all the same"))
+            continue
+        if dep not in ctx.locked:
             items.append(Comment(f"{dep}: not in the lock, taken from python.pkgs"))
-        items.append(_python_package(dep, locked))
+        items.append(_python_package(dep, ctx.locked))
     modules = [m for m in facts.import_modules if all(is_identifier(part) for part in m.split("."))]
     out = [Binding("dependencies", ListExpr(items))]
+    if any((name, dep) in ctx.cut for dep in names):
+        # nixpkgs checks that the Requires-Dist of the wheel are installed with it; the cut one is not, by design
+        out += [Blank(), Binding("dontCheckRuntimeDeps", Var("true"))]
     if modules:
         out += [Blank(), Binding("pythonImportsCheck", ListExpr([Str(m) for m in modules]))]
     return out
+
+
+def _dependency_names(package, facts: _Facts, *, sdist: bool) -> List[str]:
+    """The canonical names a build of ``package`` depends on: the lock's ``dependencies``; for the sdist build of a
+    package whose sdist declares others, those of the sdist instead of the wheel's."""
+    names = {canonicalize_name(str(d.get("name", ""))) for d in package.dependencies or () if d.get("name")}
+    if sdist and facts.differ is not None:
+        sdist_names, wheel_names = (_requirement_names(side) for side in facts.differ)
+        names = (names - wheel_names) | sdist_names
+    return sorted(names)
+
+
+def _all_dependency_names(package, facts: _Facts) -> set:
+    """Every package either build of ``package`` needs: both kinds' dependencies, and the sdist's build system."""
+    names = set(_dependency_names(package, facts, sdist=False)) | set(_dependency_names(package, facts, sdist=True))
+    if package.sdist is not None:
+        names |= set(_build_requirements(facts.build_requires)[0])
+    return names
 
 
 def _requirement_names(requirements: List[str]) -> set:
@@ -410,33 +459,45 @@ def _python_package(name: str, locked: set) -> Var:
     return Var(_FINAL + attr_name(attr))
 
 
-def _build_system(requires: Optional[List[str]], locked: set) -> ListExpr:
-    """``build-system``: the sdist's build requirements as packages of the set (locked, else nixpkgs')."""
-    items: List = []
-    if requires is None:
-        items.append(Comment("the lock names no build requirements: setuptools and wheel, as pip assumes"))
-        requires = list(_LEGACY_BUILD_SYSTEM)
-    names = {}
-    for text in requires:
+def _build_requirements(requires: Optional[List[str]]) -> Tuple[Mapping[str, Requirement], List[str]]:
+    """canonical name -> requirement for an sdist's build requirements (pip's default when the lock names none),
+    and the texts that are not requirements."""
+    names, bad = {}, []
+    for text in requires if requires is not None else _LEGACY_BUILD_SYSTEM:
         try:
             req = Requirement(text)
         except InvalidRequirement:
-            items.append(Comment(f"not a requirement, add it by hand: {text}"))
+            bad.append(text)
             continue
         names.setdefault(canonicalize_name(req.name), req)
+    return names, bad
+
+
+def _build_system(package, requires: Optional[List[str]], ctx: _Context) -> ListExpr:
+    """``build-system``: the sdist's build requirements as packages of the set (locked, else nixpkgs'); one whose
+    locked package depends on this one (or is this one) is nixpkgs', which breaks the cycle."""
+    own = canonicalize_name(package.name)
+    names, bad = _build_requirements(requires)
+    items: List = [Comment(f"not a requirement, add it by hand: {text}") for text in bad]
+    if requires is None:
+        items.append(Comment("the lock names no build requirements: setuptools and wheel, as pip assumes"))
     for name in sorted(names):
         req = names[name]
         if req.marker is not None:
             items.append(Comment(f"{name}: taken whatever its marker says ({req.marker})"))
-        items.append(_python_package(name, locked))
+        if (own, name) in ctx.cut:
+            items.append(Comment(f"{name}: nixpkgs' own, as the locked one needs {own} itself"))
+            items.append(Var(_PREV + attr_name(python_attribute(name) or name)))
+        else:
+            items.append(_python_package(name, ctx.locked))
     return ListExpr(items)
 
 
-def _src(package, archive, where: _Where):
+def _src(package, archive, ctx: _Context):
     """``pkgs.fetchurl { url; hash; }`` for an archive with a URL, a path (relative to the lock) otherwise."""
     hash_ = _sri(archive.hashes or {})
     if hash_ is None:
-        raise where.error(package, f"{archive.name or archive.url}: no sha256, sha512 or sha384 digest for fetchurl")
+        raise ctx.error(package, f"{archive.name or archive.url}: no sha256, sha512 or sha384 digest for fetchurl")
     if archive.url:
         bindings = [Binding("url", Str(archive.url)), Binding("hash", Str(hash_))]
         if archive.name and unquote(posixpath.basename(urlsplit(archive.url).path)) != archive.name:
@@ -444,11 +505,11 @@ def _src(package, archive, where: _Where):
             bindings.insert(0, Binding("name", Str(archive.name)))
         return Apply(Var(_PKGS + "fetchurl"), AttrSet(bindings))
     if archive.path:
-        path = os.path.join(os.path.dirname(os.path.abspath(where.lock_path)), archive.path)
-        if where.relative_to is not None:
-            path = os.path.relpath(path, os.path.abspath(where.relative_to))
+        path = os.path.join(os.path.dirname(os.path.abspath(ctx.lock_path)), archive.path)
+        if ctx.relative_to is not None:
+            path = os.path.relpath(path, os.path.abspath(ctx.relative_to))
         return path_expression(path)
-    raise where.error(package, f"{archive.name}: neither a url nor a path")
+    raise ctx.error(package, f"{archive.name}: neither a url nor a path")
 
 
 def _sri(hashes: Mapping[str, str]) -> Optional[str]:
