@@ -238,6 +238,19 @@ def test_an_archive_the_lock_gives_by_path_is_a_path_relative_to_the_nix_file(tm
     assert src == {"path": str(tmp_path.resolve() / "lock" / "wheels" / "purelib-1.0-py3-none-any.whl")}
 
 
+def test_a_direct_reference_archive_is_built_as_the_kind_its_file_name_says(tmp_path):
+    wheel = {"name": "direct-wheel", "version": "1.0",
+             "archive": {"url": "http://127.0.0.1:9/direct_wheel-1.0-py3-none-any.whl", "hashes": {"sha256": "a" * 64}}}
+    sdist = {"name": "direct-sdist", "version": "2.0",
+             "archive": {"url": "http://127.0.0.1:9/direct_sdist-2.0.tar.gz", "hashes": {"sha256": "b" * 64}}}
+    path = tmp_path / "env.nix"
+    path.write_text(environment_expression(Pylock.from_dict(lock_dict([wheel, sdist]))))
+    packages = evaluate_environment(path, tmp_path, [], ["setuptools", "wheel"])["packages"]
+    assert (built_from({"packages": packages}, "direct-wheel"), built_from({"packages": packages}, "direct-sdist")) \
+        == ("wheel", "sdist")
+    assert packages["direct-wheel"]["src"]["url"] == wheel["archive"]["url"]
+
+
 def test_an_sdist_that_declares_other_dependencies_than_its_wheel_is_built_with_its_own(tmp_path):
     entry = package("purelib", "1.0", wheel="py3-none-any", sdist=True, dependencies=["idna"],
                     wheelmeta={"sdist-dependencies-differ": {"sdist": ["chardet>=3"], "wheel": ["idna>=2"]}})

@@ -255,32 +255,32 @@ class _Context:
 def _package_bindings(package, facts: _Facts, ctx: _Context) -> List:
     """``<name> = pick "<name>" <default> { wheel = ...; sdist = ...; nixpkgs = ...; };`` and its comments."""
     name = canonicalize_name(package.name)
-    wheel = _wheel(package)
+    wheel, sdist = _archives(package, ctx)
     builds: List = []
     if wheel is not None:
         builds.append(Binding("wheel", _wheel_build(package, wheel, facts, ctx)))
-    if package.sdist is not None:
-        builds.append(Binding("sdist", _sdist_build(package, facts, ctx)))
+    if sdist is not None:
+        builds.append(Binding("sdist", _sdist_build(package, sdist, facts, ctx)))
     if not builds:
-        raise ctx.error(package, "neither a wheel nor an sdist: wheelmeta env builds only from archives of an index")
+        raise ctx.error(package, "no wheel, sdist or archive: wheelmeta env cannot build from a directory or VCS")
     nixpkgs = python_attribute(name)
     if nixpkgs is not None:
         missing = Apply(Var("throw"), Str(f"wheelmeta env: {name} cannot be taken from nixpkgs: python.pkgs has no "
                                           f"{nixpkgs}"))
         builds.append(Binding("nixpkgs", If(BinOp(Var("prev"), "?", Var(attr_name(nixpkgs))),
                                             Var(_PREV + attr_name(nixpkgs)), missing)))
-    comments = _package_comments(package, name, wheel, facts, ctx)
-    default = Var("preferred") if wheel is not None and package.sdist is not None else \
+    comments = _package_comments(package, name, wheel, sdist, facts, ctx)
+    default = Var("preferred") if wheel is not None and sdist is not None else \
         Str("wheel" if wheel is not None else "sdist")
     return comments + [Binding(name, Apply(Var("pick"), Str(name), default, AttrSet(builds)))]
 
 
-def _package_comments(package, name: str, wheel, facts: _Facts, ctx: _Context) -> List[Comment]:
+def _package_comments(package, name: str, wheel, sdist, facts: _Facts, ctx: _Context) -> List[Comment]:
     version = f"{name} {package.version}" if package.version is not None else name
     out = []
     if wheel is None:
         out.append(Comment(f"{version}: the lock has only an sdist, built from it whatever preferWheels says"))
-    elif package.sdist is None:
+    elif sdist is None:
         out.append(Comment(f"{version}: the lock has only a wheel, used whatever preferWheels says"))
     unknown = sorted(facts.inputs.unknown) if wheel is not None and facts.inputs is not None else []
     if unknown:
@@ -358,10 +358,19 @@ def _search_paths(entries, package, ctx: _Context) -> List[Tuple[str, str]]:
     return [(canonicalize_name(e["attribute"]), e["path"]) for e in entries]
 
 
-def _wheel(package):
-    """The wheel the lock chose for the target: the first listed (the lock lists the chosen one)."""
-    wheels = list(package.wheels or ())
-    return wheels[0] if wheels else None
+def _archives(package, ctx: _Context):
+    """(wheel, sdist) of a locked package, either None: the first wheel listed (the lock lists the one it chose for
+    the target), the sdist, or a direct reference's ``[packages.archive]`` as whichever its file name says."""
+    wheel = package.wheels[0] if package.wheels else None
+    sdist = package.sdist
+    archive = package.archive
+    if archive is not None and wheel is None and sdist is None:
+        if archive.subdirectory:
+            raise ctx.error(package, "an archive whose project is in a subdirectory: wheelmeta env cannot build it")
+        if posixpath.basename(urlsplit(archive.url or "").path or archive.path or "").endswith(".whl"):
+            return archive, None
+        return None, archive
+    return wheel, sdist
 
 
 def _common_bindings(package, ctx: _Context) -> List:
@@ -387,12 +396,12 @@ def _wheel_build(package, wheel, facts: _Facts, ctx: _Context) -> Apply:
     return Apply(Var(_FINAL + "buildPythonPackage"), AttrSet(bindings))
 
 
-def _sdist_build(package, facts: _Facts, ctx: _Context) -> Apply:
+def _sdist_build(package, sdist, facts: _Facts, ctx: _Context) -> Apply:
     build_system = _build_system(package, facts.build_requires, ctx)
     bindings = _common_bindings(package, ctx) + [
         Binding("pyproject", Var("true")),
         Blank(),
-        Binding("src", _src(package, package.sdist, ctx)),
+        Binding("src", _src(package, sdist, ctx)),
         Blank(),
         Binding("build-system", build_system),
         Blank(),
@@ -438,7 +447,7 @@ def _dependency_names(package, facts: _Facts, *, sdist: bool) -> List[str]:
 def _all_dependency_names(package, facts: _Facts) -> set:
     """Every package either build of ``package`` needs: both kinds' dependencies, and the sdist's build system."""
     names = set(_dependency_names(package, facts, sdist=False)) | set(_dependency_names(package, facts, sdist=True))
-    if package.sdist is not None:
+    if package.sdist is not None or package.archive is not None:
         names |= set(_build_requirements(facts.build_requires)[0])
     return names
 
@@ -497,19 +506,20 @@ def _src(package, archive, ctx: _Context):
     """``pkgs.fetchurl { url; hash; }`` for an archive with a URL, a path (relative to the lock) otherwise."""
     hash_ = _sri(archive.hashes or {})
     if hash_ is None:
-        raise ctx.error(package, f"{archive.name or archive.url}: no sha256, sha512 or sha384 digest for fetchurl")
+        raise ctx.error(package, f"{archive.url or archive.path}: no sha256, sha512 or sha384 digest for fetchurl")
     if archive.url:
         bindings = [Binding("url", Str(archive.url)), Binding("hash", Str(hash_))]
-        if archive.name and unquote(posixpath.basename(urlsplit(archive.url).path)) != archive.name:
+        name = getattr(archive, "name", None)  # [packages.archive] has none: its URL names the file
+        if name and unquote(posixpath.basename(urlsplit(archive.url).path)) != name:
             # the store path is named after the URL's last part unless told; the wheel hooks need the file name
-            bindings.insert(0, Binding("name", Str(archive.name)))
+            bindings.insert(0, Binding("name", Str(name)))
         return Apply(Var(_PKGS + "fetchurl"), AttrSet(bindings))
     if archive.path:
         path = os.path.join(os.path.dirname(os.path.abspath(ctx.lock_path)), archive.path)
         if ctx.relative_to is not None:
             path = os.path.relpath(path, os.path.abspath(ctx.relative_to))
         return path_expression(path)
-    raise ctx.error(package, f"{archive.name}: neither a url nor a path")
+    raise ctx.error(package, "an archive with neither a url nor a path")
 
 
 def _sri(hashes: Mapping[str, str]) -> Optional[str]:
