@@ -289,6 +289,18 @@ def test_two_entries_for_one_package_are_refused_naming_the_lock():
         environment_expression(Pylock.from_dict(data), lock_path="pylock.toml")
 
 
+def test_a_name_that_is_not_a_nix_identifier_is_quoted_everywhere(tmp_path):
+    packages = [package("3to2", "1.1.1", wheel="py3-none-any", sdist=True),
+                package("user", "1.0", wheel="py3-none-any", dependencies=["3to2"])]
+    path = tmp_path / "env.nix"
+    path.write_text(environment_expression(Pylock.from_dict(lock_dict(packages))))
+    result = evaluate_environment(path, tmp_path, [], ["3to2", "setuptools", "wheel"], "{ preferWheels = false; }")
+    assert result["packages"]["user"]["dependencies"] == ["3to2-1.1.1-sdist"]
+    assert result["env"] == ["3to2-1.1.1-sdist", "user-1.0-wheel"]
+    nixpkgs = evaluate_environment(path, tmp_path, [], ["3to2"], '{ providers = { "3to2" = "nixpkgs"; }; }')
+    assert nixpkgs["packages"]["3to2"] == "nixpkgs:3to2"
+
+
 def test_a_package_named_like_an_attribute_the_python_set_uses_for_itself_is_refused():
     data = lock_dict(seed_packages() + [package("python", "0.1", wheel="py3-none-any")])
     with pytest.raises(InvalidLock, match="a package named python would replace"):

@@ -51,7 +51,6 @@ from .nixwriter import (
     ListExpr,
     Str,
     Var,
-    attr_name,
     is_identifier,
     path_expression,
     render,
@@ -176,7 +175,7 @@ def _let_bindings(names: List[str], overrides: List) -> List:
         Binding("packageOverrides", Function(["final", "prev"], AttrSet(overrides))),
     ]))
     env = Apply(Var("lockedPython.withPackages"),
-                Function(["ps"], ListExpr([Var(f"ps.{attr_name(n)}") for n in names])))
+                Function(["ps"], ListExpr([Var(f"ps.{n}") for n in names])))
     return [
         Comment("the kind a package is built from: providers.<name> (wheel, sdist or nixpkgs), else the default"),
         Binding("pick", _pick_function()),
@@ -198,7 +197,7 @@ def _result(names: List[str]) -> BinOp:
     return BinOp(Var("env"), "//", AttrSet([
         Binding("env", Var("env")),
         Binding("python", Var("lockedPython")),
-        Binding("packages", AttrSet([Binding(n, Var(f"lockedPython.pkgs.{attr_name(n)}")) for n in names])),
+        Binding("packages", AttrSet([Binding(n, Var(f"lockedPython.pkgs.{n}")) for n in names])),
         Binding("shell", Apply(Var("pkgs.mkShell"), AttrSet([Binding("packages", ListExpr([Var("env")]))]))),
     ]))
 
@@ -267,8 +266,8 @@ def _package_bindings(package, facts: _Facts, ctx: _Context) -> List:
     if nixpkgs is not None:
         missing = Apply(Var("throw"), Str(f"wheelmeta env: {name} cannot be taken from nixpkgs: python.pkgs has no "
                                           f"{nixpkgs}"))
-        builds.append(Binding("nixpkgs", If(BinOp(Var("prev"), "?", Var(attr_name(nixpkgs))),
-                                            Var(_PREV + attr_name(nixpkgs)), missing)))
+        builds.append(Binding("nixpkgs", If(BinOp(Var("prev"), "?", Var(nixpkgs)),
+                                            Var(_PREV + nixpkgs), missing)))
     comments = _package_comments(package, name, wheel, sdist, facts, ctx)
     default = Var("preferred") if wheel is not None and sdist is not None else \
         Str("wheel" if wheel is not None else "sdist")
@@ -465,7 +464,7 @@ def _requirement_names(requirements: List[str]) -> set:
 def _python_package(name: str, locked: set) -> Var:
     """``final.<name>`` for a locked package, ``final.<nixpkgs attribute>`` for anything else."""
     attr = name if name in locked else (python_attribute(name) or name)
-    return Var(_FINAL + attr_name(attr))
+    return Var(_FINAL + attr)  # Var quotes each part that needs it
 
 
 def _build_requirements(requires: Optional[List[str]]) -> Tuple[Mapping[str, Requirement], List[str]]:
@@ -496,7 +495,7 @@ def _build_system(package, requires: Optional[List[str]], ctx: _Context) -> List
             items.append(Comment(f"{name}: taken whatever its marker says ({req.marker})"))
         if (own, name) in ctx.cut:
             items.append(Comment(f"{name}: nixpkgs' own, as the locked one needs {own} itself"))
-            items.append(Var(_PREV + attr_name(python_attribute(name) or name)))
+            items.append(Var(_PREV + (python_attribute(name) or name)))
         else:
             items.append(_python_package(name, ctx.locked))
     return ListExpr(items)
