@@ -334,7 +334,8 @@ def _search_path_hook(inputs, python_scope="") -> Tuple[Optional[IndentedString]
     package installs (torchvision needs torch's libtorch.so), and the packages that hook names."""
     lines, packages = [], []
     for attribute, folder in getattr(inputs, "python_search_paths", ()) or ():
-        if not is_identifier(attribute) or not _SHELL_SAFE_FOLDER.match(folder or ""):
+        # a formal must be an identifier; a selection from a scope (final."3to2") is quoted by the writer
+        if (not python_scope and not is_identifier(attribute)) or not _SHELL_SAFE_FOLDER.match(folder or ""):
             log.warning("search path %r of %r cannot be written safely into a shell hook; left out", folder, attribute)
             continue
         lines.append(["addAutoPatchelfSearchPath \"", Var(python_scope + attribute), "/",
