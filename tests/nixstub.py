@@ -93,6 +93,18 @@ def _nix_value(node: object) -> str:
     return "{ " + items + " }"
 
 
+# the first lines of both stubs: derivation-like values, and the names of a list of them
+_PRELUDE = """
+let
+  mk = name: { inherit name; outPath = "/stub/" + name; };
+  names = map (x: x.name);"""
+
+
+def _native_tree(native: Iterable[str]) -> str:
+    """The native attribute paths a test names, plus the hooks every wheel expression may use."""
+    return _nix_value(_tree(list(native) + ["autoPatchelfHook", "autoAddDriverRunpath"]))
+
+
 def stub_nix(native: Iterable[str], python: Iterable[str] = ()) -> str:
     """The stub package set: ``native`` attribute paths, ``python`` package names, and the wheel builders.
 
@@ -101,12 +113,9 @@ def stub_nix(native: Iterable[str], python: Iterable[str] = ()) -> str:
     """
     licenses = " ".join(f"{attr} = {json.dumps(attr)};" for attr in sorted(set(LICENSES.values())))
     allowed = " ".join(json.dumps(a) for a in ALLOWED_ARGS)
-    native_tree = _nix_value(_tree(list(native) + ["autoPatchelfHook", "autoAddDriverRunpath"]))
+    native_tree = _native_tree(native)
     python_tree = _nix_value(_tree(list(python), prefix="python3Packages."))
-    return f"""
-let
-  mk = name: {{ inherit name; outPath = "/stub/" + name; }};
-  names = map (x: x.name);
+    return _PRELUDE + f"""
   lib = {{
     licenses = {{ {licenses} }};
     sourceTypes = {{ binaryNativeCode = "binaryNativeCode"; }};
@@ -178,3 +187,108 @@ def evaluate_file(path: Path, native: Iterable[str], python: Iterable[str] = (),
     """:func:`evaluate` for an expression already in a file (``wheelmeta nix -o``); paths in it stay relative to it."""
     workdir = workdir or path.parent
     return evaluate(path.read_text(), workdir, native, python, package_set)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the environment file (wheelmeta env): a stub pkgs with an interpreter that can be overridden
+
+#: every argument the environment stub's buildPythonPackage accepts, for a wheel or an sdist
+ENV_ALLOWED_ARGS = ALLOWED_ARGS + ("pyproject", "build-system", "dontCheckRuntimeDeps")
+
+
+def env_stub_nix(native: Iterable[str], python: Iterable[str] = ()) -> str:
+    """A stub ``pkgs`` for an environment file: ``python3`` with ``override { packageOverrides; self; }``,
+    ``pkgs``, ``withPackages`` and ``sitePackages``; ``fetchurl``, ``mkShell``, the hooks and ``native`` paths.
+
+    nixpkgs' Python packages (``python`` names) evaluate to ``{ name = "nixpkgs:<name>"; }``; a package the file
+    builds records its arguments under ``args`` and is named ``<pname>-<version>-<wheel|sdist>``, so a test sees
+    which derivation each package and each dependency got.
+    """
+    allowed = " ".join(json.dumps(a) for a in ENV_ALLOWED_ARGS)
+    native_tree = _native_tree(native)
+    python_tree = _nix_value(_tree(list(python), prefix="nixpkgs:"))
+    return _PRELUDE + f"""
+  buildPythonPackage = args:
+    assert builtins.all (k: builtins.elem k [ {allowed} ]) (builtins.attrNames args);
+    assert (args ? format) != (args ? pyproject);
+    assert args ? format -> args.format == "wheel";
+    assert args ? pyproject -> args.pyproject == true && args ? build-system;
+    assert builtins.isString args.pname && builtins.isString args.version;
+    assert builtins.all builtins.isString (args.pythonImportsCheck or [ ]);
+    assert builtins.all builtins.isString (args.autoPatchelfIgnoreMissingDeps or [ ]);
+    let kind = if args ? format then "wheel" else "sdist"; in
+    mk (args.pname + "-" + args.version + "-" + kind) // {{
+      args = {{
+        inherit (args) pname version;
+        src = if builtins.isPath args.src then {{ path = toString args.src; }} else args.src;
+        format = args.format or null;
+        pyproject = args.pyproject or null;
+        build-system = names (args.build-system or [ ]);
+        nativeBuildInputs = names (args.nativeBuildInputs or [ ]);
+        buildInputs = names (args.buildInputs or [ ]);
+        autoPatchelfIgnoreMissingDeps = args.autoPatchelfIgnoreMissingDeps or [ ];
+        preFixup = args.preFixup or null;
+        dependencies = names args.dependencies;
+        pythonImportsCheck = args.pythonImportsCheck or [ ];
+        dontCheckRuntimeDeps = args.dontCheckRuntimeDeps or false;
+      }};
+    }};
+  fetchurl = {{ url, hash, name ? null }}:
+    assert builtins.match "sha(256|384|512)-[A-Za-z0-9+/]+=*" hash != null;
+    assert name == null || builtins.match "[A-Za-z0-9+._?=-]+" name != null;  # what a store path name allows
+    {{ inherit url hash; }} // (if name == null then {{ }} else {{ inherit name; }});
+  nixpkgsPython = {python_tree};
+  # python.override as nixpkgs has it: the package set is a fixpoint, packageOverrides extends it
+  mkPython = overrides:
+    let
+      interpreter = mk "python3.12" // {{
+        sitePackages = "lib/python3.12/site-packages";
+        pkgs = packageSet;
+        withPackages = f: mk "python3.12-env" // {{ packages = names (f packageSet); }};
+        override = {{ packageOverrides, self }}: mkPython packageOverrides;
+      }};
+      base = nixpkgsPython // {{ inherit buildPythonPackage; python = interpreter; }};
+      packageSet = let fix = f: let x = f x; in x; in fix (final: base // overrides final base);
+    in
+    interpreter;
+  native = {native_tree} // {{
+    inherit fetchurl;
+    python3 = mkPython (final: prev: {{ }});
+    mkShell = args: mk "shell" // {{ packages = names args.packages; }};
+  }};
+in
+native
+"""
+
+
+def _write_env_eval(path: Path, workdir: Path, native, python, arguments: str, select: str) -> Path:
+    nix_parse(path)
+    (workdir / "envstub.nix").write_text(env_stub_nix(native, python))
+    call = f"import {path.resolve()} ({{ pkgs = import ./envstub.nix; }} // {arguments})"
+    eval_file = workdir / "envcall.nix"
+    eval_file.write_text(f"let result = {call}; in {select}\n")
+    return eval_file
+
+
+def evaluate_environment(path: Path, workdir: Path, native: Iterable[str], python: Iterable[str] = (),
+                         arguments: str = "{ }") -> Dict[str, object]:
+    """Evaluate the environment file at ``path`` against :func:`env_stub_nix`, called with ``arguments`` (Nix
+    text, e.g. ``{ preferWheels = false; providers = { numpy = "sdist"; }; }``).
+
+    Returns ``packages`` (name -> the recorded arguments of the derivation built, or the nixpkgs name), ``env``
+    (the names withPackages got) and ``shell`` (the names mkShell got)."""
+    select = ("{ packages = builtins.mapAttrs (n: p: p.args or p.name) result.packages; "
+              "env = result.env.packages; shell = result.shell.packages; default = result.name; }")
+    eval_file = _write_env_eval(path, workdir, native, python, arguments, select)
+    return json.loads(_run(["--readonly-mode", "--eval", "--strict", "--json", eval_file.name], workdir))
+
+
+def environment_error(path: Path, workdir: Path, native: Iterable[str], python: Iterable[str] = (),
+                      arguments: str = "{ }") -> str:
+    """The error Nix reports when evaluating the environment at ``path`` fails (AssertionError if it succeeds)."""
+    eval_file = _write_env_eval(path, workdir, native, python, arguments, "result.packages")
+    proc = subprocess.run([require_nix(), "--readonly-mode", "--eval", "--strict", "--json", eval_file.name],
+                          cwd=workdir, env=_env(workdir), capture_output=True, text=True, timeout=60)
+    if proc.returncode == 0:
+        raise AssertionError(f"evaluation was expected to fail, gave: {proc.stdout[:500]}")
+    return proc.stderr

@@ -11,9 +11,11 @@ from wheelmeta.patchelf_nix.nixwriter import (
     Apply,
     AttrSet,
     Binding,
+    BinOp,
     EnvPath,
     Formal,
     Function,
+    If,
     IndentedString,
     ListExpr,
     Str,
@@ -87,3 +89,20 @@ def test_any_file_name_becomes_a_path_nix_resolves_to_it(tmp_path, path):
     expr = path_expression(path)
     value = _eval_json(tmp_path, render(Apply(Var("toString"), expr)))
     assert value == str((tmp_path / path).resolve()) if not path.startswith("/") else value == path
+
+
+def test_if_stays_on_one_line_when_it_fits_and_puts_branches_on_their_own_lines_otherwise(tmp_path):
+    short = If(Var("c"), Str("yes"), Str("no"))
+    long = If(Var("c"), Str("y" * 60), Apply(Var("throw"), BinOp(Str("n" * 100), "+", Var("c"))))
+    text = render(Function(["c"], AttrSet([Binding("short", short), Binding("long", long)])))
+    assert text == ('c: {\n  short = if c then "yes" else "no";\n  long =\n    if c then\n      "' + "y" * 60 +
+                    '"\n    else\n      throw (\n        "' + "n" * 100 + '" + c\n      );\n}\n')
+    (tmp_path / "f.nix").write_text(text)
+    assert _eval_json(tmp_path, "(import ./f.nix true).short") == "yes"
+    assert _eval_json(tmp_path, "(import ./f.nix false).short") == "no"
+
+
+def test_a_function_of_plain_parameters_bound_to_a_name_is_absorbed():
+    overrides = Function(["final", "prev"], AttrSet([Binding("a", Var("prev.b")), Binding("c", Var("final.a"))]))
+    text = render(AttrSet([Binding("packageOverrides", overrides)]))
+    assert text == "{\n  packageOverrides = final: prev: {\n    a = prev.b;\n    c = final.a;\n  };\n}\n"

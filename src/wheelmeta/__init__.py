@@ -28,6 +28,7 @@ _EXPORTS = {
     "NetworkError": "errors",
     "NoMatchingDistribution": "errors",
     "SettingsFileError": "errors",
+    "InvalidLock": "errors",
     # model
     "DistMetadata": "model",
     "DistFile": "model",
@@ -43,6 +44,8 @@ _EXPORTS = {
     "NixInputs": "patchelf_nix.classify",
     "SonameMap": "patchelf_nix.sonames",
     "nix_expression": "patchelf_nix.expression",
+    "environment_expression": "patchelf_nix.environment",
+    "read_pylock": "patchelf_nix.environment",
     # indexes and the provider
     "choose": "index.provider",
     "Preference": "index.provider",

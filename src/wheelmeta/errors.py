@@ -20,6 +20,7 @@ __all__ = [
     "IndexError_",
     "NoMatchingDistribution",
     "SettingsFileError",
+    "InvalidLock",
 ]
 
 
@@ -83,3 +84,7 @@ class NoMatchingDistribution(WheelmetaError):
     def __init__(self, where: object, reason: str, rejected: tuple = ()) -> None:
         super().__init__(where, reason)
         self.rejected = tuple(rejected)
+
+
+class InvalidLock(WheelmetaError):
+    """A ``pylock.toml`` that cannot be read, is not a valid PEP 751 lock, or lacks what a command needs from it."""

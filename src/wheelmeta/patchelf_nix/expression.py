@@ -22,6 +22,7 @@ import logging
 import os
 import posixpath
 import re
+from dataclasses import dataclass
 from typing import Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
@@ -233,9 +234,8 @@ def package_function(
     """
     wheel_path = os.fspath(wheel_path)
     target = target or default_target(wheel_path)
-    patch = _needs_patching(audit, inputs)
-    native = ["autoPatchelfHook"] * patch + ["autoAddDriverRunpath"] * bool(getattr(inputs, "driver_runpath", False))
-    build_inputs, unknown_comments = _build_inputs(inputs, PYTHON_SCOPE_SHADOWS | set(shadowed))
+    native = NativeInputs.of(inputs, patch=_needs_patching(audit, inputs),
+                             shadowed=PYTHON_SCOPE_SHADOWS | set(shadowed))
     deps, dep_comments = _dependencies(metadata, target)
     modules = list(modules) if modules is not None else import_modules(wheel_path)
 
@@ -247,18 +247,7 @@ def package_function(
         Binding("src", _src(wheel_path, url, sha256, relative_to)),
         Blank(),
     ]
-    if native:
-        bindings += [Binding("nativeBuildInputs", ListExpr([Var(n) for n in native])), Blank()]
-    if build_inputs or unknown_comments:
-        bindings += [Binding("buildInputs", ListExpr(unknown_comments + [Var(p) for p in build_inputs])), Blank()]
-    ignored = sorted(getattr(inputs, "ignore_missing_deps", ()) or ())
-    if ignored:
-        ignore_list = ListExpr([Comment("provided by the driver at run time, found through the driver runpath")]
-                               + [Str(s) for s in ignored])
-        bindings += [Binding("autoPatchelfIgnoreMissingDeps", ignore_list), Blank()]
-    search_hook, search_packages = _search_path_hook(inputs)
-    if search_hook is not None:
-        bindings += [Binding("preFixup", search_hook), Blank()]
+    bindings += native.bindings()
     bindings += [
         Binding("dependencies", ListExpr(dep_comments + [Var(d) for d in deps])),
         Blank(),
@@ -266,7 +255,8 @@ def package_function(
         Blank(),
         Binding("meta", _meta(metadata, binary=audit.kind == "elf" and bool(audit.elf_files))),
     ]
-    formals = _formals(url is not None, search_hook is not None, native, build_inputs, deps + search_packages)
+    formals = _formals(url is not None, bool(native.search_packages), native.hooks, native.build_inputs,
+                       deps + native.search_packages)
     return Function(formals, Apply(Var("buildPythonPackage"), AttrSet(bindings, rec=True)), blank_line=True)
 
 
@@ -280,28 +270,76 @@ def _needs_patching(audit: WheelAudit, inputs) -> bool:
     )
 
 
-def _build_inputs(inputs, shadowed) -> Tuple[List[str], List[Comment]]:
+@dataclass(frozen=True)
+class NativeInputs:
+    """The native side of a wheel's ``buildPythonPackage`` call, from a :class:`~.classify.NixInputs`.
+
+    Shared by the one-wheel expression (names are formals: ``autoPatchelfHook``, ``zlib``, ``torch``) and the
+    environment file (names are selected from a scope: ``pkgs.zlib``, ``final.torch``): ``native_scope`` and
+    ``python_scope`` are the prefixes (``""``, ``"pkgs."``, ``"final."``).
+    """
+
+    hooks: List[str]                  # nativeBuildInputs, unprefixed
+    build_inputs: List[str]           # attribute paths, prefixed where needed
+    unknown: List[Comment]            # sonames nobody knows, said in buildInputs
+    ignore_missing_deps: List[str]
+    search_hook: Optional[IndentedString]
+    search_packages: List[str]        # the Python packages the hook names, unprefixed
+    native_scope: str = ""
+
+    @classmethod
+    def of(cls, inputs, *, patch: bool, shadowed=frozenset(), native_scope: str = "", python_scope: str = ""):
+        """``shadowed``: first components to take from ``pkgs.`` (see PYTHON_SCOPE_SHADOWS), when the native
+        scope is not already ``pkgs``."""
+        hooks = ["autoPatchelfHook"] * patch + ["autoAddDriverRunpath"] * bool(getattr(inputs, "driver_runpath", False))
+        build_inputs, unknown = _build_inputs(inputs, shadowed, native_scope, python_scope)
+        search_hook, search_packages = _search_path_hook(inputs, python_scope)
+        return cls(hooks, build_inputs, unknown, sorted(getattr(inputs, "ignore_missing_deps", ()) or ()),
+                   search_hook, search_packages, native_scope)
+
+    def bindings(self) -> List:
+        """``nativeBuildInputs``, ``buildInputs``, ``autoPatchelfIgnoreMissingDeps``, ``preFixup``: those that
+        have anything, each followed by a blank line."""
+        out: List = []
+        if self.hooks:
+            out += [Binding("nativeBuildInputs", ListExpr([Var(self.native_scope + n) for n in self.hooks])), Blank()]
+        if self.build_inputs or self.unknown:
+            out += [Binding("buildInputs", ListExpr(self.unknown + [Var(p) for p in self.build_inputs])), Blank()]
+        if self.ignore_missing_deps:
+            ignore_list = ListExpr([Comment("provided by the driver at run time, found through the driver runpath")]
+                                   + [Str(s) for s in self.ignore_missing_deps])
+            out += [Binding("autoPatchelfIgnoreMissingDeps", ignore_list), Blank()]
+        if self.search_hook is not None:
+            out += [Binding("preFixup", self.search_hook), Blank()]
+        return out
+
+
+def _build_inputs(inputs, shadowed, native_scope="", python_scope="") -> Tuple[List[str], List[Comment]]:
     """Attribute paths for ``buildInputs``; ``zstd`` becomes ``pkgs.zstd`` when the Python scope has a package of
     that name (``shadowed``: see PYTHON_SCOPE_SHADOWS), which callPackage would pass instead."""
     paths = [_checked_attribute_path(p) for p in getattr(inputs, "build_inputs", ()) or ()]
-    paths = [f"pkgs.{p}" if p.split(".")[0] in shadowed else p for p in paths]
+    if native_scope:
+        paths = [native_scope + p for p in paths]
+    else:
+        paths = [f"pkgs.{p}" if p.split(".")[0] in shadowed else p for p in paths]
     if getattr(inputs, "libpython", None):
-        paths.append("python")  # the interpreter of this package set carries libpython3.X.so
+        paths.append(python_scope + "python")  # the interpreter of this package set carries libpython3.X.so
     comments = [Comment(f"unknown to the soname map, add its input: {_one_line(s)}")
                 for s in sorted(getattr(inputs, "unknown", ()) or ())]
     return sorted(dict.fromkeys(paths)), comments
 
 
-def _search_path_hook(inputs) -> Tuple[Optional[IndentedString], List[str]]:
+def _search_path_hook(inputs, python_scope="") -> Tuple[Optional[IndentedString], List[str]]:
     """``addAutoPatchelfSearchPath "${torch}/${python.sitePackages}/torch/lib"`` for libraries another Python
-    package installs (torchvision needs torch's libtorch.so), and the formals that hook names."""
+    package installs (torchvision needs torch's libtorch.so), and the packages that hook names."""
     lines, packages = [], []
     for attribute, folder in getattr(inputs, "python_search_paths", ()) or ():
-        if not is_identifier(attribute) or not _SHELL_SAFE_FOLDER.match(folder or ""):
+        # a formal must be an identifier; a selection from a scope (final."3to2") is quoted by the writer
+        if (not python_scope and not is_identifier(attribute)) or not _SHELL_SAFE_FOLDER.match(folder or ""):
             log.warning("search path %r of %r cannot be written safely into a shell hook; left out", folder, attribute)
             continue
-        lines.append(["addAutoPatchelfSearchPath \"", Var(attribute), "/", Var("python.sitePackages"),
-                      f"/{folder.strip('/')}\""])
+        lines.append(["addAutoPatchelfSearchPath \"", Var(python_scope + attribute), "/",
+                      Var(python_scope + "python.sitePackages"), f"/{folder.strip('/')}\""])
         packages.append(attribute)
     return (IndentedString(lines) if lines else None), packages
 

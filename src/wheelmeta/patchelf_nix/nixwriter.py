@@ -38,6 +38,7 @@ __all__ = [
     "Apply",
     "Parens",
     "BinOp",
+    "If",
     "Let",
     "IndentedString",
     "Comment",
@@ -216,7 +217,17 @@ class BinOp:
     right: "Expr"
 
 
-Expr = Union[Var, Str, Path, EnvPath, ListExpr, AttrSet, Function, Apply, Parens, BinOp, Let, IndentedString]
+@dataclass(frozen=True)
+class If:
+    """``if condition then yes else no``: on one line when it fits, else ``then`` and ``else`` branches indented
+    on lines of their own (nixfmt)."""
+
+    condition: "Expr"
+    yes: "Expr"
+    no: "Expr"
+
+
+Expr = Union[Var, Str, Path, EnvPath, ListExpr, AttrSet, Function, Apply, Parens, BinOp, If, Let, IndentedString]
 Item = Union[Expr, Comment, Blank]
 
 
@@ -298,7 +309,10 @@ def _absorbable(expr: Expr) -> bool:
     if isinstance(expr, ListExpr):
         return bool(expr.items)
     if isinstance(expr, Parens):
-        return isinstance(expr.expr, (Function, AttrSet, ListExpr)) or _absorbable(expr.expr)
+        # `f (` ... `)`: a parenthesised operation spreads over lines as a function or a set would
+        return isinstance(expr.expr, (Function, AttrSet, ListExpr, BinOp)) or _absorbable(expr.expr)
+    if isinstance(expr, Function):  # `name = final: prev: {` ... `};`
+        return not expr.formals and not expr.blank_line and _absorbable(expr.body)
     return False
 
 
@@ -327,6 +341,9 @@ def _flat(expr: Expr, *, expand_sets: bool = False) -> Optional[str]:
         return None if left is None or right is None else f"{left} {expr.op} {right}"
     if isinstance(expr, Function):
         return _flat_function(expr)
+    if isinstance(expr, If):
+        parts = [_flat(expr.condition), _flat(expr.yes), _flat(expr.no)]
+        return None if None in parts else "if {} then {} else {}".format(*parts)
     if isinstance(expr, (Let, IndentedString)):
         return None
     raise TypeError(f"not a Nix expression node: {expr!r}")
@@ -405,6 +422,10 @@ def _lines(expr: Expr, *, expand_sets: bool = False) -> List[str]:
         return ["''"] + _indent([_indented_line(line) for line in expr.lines]) + ["''"]
     if isinstance(expr, Let):
         return ["let"] + _indent(_item_lines(expr.bindings)) + ["in"] + _lines(expr.body, expand_sets=True)
+    if isinstance(expr, If):
+        condition = _lines(expr.condition)
+        return (["if " + condition[0]] + condition[1:-1] + [condition[-1] + " then"] if len(condition) > 1
+                else [f"if {condition[0]} then"]) + _indent(_lines(expr.yes)) + ["else"] + _indent(_lines(expr.no))
     if isinstance(expr, BinOp):
         left, right = _lines(expr.left), _lines(expr.right)
         return left[:-1] + [f"{left[-1]} {expr.op} {right[0]}"] + right[1:]
