@@ -192,26 +192,14 @@ def test_environment_variable_caps_the_isolation(monkeypatch):
     assert detect_isolation() in ("netns", "rlimits-only")
 
 
-def no_containing_level(tmp_path: Path, monkeypatch) -> None:
-    """This machine as one without a working bwrap (a bwrap that does not exist) and without unshare."""
-    monkeypatch.delenv("WHEELMETA_SANDBOX", raising=False)
-    monkeypatch.setenv("WHEELMETA_BWRAP", str(tmp_path / "no-such-bwrap"))
-    folder = tmp_path / "bin-sh-only"
-    folder.mkdir()
-    (folder / "sh").symlink_to(shutil.which("sh"))
-    monkeypatch.setenv("PATH", str(folder))
-
-
-def test_forcing_an_isolation_that_is_missing_is_a_clear_error(tmp_path, monkeypatch):
-    no_containing_level(tmp_path, monkeypatch)
+def test_forcing_an_isolation_that_is_missing_is_a_clear_error(tmp_path, no_containing_sandbox):
     tree = make_tree(tmp_path, SETUP_CALL)
     with pytest.raises(SandboxError, match="isolation 'bubblewrap' is not available here"):
         run_setup_py(tree, isolation="bubblewrap")
     assert detect_isolation(allow_uncontained=True) == "rlimits-only"
 
 
-def test_no_containing_level_means_setup_py_is_not_run_and_the_error_names_the_opt_in(tmp_path, monkeypatch):
-    no_containing_level(tmp_path, monkeypatch)
+def test_no_containing_level_means_setup_py_does_not_run_and_the_opt_in_is_named(tmp_path, no_containing_sandbox):
     marker = tmp_path / "setup-py-ran"
     tree = make_tree(tmp_path, f"open({str(marker)!r}, 'w').close()\n", SETUP_CALL)
     with pytest.raises(UncontainedError, match="setup.py not run: no sandbox level here contains the filesystem "
@@ -220,15 +208,13 @@ def test_no_containing_level_means_setup_py_is_not_run_and_the_error_names_the_o
     assert not marker.exists()
 
 
-def test_allow_uncontained_runs_setup_py_and_says_the_filesystem_was_not_contained(tmp_path, monkeypatch):
-    no_containing_level(tmp_path, monkeypatch)
+def test_allow_uncontained_runs_it_and_says_the_filesystem_was_not_contained(tmp_path, no_containing_sandbox):
     tree = make_tree(tmp_path, SETUP_CALL)
     result = run_setup_py(tree, allow_uncontained=True)
     assert result.isolation == "rlimits-only" and "filesystem" not in result.contained
 
 
-def test_sandbox_variable_naming_a_weak_level_is_consent_enough(tmp_path, monkeypatch):
-    no_containing_level(tmp_path, monkeypatch)
+def test_sandbox_variable_naming_a_weak_level_is_consent_enough(tmp_path, monkeypatch, no_containing_sandbox):
     monkeypatch.setenv("WHEELMETA_SANDBOX", "rlimits-only")
     assert run_setup_py(make_tree(tmp_path, SETUP_CALL)).isolation == "rlimits-only"
 
