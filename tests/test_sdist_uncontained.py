@@ -72,3 +72,12 @@ def test_text_output_names_the_isolation_that_ran(tmp_path, capsys):
     assert f"  isolation        {expected} (filesystem read-only but the tree" in capsys.readouterr().out
     assert main(["metadata", str(sdist), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["isolation"] == expected
+
+
+def test_pep517_hook_is_not_run_either_and_nothing_is_installed_for_it(tmp_path, no_containing_sandbox):
+    pyproject = ('[build-system]\nrequires = ["wheelmeta-test-no-such-backend"]\nbuild-backend = "nosuch"\n\n'
+                 '[project]\nname = "demo"\nversion = "1.0"\ndynamic = ["dependencies"]\n')
+    sdist = make_sdist(tmp_path / "dist", files={"pyproject.toml": pyproject})
+    md = read_sdist_metadata(sdist, allow_build=True, index_urls=[])
+    assert md.provenance == "static-partial"
+    assert md.problems[0].startswith("the PEP 517 hook not run: no sandbox level here contains the filesystem")
