@@ -155,6 +155,14 @@ def test_detect_isolation_prefers_bubblewrap_then_mountns(monkeypatch):
     assert detect_isolation() == ("bubblewrap" if available("bubblewrap") else "mountns")
 
 
+@pytest.mark.skipif(not available("mountns"), reason="mountns needs root and unshare")
+def test_mountns_is_chosen_where_no_bwrap_runs(tmp_path, monkeypatch):
+    monkeypatch.delenv("WHEELMETA_SANDBOX", raising=False)
+    monkeypatch.setenv("WHEELMETA_BWRAP", str(tmp_path / "no-such-bwrap"))
+    assert detect_isolation() == "mountns"
+    assert "filesystem" in run_setup_py(make_tree(tmp_path, SETUP_CALL)).contained
+
+
 @pytest.mark.skipif(not bwrap_runs(SYSTEM_BWRAP), reason="no working system bwrap here")
 def test_system_bwrap_is_preferred_when_it_runs(monkeypatch):
     monkeypatch.delenv("WHEELMETA_BWRAP", raising=False)
