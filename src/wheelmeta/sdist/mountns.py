@@ -45,17 +45,16 @@ class SetupFailed(Exception):
 def _check(result, what):
     if result != 0:
         code = ctypes.get_errno()
-        raise SetupFailed("%s: %s" % (what, os.strerror(code)))
+        raise SetupFailed(f"{what}: {os.strerror(code)}")
 
 
 def _bytes(text):
-    return None if text is None else text.encode()
+    return None if text is None else os.fsencode(text)
 
 
 def mount(source, target, fstype, flags, data=None):
-    enc = _bytes
-    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
-           "mount %s on %s" % (source or fstype or "", target))
+    _check(_libc.mount(_bytes(source), _bytes(target), _bytes(fstype), ctypes.c_ulong(flags), _bytes(data)),
+           f"mount {source or fstype or ''} on {target}")
 
 
 def prctl(option, arg2, what):
@@ -92,7 +91,7 @@ def remount_everything_read_only():
 
 
 def private_tmpfs(target, size, mode, flags=MS_NOSUID | MS_NODEV):
-    mount("tmpfs", target, "tmpfs", flags, "size=%d,mode=%o" % (size, mode))
+    mount("tmpfs", target, "tmpfs", flags, f"size={size},mode={mode:o}")
 
 
 def private_dev(tmpfs_bytes):
@@ -110,9 +109,12 @@ def private_dev(tmpfs_bytes):
 def bind_back(kept, writable):
     """``kept``: path -> O_PATH descriptor opened before anything was hidden."""
     for path, fd in kept:
-        if not os.path.lexists(path):  # below a fresh tmpfs now: make the mount point
-            os.makedirs(path) if os.path.isdir("/proc/self/fd/%d" % fd) else open(path, "a").close()
-        mount("/proc/self/fd/%d" % fd, path, None, MS_BIND)
+        source = f"/proc/self/fd/{fd}"
+        if not os.path.lexists(path) and os.path.isdir(source):  # below a fresh tmpfs now: make the mount point
+            os.makedirs(path)
+        elif not os.path.lexists(path):
+            open(path, "a").close()
+        mount(source, path, None, MS_BIND)
         # a bind copies the read-only flag of the mount it comes from: set the intended one explicitly
         flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (0 if path in writable else MS_RDONLY)
         mount(None, path, None, flags)
@@ -124,7 +126,7 @@ def drop_all_capabilities():
     prctl(PR_CAP_AMBIENT, 4, "clear the ambient capabilities")  # PR_CAP_AMBIENT_CLEAR_ALL
     with open("/proc/sys/kernel/cap_last_cap") as last:
         for cap in range(int(last.read()) + 1):
-            prctl(PR_CAPBSET_DROP, cap, "drop capability %d" % cap)
+            prctl(PR_CAPBSET_DROP, cap, f"drop capability {cap}")
     prctl(PR_SET_NO_NEW_PRIVS, 1, "forbid new privileges")
 
 
@@ -151,7 +153,7 @@ def run(argv):
         try:
             os.execvp(argv[0], argv)
         except OSError as error:
-            sys.stderr.write("wheelmeta mountns: cannot run %s: %s\n" % (argv[0], error))
+            sys.stderr.write(f"wheelmeta mountns: cannot run {argv[0]}: {error}\n")
             os._exit(127)
     while True:
         try:
@@ -170,7 +172,7 @@ def main(args):
     try:
         set_up(spec)
     except (SetupFailed, OSError, ValueError, KeyError) as error:
-        sys.stderr.write("wheelmeta mountns: cannot set up the sandbox: %s\n" % error)
+        sys.stderr.write(f"wheelmeta mountns: cannot set up the sandbox: {error}\n")
         return 125
     sys.stdout.flush()
     return run(argv)
