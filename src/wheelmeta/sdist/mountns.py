@@ -4,7 +4,7 @@ Started by :mod:`wheelmeta.sdist.sandbox` as ``unshare --mount --net --pid --ipc
 --mount-proc python -I -S mountns.py SPEC -- ARGV...`` (root only: without a user namespace, mounting needs
 CAP_SYS_ADMIN). ``unshare`` has made every mount private, so nothing done here is seen outside. It then:
 
-1. remounts every mount read-only (``/``, ``/proc``, ``/sys`` with its cgroup trees, ...);
+1. remounts every mount a path reaches read-only (``/``, ``/proc``, ``/sys`` with its cgroup trees, ...);
 2. replaces ``/dev`` with a tmpfs holding only ``null``, ``zero``, ``full``, ``random``, ``urandom``, ``tty``
    and a private ``/dev/shm`` (a read-only mount does not stop writes to a device node such as the disk);
 3. hides the masked folders (``/tmp``, ``/var/tmp``, ``/run``, the caller's home) behind private size-capped
@@ -67,27 +67,46 @@ def _unescape(field):
     return field.encode().decode("unicode_escape").encode("latin-1").decode("utf-8", "surrogateescape")
 
 
-def mounts():
-    """(mount point, per-mount flags to keep) for every mount of this namespace, parents first."""
+def visible_mounts():
+    """(mount point, per-mount flags to keep) for every mount of this namespace that its path reaches.
+
+    A mount is hidden when another covers its point or a folder above it (``--mount-proc`` covers the host's
+    ``/proc`` and with it ``/proc/sys/fs/binfmt_misc``): a remount by path would act on the covering mount, and
+    nothing can reach the hidden one anyway. Which mount a path reaches is the ``mnt_id`` of a descriptor on it."""
     out = []
     with open("/proc/self/mountinfo") as info:
         for line in info:
             fields = line.split()
+            point = _unescape(fields[4])
+            if reached_mount_id(point) != int(fields[0]):
+                continue
             kept = 0
             for option in fields[5].split(","):
                 kept |= _KEPT_FLAGS.get(option, 0)
-            out.append((_unescape(fields[4]), kept))
+            out.append((point, kept))
     return out
 
 
+def reached_mount_id(path):
+    """The id of the mount ``path`` resolves into (None where it does not resolve)."""
+    try:
+        fd = os.open(path, getattr(os, "O_PATH", os.O_RDONLY) | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        with open(f"/proc/self/fdinfo/{fd}") as fdinfo:
+            for line in fdinfo:
+                if line.startswith("mnt_id:"):
+                    return int(line.split()[1])
+    finally:
+        os.close(fd)
+    return None
+
+
 def remount_everything_read_only():
-    for point, kept in mounts():
-        try:
-            mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
-        except SetupFailed:
-            if not os.path.lexists(point):  # hidden by a mount above it, so out of reach anyway
-                continue
-            raise
+    """Every reachable mount read-only; one that refuses stops the run (fail closed)."""
+    for point, kept in visible_mounts():
+        mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
 
 
 def private_tmpfs(target, size, mode, flags=MS_NOSUID | MS_NODEV):
