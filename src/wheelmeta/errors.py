@@ -16,6 +16,7 @@ __all__ = [
     "InvalidSdist",
     "MetadataError",
     "SandboxError",
+    "UncontainedError",
     "NetworkError",
     "IndexError_",
     "NoMatchingDistribution",
@@ -59,6 +60,11 @@ class MetadataError(WheelmetaError):
 
 class SandboxError(MetadataError):
     """Running setup.py or a PEP 517 hook in the sandbox failed; the reason says which step and why."""
+
+
+class UncontainedError(SandboxError):
+    """Untrusted code was not run: no sandbox level on this machine contains the filesystem, and running it with
+    less was not allowed (``--allow-uncontained``, ``WHEELMETA_SANDBOX=rlimits-only``)."""
 
 
 class NetworkError(WheelmetaError):

@@ -26,7 +26,7 @@ __all__ = [
     "Choice",
 ]
 
-#: How a DistMetadata was learned. The first five are static truth (read, never executed).
+#: How a DistMetadata was learned. The first seven were read, never executed (``static-partial`` may be incomplete).
 PROVENANCES = (
     "wheel-metadata",  # METADATA inside a wheel
     "pep658",  # the index's .metadata file for a wheel (PEP 658/714)
@@ -34,10 +34,11 @@ PROVENANCES = (
     "pep621",  # pyproject.toml [project] with static fields
     "poetry",  # pyproject.toml [tool.poetry], static TOML converted
     "setup-cfg",  # setup.cfg [options] read statically
+    "static-partial",  # an sdist whose code was not run (no sandbox contains it): static files only, see problems
     "setup-py-sandboxed",  # setup.py run under a patched setup() in the sandbox
     "pep517-hook",  # prepare_metadata_for_build_wheel in the sandbox
 )
-STATIC_PROVENANCES = frozenset(PROVENANCES[:6])
+STATIC_PROVENANCES = frozenset(PROVENANCES[:7])
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,11 @@ def add_parser(sub) -> None:
     p.add_argument("--allow-build", action="store_true",
                    help="let an sdist without static metadata or setup.py run its PEP 517 hook (installs its build "
                    "requirements from the configured index)")
+    p.add_argument("--allow-uncontained", action="store_true",
+                   help="run an sdist's setup.py (or PEP 517 hook) even where no sandbox level contains the "
+                   "filesystem (no working bwrap, not root); without it such an sdist gets only its static metadata "
+                   "and a problem saying so. Same as WHEELMETA_SANDBOX=rlimits-only, but keeps the strongest "
+                   "level left (netns when it works)")
     add_target_options(p)
     p.set_defaults(run=run)
 
@@ -48,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     results = []
     for path in expand_paths(args.paths, (WHEEL_SUFFIX,) + SDIST_SUFFIXES):
         try:
-            md = read_metadata(path, target=target, python=args.python, allow_build=args.allow_build)
+            md = read_metadata(path, target=target, python=args.python, allow_build=args.allow_build,
+                               allow_uncontained=args.allow_uncontained)
         except (WheelmetaError, OSError) as exc:
             # one bad file among many: say so on one line and go on with the others
             failed = True
@@ -97,15 +103,32 @@ def _without_marker(req) -> str:
     return str(bare)
 
 
+def _how_learned(md) -> str:
+    if md.provenance == "static-partial":
+        return "static, possibly incomplete: the sdist's code was not run"
+    return "static" if md.static else "ran project code"
+
+
+def _isolation_text(md) -> str:
+    """The sandbox the sdist's code ran in and what that contained (or that it did not run)."""
+    from ..sdist.sandbox import ISOLATION_SUMMARIES
+
+    if md.provenance == "static-partial":
+        return "none: the sdist's code was not run (see the problem below)"
+    return f"{md.isolation} ({ISOLATION_SUMMARIES.get(md.isolation, 'unknown level')})"
+
+
 def _print_metadata_block(md, result: dict, deps, target, extras: Sequence[str]) -> None:
     """One readable block per file: a header line, aligned fields, then the requirements (+ applies, - not)."""
     applies = None if deps is None else {id(r) for r in deps}  # for_target returns the very same objects
     lines = [f"{md.name} {md.version}    {result['file']}"]
     fields = [
         ("requires-python", result["requires_python"] or "(any)"),
-        ("provenance", f"{md.provenance} ({'static' if md.static else 'ran project code'})"),
+        ("provenance", f"{md.provenance} ({_how_learned(md)})"),
         ("provides-extra", ", ".join(md.provides_extra) or "(none)"),
     ]
+    if md.isolation or md.provenance == "static-partial":
+        fields.insert(2, ("isolation", _isolation_text(md)))
     if target is not None:
         chosen = f", extras {', '.join(extras)}" if extras else ""
         fields.append(("target", target.describe() + chosen))

@@ -41,6 +41,7 @@ def read_metadata(
     python: Optional[str] = None,
     allow_build: bool = False,
     index_urls: Optional[Sequence[str]] = None,
+    allow_uncontained: bool = False,
 ) -> DistMetadata:
     """The dependency metadata of a wheel or sdist: a local path, an ``http(s)://``/``file://`` URL, or a
     :class:`~wheelmeta.sources.ByteSource` holding a wheel.
@@ -50,7 +51,8 @@ def read_metadata(
 
     ``python`` (an interpreter path) overrides that choice; ``allow_build`` lets an sdist without static metadata
     or setup.py answer through its PEP 517 hook (see :func:`wheelmeta.sdist.read_sdist_metadata`), installing build
-    requirements from ``index_urls`` (default: pip's configuration).
+    requirements from ``index_urls`` (default: pip's configuration). ``allow_uncontained`` lets an sdist's code
+    run where no sandbox level contains the filesystem; without it such an sdist gets a ``static-partial`` answer.
 
     :raises WheelmetaError: (a subclass) naming the file and the problem.
     """
@@ -60,13 +62,15 @@ def read_metadata(
     python = python or _interpreter_for(target)
     if is_url(text):
         remote = _sibling(".remote", text, "reading remote files")
-        return remote.read_remote_metadata(text, python=python, allow_build=allow_build, index_urls=index_urls)
+        return remote.read_remote_metadata(text, python=python, allow_build=allow_build, index_urls=index_urls,
+                                           allow_uncontained=allow_uncontained)
     lowered = text.lower()
     if lowered.endswith(".whl"):
         return read_wheel_metadata(text)
     if lowered.endswith(SDIST_SUFFIXES):
         sdist = _sibling("..sdist", text, "reading sdists")
-        return sdist.read_sdist_metadata(text, python=python, allow_build=allow_build, index_urls=index_urls)
+        return sdist.read_sdist_metadata(text, python=python, allow_build=allow_build, index_urls=index_urls,
+                                         allow_uncontained=allow_uncontained)
     raise UsageError(text, "not a wheel (.whl) or an sdist (" + ", ".join(SDIST_SUFFIXES) + ") nor a URL")
 
 

@@ -72,13 +72,14 @@ def read_remote_metadata(
     python: Optional[str] = None,
     allow_build: bool = False,
     index_urls: Optional[Sequence[str]] = None,
+    allow_uncontained: bool = False,
 ) -> DistMetadata:
     """The metadata of the wheel or sdist at ``url`` (``http(s)://`` or ``file://``).
 
     ``metadata_url`` is the PEP 658 file to try first (``url + ".metadata"`` when the index offers it, see
     :func:`read_dist_file_metadata`), ``metadata_hashes`` the hashes the index announced for it. A ``#sha256=``
     fragment on ``url`` counts as ``expected_sha256``; it is checked whenever the whole file is downloaded.
-    ``python``, ``allow_build`` and ``index_urls`` are passed to the sdist chain.
+    ``python``, ``allow_build``, ``index_urls`` and ``allow_uncontained`` are passed to the sdist chain.
 
     :raises NetworkError: the server failed after retries or the download hash did not match.
     :raises InvalidWheel: the bytes are not a valid wheel.
@@ -96,7 +97,8 @@ def read_remote_metadata(
                 return found
         return _read_wheel_by_ranges(url, filename, client, expected_sha256)
     if filename.lower().endswith(SDIST_SUFFIXES):
-        return _read_sdist_download(url, filename, client, expected_sha256, python, allow_build, index_urls)
+        return _read_sdist_download(url, filename, client, expected_sha256, python, allow_build, index_urls,
+                                    allow_uncontained)
     raise MetadataError(url, "not a wheel or sdist file name (expected .whl, .tar.gz, .zip, ...)")
 
 
@@ -187,6 +189,7 @@ def _read_sdist_download(
     python: Optional[str],
     allow_build: bool,
     index_urls: Optional[Sequence[str]],
+    allow_uncontained: bool = False,
 ) -> DistMetadata:
     """Download the sdist into a fresh temporary folder (hash checked, size capped) and run the sdist chain."""
     from ..http import url_to_path
@@ -194,7 +197,8 @@ def _read_sdist_download(
     def read_checked(path: str) -> DistMetadata:
         from ..sdist import read_sdist_metadata  # imported late: a bad hash is refused before any sdist code runs
 
-        md = read_sdist_metadata(path, python=python, allow_build=allow_build, index_urls=index_urls)
+        md = read_sdist_metadata(path, python=python, allow_build=allow_build, index_urls=index_urls,
+                                 allow_uncontained=allow_uncontained)
         return dataclasses.replace(md, source=url)
 
     if url.startswith("file:"):

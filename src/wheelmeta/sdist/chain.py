@@ -7,6 +7,9 @@
 4. ``setup-py-sandboxed``: setup.py run under a patched ``setup()`` in the sandbox;
 5. ``pep517-hook``: ``prepare_metadata_for_build_wheel`` in the sandbox, only with ``allow_build=True``.
 
+Where no sandbox level contains the filesystem, steps 4 and 5 do not run unless ``allow_uncontained=True``: the
+answer is then ``static-partial``, what the static files say, with a problem that says why and names the opt-in.
+
 Static steps read the archive in one streaming pass and never unpack it; the sandbox steps unpack it below a fresh
 temporary folder that is removed afterwards. When every step fails, the error lists each step and why::
 
@@ -26,7 +29,7 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 from packaging.requirements import Requirement
 
-from ..errors import MetadataError, SandboxError, WheelmetaError
+from ..errors import MetadataError, SandboxError, UncontainedError, WheelmetaError
 from ..model import DistMetadata
 from .archive import SDIST_SUFFIXES, ArchiveLimits, SdistFiles, extract_tree, open_sdist
 from .poetry import poetry_metadata
@@ -57,11 +60,13 @@ def read_sdist_metadata(
     allow_build: bool = False,
     index_urls: Optional[Sequence[str]] = None,
     timeout: float = 60.0,
+    allow_uncontained: bool = False,
 ) -> DistMetadata:
     """The dependency metadata of a local sdist; ``provenance`` says which step of the chain answered.
 
     ``python`` is the interpreter setup.py runs under (default: the running one); ``allow_build`` permits the
     PEP 517 hook, which installs build requirements from ``index_urls`` (default: pip's configuration).
+    ``allow_uncontained`` lets that code run where no sandbox level contains the filesystem (see the module).
     Raises InvalidSdist for a hostile or broken archive and MetadataError/SandboxError naming every step that
     failed and why.
     """
@@ -84,7 +89,10 @@ def read_sdist_metadata(
 
     if "setup.py" in files.names:
         try:
-            answer = _step_setup_py(source, python, timeout, name, version)
+            answer = _step_setup_py(source, python, timeout, name, version, allow_uncontained)
+            return _finish(answer, name, version, build_requires, problems)
+        except UncontainedError as refused:
+            answer = _static_part(source, files, archive, name, version, refused)
             return _finish(answer, name, version, build_requires, problems)
         except SandboxError as exc:
             tried.append(f"setup.py in the sandbox failed: {exc.reason}")
@@ -95,7 +103,11 @@ def read_sdist_metadata(
         raise MetadataError(source, "no static metadata and no setup.py answer (" + "; ".join(problems + tried) +
                             "); pass --allow-build to run the PEP 517 hook")
     try:
-        return _finish(_step_pep517(source, python, index_urls, timeout), name, version, build_requires, problems)
+        answer = _step_pep517(source, python, index_urls, timeout, allow_uncontained)
+        return _finish(answer, name, version, build_requires, problems)
+    except UncontainedError as refused:
+        answer = _static_part(source, files, archive, name, version, refused)
+        return _finish(answer, name, version, build_requires, problems)
     except WheelmetaError as exc:
         tried.append(f"PEP 517 hook failed: {exc.reason}")
     raise SandboxError(source, "every step failed: " + "; ".join(problems + tried))
@@ -198,14 +210,37 @@ def _archive_reader(archive, files: SdistFiles) -> Callable[[str], Optional[byte
     return read
 
 
-def _step_setup_py(source: str, python: Optional[str], timeout: float, name: str, version: str) -> DistMetadata:
+def _static_part(source: str, files: SdistFiles, archive, name: str, version: str,
+                 refused: UncontainedError) -> DistMetadata:
+    """What the sdist says without running its code, when running it was refused: setup.cfg's ``[options]``
+    (setup.py may change them), else PKG-INFO's fields, else name and version. The first problem says why that is
+    all, and how to allow the run."""
+    from ..wheels.metadata import parse_metadata
+
+    problems = [f"{refused.reason}; what follows is only what the static files say"]
+    answer = None
+    try:
+        if "setup.cfg" in files.data:
+            fields = read_setup_cfg(files.data["setup.cfg"].decode("utf-8", "replace"), source=source,
+                                    read_file=_archive_reader(archive, files))
+            answer = setup_cfg_metadata(fields, source=source, name=name, version=version)
+        elif "PKG-INFO" in files.data:
+            answer = parse_metadata(files.data["PKG-INFO"], source=source)
+    except MetadataError as exc:
+        problems.append(exc.reason)
+    answer = answer or DistMetadata(name=name, version=version, source=source)
+    return replace(answer, provenance="static-partial", problems=tuple(problems) + answer.problems)
+
+
+def _step_setup_py(source: str, python: Optional[str], timeout: float, name: str, version: str,
+                   allow_uncontained: bool) -> DistMetadata:
     """Unpack below a fresh temporary folder and run setup.py under the patched setup() in the sandbox."""
     try:
         from .sandbox import run_setup_py
     except ImportError as exc:  # pragma: no cover - the sandbox module is part of the package
         raise SandboxError(source, f"the sandbox is not available: {exc}") from None
     with _unpacked(source) as tree:
-        result = run_setup_py(tree, python=python, timeout=timeout, where=source)
+        result = run_setup_py(tree, python=python, timeout=timeout, where=source, allow_uncontained=allow_uncontained)
     fields = result.fields
     answer = setup_cfg_metadata(
         fields,
@@ -234,12 +269,14 @@ def _unpack_base() -> Optional[str]:
     return _SHM if roomy and os.access(_SHM, os.W_OK | os.X_OK) else None
 
 
-def _step_pep517(source: str, python: Optional[str], index_urls, timeout: float) -> DistMetadata:
+def _step_pep517(source: str, python: Optional[str], index_urls, timeout: float,
+                 allow_uncontained: bool) -> DistMetadata:
     from ..wheels.metadata import parse_metadata
     from .pep517 import prepare_metadata
 
     with _unpacked(source) as tree:
-        data, isolation = prepare_metadata(tree, python=python, index_urls=index_urls, timeout=timeout, where=source)
+        data, isolation = prepare_metadata(tree, python=python, index_urls=index_urls, timeout=timeout, where=source,
+                                           allow_uncontained=allow_uncontained)
     answer = parse_metadata(data, source=source, provenance="pep517-hook")
     return replace(answer, isolation=isolation)
 

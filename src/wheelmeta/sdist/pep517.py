@@ -24,7 +24,7 @@ from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 import pyproject_hooks
 
 from ..errors import SandboxError
-from .sandbox import Limits, interpreter, make_control_dir, run_sandboxed, scrubbed_environment
+from .sandbox import Limits, chosen_isolation, interpreter, make_control_dir, run_sandboxed, scrubbed_environment
 
 try:
     import tomllib
@@ -92,14 +92,17 @@ def install_build_requirements(python: str, requires: Sequence[str], target: Pat
 
 def prepare_metadata(tree: Path, *, python: Optional[str] = None, index_urls: Optional[Sequence[str]] = None,
                      find_links: Sequence[str] = (), timeout: float = 300.0, limits: Optional[Limits] = None,
-                     isolation: Optional[str] = None, where: object = None) -> Tuple[bytes, str]:
+                     isolation: Optional[str] = None, where: object = None,
+                     allow_uncontained: bool = False) -> Tuple[bytes, str]:
     """Run the tree's backend's ``prepare_metadata_for_build_wheel`` in the sandbox; return (METADATA, isolation).
 
     Raises :class:`SandboxError` naming the step that failed (installing build requirements, the hook, its
-    output).
+    output), and :class:`UncontainedError` before anything is installed where no sandbox level contains the
+    filesystem and ``allow_uncontained`` is false.
     """
     tree = Path(tree).resolve()  # resolved once: _read_metadata compares against these real paths
     where = tree if where is None else where
+    isolation = isolation or chosen_isolation(where, "the PEP 517 hook", allow_uncontained)
     build_system = read_build_system(tree, where)
     child = interpreter(python)
     control = make_control_dir(tree, "build-env", "metadata", "tmp")

