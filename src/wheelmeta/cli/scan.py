@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import Optional
 
@@ -31,11 +32,33 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..manylinux.report import audit_to_json
-    from ..patchelf_nix.classify import nix_inputs
     from ..patchelf_nix.sonames import SonameMap
 
     soname_map = SonameMap.load(args.map)  # before any scan: a bad --map file fails fast
+    previous = _exit_on_sigterm()
+    try:
+        return _scan_all(args, soname_map)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm():
+    """SIGTERM becomes SystemExit(143), so the audit's cleanup kills its worker processes before the scan exits.
+    Returns the previous handler (None where no handler can be set: not the main thread)."""
+    def terminate(signum, frame):
+        raise SystemExit(128 + signal.SIGTERM)
+
+    try:
+        return signal.signal(signal.SIGTERM, terminate)
+    except ValueError:
+        return None
+
+
+def _scan_all(args: argparse.Namespace, soname_map) -> int:
+    from ..manylinux.report import audit_to_json
+    from ..patchelf_nix.classify import nix_inputs
+
     results, status = [], 0
     for wheel in expand_paths(args.wheels):
         try:

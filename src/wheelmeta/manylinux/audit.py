@@ -176,7 +176,7 @@ def _read_members(
         for entry in order:
             finished(entry, _member_facts(source, entry, watch, budget))
         return [results[e.name] for e in entries if e.name in results]
-    if total >= _PROCESS_BYTES and _read_in_processes(source, order, watch, workers, finished):
+    if total >= _process_bytes() and _read_in_processes(source, order, watch, workers, finished):
         return [results[e.name] for e in entries if e.name in results]
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(_member_facts, source, e, watch, budget): e for e in order if e.name not in results}
@@ -187,6 +187,14 @@ def _read_members(
 
 #: ELF members this large in all (compressed) are read by worker processes instead of threads
 _PROCESS_BYTES = 64 << 20
+
+
+def _process_bytes() -> int:
+    """The threshold, or ``$WHEELMETA_PROCESS_BYTES`` where set (0: always use worker processes)."""
+    try:
+        return max(0, int(os.environ["WHEELMETA_PROCESS_BYTES"]))
+    except (KeyError, ValueError):
+        return _PROCESS_BYTES
 
 # What forked workers inherit instead of receiving it pickled (a pickled LocalFileSource would close the shared
 # descriptor when the copy is collected). Set only around the pool's lifetime.
@@ -218,22 +226,69 @@ def _read_in_processes(
     context = multiprocessing.get_context("fork")
     # one budget for the wheel, as with threads, in shared memory the forked workers inherit
     _worker_state.update(source=source, watch=watch, budget=_SharedBudget(context.Value("q", KEEP_BUDGET_DEFAULT)))
+    pool = concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),))
     try:
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init) as pool:
-            futures = {pool.submit(_facts_in_worker, entry): entry for entry in order}
-            for future in concurrent.futures.as_completed(futures):
-                finished(futures[future], future.result())
+        futures = {pool.submit(_facts_in_worker, entry): entry for entry in order}
+        for future in concurrent.futures.as_completed(futures):
+            finished(futures[future], future.result())
     except (OSError, concurrent.futures.process.BrokenProcessPool) as exc:
+        _stop_workers(pool)
         log.debug("worker processes failed (%s); reading the rest with threads", exc)
         return False
+    except BaseException:
+        # Ctrl-C, SIGTERM turned into an exception, an error of the caller's progress callback: the pool's own
+        # shutdown would wait for every queued member (the hang after "interrupted"), so the workers are killed
+        _stop_workers(pool)
+        raise
+    else:
+        pool.shutdown(wait=True)
     finally:
         _worker_state.clear()
     return True
 
 
-def _worker_init() -> None:
-    # Ctrl-C is the parent's to handle (it shuts the pool down); a worker prints no traceback of its own
+def _stop_workers(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Kill the pool's worker processes and reap them, without waiting for the members still queued."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        try:
+            process.kill()
+        except (OSError, ValueError):  # already gone, or already closed
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        try:
+            process.join(5)
+        except (OSError, ValueError, AssertionError):
+            pass
+
+
+def _worker_init(parent: int) -> None:
+    """Tie the worker's life to the parent's: killed when the parent dies, however it dies (even SIGKILL)."""
+    _die_with_parent(parent)
+    # Ctrl-C and SIGTERM are the parent's to handle (it kills the pool); a worker prints no traceback of its own
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent: int) -> None:
+    """PR_SET_PDEATHSIG through libc's prctl (Linux only; elsewhere the parent's cleanup is all there is).
+
+    The parent may have died between the fork and this call: then the signal was never armed, so check."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+            pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 class _SharedBudget(KeepBudget):
