@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import zipfile
 
@@ -196,3 +198,61 @@ def test_a_worker_that_dies_leaves_its_members_to_threads(tmp_path, built, monke
 
 def _die_in_worker(entry):
     os._exit(3)  # a worker killed mid-task, as the OOM killer would
+
+
+# -- the program loader, and libraries carried under another file name -------------------------------------------
+
+
+def test_the_program_loader_is_the_systems_never_carried_or_external(tmp_path):
+    # a library that calls into the loader itself (real DT_NEEDED ld-linux-x86-64.so.2), and a program (PT_INTERP)
+    loader_user = compile_so(tmp_path / "b", "_ld.so", PYEXT_SOURCE.format(module="_ld") + "extern int _dl_find_object;\n"
+                             "void *p(void){return &_dl_find_object;}\n", libs=[":ld-linux-x86-64.so.2"],
+                             lib_dirs=["/lib64", "/lib/x86_64-linux-gnu"])
+    program = compile_so(tmp_path / "b", "tool", "int main(void){return 0;}\n", executable=True)
+    path = wheel(tmp_path, {"demo/_ld.so": loader_user.read_bytes(), "demo-1.0.data/scripts/tool": program.read_bytes()})
+    audit = audit_source(path)
+    assert "ld-linux-x86-64.so.2" in next(f for f in audit.elf_files if f.path == "demo/_ld.so").needed
+    assert next(f for f in audit.elf_files if f.path.endswith("tool")).interpreter.endswith("ld-linux-x86-64.so.2")
+    assert "ld-linux-x86-64.so.2" not in audit.carried_libs and "ld-linux-x86-64.so.2" not in audit.external_libs
+
+
+HASHED_CUDART = "demo.libs/libcudart-1a2b3c4d.so.13"
+
+
+def _cudart_wheel(tmp_path, carried_as: str):
+    """An extension that needs ``libcudart.so.13`` on a RUNPATH to ``demo.libs``, where the wheel carries that
+    library as ``carried_as`` (its SONAME always libcudart.so.13), and a member that loads it by that file name."""
+    lib = compile_so(tmp_path / "sys", "libcudart.so.13", "int cudart(void){return 13;}", soname="libcudart.so.13")
+    ext = compile_so(tmp_path / "b", "_c.so", PYEXT_SOURCE.format(module="_c") + "int cudart(void);\nint c(void){return cudart();}\n",
+                     runpath=["$ORIGIN/../demo.libs"], libs=[":libcudart.so.13"], lib_dirs=[lib.parent])
+    files = {"demo/_c.so": ext.read_bytes(), carried_as: lib.read_bytes()}
+    return wheel(tmp_path, files)
+
+
+def test_library_carried_only_under_a_hashed_name_does_not_meet_a_need_for_the_plain_name(tmp_path):
+    audit = audit_source(_cudart_wheel(tmp_path, HASHED_CUDART))
+    assert "libcudart.so.13" not in audit.carried_libs
+    assert audit.external_libs == {"libcudart.so.13": ("demo/_c.so",)}  # as auditwheel's search by file name says
+    assert audit.preloaded_libs == {"libcudart.so.13": HASHED_CUDART}
+    assert any("loaded first" in p and HASHED_CUDART in p for p in audit.problems)
+
+
+def test_the_same_library_under_its_plain_name_is_carried(tmp_path):
+    audit = audit_source(_cudart_wheel(tmp_path, "demo.libs/libcudart.so.13"))
+    assert audit.carried_libs == {"libcudart.so.13": "demo.libs/libcudart.so.13"}
+    assert audit.external_libs == {} and audit.preloaded_libs == {}
+
+
+def test_the_real_loader_agrees_hashed_copy_serves_only_once_loaded(tmp_path):
+    path = _cudart_wheel(tmp_path, HASHED_CUDART)
+    root = tmp_path / "installed"
+    with zipfile.ZipFile(path) as zf:
+        zf.extractall(root)
+    check = ("import ctypes, sys\n"  # in child processes: a library once loaded stays loaded
+             "if sys.argv[2] == 'preload': ctypes.CDLL(sys.argv[3])\n"
+             "ctypes.CDLL(sys.argv[1])\n")
+    alone = subprocess.run([sys.executable, "-c", check, str(root / "demo/_c.so"), "alone"], capture_output=True, text=True)
+    assert alone.returncode != 0 and "cudart" in alone.stderr
+    preloaded = subprocess.run([sys.executable, "-c", check, str(root / "demo/_c.so"), "preload", str(root / HASHED_CUDART)],
+                               capture_output=True, text=True)
+    assert preloaded.returncode == 0, preloaded.stderr

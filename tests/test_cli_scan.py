@@ -103,3 +103,15 @@ def test_members_lists_every_elf_file_with_each_need_marked(wheels):
     assert "demo/_out.cpython-311-x86_64-linux-gnu.so" in result.stdout
     assert "      x liboutside.so.3" in result.stdout and "      a libc.so.6" in result.stdout
     assert "      x liboutside.so.3" not in plain
+
+
+def test_members_marks_the_program_loader_as_the_systems_not_carried(tmp_path):
+    program = compile_so(tmp_path / "b", "tool", "int main(void){return 0;}\n", executable=True)
+    user = compile_so(tmp_path / "b", "_ld.so", PYEXT_SOURCE.format(module="_ld") + "extern int _dl_find_object;\n"
+                      "void *p(void){return &_dl_find_object;}\n", libs=[":ld-linux-x86-64.so.2"],
+                      lib_dirs=["/lib64", "/lib/x86_64-linux-gnu"])
+    wheel = make_wheel(tmp_path / "dist", "tooldemo", "1.0", tag="py3-none-manylinux2014_x86_64",
+                       files={"tooldemo/_ld.so": user.read_bytes(), "tooldemo-1.0.data/scripts/tool": program.read_bytes()})
+    out = scan("--members", str(wheel)).stdout
+    assert "      l ld-linux-x86-64.so.2" in out and "l /lib64/ld-linux-x86-64.so.2  (program interpreter)" in out
+    assert "c ld-linux" not in out and "carried in the wheel: 0" in out

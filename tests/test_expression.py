@@ -128,6 +128,19 @@ def test_executable_member_needing_only_glibc_still_gets_autopatchelf_for_its_in
     assert _evaluate(tmp_path, text)["nativeBuildInputs"] == ["autoPatchelfHook"]
 
 
+def test_preloaded_library_is_ignored_under_a_comment_that_says_why(tmp_path):
+    wheel = _wheel(tmp_path)
+    audit = _audit(wheel, ["libcudart.so.13", "libcuda.so.1"])
+    inputs = NixInputs(ignore_missing_deps=("libcuda.so.1", "libcudart.so.13"), driver_runpath=True,
+                       preloaded=("libcudart.so.13",),
+                       by_soname={"libcudart.so.13": {"class": "preloaded", "attribute": None},
+                                  "libcuda.so.1": {"class": "driver", "attribute": None}})
+    text = nix_expression(wheel, audit=audit, metadata=_metadata(), inputs=inputs)
+    assert "# carried only under another file name" in text and "# provided by the driver" in text
+    result = _evaluate(tmp_path, text)
+    assert result["autoPatchelfIgnoreMissingDeps"] == ["libcuda.so.1", "libcudart.so.13"]
+
+
 def test_sri_hash_is_base64_of_the_files_sha256(tmp_path):
     wheel = _wheel(tmp_path)
     text = nix_expression(wheel, audit=_audit(wheel), metadata=_metadata(), inputs=NixInputs(build_inputs=(CC,)),

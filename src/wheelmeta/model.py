@@ -160,6 +160,8 @@ class WheelAudit:
     kind: str = "elf"  # "elf", "pure" (no platform tag, no ELF), "non-linux" (macOS/Windows wheel)
     elf_files: Tuple[ElfFacts, ...] = ()
     carried_libs: Mapping[str, str] = field(default_factory=dict)  # soname -> member path inside the wheel
+    # needed name -> member carrying it under another file name (SONAME match only): met only when loaded first
+    preloaded_libs: Mapping[str, str] = field(default_factory=dict)
     policy_libs: Tuple[str, ...] = ()  # needed sonames the overall policy allows (glibc family, libstdc++...)
     external_libs: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)  # soname -> members needing it
     versioned_symbols: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)  # lib -> versions

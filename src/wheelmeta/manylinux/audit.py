@@ -12,9 +12,11 @@ The tags mean what they mean in ``auditwheel show``: ``sym_tag`` is the best pol
 ``overall_tag`` the best policy that the symbols, the external libraries (none may be left), the symbol blacklists,
 the x86-64 ISA level and PyFPE_jbuf allow. Two deliberate differences, both because the host is never consulted:
 the needs of an external library are unknown (auditwheel reads them from the host's copy), and a need is met
-inside the wheel when a library with that file name or SONAME sits on the member's ``$ORIGIN`` RPATH/RUNPATH, in
-the member's own folder, or in a top-level ``*.libs/`` folder (the last two are noted in ``problems``, since the
-loader only finds them when they are already loaded).
+inside the wheel when a library with that file name sits on the member's ``$ORIGIN`` RPATH/RUNPATH, in the member's
+own folder, or in a top-level ``*.libs/`` folder (the last two are noted in ``problems``, since the loader only
+finds them when they are already loaded). A library carried only under another file name (``libcudart.<hash>.so.13``
+with the SONAME ``libcudart.so.13``) does not meet a need for the plain name: the loader searches by file name, so
+the need stays external and is also listed in ``preloaded_libs`` (met only when that library is loaded first).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from ..wheels.zipdir import DEFLATED, STORED, ZipDirectory, ZipEntry, compressed
 from .elf import ELF_MAGIC, KEEP_BUDGET_DEFAULT, KeepBudget, read_elf_facts
 from .policy import ARCHITECTURES, Policy, PolicySet, load_policies
 
-__all__ = ["audit_source", "elf_candidates", "prefix_chunks", "analyze", "platform_policy_name"]
+__all__ = ["audit_source", "elf_candidates", "prefix_chunks", "analyze", "platform_policy_name", "is_program_loader"]
 
 try:  # the inflater the zip layer uses too: isal is 2-3x faster than zlib
     from isal import isal_zlib as _inflate_lib
@@ -63,7 +65,8 @@ _NOT_ELF = (
     ".png", ".jpg", ".jpeg", ".gif", ".svg", ".ico", ".csv", ".typed", ".pem", ".xml", ".proto", ".inc", ".cmake",
     ".pc", ".a", ".lib", ".def", ".f90", ".f", ".pyf", ".npy", ".npz", ".mat", ".wav", ".ttf", ".afm", ".pfb",
 )
-_LOADERS = re.compile(r"^(ld-linux.*|ld64\.so\.[12])$")  # the dynamic loader is never external
+# the program interpreter (PT_INTERP) is glibc's (musl's) own loader, provided by the system: never carried or external
+_LOADERS = re.compile(r"^(ld-linux.*|ld64\.so\.[12]|ld-musl-.*)$")
 _PYFPE = ("PyFPE_jbuf", "PyFPE_dummy", "PyFPE_counter")
 _PLATFORM = re.compile(r"^(manylinux1|manylinux2010|manylinux2014|manylinux_\d+_\d+|musllinux_\d+_\d+|linux)_(.+)$")
 
@@ -379,6 +382,12 @@ def _imports_to_watch(facts: ElfFacts) -> Set[str]:
 # -- analysis --------------------------------------------------------------------------------------------------------
 
 
+def is_program_loader(soname: str) -> bool:
+    """True for the dynamic loader's names (``ld-linux-x86-64.so.2``, ``ld64.so.2``, ``ld-musl-x86_64.so.1``): the
+    libc's own, provided by the system (by stdenv under Nix), so a DT_NEEDED of it is neither carried nor external."""
+    return bool(_LOADERS.match(posixpath.basename(soname)))
+
+
 def platform_policy_name(platform: str) -> Optional[Tuple[str, str]]:
     """(policy name without arch, arch) of a linux platform tag: ``manylinux2014_x86_64`` -> (manylinux2014, x86_64)."""
     match = _PLATFORM.match(platform)
@@ -407,34 +416,43 @@ def _wheel_arch_and_libc(claimed: Sequence[str], facts: Sequence[ElfFacts]) -> T
 
 
 class _Library:
-    """Where the wheel's own ELF files are, by folder, file name and SONAME."""
+    """Where the wheel's own ELF files are: by folder and file name (what the loader and autoPatchelfHook search
+    by), and by SONAME (what the loader matches only against libraries already loaded)."""
 
     def __init__(self, facts: Sequence[ElfFacts]) -> None:
-        self.by_path = {f.path: f for f in facts}
         self.by_dir_name: Dict[Tuple[str, str], str] = {}
+        self.by_soname: Dict[str, str] = {}
         for f in facts:
-            folder, base = posixpath.split(f.path)
-            self.by_dir_name.setdefault((folder, base), f.path)
+            self.by_dir_name.setdefault(posixpath.split(f.path), f.path)
             if f.soname:
-                self.by_dir_name.setdefault((folder, f.soname), f.path)
+                self.by_soname.setdefault(f.soname, f.path)
         self.libs_dirs = sorted({posixpath.dirname(f.path) for f in facts if _in_libs_dir(f.path)})
         # folders some member's RPATH leads to: an RPATH also serves the libraries its owner loads
         self.rpath_dirs = {
             d for f in facts for e in f.rpath if (d := _origin_dir(e, posixpath.dirname(f.path))) is not None
         }
 
-    def resolve(self, member: ElfFacts, soname: str) -> Tuple[Optional[str], bool]:
-        """(member path that provides ``soname``, whether the loader finds it there) or (None, False)."""
+    def resolve(self, member: ElfFacts, needed: str) -> Tuple[Optional[str], str]:
+        """(member path that provides ``needed``, how the loader finds it), or (None, "") when nothing does.
+
+        ``how``: ``"path"``, a file of that name in a folder of the member's ``$ORIGIN`` RPATH/RUNPATH (the loader
+        compares DT_NEEDED with file names there); ``"unlisted"``, a file of that name in the member's own folder or
+        a ``*.libs/`` folder, off the search path (auditwheel's rule; found when already loaded); ``"soname"``, only
+        a file of another name whose SONAME is ``needed`` (an auditwheel-style hashed copy): met only when
+        something else loads that library first, and autoPatchelfHook, which indexes files by name, never finds it.
+        """
         origin = posixpath.dirname(member.path)
         search = member.runpath or member.rpath  # the loader ignores RPATH when RUNPATH is set
         for entry in search:
             folder = _origin_dir(entry, origin)
-            if folder is not None and (folder, soname) in self.by_dir_name:
-                return self.by_dir_name[(folder, soname)], True
+            if folder is not None and (folder, needed) in self.by_dir_name:
+                return self.by_dir_name[(folder, needed)], "path"
         for folder in [origin] + self.libs_dirs:
-            if (folder, soname) in self.by_dir_name:
-                return self.by_dir_name[(folder, soname)], folder in self.rpath_dirs
-        return None, False
+            if (folder, needed) in self.by_dir_name:
+                return self.by_dir_name[(folder, needed)], "path" if folder in self.rpath_dirs else "unlisted"
+        if needed in self.by_soname:
+            return self.by_soname[needed], "soname"
+        return None, ""
 
 
 def _in_libs_dir(path: str) -> bool:
@@ -469,7 +487,7 @@ def analyze(wheel: str, claimed: Sequence[str], facts: Sequence[ElfFacts], probl
         else:
             considered.append(f)
     library = _Library(considered)
-    carried, needers = _classify_needs(considered, library, problems)
+    carried, needers, preloaded = _classify_needs(considered, library, problems)
     versioned = _versioned_symbols(considered)
     verdict = _policy_verdict(policies, considered, needers, versioned)
     external = {s: tuple(sorted(m)) for s, m in sorted(needers.items()) if s not in policies.highest.whitelist}
@@ -480,6 +498,7 @@ def analyze(wheel: str, claimed: Sequence[str], facts: Sequence[ElfFacts], probl
         kind="elf",
         elf_files=tuple(facts),
         carried_libs=carried,
+        preloaded_libs=preloaded,
         policy_libs=tuple(sorted(s for s in needers if s in allowed_by.whitelist)),
         external_libs=external,
         versioned_symbols={k: tuple(sorted(v)) for k, v in sorted(versioned.items())},
@@ -497,21 +516,28 @@ def _replace(audit: WheelAudit, **changes) -> WheelAudit:
 
 
 def _classify_needs(facts: Sequence[ElfFacts], library: _Library, problems: List[str]):
-    """(carried soname -> member, outside soname -> members needing it) over every ELF member."""
+    """(carried soname -> member, outside soname -> members needing it, preloaded soname -> member) over every
+    ELF member. A need met only by a library of another file name is outside, as auditwheel's lddtree (which
+    searches by file name) counts it, and also preloaded: it holds only if that library is loaded first."""
     carried: Dict[str, str] = {}
+    preloaded: Dict[str, str] = {}
     needers: Dict[str, Set[str]] = defaultdict(set)
     for f in facts:
         for soname in f.needed:
-            if _LOADERS.match(soname):
+            if is_program_loader(soname):
                 continue
-            provider, on_path = library.resolve(f, soname)
-            if provider is None:
+            provider, how = library.resolve(f, soname)
+            if provider is None or how == "soname":
                 needers[soname].add(f.path)
-                continue
-            carried.setdefault(soname, provider)
-            if not on_path:
-                problems.append(f"{f.path}: needs {soname}, found in the wheel at {provider} but not on its RPATH/RUNPATH")
-    return dict(sorted(carried.items())), needers
+            if how == "soname":
+                preloaded.setdefault(soname, provider)
+                problems.append(f"{f.path}: needs {soname}, which the wheel carries only as {provider} (SONAME "
+                                f"{soname}): the loader finds it only when a library with that SONAME is loaded first")
+            elif provider is not None:
+                carried.setdefault(soname, provider)
+                if how == "unlisted":
+                    problems.append(f"{f.path}: needs {soname}, found in the wheel at {provider} but not on its RPATH/RUNPATH")
+    return dict(sorted(carried.items())), needers, dict(sorted(preloaded.items()))
 
 
 def _versioned_symbols(facts: Sequence[ElfFacts]) -> Dict[str, Set[str]]:
@@ -519,7 +545,7 @@ def _versioned_symbols(facts: Sequence[ElfFacts]) -> Dict[str, Set[str]]:
     out: Dict[str, Set[str]] = defaultdict(set)
     for f in facts:
         for lib, versions in f.version_requirements.items():
-            if not _LOADERS.match(lib):
+            if not is_program_loader(lib):
                 out[lib].update(versions)
     return out
 

@@ -41,6 +41,7 @@ def audit_to_json(audit: WheelAudit) -> dict:
         "overall_tag": audit.overall_tag,
         "external_libs": {soname: list(members) for soname, members in audit.external_libs.items()},
         "carried_libs": dict(audit.carried_libs),
+        "preloaded_libs": dict(audit.preloaded_libs),
         "policy_libs": list(audit.policy_libs),
         "versioned_symbols": {lib: list(v) for lib, v in audit.versioned_symbols.items()},
         "elf_files": [elf_to_json(f) for f in audit.elf_files],
@@ -115,13 +116,23 @@ def _wrapped(head: str, items: List[str], width: int = 110) -> List[str]:
 
 
 def _members_text(audit: WheelAudit) -> List[str]:
-    """Each ELF member and its DT_NEEDED, each need marked carried, allowed or external."""
+    """Each ELF member and its DT_NEEDED, each need marked carried, allowed, external or the system's loader."""
+    from .audit import is_program_loader
+
     allowed = set(audit.policy_libs)
-    lines = ["  ELF files and what each needs (c = carried, a = allowed by the policy, x = external):"]
+    lines = ["  ELF files and what each needs (c = carried, a = allowed by the policy, x = external, "
+             "l = the system's program loader):"]
     for elf in audit.elf_files:
         lines.append(f"    {elf.path}" + (f"  (SONAME {elf.soname})" if elf.soname else ""))
+        if elf.interpreter:
+            lines.append(f"      l {elf.interpreter}  (program interpreter)")
         for soname in elf.needed:
+            if is_program_loader(soname):
+                lines.append(f"      l {soname}")
+                continue
             mark = "x" if soname in audit.external_libs else "a" if soname in allowed else "c"
             where = f"  -> {audit.carried_libs[soname]}" if soname in audit.carried_libs else ""
+            if soname in audit.preloaded_libs:
+                where = f"  (carried only as {audit.preloaded_libs[soname]}: met only when that is loaded first)"
             lines.append(f"      {mark} {soname}{where}")
     return lines

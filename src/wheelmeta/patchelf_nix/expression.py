@@ -251,11 +251,9 @@ def package_function(
         bindings += [Binding("nativeBuildInputs", ListExpr([Var(n) for n in native])), Blank()]
     if build_inputs or unknown_comments:
         bindings += [Binding("buildInputs", ListExpr(unknown_comments + [Var(p) for p in build_inputs])), Blank()]
-    ignored = sorted(getattr(inputs, "ignore_missing_deps", ()) or ())
+    ignored = _ignored_missing_deps(inputs)
     if ignored:
-        ignore_list = ListExpr([Comment("provided by the driver at run time, found through the driver runpath")]
-                               + [Str(s) for s in ignored])
-        bindings += [Binding("autoPatchelfIgnoreMissingDeps", ignore_list), Blank()]
+        bindings += [Binding("autoPatchelfIgnoreMissingDeps", ListExpr(ignored)), Blank()]
     search_hook, search_packages = _search_path_hook(inputs)
     if search_hook is not None:
         bindings += [Binding("preFixup", search_hook), Blank()]
@@ -290,6 +288,28 @@ def _build_inputs(inputs, shadowed) -> Tuple[List[str], List[Comment]]:
     comments = [Comment(f"unknown to the soname map, add its input: {_one_line(s)}")
                 for s in sorted(getattr(inputs, "unknown", ()) or ())]
     return sorted(dict.fromkeys(paths)), comments
+
+
+_IGNORED_WHY = {
+    "driver": "provided by the driver at run time, found through the driver runpath",
+    "unpackaged": "no nixpkgs package provides these: only what needs them fails to load",
+    "preloaded": "carried only under another file name: met at run time only when that library is loaded first",
+}
+
+
+def _ignored_missing_deps(inputs) -> List:
+    """The sonames autoPatchelfHook must not look for, grouped under a comment that says why for each group."""
+    ignored = sorted(getattr(inputs, "ignore_missing_deps", ()) or ())
+    by_soname = getattr(inputs, "by_soname", {}) or {}
+    groups: dict = {}
+    for soname in ignored:
+        cls = (by_soname.get(soname) or {}).get("class")
+        groups.setdefault(cls if cls in _IGNORED_WHY else "driver", []).append(soname)
+    items: List = []
+    for cls, why in _IGNORED_WHY.items():
+        if cls in groups:
+            items += [Comment(why)] + [Str(s) for s in groups[cls]]
+    return items
 
 
 def _search_path_hook(inputs) -> Tuple[Optional[IndentedString], List[str]]:
