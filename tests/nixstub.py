@@ -31,6 +31,7 @@ ALLOWED_ARGS = (
     "pname",
     "version",
     "format",
+    "disabled",
     "src",
     "nativeBuildInputs",
     "buildInputs",
@@ -105,6 +106,7 @@ def stub_nix(native: Iterable[str], python: Iterable[str] = ()) -> str:
     python_tree = _nix_value(_tree(list(python), prefix="python3Packages."))
     return f"""
 let
+  PYTHON_VERSION = "3.13";  # the python3 of nixpkgs 25.11
   mk = name: {{ inherit name; outPath = "/stub/" + name; }};
   names = map (x: x.name);
   lib = {{
@@ -118,6 +120,8 @@ let
     assert builtins.all builtins.isString args.pythonImportsCheck;
     assert builtins.all builtins.isString (args.autoPatchelfIgnoreMissingDeps or [ ]);
     assert builtins.isAttrs args.meta;
+    assert builtins.isBool (args.disabled or false);
+    assert builtins.all builtins.isString (args.meta.platforms or [ ]);
     {{
       # like a derivation: a name and an outPath (a package of a set may be interpolated in preFixup);
       # what the test compares is under `wheel`, since JSON would print a set with an outPath as its path
@@ -131,6 +135,7 @@ let
         autoPatchelfIgnoreMissingDeps = args.autoPatchelfIgnoreMissingDeps or [ ];
         dependencies = names args.dependencies;
         preFixup = args.preFixup or null;
+        disabled = args.disabled or false;
       }};
     }};
   fetchurl = {{ url, hash }}:
@@ -144,7 +149,10 @@ let
   }};
   pythonBase = {python_tree} // {{
     inherit lib fetchurl buildPythonPackage;
-    python = (mk "python") // {{ sitePackages = "lib/python3.13/site-packages"; }};
+    python = (mk "python") // {{ sitePackages = "lib/python3.13/site-packages"; pythonVersion = PYTHON_VERSION; }};
+    # as nixpkgs' python-packages-base.nix: the scope's interpreter against a version
+    pythonOlder = v: builtins.compareVersions PYTHON_VERSION v < 0;
+    pythonAtLeast = v: builtins.compareVersions PYTHON_VERSION v >= 0;
     pkgs = native;
   }};
   makeScope = packages: let

@@ -256,3 +256,35 @@ def test_the_real_loader_agrees_hashed_copy_serves_only_once_loaded(tmp_path):
     preloaded = subprocess.run([sys.executable, "-c", check, str(root / "demo/_c.so"), "preload", str(root / HASHED_CUDART)],
                                capture_output=True, text=True)
     assert preloaded.returncode == 0, preloaded.stderr
+
+
+# -- a pure wheel carrying binaries for several architectures ------------------------------------------------------
+
+def test_several_architectures_are_each_judged_on_their_own_members(multiarch_wheel):
+    audit = audit_source(multiarch_wheel)
+    assert audit.arch is None and audit.overall_tag is None
+    assert sorted(audit.architectures) == ["aarch64", "i686", "x86_64"]
+    per = audit.architectures
+    assert per["aarch64"].external_libs == {"libarmonly.so.2": ("solver/bin/aarch64/libsolver.so",)}
+    assert per["i686"].external_libs == {"libi686only.so.3": ("solver/bin/i686/libsolver.so",)}
+    assert per["x86_64"].external_libs == {} and per["x86_64"].overall_tag.startswith("manylinux")
+    assert per["aarch64"].overall_tag == "linux_aarch64" and per["i686"].overall_tag == "linux_i686"
+    assert set(audit.external_libs) == {"libarmonly.so.2", "libi686only.so.3"}  # what all of them need
+    assert not any("ignored, built for" in p for p in audit.problems)
+
+
+def test_the_targets_architecture_picks_its_verdict(multiarch_wheel):
+    from wheelmeta.manylinux.audit import select_architecture
+
+    audit = select_architecture(audit_source(multiarch_wheel), "x86_64")
+    assert audit.arch == "x86_64" and audit.external_libs == {} and audit.overall_tag.startswith("manylinux")
+    assert [f.path for f in audit.elf_files] == ["solver/bin/x86_64/libsolver.so"]
+    assert sorted(audit.architectures) == ["aarch64", "i686", "x86_64"]
+
+
+def test_a_target_architecture_the_wheel_has_no_binary_for_is_said(multiarch_wheel):
+    from wheelmeta.manylinux.audit import select_architecture
+
+    audit = select_architecture(audit_source(multiarch_wheel), "ppc64le")
+    assert audit.overall_tag is None and audit.external_libs == {}
+    assert any("no ELF file for ppc64le" in p for p in audit.problems)

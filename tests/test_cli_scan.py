@@ -115,3 +115,27 @@ def test_members_marks_the_program_loader_as_the_systems_not_carried(tmp_path):
     out = scan("--members", str(wheel)).stdout
     assert "      l ld-linux-x86-64.so.2" in out and "l /lib64/ld-linux-x86-64.so.2  (program interpreter)" in out
     assert "c ld-linux" not in out and "carried in the wheel: 0" in out
+
+
+def test_pure_wheel_with_several_architectures_says_what_each_needs(multiarch_wheel):
+    result = scan(str(multiarch_wheel))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for arch, need in (("aarch64", "libarmonly.so.2"), ("i686", "libi686only.so.3"), ("x86_64", None)):
+        at = next(i for i, line in enumerate(lines) if line.startswith(f"  for {arch}: "))
+        external = lines[at + 1] if lines[at + 1].startswith("    external") else lines[at + 2]
+        assert (need in external) if need else external.strip() == "external: none"
+
+
+def test_platform_judges_the_wheel_for_that_architecture(multiarch_wheel):
+    data = json.loads(scan("--json", "--platform", "manylinux2014_aarch64", str(multiarch_wheel)).stdout)[0]
+    assert data["arch"] == "aarch64" and data["overall_tag"] == "linux_aarch64"
+    assert list(data["external_libs"]) == ["libarmonly.so.2"]
+    assert sorted(data["architectures"]) == ["aarch64", "i686", "x86_64"]
+    assert data["architectures"]["i686"]["nix"]["unknown"] == ["libi686only.so.3"]
+    assert data["architectures"]["x86_64"]["nix"]["unknown"] == []
+
+
+def test_platform_that_names_no_linux_architecture_is_a_usage_error(multiarch_wheel):
+    result = scan("--platform", "win_amd64", str(multiarch_wheel))
+    assert result.returncode == 2 and "win_amd64" in result.stderr and len(result.stderr.splitlines()) == 1

@@ -8,7 +8,7 @@ import signal
 import sys
 from typing import Optional
 
-from ..errors import WheelmetaError
+from ..errors import UsageError, WheelmetaError
 from .common import (
     expand_paths,
     print_json,
@@ -28,6 +28,9 @@ def add_parser(sub) -> None:
     p.add_argument("--map", metavar="FILE", help="soname map overrides (TOML) for the nixpkgs classification")
     p.add_argument("--members", action="store_true",
                    help="text output: also list every ELF file and what it needs (the JSON always has them)")
+    p.add_argument("--platform", metavar="PLAT",
+                   help="the target's platform tag (manylinux2014_aarch64) or architecture (i686): a pure wheel "
+                   "carrying ELF files for several architectures is judged for this one (default: each on its own)")
     p.set_defaults(run=run)
 
 
@@ -35,9 +38,10 @@ def run(args: argparse.Namespace) -> int:
     from ..patchelf_nix.sonames import SonameMap
 
     soname_map = SonameMap.load(args.map)  # before any scan: a bad --map file fails fast
+    arch = _target_arch(args.platform)
     previous = _exit_on_sigterm()
     try:
-        return _scan_all(args, soname_map)
+        return _scan_all(args, soname_map, arch)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -55,14 +59,27 @@ def _exit_on_sigterm():
         return None
 
 
-def _scan_all(args: argparse.Namespace, soname_map) -> int:
+def _target_arch(platform: Optional[str]) -> Optional[str]:
+    from ..manylinux.audit import platform_architecture
+
+    if platform is None:
+        return None
+    arch = platform_architecture(platform)
+    if arch is None:
+        raise UsageError(f"--platform {platform}", "not a Linux platform tag or architecture (e.g. "
+                         "manylinux2014_aarch64, linux_i686, x86_64)")
+    return arch
+
+
+def _scan_all(args: argparse.Namespace, soname_map, arch: Optional[str]) -> int:
+    from ..manylinux.audit import select_architecture
     from ..manylinux.report import audit_to_json
     from ..patchelf_nix.classify import nix_inputs
 
     results, status = [], 0
     for wheel in expand_paths(args.wheels):
         try:
-            audit = _scan_one(wheel, quiet=args.quiet)
+            audit = select_architecture(_scan_one(wheel, quiet=args.quiet), arch)
         except WheelmetaError as exc:  # one unreadable wheel does not stop the others
             if os.environ.get("WHEELMETA_DEBUG"):
                 raise
@@ -77,6 +94,8 @@ def _scan_all(args: argparse.Namespace, soname_map) -> int:
         obj = audit_to_json(audit)
         # the one place where other layers add keys to a wheel's JSON object (e.g. "nix" from patchelf_nix)
         obj["nix"] = (inputs or nix_inputs(audit, soname_map)).to_json()
+        for machine, sub in audit.architectures.items():
+            obj["architectures"][machine]["nix"] = nix_inputs(sub, soname_map).to_json()
         results.append(obj)
     if args.json:
         print_json(results)

@@ -42,7 +42,10 @@ from ..wheels.zipdir import DEFLATED, STORED, ZipDirectory, ZipEntry, compressed
 from .elf import ELF_MAGIC, KEEP_BUDGET_DEFAULT, KeepBudget, read_elf_facts
 from .policy import ARCHITECTURES, Policy, PolicySet, load_policies
 
-__all__ = ["audit_source", "elf_candidates", "prefix_chunks", "analyze", "platform_policy_name", "is_program_loader"]
+__all__ = [
+    "audit_source", "elf_candidates", "prefix_chunks", "analyze", "platform_policy_name", "is_program_loader",
+    "select_architecture", "platform_architecture",
+]
 
 try:  # the inflater the zip layer uses too: isal is 2-3x faster than zlib
     from isal import isal_zlib as _inflate_lib
@@ -472,9 +475,21 @@ def _origin_dir(entry: str, origin: str) -> Optional[str]:
 
 
 def analyze(wheel: str, claimed: Sequence[str], facts: Sequence[ElfFacts], problems: Optional[List[str]] = None) -> WheelAudit:
-    """The wheel-level verdict from the ELF facts of its members (pure computation, no I/O)."""
+    """The wheel-level verdict from the ELF facts of its members (pure computation, no I/O).
+
+    A wheel whose tags name no architecture (``any``) but whose members are built for several is judged once per
+    architecture (``architectures``); :func:`select_architecture` picks the target's verdict.
+    """
     problems = list(problems or ())
     problems += [f"{f.path}: {p}" for f in facts for p in f.problems]
+    machines = sorted({f.machine for f in facts if f.machine in ARCHITECTURES})
+    if _tagged_arch(claimed) is None and len(machines) > 1:
+        return _analyze_per_arch(wheel, claimed, facts, problems, machines)
+    return _analyze_one(wheel, claimed, facts, problems)
+
+
+def _analyze_one(wheel: str, claimed: Sequence[str], facts: Sequence[ElfFacts], problems: List[str]) -> WheelAudit:
+    """The verdict for one architecture: the tags' own, else the members'; members of another are ignored."""
     arch, libc = _wheel_arch_and_libc(claimed, facts)
     if arch is None:
         problems.append("no ELF member of a known architecture")
@@ -496,6 +511,7 @@ def analyze(wheel: str, claimed: Sequence[str], facts: Sequence[ElfFacts], probl
         wheel=wheel,
         claimed_tags=tuple(claimed),
         kind="elf",
+        arch=arch,
         elf_files=tuple(facts),
         carried_libs=carried,
         preloaded_libs=preloaded,
@@ -507,6 +523,76 @@ def analyze(wheel: str, claimed: Sequence[str], facts: Sequence[ElfFacts], probl
     )
     holds, why = _claims_hold(policies, claimed, verdict, versioned, needers)
     return _replace(audit, claims_hold=holds, problems=tuple(problems + why))
+
+
+def _tagged_arch(claimed: Sequence[str]) -> Optional[str]:
+    """The architecture the filename's Linux platform tags name, if any."""
+    for platform in claimed:
+        parsed = platform_policy_name(platform)
+        if parsed and parsed[1] in ARCHITECTURES:
+            return parsed[1]
+    return None
+
+
+def _analyze_per_arch(wheel: str, claimed: Sequence[str], facts: Sequence[ElfFacts], problems: List[str],
+                      machines: Sequence[str]) -> WheelAudit:
+    """A pure wheel with binaries for several architectures (a solver for aarch64, i686 and x86_64): each judged
+    on its own members. The wheel-level fields are the union of what the architectures need; no tag is given,
+    since none fits them all."""
+    per_arch = {
+        m: _analyze_one(wheel, claimed, [f for f in facts if f.machine == m], list(problems)) for m in machines
+    }
+    note = (f"ELF files for several architectures ({', '.join(machines)}): each judged on its own (see "
+            "architectures; --platform judges the target's)")
+    own = [f"for {m}: {p}" for m, a in per_arch.items() for p in a.problems[len(problems):]]
+    external: Dict[str, Set[str]] = defaultdict(set)
+    versioned: Dict[str, Set[str]] = defaultdict(set)
+    for a in per_arch.values():
+        for soname, members in a.external_libs.items():
+            external[soname].update(members)
+        for lib, versions in a.versioned_symbols.items():
+            versioned[lib].update(versions)
+    return WheelAudit(
+        wheel=wheel,
+        claimed_tags=tuple(claimed),
+        kind="elf",
+        elf_files=tuple(facts),
+        carried_libs=dict(sorted({k: v for a in per_arch.values() for k, v in a.carried_libs.items()}.items())),
+        preloaded_libs=dict(sorted({k: v for a in per_arch.values() for k, v in a.preloaded_libs.items()}.items())),
+        policy_libs=tuple(sorted({s for a in per_arch.values() for s in a.policy_libs})),
+        external_libs={s: tuple(sorted(m)) for s, m in sorted(external.items())},
+        versioned_symbols={k: tuple(sorted(v)) for k, v in sorted(versioned.items())},
+        architectures=per_arch,
+        problems=tuple(problems + [note] + own),
+    )
+
+
+def select_architecture(audit: WheelAudit, arch: Optional[str]) -> WheelAudit:
+    """The audit as the target's architecture sees it.
+
+    For a wheel judged per architecture, the verdict of ``arch`` (its members only; ``architectures`` kept), or,
+    when the wheel carries nothing for ``arch``, an audit without a tag that says so. Any other audit, or
+    ``arch=None``, comes back unchanged.
+    """
+    if not audit.architectures or arch is None:
+        return audit
+    chosen = audit.architectures.get(arch)
+    machines = ", ".join(audit.architectures)
+    if chosen is None:
+        return _replace(audit, arch=arch, carried_libs={}, preloaded_libs={}, policy_libs=(), external_libs={},
+                        versioned_symbols={}, problems=audit.problems + (
+                            f"no ELF file for {arch}, the target's architecture (only for {machines})",))
+    note = f"ELF files for several architectures ({machines}): judged for {arch}, the target's"
+    return _replace(chosen, architectures=audit.architectures, problems=chosen.problems + (note,))
+
+
+def platform_architecture(platform: str) -> Optional[str]:
+    """The architecture of a Linux platform tag (``manylinux2014_aarch64`` -> ``aarch64``), or of a bare
+    architecture name (``i686``); None for anything else (``win_amd64``, ``macosx_11_0_arm64``)."""
+    if platform in ARCHITECTURES:
+        return platform
+    parsed = platform_policy_name(platform)
+    return parsed[1] if parsed and parsed[1] in ARCHITECTURES else None
 
 
 def _replace(audit: WheelAudit, **changes) -> WheelAudit:

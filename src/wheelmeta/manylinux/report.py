@@ -31,10 +31,22 @@ def elf_to_json(facts: ElfFacts) -> dict:
 
 
 def audit_to_json(audit: WheelAudit) -> dict:
-    """The JSON object of one wheel; the CLI prints a list of these."""
+    """The JSON object of one wheel; the CLI prints a list of these. A wheel judged per architecture adds
+    ``architectures``: architecture -> the same object for its members alone (without ``elf_files``)."""
+    out = _verdict_json(audit)
+    out["elf_files"] = [elf_to_json(f) for f in audit.elf_files]
+    out["problems"] = list(audit.problems)
+    if audit.architectures:
+        out["architectures"] = {arch: _verdict_json(sub) | {"problems": list(sub.problems)}
+                                for arch, sub in audit.architectures.items()}
+    return out
+
+
+def _verdict_json(audit: WheelAudit) -> dict:
     return {
         "wheel": audit.wheel,
         "kind": audit.kind,
+        "arch": audit.arch,
         "claimed_tags": list(audit.claimed_tags),
         "claims_hold": audit.claims_hold,
         "sym_tag": audit.sym_tag,
@@ -44,8 +56,6 @@ def audit_to_json(audit: WheelAudit) -> dict:
         "preloaded_libs": dict(audit.preloaded_libs),
         "policy_libs": list(audit.policy_libs),
         "versioned_symbols": {lib: list(v) for lib, v in audit.versioned_symbols.items()},
-        "elf_files": [elf_to_json(f) for f in audit.elf_files],
-        "problems": list(audit.problems),
     }
 
 
@@ -75,7 +85,11 @@ def audit_to_text(
     else:
         verdict = "holds" if audit.claims_hold else "does NOT hold" if audit.claims_hold is False else "n/a"
         lines.append(f"  claimed:  {', '.join(audit.claimed_tags) or '-'}  ({verdict})")
-        lines.append(f"  overall:  {audit.overall_tag}    symbols allow: {audit.sym_tag}")
+        if audit.overall_tag is None and audit.architectures:
+            lines.append(f"  overall:  - (ELF files for {', '.join(audit.architectures)}: judged per architecture below)")
+        else:
+            judged = f"  (judged for {audit.arch})" if audit.architectures else ""
+            lines.append(f"  overall:  {audit.overall_tag}    symbols allow: {audit.sym_tag}{judged}")
         lines.append(f"  ELF files: {len(audit.elf_files)}, libraries carried in the wheel: {len(audit.carried_libs)}")
         carried = sorted(audit.carried_libs)
         if carried:
@@ -93,6 +107,7 @@ def audit_to_text(
                 lines.append(f"    external  {soname:<32} <- {shown}{more}{note(soname)}")
         else:
             lines.append("  external libraries: none")
+        lines.extend(_architectures_text(audit, note))
         if members:
             lines.extend(_members_text(audit))
     for problem in audit.problems[:max_problems]:
@@ -112,6 +127,18 @@ def _wrapped(head: str, items: List[str], width: int = 110) -> List[str]:
             line = " " * len(head)
         line += ("" if line.endswith(" ") else " ") + piece
     lines.append(line.rstrip())
+    return lines
+
+
+def _architectures_text(audit: WheelAudit, note: Callable[[str], str]) -> List[str]:
+    """One verdict per architecture of a wheel judged per architecture, with what each needs from outside."""
+    lines = []
+    for arch, sub in audit.architectures.items():
+        lines.append(f"  for {arch}: {sub.overall_tag}, {len(sub.elf_files)} ELF files")
+        if sub.policy_libs:
+            lines.extend(_wrapped("    allowed:  ", [f"{soname}{note(soname)}" for soname in sub.policy_libs]))
+        external = [f"{soname}{note(soname)}" for soname in sub.external_libs]
+        lines.extend(_wrapped("    external: ", external) if external else ["    external: none"])
     return lines
 
 

@@ -31,7 +31,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 from ..model import WheelAudit
 from .sonames import SonameMap
 
-__all__ = ["CLASSES", "NixInputs", "nix_inputs", "needed_sonames", "carried_in_wheel"]
+__all__ = ["CLASSES", "NixInputs", "nix_inputs", "needed_sonames", "carried_in_wheel", "architectures_served"]
 
 #: Every class a needed soname can end in.
 CLASSES = (
@@ -93,9 +93,14 @@ class NixInputs:
 
 
 def needed_sonames(audit: WheelAudit) -> List[str]:
-    """Every soname any ELF member needs, each once, in the order first seen."""
+    """Every soname any ELF member needs, each once, in the order first seen.
+
+    Members built for another architecture than the audit's are left out: autoPatchelfHook skips them too
+    ("its architecture differs from target")."""
     seen: Dict[str, None] = {}
     for elf in audit.elf_files:
+        if audit.arch and elf.machine and elf.machine != audit.arch:
+            continue
         for soname in elf.needed:
             seen.setdefault(soname, None)
     return list(seen)
@@ -150,6 +155,21 @@ def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None) -> Nix
         python_search_paths=tuple(search_paths),
         by_soname=by_soname,
     )
+
+
+def architectures_served(audit: WheelAudit, inputs: NixInputs, soname_map: Optional[SonameMap] = None) -> List[str]:
+    """For a wheel judged per architecture, the architectures whose ELF files ``inputs`` (worked out for the
+    target's) provide for too: an expression with those inputs builds there as well (``meta.platforms``)."""
+    provided = {
+        "build_inputs": set(inputs.build_inputs), "ignore_missing_deps": set(inputs.ignore_missing_deps),
+        "libpython": set(inputs.libpython), "python_search_paths": set(inputs.python_search_paths),
+    }
+    served = []
+    for arch, sub in audit.architectures.items():
+        needs = nix_inputs(sub, soname_map)
+        if not needs.unknown and all(set(getattr(needs, k)) <= v for k, v in provided.items()):
+            served.append(arch)
+    return served
 
 
 def _wheel_class(soname: str, in_wheel: Mapping[str, str], preloaded: Mapping[str, str]) -> Optional[str]:

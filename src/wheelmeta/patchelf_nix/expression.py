@@ -27,11 +27,12 @@ from urllib.parse import unquote, urlsplit
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from ..errors import InvalidWheel, UsageError
+from ..errors import InvalidWheel, UsageError, WheelmetaError
 from ..model import DistMetadata, WheelAudit
 from .nixwriter import (
     Apply,
     AttrSet,
+    BinOp,
     Binding,
     Blank,
     Comment,
@@ -59,6 +60,9 @@ __all__ = [
     "file_sha256",
     "split_sha256_fragment",
     "import_modules",
+    "nix_platforms",
+    "python_guard",
+    "WheelNotForNixpkgs",
     "DEFAULT_PYTHON",
 ]
 
@@ -103,6 +107,23 @@ _SHELL_SAFE_FOLDER = re.compile(r"[A-Za-z0-9._+/-]+\Z")
 
 # top-level names that are never worth an import check (test suites shipped by mistake, private helpers)
 _NOT_IMPORT_CHECKED = frozenset({"test", "tests", "testing", "docs", "examples", "benchmarks"})
+
+
+class WheelNotForNixpkgs(WheelmetaError):
+    """A wheel no nixpkgs Python can use: a Windows wheel, or a musllinux wheel (its binaries need musl's libc)."""
+
+
+# wheel-tag architecture -> the CPU part of a Nix system name
+_NIX_CPU = {"x86_64": "x86_64", "i686": "i686", "aarch64": "aarch64", "armv7l": "armv7l", "ppc64le": "powerpc64le",
+            "ppc64": "powerpc64", "s390x": "s390x", "riscv64": "riscv64"}
+# the last part of a macosx_* tag -> Nix systems (universal2 runs on both)
+_DARWIN = {"x86_64": ["x86_64-darwin"], "intel": ["x86_64-darwin"], "universal": ["x86_64-darwin"],
+           "arm64": ["aarch64-darwin"], "universal2": ["aarch64-darwin", "x86_64-darwin"]}
+_REFUSED = {
+    "win": "a Windows wheel: nixpkgs has no Windows Python",
+    "musllinux": "a musllinux wheel: its binaries need musl's libc (libc.musl-<arch>.so.1), which nixpkgs' Python, "
+                 "built with glibc, cannot load; use the project's manylinux wheel",
+}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -160,16 +181,77 @@ def default_target(wheel_filename: str):
     """
     from ..target import Target
 
-    try:
-        _, _, _, tags = parse_wheel_filename(_file_name(wheel_filename))
-    except Exception as exc:  # packaging's InvalidWheelFilename and friends
-        raise InvalidWheel(wheel_filename, f"not a wheel file name: {exc}") from None
+    tags = _wheel_tags(wheel_filename)
     versions = [t.interpreter[2:] for t in tags if re.fullmatch(r"cp3\d{1,2}", t.interpreter) and t.abi != "abi3"]
     newest = max(versions, key=lambda v: int(v[1:]), default=None)
     python = f"{newest[0]}.{newest[1:]}" if newest else DEFAULT_PYTHON
     platforms = sorted({t.platform for t in tags if t.platform != "any"})
     return Target.from_options(python_version=python, implementation="cp",
                                platforms=platforms or ["manylinux_2_17_x86_64"])
+
+
+def _wheel_tags(wheel_filename: str):
+    try:
+        return parse_wheel_filename(_file_name(wheel_filename))[3]
+    except Exception as exc:  # packaging's InvalidWheelFilename and friends
+        raise InvalidWheel(wheel_filename, f"not a wheel file name: {exc}") from None
+
+
+def nix_platforms(wheel_filename: str, audit: Optional[WheelAudit] = None,
+                  architectures: Optional[Sequence[str]] = None) -> List[str]:
+    """``meta.platforms``: the Nix systems the wheel's platform tags name (``manylinux2014_aarch64`` ->
+    ``aarch64-linux``, ``macosx_11_0_universal2`` -> both darwins). A pure (``any``) wheel runs everywhere ([])
+    unless it carries ELF files: then the Linux systems of ``architectures`` (those the expression's inputs serve,
+    :func:`~wheelmeta.patchelf_nix.classify.architectures_served`), by default the one its inputs were worked out
+    for.
+
+    Raises :class:`WheelNotForNixpkgs` when no tag names a system nixpkgs' Python runs on (Windows, musllinux).
+    """
+    from ..manylinux.audit import platform_architecture
+
+    platforms = sorted({t.platform for t in _wheel_tags(wheel_filename)})
+    if "any" in platforms:
+        if audit is None or audit.kind != "elf" or not audit.elf_files:
+            return []
+        arches = set(architectures or ()) | ({audit.arch} if audit.arch else set(audit.architectures))
+        return sorted(f"{_NIX_CPU[a]}-linux" for a in arches if a in _NIX_CPU)
+    systems, refused = set(), []
+    for platform in platforms:
+        arch = platform_architecture(platform)
+        if platform.startswith(("manylinux", "linux_")) and arch in _NIX_CPU:
+            systems.add(f"{_NIX_CPU[arch]}-linux")
+        elif platform.startswith("macosx_") and platform.rsplit("_", 1)[-1] in _DARWIN:
+            systems.update(_DARWIN[platform.rsplit("_", 1)[-1]])
+        elif platform.startswith("macosx_") and platform.endswith("_universal2"):
+            systems.update(_DARWIN["universal2"])
+        else:
+            refused.append(platform)
+    if not systems:
+        kind = next((k for p in refused for k in _REFUSED if p.startswith(k)), None)
+        reason = _REFUSED[kind] if kind else f"no nixpkgs system runs a {', '.join(refused)} wheel"
+        raise WheelNotForNixpkgs(wheel_filename, reason)
+    return sorted(systems)
+
+
+def python_guard(wheel_filename: str):
+    """``disabled`` for the Pythons the wheel's tags rule out, as nixpkgs writes it: ``pythonOlder "3.9"`` for a
+    ``cp39-abi3`` wheel, ``pythonOlder "3.12" || pythonAtLeast "3.13"`` for ``cp312``, ``pythonAtLeast "3"`` for
+    a Python 2 wheel; None when any Python 3 will do (``py3``). Returns (expression, names it uses) or None."""
+    tags = list(_wheel_tags(wheel_filename))
+    minors = sorted({int(t.interpreter[3:]) for t in tags if re.fullmatch(r"cp3\d{1,2}", t.interpreter)})
+    if minors and any(t.abi == "abi3" for t in tags):
+        return Apply(Var("pythonOlder"), Str(f"3.{minors[0]}")), ["pythonOlder"]
+    if minors:
+        guard = BinOp(Apply(Var("pythonOlder"), Str(f"3.{minors[0]}")), "||",
+                      Apply(Var("pythonAtLeast"), Str(f"3.{minors[-1] + 1}")))
+        names = ["pythonOlder", "pythonAtLeast"]
+        for gap in sorted(set(range(minors[0], minors[-1])) - set(minors)):  # cp38.cp310: not 3.9
+            guard = BinOp(guard, "||", BinOp(Var("python.pythonVersion"), "==", Str(f"3.{gap}")))
+            names.append("python")
+        return guard, names
+    if tags and all(t.interpreter.startswith(("py2", "cp2")) for t in tags):
+        return Apply(Var("pythonAtLeast"), Str("3")), ["pythonAtLeast"]
+    return None
 
 
 def import_modules(wheel_path: Union[str, os.PathLike]) -> List[str]:
@@ -225,13 +307,15 @@ def package_function(
     modules=None,
     relative_to=None,
     shadowed: Iterable[str] = (),
+    architectures: Optional[Sequence[str]] = None,
 ) -> Function:
     """The syntax tree behind :func:`nix_expression`, for callers that embed it (:func:`package_set_expression`).
 
     ``shadowed`` names Python packages added to the scope besides nixpkgs' (the other wheels of a package set):
-    a native input of that name is then taken from ``pkgs`` too.
+    a native input of that name is then taken from ``pkgs`` too. ``architectures``: see :func:`nix_platforms`.
     """
     wheel_path = os.fspath(wheel_path)
+    platforms = nix_platforms(wheel_path, audit, architectures)  # refuses Windows and musllinux wheels before anything else
     target = target or default_target(wheel_path)
     patch = _needs_patching(audit, inputs)
     native = ["autoPatchelfHook"] * patch + ["autoAddDriverRunpath"] * bool(getattr(inputs, "driver_runpath", False))
@@ -247,6 +331,12 @@ def package_function(
         Binding("src", _src(wheel_path, url, sha256, relative_to)),
         Blank(),
     ]
+    guard = python_guard(wheel_path)
+    if guard is not None:
+        bindings += [Binding("disabled", guard[0]), Blank()]
+    if audit.kind == "non-linux":
+        bindings += [Comment("a macOS wheel: its Mach-O files are not audited, so any library they load from "
+                             "outside the wheel is not provided here"), Blank()]
     if native:
         bindings += [Binding("nativeBuildInputs", ListExpr([Var(n) for n in native])), Blank()]
     if build_inputs or unknown_comments:
@@ -262,9 +352,10 @@ def package_function(
         Blank(),
         Binding("pythonImportsCheck", ListExpr([Str(m) for m in modules])),
         Blank(),
-        Binding("meta", _meta(metadata, binary=audit.kind == "elf" and bool(audit.elf_files))),
+        Binding("meta", _meta(metadata, binary=audit.kind == "elf" and bool(audit.elf_files), platforms=platforms)),
     ]
-    formals = _formals(url is not None, search_hook is not None, native, build_inputs, deps + search_packages)
+    core = (["python"] if search_hook is not None else []) + (guard[1] if guard is not None else [])
+    formals = _formals(url is not None, core, native, build_inputs, deps + search_packages)
     return Function(formals, Apply(Var("buildPythonPackage"), AttrSet(bindings, rec=True)), blank_line=True)
 
 
@@ -350,11 +441,12 @@ def _dependencies(metadata: DistMetadata, target) -> Tuple[List[str], List[Comme
     return sorted(dict.fromkeys(attrs)), comments
 
 
-def _formals(fetch: bool, python: bool, native: Sequence[str], build_inputs: Sequence[str], deps: Sequence[str]):
-    """``lib, buildPythonPackage, fetchurl`` then one commented group per kind of input, each name once."""
+def _formals(fetch: bool, core: Sequence[str], native: Sequence[str], build_inputs: Sequence[str], deps: Sequence[str]):
+    """``lib, buildPythonPackage, fetchurl`` (and the ``core`` scope names used: ``python``, ``pythonOlder``...)
+    then one commented group per kind of input, each name once."""
     seen = set()
     groups = [
-        (None, ["lib"] + ["python"] * python + ["buildPythonPackage"] + ["fetchurl"] * fetch),
+        (None, ["lib"] + sorted(set(core)) + ["buildPythonPackage"] + ["fetchurl"] * fetch),
         ("nativeBuildInputs", list(native)),
         ("buildInputs", [p.split(".")[0] for p in build_inputs]),
         ("dependencies", list(deps)),
@@ -379,7 +471,7 @@ def _src(wheel_path: str, url: Optional[str], sha256: Optional[str], relative_to
     return Apply(Var("fetchurl"), AttrSet([Binding("url", Str(url)), Binding("hash", Str(sri_hash(digest)))]))
 
 
-def _meta(metadata: DistMetadata, binary: bool) -> AttrSet:
+def _meta(metadata: DistMetadata, binary: bool, platforms: Sequence[str] = ()) -> AttrSet:
     bindings: List = []
     if metadata.summary and metadata.summary.strip():
         bindings.append(Binding("description", Str(_description(metadata.summary))))
@@ -392,6 +484,8 @@ def _meta(metadata: DistMetadata, binary: bool) -> AttrSet:
         bindings.append(Binding("license", values[0] if len(values) == 1 else ListExpr(values)))
     if binary:
         bindings.append(Binding("sourceProvenance", ListExpr([Var("lib.sourceTypes.binaryNativeCode")])))
+    if platforms:
+        bindings.append(Binding("platforms", ListExpr([Str(p) for p in platforms])))
     return AttrSet(bindings)
 
 
