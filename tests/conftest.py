@@ -6,8 +6,8 @@ import pytest
 # tests import the shared fixture builders as a plain module
 sys.path.insert(0, str(Path(__file__).parent))
 
-from builders import make_wheel  # noqa: E402
-from elfbuild import compile_so, patch  # noqa: E402
+from builders import make_wheel
+from elfbuild import compile_so, patch
 
 E_MACHINE_OFFSET = 18  # e_machine in the ELF header, after e_ident (16 bytes) and e_type
 

@@ -147,8 +147,8 @@ def _members_text(audit: WheelAudit) -> List[str]:
     from .audit import is_program_loader
 
     allowed = set(audit.policy_libs)
-    lines = ["  ELF files and what each needs (c = carried, a = allowed by the policy, x = external, "
-             "l = the system's program loader):"]
+    legend = "c = carried, a = allowed by the policy, x = external, l = the system's program loader"
+    lines = [f"  ELF files and what each needs ({legend}):"]
     for elf in audit.elf_files:
         lines.append(f"    {elf.path}" + (f"  (SONAME {elf.soname})" if elf.soname else ""))
         if elf.interpreter:
