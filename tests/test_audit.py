@@ -288,3 +288,48 @@ def test_a_target_architecture_the_wheel_has_no_binary_for_is_said(multiarch_whe
     audit = select_architecture(audit_source(multiarch_wheel), "ppc64le")
     assert audit.overall_tag is None and audit.external_libs == {}
     assert any("no ELF file for ppc64le" in p for p in audit.problems)
+
+
+# -- an interrupted audit stops reading: the queue is dropped, not drained ------------------------------------------
+
+
+def _many_members(tmp_path, built, n=300):
+    data = built["_out.cpython-311-x86_64-linux-gnu.so"]
+    return wheel(tmp_path, {f"demo/_m{i}.so": data for i in range(n)})
+
+
+def _interrupt_at_first_member(done, total):
+    raise KeyboardInterrupt
+
+
+def test_interrupted_threads_leave_the_queued_members_unread(tmp_path, built, monkeypatch):
+    path = _many_members(tmp_path, built)
+    read = []
+    real = audit_module._member_facts
+    monkeypatch.setattr(audit_module, "_member_facts", lambda *a: read.append(1) or real(*a))
+    monkeypatch.setattr(audit_module, "_PROCESS_BYTES", 1 << 62)  # threads, not processes
+    with pytest.raises(KeyboardInterrupt):
+        audit_source(path, workers=2, progress=_interrupt_at_first_member)
+    assert len(read) < 300
+
+
+_worker_reads = {}  # the forked workers inherit it: a shared counter and the real reader
+
+
+def _counting_facts_in_worker(entry):
+    # module level, so the pool can pickle it by name; the workers count in shared memory
+    with _worker_reads["count"].get_lock():
+        _worker_reads["count"].value += 1
+    return _worker_reads["real"](entry)
+
+
+def test_interrupted_worker_processes_leave_the_queued_members_unread(tmp_path, built, monkeypatch):
+    import multiprocessing
+
+    path = _many_members(tmp_path, built)
+    _worker_reads.update(count=multiprocessing.get_context("fork").Value("i", 0), real=audit_module._facts_in_worker)
+    monkeypatch.setattr(audit_module, "_facts_in_worker", _counting_facts_in_worker)
+    monkeypatch.setattr(audit_module, "_PROCESS_BYTES", 0)
+    with pytest.raises(KeyboardInterrupt):
+        audit_source(path, workers=2, progress=_interrupt_at_first_member)
+    assert _worker_reads["count"].value < 300

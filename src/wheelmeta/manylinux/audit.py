@@ -184,10 +184,15 @@ def _read_members(
         return [results[e.name] for e in entries if e.name in results]
     if total >= _process_bytes() and _read_in_processes(source, order, watch, workers, finished):
         return [results[e.name] for e in entries if e.name in results]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
+    try:
         futures = {pool.submit(_member_facts, source, e, watch, budget): e for e in order if e.name not in results}
         for future in concurrent.futures.as_completed(futures):
             finished(futures[future], future.result())
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: drop the queue, the threads end their member
+        raise
+    pool.shutdown(wait=True)
     return [results[e.name] for e in entries if e.name in results]
 
 
