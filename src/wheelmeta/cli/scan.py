@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
-from typing import Optional
+from typing import Iterator, Optional
 
-from ..errors import UsageError, WheelmetaError
+from ..errors import WheelmetaError
 from .common import (
     expand_paths,
     print_json,
@@ -28,58 +29,33 @@ def add_parser(sub) -> None:
     p.add_argument("--map", metavar="FILE", help="soname map overrides (TOML) for the nixpkgs classification")
     p.add_argument("--members", action="store_true",
                    help="text output: also list every ELF file and what it needs (the JSON always has them)")
-    p.add_argument("--platform", metavar="PLAT",
+    p.add_argument("--platform", metavar="PLAT", type=_platform_arch,
                    help="the target's platform tag (manylinux2014_aarch64) or architecture (i686): a pure wheel "
                    "carrying ELF files for several architectures is judged for this one (default: each on its own)")
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..patchelf_nix.sonames import SonameMap
-
-    soname_map = SonameMap.load(args.map)  # before any scan: a bad --map file fails fast
-    arch = _target_arch(args.platform)
-    previous = _exit_on_sigterm()
-    try:
-        return _scan_all(args, soname_map, arch)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _exit_on_sigterm():
-    """SIGTERM becomes SystemExit(143), so the audit's cleanup kills its worker processes before the scan exits.
-    Returns the previous handler (None where no handler can be set: not the main thread)."""
-    def terminate(signum, frame):
-        raise SystemExit(128 + signal.SIGTERM)
-
-    try:
-        return signal.signal(signal.SIGTERM, terminate)
-    except ValueError:
-        return None
-
-
-def _target_arch(platform: Optional[str]) -> Optional[str]:
+def _platform_arch(platform: str) -> str:
+    """--platform's value as an architecture; anything else is a usage error (argparse exits 2 with it)."""
     from ..manylinux.audit import platform_architecture
 
-    if platform is None:
-        return None
     arch = platform_architecture(platform)
     if arch is None:
-        raise UsageError(f"--platform {platform}", "not a Linux platform tag or architecture (e.g. "
-                         "manylinux2014_aarch64, linux_i686, x86_64)")
+        raise argparse.ArgumentTypeError(f"{platform}: not a Linux platform tag or architecture (e.g. "
+                                         "manylinux2014_aarch64, linux_i686, x86_64)")
     return arch
 
 
-def _scan_all(args: argparse.Namespace, soname_map, arch: Optional[str]) -> int:
-    from ..manylinux.audit import select_architecture
+def run(args: argparse.Namespace) -> int:
     from ..manylinux.report import audit_to_json
     from ..patchelf_nix.classify import nix_inputs
+    from ..patchelf_nix.sonames import SonameMap
 
+    soname_map = SonameMap.load(args.map)  # before any scan: a bad --map file fails fast
     results, status = [], 0
     for wheel in expand_paths(args.wheels):
         try:
-            audit = select_architecture(_scan_one(wheel, quiet=args.quiet), arch)
+            audit = _scan_one(wheel, quiet=args.quiet, arch=args.platform)
         except WheelmetaError as exc:  # one unreadable wheel does not stop the others
             if os.environ.get("WHEELMETA_DEBUG"):
                 raise
@@ -129,8 +105,9 @@ def _scan_text(audit, inputs, *, members: bool) -> str:
     return f"{text}\n  nix:      {'; '.join(nix)}"
 
 
-def _scan_one(wheel: str, *, quiet: bool):
-    """Audit one wheel, with a progress bar on a terminal when it is large enough to make one wait."""
+def _scan_one(wheel: str, *, quiet: bool, arch: Optional[str] = None):
+    """Audit one wheel, with a progress bar on a terminal when it is large enough to make one wait; a wheel judged
+    per architecture is judged for ``arch`` when given."""
     from ..manylinux.audit import audit_source
 
     bar = None
@@ -147,14 +124,36 @@ def _scan_one(wheel: str, *, quiet: bool):
     big = "://" not in wheel and os.path.getsize(wheel) >= _SCAN_BAR_BYTES
     show = big and not quiet and stderr_is_terminal()
     try:
+        from ..manylinux.audit import select_architecture
+
         if "://" in wheel:
             from ..extract import audit_wheel
 
-            return audit_wheel(wheel)
-        return audit_source(wheel, progress=progress if show else None)
+            return select_architecture(audit_wheel(wheel), arch)
+        with _sigterm_exits():
+            return select_architecture(audit_source(wheel, progress=progress if show else None), arch)
     finally:
         if bar is not None:
             bar.close()
+
+
+@contextlib.contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """SIGTERM becomes SystemExit(143) while a wheel is audited, so the audit's cleanup kills its worker processes
+    before the scan exits (the default action would end this process at once, leaving them to their death signal).
+    Only the main thread can set a handler; elsewhere nothing changes."""
+    def terminate(signum, frame):
+        raise SystemExit(128 + signal.SIGTERM)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 _SCAN_BAR_BYTES = 20 << 20  # smaller wheels scan in well under a second
