@@ -134,7 +134,7 @@ def _architectures_text(audit: WheelAudit, note: Callable[[str], str]) -> List[s
     """One verdict per architecture of a wheel judged per architecture, with what each needs from outside."""
     lines = []
     for arch, sub in audit.architectures.items():
-        lines.append(f"  for {arch}: {sub.overall_tag}, {len(sub.elf_files)} ELF files")
+        lines.append(f"  for {arch}: {sub.overall_tag}    ELF files: {len(sub.elf_files)}")
         if sub.policy_libs:
             lines.extend(_wrapped("    allowed:  ", [f"{soname}{note(soname)}" for soname in sub.policy_libs]))
         external = [f"{soname}{note(soname)}" for soname in sub.external_libs]

@@ -360,8 +360,9 @@ def package_function(
 
 
 def _needs_patching(audit: WheelAudit, inputs) -> bool:
-    """autoPatchelfHook has work when an ELF member needs more than glibc, or is a program with an interpreter."""
-    if any(f.interpreter for f in audit.elf_files):
+    """autoPatchelfHook has work when an ELF member needs more than glibc, or is a program with an interpreter
+    (a member of another architecture than the audit's is skipped by autoPatchelfHook, so it is not counted)."""
+    if any(f.interpreter for f in audit.elf_files if not (audit.arch and f.machine and f.machine != audit.arch)):
         return True
     return any(
         getattr(inputs, attr, None)
