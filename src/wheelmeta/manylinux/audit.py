@@ -207,6 +207,7 @@ def _process_bytes() -> int:
     except (KeyError, ValueError):
         return _PROCESS_BYTES
 
+
 # What forked workers inherit instead of receiving it pickled (a pickled LocalFileSource would close the shared
 # descriptor when the copy is collected). Set only around the pool's lifetime.
 _worker_state: Dict[str, object] = {}

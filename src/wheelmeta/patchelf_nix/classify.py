@@ -194,6 +194,8 @@ def carried_in_wheel(audit: WheelAudit) -> Dict[str, str]:
     """
     found: Dict[str, str] = {}
     for elf in audit.elf_files:
+        if audit.arch and elf.machine and elf.machine != audit.arch:
+            continue  # autoPatchelfHook indexes libraries by file name and architecture
         name = posixpath.basename(elf.path)
         if fnmatch.fnmatchcase(name, "*.so*"):
             found.setdefault(name, elf.path)
