@@ -26,6 +26,9 @@ from wheelmeta.patchelf_nix.expression import LICENSES
 
 NIX_INSTANTIATE = shutil.which("nix-instantiate")
 
+#: the version of the stub scope's Python (the python3 of nixpkgs 25.11), which ``disabled`` guards are evaluated for
+STUB_PYTHON = "3.13"
+
 #: every argument the stub buildPythonPackage accepts
 ALLOWED_ARGS = (
     "pname",
@@ -106,7 +109,6 @@ def stub_nix(native: Iterable[str], python: Iterable[str] = ()) -> str:
     python_tree = _nix_value(_tree(list(python), prefix="python3Packages."))
     return f"""
 let
-  PYTHON_VERSION = "3.13";  # the python3 of nixpkgs 25.11
   mk = name: {{ inherit name; outPath = "/stub/" + name; }};
   names = map (x: x.name);
   lib = {{
@@ -149,10 +151,10 @@ let
   }};
   pythonBase = {python_tree} // {{
     inherit lib fetchurl buildPythonPackage;
-    python = (mk "python") // {{ sitePackages = "lib/python3.13/site-packages"; pythonVersion = PYTHON_VERSION; }};
+    python = (mk "python") // {{ sitePackages = "lib/python3.13/site-packages"; pythonVersion = "{STUB_PYTHON}"; }};
     # as nixpkgs' python-packages-base.nix: the scope's interpreter against a version
-    pythonOlder = v: builtins.compareVersions PYTHON_VERSION v < 0;
-    pythonAtLeast = v: builtins.compareVersions PYTHON_VERSION v >= 0;
+    pythonOlder = v: builtins.compareVersions "{STUB_PYTHON}" v < 0;
+    pythonAtLeast = v: builtins.compareVersions "{STUB_PYTHON}" v >= 0;
     pkgs = native;
   }};
   makeScope = packages: let

@@ -151,8 +151,6 @@ def _members_text(audit: WheelAudit) -> List[str]:
     lines = [f"  ELF files and what each needs ({legend}):"]
     for elf in audit.elf_files:
         lines.append(f"    {elf.path}" + (f"  (SONAME {elf.soname})" if elf.soname else ""))
-        if elf.interpreter:
-            lines.append(f"      l {elf.interpreter}  (program interpreter)")
         for soname in elf.needed:
             if is_program_loader(soname):
                 lines.append(f"      l {soname}")
@@ -162,4 +160,6 @@ def _members_text(audit: WheelAudit) -> List[str]:
             if soname in audit.preloaded_libs:
                 where = f"  (carried only as {audit.preloaded_libs[soname]}: met only when that is loaded first)"
             lines.append(f"      {mark} {soname}{where}")
+        if elf.interpreter:
+            lines.append(f"      l {elf.interpreter}  (program interpreter)")
     return lines

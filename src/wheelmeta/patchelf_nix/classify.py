@@ -157,6 +157,27 @@ def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None) -> Nix
     )
 
 
+def carried_in_wheel(audit: WheelAudit) -> Dict[str, str]:
+    """soname -> member path for every library the wheel itself holds, as autoPatchelfHook sees them.
+
+    The audit's ``carried_libs`` are the needs the *loader* meets inside the wheel (same folder, ``$ORIGIN``
+    RPATH/RUNPATH). autoPatchelfHook is more generous: before anything else it indexes every ``*.so*`` file of
+    the package's outputs by file name (``populate_cache(paths_to_patch, recursive)`` in nixpkgs'
+    pkgs/by-name/au/auto-patchelf/source/auto-patchelf.py), so a plugin that needs ``libtriton.so`` without any
+    RPATH to it (it relies on the library being loaded already) is still satisfied by the wheel's own copy.
+    Both count as carried; the audit's answer wins for the member path.
+    """
+    found: Dict[str, str] = {}
+    for elf in audit.elf_files:
+        if audit.arch and elf.machine and elf.machine != audit.arch:
+            continue  # autoPatchelfHook indexes libraries by file name and architecture
+        name = posixpath.basename(elf.path)
+        if fnmatch.fnmatchcase(name, "*.so*"):
+            found.setdefault(name, elf.path)
+    found.update(audit.carried_libs)
+    return found
+
+
 def architectures_served(audit: WheelAudit, inputs: NixInputs, soname_map: Optional[SonameMap] = None) -> List[str]:
     """For a wheel judged per architecture, the architectures whose ELF files ``inputs`` (worked out for the
     target's) provide for too: an expression with those inputs builds there as well (``meta.platforms``)."""
@@ -180,24 +201,3 @@ def _wheel_class(soname: str, in_wheel: Mapping[str, str], preloaded: Mapping[st
     if soname in in_wheel:
         return "carried"
     return "preloaded" if soname in preloaded else None
-
-
-def carried_in_wheel(audit: WheelAudit) -> Dict[str, str]:
-    """soname -> member path for every library the wheel itself holds, as autoPatchelfHook sees them.
-
-    The audit's ``carried_libs`` are the needs the *loader* meets inside the wheel (same folder, ``$ORIGIN``
-    RPATH/RUNPATH). autoPatchelfHook is more generous: before anything else it indexes every ``*.so*`` file of
-    the package's outputs by file name (``populate_cache(paths_to_patch, recursive)`` in nixpkgs'
-    pkgs/by-name/au/auto-patchelf/source/auto-patchelf.py), so a plugin that needs ``libtriton.so`` without any
-    RPATH to it (it relies on the library being loaded already) is still satisfied by the wheel's own copy.
-    Both count as carried; the audit's answer wins for the member path.
-    """
-    found: Dict[str, str] = {}
-    for elf in audit.elf_files:
-        if audit.arch and elf.machine and elf.machine != audit.arch:
-            continue  # autoPatchelfHook indexes libraries by file name and architecture
-        name = posixpath.basename(elf.path)
-        if fnmatch.fnmatchcase(name, "*.so*"):
-            found.setdefault(name, elf.path)
-    found.update(audit.carried_libs)
-    return found

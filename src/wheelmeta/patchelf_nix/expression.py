@@ -382,6 +382,27 @@ def _build_inputs(inputs, shadowed) -> Tuple[List[str], List[Comment]]:
     return sorted(dict.fromkeys(paths)), comments
 
 
+def _search_path_hook(inputs) -> Tuple[Optional[IndentedString], List[str]]:
+    """``addAutoPatchelfSearchPath "${torch}/${python.sitePackages}/torch/lib"`` for libraries another Python
+    package installs (torchvision needs torch's libtorch.so), and the formals that hook names."""
+    lines, packages = [], []
+    for attribute, folder in getattr(inputs, "python_search_paths", ()) or ():
+        if not is_identifier(attribute) or not _SHELL_SAFE_FOLDER.match(folder or ""):
+            log.warning("search path %r of %r cannot be written safely into a shell hook; left out", folder, attribute)
+            continue
+        lines.append(["addAutoPatchelfSearchPath \"", Var(attribute), "/", Var("python.sitePackages"),
+                      f"/{folder.strip('/')}\""])
+        packages.append(attribute)
+    return (IndentedString(lines) if lines else None), packages
+
+
+def _checked_attribute_path(path: str) -> str:
+    """An attribute path from the soname map (built in, or a user's --map file) that is safe to write as code."""
+    if not all(is_identifier(part) for part in str(path).split(".")):
+        raise UsageError(f"soname map attribute {path!r}", "not a Nix attribute path (identifiers joined by dots)")
+    return path
+
+
 _IGNORED_WHY = {
     "driver": "provided by the driver at run time, found through the driver runpath",
     "unpackaged": "no nixpkgs package provides these: only what needs them fails to load",
@@ -402,27 +423,6 @@ def _ignored_missing_deps(inputs) -> List:
         if cls in groups:
             items += [Comment(why)] + [Str(s) for s in groups[cls]]
     return items
-
-
-def _search_path_hook(inputs) -> Tuple[Optional[IndentedString], List[str]]:
-    """``addAutoPatchelfSearchPath "${torch}/${python.sitePackages}/torch/lib"`` for libraries another Python
-    package installs (torchvision needs torch's libtorch.so), and the formals that hook names."""
-    lines, packages = [], []
-    for attribute, folder in getattr(inputs, "python_search_paths", ()) or ():
-        if not is_identifier(attribute) or not _SHELL_SAFE_FOLDER.match(folder or ""):
-            log.warning("search path %r of %r cannot be written safely into a shell hook; left out", folder, attribute)
-            continue
-        lines.append(["addAutoPatchelfSearchPath \"", Var(attribute), "/", Var("python.sitePackages"),
-                      f"/{folder.strip('/')}\""])
-        packages.append(attribute)
-    return (IndentedString(lines) if lines else None), packages
-
-
-def _checked_attribute_path(path: str) -> str:
-    """An attribute path from the soname map (built in, or a user's --map file) that is safe to write as code."""
-    if not all(is_identifier(part) for part in str(path).split(".")):
-        raise UsageError(f"soname map attribute {path!r}", "not a Nix attribute path (identifiers joined by dots)")
-    return path
 
 
 def _dependencies(metadata: DistMetadata, target) -> Tuple[List[str], List[Comment]]:
