@@ -12,6 +12,7 @@ import pytest
 
 from builders import make_wheel
 from elfbuild import PYEXT_SOURCE, compile_so, hand_built_elf
+from multiarch import multiarch_wheel  # noqa: F401  (a fixture)
 from wheelmeta.manylinux import audit as audit_module
 from wheelmeta.manylinux.audit import audit_source
 from wheelmeta.sources import BytesSource

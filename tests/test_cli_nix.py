@@ -15,6 +15,7 @@ import pytest
 
 from builders import make_wheel
 from elfbuild import PYEXT_SOURCE, compile_so
+from multiarch import multiarch_wheel  # noqa: F401  (a fixture)
 from indexserver import IndexServer
 from nixstub import evaluate, evaluate_file
 from wheelmeta import audit_wheel

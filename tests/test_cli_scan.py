@@ -10,6 +10,7 @@ import pytest
 
 from builders import make_wheel
 from elfbuild import PYEXT_SOURCE, compile_so
+from multiarch import multiarch_wheel  # noqa: F401  (a fixture)
 
 ELF_KEYS = {"path", "needed", "soname", "rpath", "runpath", "interpreter", "machine", "version_requirements"}
 WHEEL_KEYS = {"wheel", "elf_files", "external_libs", "versioned_symbols", "sym_tag", "overall_tag", "claimed_tags", "problems"}

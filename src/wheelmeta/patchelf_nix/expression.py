@@ -315,7 +315,8 @@ def package_function(
     a native input of that name is then taken from ``pkgs`` too. ``architectures``: see :func:`nix_platforms`.
     """
     wheel_path = os.fspath(wheel_path)
-    platforms = nix_platforms(wheel_path, audit, architectures)  # refuses Windows and musllinux wheels before anything else
+    platforms = nix_platforms(wheel_path, audit, architectures)  # refuses Windows and musllinux wheels first
+    guard = python_guard(wheel_path)
     target = target or default_target(wheel_path)
     patch = _needs_patching(audit, inputs)
     native = ["autoPatchelfHook"] * patch + ["autoAddDriverRunpath"] * bool(getattr(inputs, "driver_runpath", False))
@@ -330,20 +331,16 @@ def package_function(
         Blank(),
         Binding("src", _src(wheel_path, url, sha256, relative_to)),
         Blank(),
+        *_guard_bindings(guard, audit),
     ]
-    guard = python_guard(wheel_path)
-    if guard is not None:
-        bindings += [Binding("disabled", guard[0]), Blank()]
-    if audit.kind == "non-linux":
-        bindings += [Comment("a macOS wheel: its Mach-O files are not audited, so any library they load from "
-                             "outside the wheel is not provided here"), Blank()]
     if native:
         bindings += [Binding("nativeBuildInputs", ListExpr([Var(n) for n in native])), Blank()]
     if build_inputs or unknown_comments:
         bindings += [Binding("buildInputs", ListExpr(unknown_comments + [Var(p) for p in build_inputs])), Blank()]
-    ignored = _ignored_missing_deps(inputs)
+    ignored = sorted(getattr(inputs, "ignore_missing_deps", ()) or ())
     if ignored:
-        bindings += [Binding("autoPatchelfIgnoreMissingDeps", ListExpr(ignored)), Blank()]
+        ignore_list = ListExpr(_ignored_missing_deps(inputs))
+        bindings += [Binding("autoPatchelfIgnoreMissingDeps", ignore_list), Blank()]
     search_hook, search_packages = _search_path_hook(inputs)
     if search_hook is not None:
         bindings += [Binding("preFixup", search_hook), Blank()]
@@ -357,6 +354,15 @@ def package_function(
     core = (["python"] if search_hook is not None else []) + (guard[1] if guard is not None else [])
     formals = _formals(url is not None, core, native, build_inputs, deps + search_packages)
     return Function(formals, Apply(Var("buildPythonPackage"), AttrSet(bindings, rec=True)), blank_line=True)
+
+
+def _guard_bindings(guard, audit: WheelAudit) -> List:
+    """``disabled`` (from :func:`python_guard`) and, for a macOS wheel, a comment on what was not checked."""
+    out: List = [Binding("disabled", guard[0]), Blank()] if guard is not None else []
+    if audit.kind == "non-linux":
+        out += [Comment("a macOS wheel: its Mach-O files are not audited, so any library they load from outside the "
+                        "wheel is not provided here"), Blank()]
+    return out
 
 
 def _needs_patching(audit: WheelAudit, inputs) -> bool:
@@ -411,7 +417,7 @@ _IGNORED_WHY = {
 
 
 def _ignored_missing_deps(inputs) -> List:
-    """The sonames autoPatchelfHook must not look for, grouped under a comment that says why for each group."""
+    """The sonames autoPatchelfHook must not look for, each group under a comment that says why."""
     ignored = sorted(getattr(inputs, "ignore_missing_deps", ()) or ())
     by_soname = getattr(inputs, "by_soname", {}) or {}
     groups: dict = {}
