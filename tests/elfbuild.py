@@ -50,11 +50,13 @@ def compile_so(
     version_script: Optional[str] = None,
     m32: bool = False,
     extra: Iterable[str] = (),
+    executable: bool = False,
 ) -> Path:
     """Compile ``source`` (C) into the shared object ``folder/filename`` and return its path.
 
     ``libs`` are ``-l`` names (``"m"``, ``"z"``, or a test library found through ``lib_dirs``); ``rpath`` entries
     become DT_RPATH (old dtags) and ``runpath`` entries DT_RUNPATH (new dtags); use ``$ORIGIN`` literally.
+    ``executable=True`` links a program instead (``source`` needs a ``main``): it gets a PT_INTERP.
     """
     cc = require_cc()
     folder = Path(folder)
@@ -62,7 +64,7 @@ def compile_so(
     src = folder / (filename.replace("/", "_") + ".c")
     src.write_text(source)
     out = folder / filename
-    cmd = [cc, "-shared", "-fPIC", "-o", str(out), str(src)]
+    cmd = [cc, "-fPIC", "-o", str(out), str(src)] if executable else [cc, "-shared", "-fPIC", "-o", str(out), str(src)]
     if m32:
         cmd[1:1] = ["-m32", "-nostdlib"]
     if soname:

@@ -26,11 +26,15 @@ from wheelmeta.patchelf_nix.expression import LICENSES
 
 NIX_INSTANTIATE = shutil.which("nix-instantiate")
 
+#: the version of the stub scope's Python (the python3 of nixpkgs 25.11), which ``disabled`` guards are evaluated for
+STUB_PYTHON = "3.13"
+
 #: every argument the stub buildPythonPackage accepts
 ALLOWED_ARGS = (
     "pname",
     "version",
     "format",
+    "disabled",
     "src",
     "nativeBuildInputs",
     "buildInputs",
@@ -127,6 +131,8 @@ def stub_nix(native: Iterable[str], python: Iterable[str] = ()) -> str:
     assert builtins.all builtins.isString args.pythonImportsCheck;
     assert builtins.all builtins.isString (args.autoPatchelfIgnoreMissingDeps or [ ]);
     assert builtins.isAttrs args.meta;
+    assert builtins.isBool (args.disabled or false);
+    assert builtins.all builtins.isString (args.meta.platforms or [ ]);
     {{
       # like a derivation: a name and an outPath (a package of a set may be interpolated in preFixup);
       # what the test compares is under `wheel`, since JSON would print a set with an outPath as its path
@@ -140,6 +146,7 @@ def stub_nix(native: Iterable[str], python: Iterable[str] = ()) -> str:
         autoPatchelfIgnoreMissingDeps = args.autoPatchelfIgnoreMissingDeps or [ ];
         dependencies = names args.dependencies;
         preFixup = args.preFixup or null;
+        disabled = args.disabled or false;
       }};
     }};
   fetchurl = {{ url, hash }}:
@@ -153,7 +160,10 @@ def stub_nix(native: Iterable[str], python: Iterable[str] = ()) -> str:
   }};
   pythonBase = {python_tree} // {{
     inherit lib fetchurl buildPythonPackage;
-    python = (mk "python") // {{ sitePackages = "lib/python3.13/site-packages"; }};
+    python = (mk "python") // {{ sitePackages = "lib/python3.13/site-packages"; pythonVersion = "{STUB_PYTHON}"; }};
+    # as nixpkgs' python-packages-base.nix: the scope's interpreter against a version
+    pythonOlder = v: builtins.compareVersions "{STUB_PYTHON}" v < 0;
+    pythonAtLeast = v: builtins.compareVersions "{STUB_PYTHON}" v >= 0;
     pkgs = native;
   }};
   makeScope = packages: let

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import zipfile
 
@@ -10,6 +12,7 @@ import pytest
 
 from builders import make_wheel
 from elfbuild import PYEXT_SOURCE, compile_so, hand_built_elf
+from multiarch import multiarch_wheel  # noqa: F401  (a fixture)
 from wheelmeta.manylinux import audit as audit_module
 from wheelmeta.manylinux.audit import audit_source
 from wheelmeta.sources import BytesSource
@@ -196,3 +199,138 @@ def test_a_worker_that_dies_leaves_its_members_to_threads(tmp_path, built, monke
 
 def _die_in_worker(entry):
     os._exit(3)  # a worker killed mid-task, as the OOM killer would
+
+
+# -- the program loader, and libraries carried under another file name -------------------------------------------
+
+
+def test_the_program_loader_is_the_systems_never_carried_or_external(tmp_path):
+    # a library that calls into the loader itself (real DT_NEEDED ld-linux-x86-64.so.2), and a program (PT_INTERP)
+    loader_user = compile_so(tmp_path / "b", "_ld.so", PYEXT_SOURCE.format(module="_ld") + "extern int _dl_find_object;\n"
+                             "void *p(void){return &_dl_find_object;}\n", libs=[":ld-linux-x86-64.so.2"],
+                             lib_dirs=["/lib64", "/lib/x86_64-linux-gnu"])
+    program = compile_so(tmp_path / "b", "tool", "int main(void){return 0;}\n", executable=True)
+    path = wheel(tmp_path, {"demo/_ld.so": loader_user.read_bytes(), "demo-1.0.data/scripts/tool": program.read_bytes()})
+    audit = audit_source(path)
+    assert "ld-linux-x86-64.so.2" in next(f for f in audit.elf_files if f.path == "demo/_ld.so").needed
+    assert next(f for f in audit.elf_files if f.path.endswith("tool")).interpreter.endswith("ld-linux-x86-64.so.2")
+    assert "ld-linux-x86-64.so.2" not in audit.carried_libs and "ld-linux-x86-64.so.2" not in audit.external_libs
+
+
+HASHED_CUDART = "demo.libs/libcudart-1a2b3c4d.so.13"
+
+
+def _cudart_wheel(tmp_path, carried_as: str):
+    """An extension that needs ``libcudart.so.13`` on a RUNPATH to ``demo.libs``, where the wheel carries that
+    library as ``carried_as`` (its SONAME always libcudart.so.13), and a member that loads it by that file name."""
+    lib = compile_so(tmp_path / "sys", "libcudart.so.13", "int cudart(void){return 13;}", soname="libcudart.so.13")
+    ext = compile_so(tmp_path / "b", "_c.so", PYEXT_SOURCE.format(module="_c") + "int cudart(void);\nint c(void){return cudart();}\n",
+                     runpath=["$ORIGIN/../demo.libs"], libs=[":libcudart.so.13"], lib_dirs=[lib.parent])
+    files = {"demo/_c.so": ext.read_bytes(), carried_as: lib.read_bytes()}
+    return wheel(tmp_path, files)
+
+
+def test_library_carried_only_under_a_hashed_name_does_not_meet_a_need_for_the_plain_name(tmp_path):
+    audit = audit_source(_cudart_wheel(tmp_path, HASHED_CUDART))
+    assert "libcudart.so.13" not in audit.carried_libs
+    assert audit.external_libs == {"libcudart.so.13": ("demo/_c.so",)}  # as auditwheel's search by file name says
+    assert audit.preloaded_libs == {"libcudart.so.13": HASHED_CUDART}
+    assert any("loaded first" in p and HASHED_CUDART in p for p in audit.problems)
+
+
+def test_the_same_library_under_its_plain_name_is_carried(tmp_path):
+    audit = audit_source(_cudart_wheel(tmp_path, "demo.libs/libcudart.so.13"))
+    assert audit.carried_libs == {"libcudart.so.13": "demo.libs/libcudart.so.13"}
+    assert audit.external_libs == {} and audit.preloaded_libs == {}
+
+
+def test_the_real_loader_agrees_hashed_copy_serves_only_once_loaded(tmp_path):
+    path = _cudart_wheel(tmp_path, HASHED_CUDART)
+    root = tmp_path / "installed"
+    with zipfile.ZipFile(path) as zf:
+        zf.extractall(root)
+    check = ("import ctypes, sys\n"  # in child processes: a library once loaded stays loaded
+             "if sys.argv[2] == 'preload': ctypes.CDLL(sys.argv[3])\n"
+             "ctypes.CDLL(sys.argv[1])\n")
+    alone = subprocess.run([sys.executable, "-c", check, str(root / "demo/_c.so"), "alone"], capture_output=True, text=True, check=False)
+    assert alone.returncode != 0 and "cudart" in alone.stderr
+    preloaded = subprocess.run([sys.executable, "-c", check, str(root / "demo/_c.so"), "preload", str(root / HASHED_CUDART)],
+                               capture_output=True, text=True)
+    assert preloaded.returncode == 0, preloaded.stderr
+
+
+# -- a pure wheel carrying binaries for several architectures ------------------------------------------------------
+
+def test_several_architectures_are_each_judged_on_their_own_members(multiarch_wheel):
+    audit = audit_source(multiarch_wheel)
+    assert audit.arch is None and audit.overall_tag is None
+    assert sorted(audit.architectures) == ["aarch64", "i686", "x86_64"]
+    per = audit.architectures
+    assert per["aarch64"].external_libs == {"libarmonly.so.2": ("solver/bin/aarch64/libsolver.so",)}
+    assert per["i686"].external_libs == {"libi686only.so.3": ("solver/bin/i686/libsolver.so",)}
+    assert per["x86_64"].external_libs == {} and per["x86_64"].overall_tag.startswith("manylinux")
+    assert per["aarch64"].overall_tag == "linux_aarch64" and per["i686"].overall_tag == "linux_i686"
+    assert set(audit.external_libs) == {"libarmonly.so.2", "libi686only.so.3"}  # what all of them need
+    assert not any("ignored, built for" in p for p in audit.problems)
+
+
+def test_the_targets_architecture_picks_its_verdict(multiarch_wheel):
+    from wheelmeta.manylinux.audit import select_architecture
+
+    audit = select_architecture(audit_source(multiarch_wheel), "x86_64")
+    assert audit.arch == "x86_64" and audit.external_libs == {} and audit.overall_tag.startswith("manylinux")
+    assert [f.path for f in audit.elf_files] == ["solver/bin/x86_64/libsolver.so"]
+    assert sorted(audit.architectures) == ["aarch64", "i686", "x86_64"]
+
+
+def test_a_target_architecture_the_wheel_has_no_binary_for_is_said(multiarch_wheel):
+    from wheelmeta.manylinux.audit import select_architecture
+
+    audit = select_architecture(audit_source(multiarch_wheel), "ppc64le")
+    assert audit.overall_tag is None and audit.external_libs == {}
+    assert any("no ELF file for ppc64le" in p for p in audit.problems)
+
+
+# -- an interrupted audit stops reading: the queue is dropped, not drained ------------------------------------------
+
+
+def _many_members(tmp_path, built, n=300):
+    data = built["_out.cpython-311-x86_64-linux-gnu.so"]
+    return wheel(tmp_path, {f"demo/_m{i}.so": data for i in range(n)})
+
+
+def _interrupt_at_first_member(done, total):
+    raise KeyboardInterrupt
+
+
+def test_interrupted_threads_leave_the_queued_members_unread(tmp_path, built, monkeypatch):
+    path = _many_members(tmp_path, built)
+    read = []
+    real = audit_module._member_facts
+    monkeypatch.setattr(audit_module, "_member_facts", lambda *a: read.append(1) or real(*a))
+    monkeypatch.setattr(audit_module, "_PROCESS_BYTES", 1 << 62)  # threads, not processes
+    with pytest.raises(KeyboardInterrupt):
+        audit_source(path, workers=2, progress=_interrupt_at_first_member)
+    assert len(read) < 300
+
+
+_worker_reads = {}  # the forked workers inherit it: a shared counter and the real reader
+
+
+def _counting_facts_in_worker(entry):
+    # module level, so the pool can pickle it by name; the workers count in shared memory
+    with _worker_reads["count"].get_lock():
+        _worker_reads["count"].value += 1
+    return _worker_reads["real"](entry)
+
+
+def test_interrupted_worker_processes_leave_the_queued_members_unread(tmp_path, built, monkeypatch):
+    import multiprocessing
+
+    path = _many_members(tmp_path, built)
+    _worker_reads.update(count=multiprocessing.get_context("fork").Value("i", 0), real=audit_module._facts_in_worker)
+    monkeypatch.setattr(audit_module, "_facts_in_worker", _counting_facts_in_worker)
+    monkeypatch.setattr(audit_module, "_PROCESS_BYTES", 0)
+    with pytest.raises(KeyboardInterrupt):
+        audit_source(path, workers=2, progress=_interrupt_at_first_member)
+    assert _worker_reads["count"].value < 300

@@ -114,6 +114,19 @@ def test_library_elsewhere_in_the_wheel_without_rpath_counts_as_carried(wheels, 
     assert inputs.unknown == ()
 
 
+def test_need_met_only_by_a_hashed_copy_is_preloaded_and_ignored_not_an_input(wheels, builtin, tmp_path):
+    """autoPatchelfHook looks libraries up by file name: libcudart-<hash>.so.13 never answers libcudart.so.13."""
+    hashed = compile_so(tmp_path / "libs", "libcudart.so.13", "int cu(void){return 0;}\n", soname="libcudart.so.13")
+    path = wheels.wheel("vision", ["libcudart.so.13"], runpath=["$ORIGIN/../vision.libs"],
+                        files={"vision.libs/libcudart-1a2b3c4d.so.13": hashed.read_bytes()})
+    inputs = nix_inputs(audit_wheel(path), builtin)
+    assert inputs.by_soname["libcudart.so.13"] == {
+        "class": "preloaded", "attribute": None, "member": "vision.libs/libcudart-1a2b3c4d.so.13",
+    }
+    assert inputs.preloaded == ("libcudart.so.13",) and inputs.carried == ()
+    assert "libcudart.so.13" in inputs.ignore_missing_deps and inputs.build_inputs == ()
+
+
 def test_unknown_soname_is_listed_never_dropped(wheels, builtin):
     inputs = nix_inputs(audit_wheel(wheels.wheel("odd", ["libmystery-vendor.so.3", "libz.so.1"])), builtin)
     assert inputs.unknown == ("libmystery-vendor.so.3",)

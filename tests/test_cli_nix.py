@@ -15,6 +15,7 @@ import pytest
 
 from builders import make_sdist, make_wheel
 from elfbuild import PYEXT_SOURCE, compile_so
+from multiarch import multiarch_wheel  # noqa: F401  (a fixture)
 from indexserver import IndexServer
 from nixstub import evaluate, evaluate_file
 from wheelmeta import audit_wheel
@@ -242,3 +243,75 @@ def test_native_input_named_like_a_wheel_of_the_set_is_taken_from_pkgs(tmp_path,
     assert code == 0
     result = evaluate_file(out_file, native=["mystery"], package_set=True)
     assert result["odd"]["buildInputs"] == ["mystery"]  # the native stand-in, not python3Packages.mystery
+
+
+# -- platforms nixpkgs can and cannot use, meta.platforms and the interpreter guard ----------------------------------
+
+
+def test_windows_wheel_is_refused_with_one_line_that_says_why(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    wheel = make_wheel(tmp_path / "dist", "windemo", "1.0", tag="cp311-cp311-win_amd64",
+                       files={"windemo/__init__.py": b"", "windemo/_x.pyd": b"MZ" + b"\0" * 100})
+    code, out, err = _run_nix(capsys, wheel)
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and "windemo" in err and "Windows" in err
+
+
+def test_musllinux_wheel_is_refused_since_glibc_python_cannot_load_it(tmp_path, capsys, monkeypatch, stand_ins):
+    monkeypatch.chdir(tmp_path)
+    ext = compile_so(tmp_path / "build", EXT, PYEXT_SOURCE.format(module="_core"))
+    wheel = make_wheel(tmp_path / "dist", "musldemo", "1.0", tag="cp311-cp311-musllinux_1_2_x86_64",
+                       files={"musldemo/__init__.py": b"", f"musldemo/{EXT}": ext.read_bytes()})
+    code, out, err = _run_nix(capsys, wheel)
+    assert code == 1 and out == "" and "musl" in err and "manylinux" in err
+
+
+def test_macos_wheel_gets_darwin_platforms_and_no_autopatchelf(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    wheel = make_wheel(tmp_path / "dist", "macdemo", "1.0", tag="cp312-cp312-macosx_11_0_universal2",
+                       files={"macdemo/__init__.py": b"", "macdemo/_x.so": b"\xcf\xfa\xed\xfe" * 30})
+    code, out, err = _run_nix(capsys, wheel)
+    assert code == 0, err
+    assert "autoPatchelfHook" not in out and "Mach-O files are not audited" in out
+    result = _eval(tmp_path, out)
+    assert result["meta"]["platforms"] == ["aarch64-darwin", "x86_64-darwin"]
+
+
+def test_cpython_wheel_is_disabled_on_every_other_python_version(tmp_path, capsys, monkeypatch, stand_ins):
+    monkeypatch.chdir(tmp_path)
+    wheel = _binary_wheel(tmp_path, stand_ins, "demo", libs=[])  # cp311, manylinux_2_17_x86_64
+    code, out, err = _run_nix(capsys, wheel)
+    assert 'disabled = pythonOlder "3.11" || pythonAtLeast "3.12";' in out
+    result = _eval(tmp_path, out)
+    assert result["disabled"] is True  # the stub scope's python is 3.13
+    assert result["meta"]["platforms"] == ["x86_64-linux"]
+
+
+def test_abi3_wheel_is_disabled_only_below_its_version(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ext = compile_so(tmp_path / "build", "_core.abi3.so", PYEXT_SOURCE.format(module="_core"))
+    wheel = make_wheel(tmp_path / "dist", "demo", "1.0", tag="cp39-abi3-manylinux_2_17_aarch64.manylinux2014_aarch64",
+                       files={"demo/__init__.py": b"", "demo/_core.abi3.so": ext.read_bytes()})
+    code, out, err = _run_nix(capsys, wheel)
+    assert 'disabled = pythonOlder "3.9";' in out
+    result = _eval(tmp_path, out)
+    assert result["disabled"] is False and result["meta"]["platforms"] == ["aarch64-linux"]
+
+
+def test_pure_wheel_has_no_guard_and_no_platforms(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    wheel = make_wheel(tmp_path / "dist", "puredemo", "1.0", files={"puredemo/__init__.py": b""})
+    code, out, err = _run_nix(capsys, wheel)
+    assert "disabled" not in out and "platforms" not in out
+    assert _eval(tmp_path, out)["disabled"] is False
+
+
+def test_pure_wheel_with_several_architectures_is_written_for_the_targets(tmp_path, capsys, monkeypatch, multiarch_wheel):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run_nix(capsys, multiarch_wheel)  # default target: x86_64, which needs nothing from outside
+    assert code == 0 and "libarmonly" not in out + err and "libi686only" not in out + err
+    assert _eval(tmp_path, out)["meta"]["platforms"] == ["x86_64-linux"]
+    code, out, err = _run_nix(capsys, multiarch_wheel, "--platform", "manylinux2014_aarch64")
+    assert "unknown to the soname map, add its input: libarmonly.so.2" in out and "libi686only" not in out
+    # x86_64's members need nothing those inputs lack, i686's need libi686only.so.3
+    assert _eval(tmp_path, out)["meta"]["platforms"] == ["aarch64-linux", "x86_64-linux"]

@@ -10,6 +10,7 @@ import pytest
 
 from builders import make_sdist, make_wheel
 from elfbuild import PYEXT_SOURCE, compile_so
+from multiarch import multiarch_wheel  # noqa: F401  (a fixture)
 
 ELF_KEYS = {"path", "needed", "soname", "rpath", "runpath", "interpreter", "machine", "version_requirements"}
 WHEEL_KEYS = {"wheel", "elf_files", "external_libs", "versioned_symbols", "sym_tag", "overall_tag", "claimed_tags", "problems"}
@@ -149,3 +150,40 @@ def test_members_lists_every_elf_file_with_each_need_marked(wheels):
     assert "demo/_out.cpython-311-x86_64-linux-gnu.so" in result.stdout
     assert "      x liboutside.so.3" in result.stdout and "      a libc.so.6" in result.stdout
     assert "      x liboutside.so.3" not in plain
+
+
+def test_members_marks_the_program_loader_as_the_systems_not_carried(tmp_path):
+    program = compile_so(tmp_path / "b", "tool", "int main(void){return 0;}\n", executable=True)
+    user = compile_so(tmp_path / "b", "_ld.so", PYEXT_SOURCE.format(module="_ld") + "extern int _dl_find_object;\n"
+                      "void *p(void){return &_dl_find_object;}\n", libs=[":ld-linux-x86-64.so.2"],
+                      lib_dirs=["/lib64", "/lib/x86_64-linux-gnu"])
+    wheel = make_wheel(tmp_path / "dist", "tooldemo", "1.0", tag="py3-none-manylinux2014_x86_64",
+                       files={"tooldemo/_ld.so": user.read_bytes(), "tooldemo-1.0.data/scripts/tool": program.read_bytes()})
+    out = scan("--members", str(wheel)).stdout
+    assert "      l ld-linux-x86-64.so.2" in out and "l /lib64/ld-linux-x86-64.so.2  (program interpreter)" in out
+    assert "c ld-linux" not in out and "carried in the wheel: 0" in out
+
+
+def test_pure_wheel_with_several_architectures_says_what_each_needs(multiarch_wheel):
+    result = scan(str(multiarch_wheel))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for arch, need in (("aarch64", "libarmonly.so.2"), ("i686", "libi686only.so.3"), ("x86_64", None)):
+        at = next(i for i, line in enumerate(lines) if line.startswith(f"  for {arch}: "))
+        external = lines[at + 1] if lines[at + 1].startswith("    external") else lines[at + 2]
+        assert (need in external) if need else external.strip() == "external: none"
+
+
+def test_platform_judges_the_wheel_for_that_architecture(multiarch_wheel):
+    data = json.loads(scan("--json", "--platform", "manylinux2014_aarch64", str(multiarch_wheel)).stdout)[0]
+    assert data["arch"] == "aarch64" and data["overall_tag"] == "linux_aarch64"
+    assert list(data["external_libs"]) == ["libarmonly.so.2"]
+    assert sorted(data["architectures"]) == ["aarch64", "i686", "x86_64"]
+    assert data["architectures"]["i686"]["nix"]["unknown"] == ["libi686only.so.3"]
+    assert data["architectures"]["x86_64"]["nix"]["unknown"] == []
+
+
+def test_platform_that_names_no_linux_architecture_is_a_usage_error(multiarch_wheel):
+    result = scan("--platform", "win_amd64", str(multiarch_wheel))
+    assert result.returncode == 2 and "win_amd64: not a Linux platform tag" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -20,8 +20,11 @@ from wheelmeta.model import DistMetadata, ElfFacts, WheelAudit
 from wheelmeta.patchelf_nix.classify import NixInputs
 from wheelmeta.patchelf_nix.expression import (
     default_target,
+    WheelNotForNixpkgs,
     import_modules,
     nix_expression,
+    nix_platforms,
+    python_guard,
     package_attribute_names,
     package_function,
     package_set_expression,
@@ -126,6 +129,19 @@ def test_executable_member_needing_only_glibc_still_gets_autopatchelf_for_its_in
     audit = _audit(wheel, ["libc.so.6"], interpreter="/lib64/ld-linux-x86-64.so.2")
     text = nix_expression(wheel, audit=audit, metadata=_metadata(), inputs=NixInputs())
     assert _evaluate(tmp_path, text)["nativeBuildInputs"] == ["autoPatchelfHook"]
+
+
+def test_preloaded_library_is_ignored_under_a_comment_that_says_why(tmp_path):
+    wheel = _wheel(tmp_path)
+    audit = _audit(wheel, ["libcudart.so.13", "libcuda.so.1"])
+    inputs = NixInputs(ignore_missing_deps=("libcuda.so.1", "libcudart.so.13"), driver_runpath=True,
+                       preloaded=("libcudart.so.13",),
+                       by_soname={"libcudart.so.13": {"class": "preloaded", "attribute": None},
+                                  "libcuda.so.1": {"class": "driver", "attribute": None}})
+    text = nix_expression(wheel, audit=audit, metadata=_metadata(), inputs=inputs)
+    assert "# carried only under another file name" in text and "# provided by the driver" in text
+    result = _evaluate(tmp_path, text)
+    assert result["autoPatchelfIgnoreMissingDeps"] == ["libcuda.so.1", "libcudart.so.13"]
 
 
 def test_sri_hash_is_base64_of_the_files_sha256(tmp_path):
@@ -296,3 +312,36 @@ def test_description_is_one_line_without_a_final_period(tmp_path):
     md = _metadata(summary="  Fast arrays\n   for everyone.  ")
     text = nix_expression(wheel, audit=_audit(wheel), metadata=md, inputs=NixInputs(build_inputs=(CC,)))
     assert _evaluate(tmp_path, text, native=[CC])["meta"]["description"] == "Fast arrays for everyone"
+
+
+def _guard_text(filename):
+    from wheelmeta.patchelf_nix.nixwriter import render
+
+    guard = python_guard(filename)
+    return None if guard is None else render(guard[0]).strip()
+
+
+def test_guard_spells_out_each_python_the_tags_leave_out():
+    assert _guard_text("x-1.0-cp312-cp312-manylinux_2_17_x86_64.whl") == 'pythonOlder "3.12" || pythonAtLeast "3.13"'
+    assert _guard_text("x-1.0-cp39-abi3-manylinux_2_17_x86_64.whl") == 'pythonOlder "3.9"'
+    assert _guard_text("x-1.0-cp38.cp310-none-manylinux_2_17_x86_64.whl") == \
+        'pythonOlder "3.8" || pythonAtLeast "3.11" || python.pythonVersion == "3.9"'
+    assert _guard_text("x-1.0-py2-none-any.whl") == 'pythonAtLeast "3"'
+    assert _guard_text("x-1.0-py3-none-any.whl") is None
+
+
+def test_guard_with_a_gap_evaluates_against_the_stub(tmp_path):
+    wheel = _wheel(tmp_path, tag="cp312.cp314-none-manylinux_2_17_x86_64")  # 3.13, the stub's, is the gap
+    text = nix_expression(wheel, audit=_audit(wheel, ["libc.so.6"]), metadata=_metadata(), inputs=NixInputs())
+    assert _evaluate(tmp_path, text)["disabled"] is True
+
+
+def test_platforms_follow_the_tags_and_refuse_what_nixpkgs_cannot_run():
+    assert nix_platforms("x-1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl") == ["x86_64-linux"]
+    assert nix_platforms("x-1.0-cp311-cp311-manylinux2014_ppc64le.whl") == ["powerpc64le-linux"]
+    assert nix_platforms("x-1.0-cp311-cp311-macosx_11_0_arm64.whl") == ["aarch64-darwin"]
+    assert nix_platforms("x-1.0-py3-none-any.whl") == []
+    with pytest.raises(WheelNotForNixpkgs, match="Windows"):
+        nix_platforms("x-1.0-cp311-cp311-win_amd64.whl")
+    with pytest.raises(WheelNotForNixpkgs, match="musl"):
+        nix_platforms("x-1.0-cp311-cp311-musllinux_1_2_x86_64.whl")

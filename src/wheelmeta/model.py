@@ -174,8 +174,11 @@ class WheelAudit:
     wheel: str  # path or URL
     claimed_tags: Tuple[str, ...] = ()  # platform tags in the filename
     kind: str = "elf"  # "elf", "pure" (no platform tag, no ELF), "non-linux" (macOS/Windows wheel)
+    arch: Optional[str] = None  # the architecture judged; None for a wheel judged per architecture (below)
     elf_files: Tuple[ElfFacts, ...] = ()
     carried_libs: Mapping[str, str] = field(default_factory=dict)  # soname -> member path inside the wheel
+    # needed name -> member carrying it under another file name (SONAME match only): met only when loaded first
+    preloaded_libs: Mapping[str, str] = field(default_factory=dict)
     policy_libs: Tuple[str, ...] = ()  # needed sonames the overall policy allows (glibc family, libstdc++...)
     external_libs: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)  # soname -> members needing it
     versioned_symbols: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)  # lib -> versions
@@ -183,6 +186,8 @@ class WheelAudit:
     overall_tag: Optional[str] = None
     claims_hold: Optional[bool] = None  # do the filename's platform tags hold? None for pure/non-linux
     problems: Tuple[str, ...] = ()
+    # a pure wheel with ELF files for several architectures: architecture -> the audit of its members alone
+    architectures: Mapping[str, "WheelAudit"] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

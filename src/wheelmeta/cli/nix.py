@@ -130,13 +130,21 @@ def _nix_target(wheel: str, args: argparse.Namespace):
                                platforms=args.platform or list(own.platforms))
 
 
+def _target_arch(target):
+    """The architecture of the target's first Linux platform (a pure wheel's ELF files are judged for it)."""
+    from ..manylinux.audit import platform_architecture
+
+    return next((a for a in map(platform_architecture, target.platforms) if a is not None), None)
+
+
 def _nix_function(wheel: str, args: argparse.Namespace, soname_map, target, base: str, shadowed=()):
     """The expression tree for one wheel (a local file or an http(s) URL): audited, classified and read; warns
     about what the expression cannot provide."""
     from urllib.parse import quote
 
     from ..extract import audit_wheel, read_metadata
-    from ..patchelf_nix.classify import nix_inputs
+    from ..manylinux.audit import select_architecture
+    from ..patchelf_nix.classify import architectures_served, nix_inputs
     from ..patchelf_nix.expression import import_modules, package_function, split_sha256_fragment
 
     url, sha256, modules, source = args.url, None, None, wheel
@@ -148,11 +156,12 @@ def _nix_function(wheel: str, args: argparse.Namespace, soname_map, target, base
         modules = import_modules(RangeSource(url))
     elif url and url.endswith("/"):
         url += quote(os.path.basename(wheel))
-    audit = audit_wheel(source)
+    audit = select_architecture(audit_wheel(source), _target_arch(target))
     metadata = read_metadata(source)
     inputs = nix_inputs(audit, soname_map)
     if inputs.unknown and not args.quiet:
         print(f"wheelmeta: warning: {wheel}: no nixpkgs input known for {', '.join(inputs.unknown)} "
               "(listed as a comment in buildInputs; add them or map them with --map)", file=sys.stderr)
     return package_function(wheel, audit=audit, metadata=metadata, inputs=inputs, target=target, url=url,
-                            sha256=sha256, modules=modules, relative_to=base, shadowed=shadowed)
+                            sha256=sha256, modules=modules, relative_to=base, shadowed=shadowed,
+                            architectures=architectures_served(audit, inputs, soname_map))

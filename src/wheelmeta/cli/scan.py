@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-from typing import Optional
+from typing import Iterator, Optional
 
 from ..errors import WheelmetaError
 from .common import (
@@ -29,7 +31,21 @@ def add_parser(sub) -> None:
     p.add_argument("--map", metavar="FILE", help="soname map overrides (TOML) for the nixpkgs classification")
     p.add_argument("--members", action="store_true",
                    help="text output: also list every ELF file and what it needs (the JSON always has them)")
+    p.add_argument("--platform", metavar="PLAT", type=_platform_arch,
+                   help="the target's platform tag (manylinux2014_aarch64) or architecture (i686): a pure wheel "
+                   "carrying ELF files for several architectures is judged for this one (default: each on its own)")
     p.set_defaults(run=run)
+
+
+def _platform_arch(platform: str) -> str:
+    """--platform's value as an architecture; anything else is a usage error (argparse exits 2 with it)."""
+    from ..manylinux.audit import platform_architecture
+
+    arch = platform_architecture(platform)
+    if arch is None:
+        raise argparse.ArgumentTypeError(f"{platform}: not a Linux platform tag or architecture (e.g. "
+                                         "manylinux2014_aarch64, linux_i686, x86_64)")
+    return arch
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     results, status = [], 0
     for wheel in expand_paths(args.wheels):
         try:
-            audit = _scan_one(wheel, quiet=args.quiet)
+            audit = _scan_one(wheel, quiet=args.quiet, arch=args.platform)
         except WheelmetaError as exc:  # one unreadable wheel does not stop the others
             if os.environ.get("WHEELMETA_DEBUG"):
                 raise
@@ -56,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         obj = audit_to_json(audit)
         # the one place where other layers add keys to a wheel's JSON object (e.g. "nix" from patchelf_nix)
         obj["nix"] = (inputs or nix_inputs(audit, soname_map)).to_json()
+        for machine, sub in audit.architectures.items():
+            obj["architectures"][machine]["nix"] = nix_inputs(sub, soname_map).to_json()
         results.append(obj)
     if args.json:
         print_json(results)
@@ -89,8 +107,9 @@ def _scan_text(audit, inputs, *, members: bool) -> str:
     return f"{text}\n  nix:      {'; '.join(nix)}"
 
 
-def _scan_one(wheel: str, *, quiet: bool):
-    """Audit one wheel, with a progress bar on a terminal when it is large enough to make one wait."""
+def _scan_one(wheel: str, *, quiet: bool, arch: Optional[str] = None):
+    """Audit one wheel, with a progress bar on a terminal when it is large enough to make one wait; a wheel judged
+    per architecture is judged for ``arch`` when given."""
     from ..manylinux.audit import audit_source
 
     refuse_non_wheel(wheel)
@@ -108,14 +127,36 @@ def _scan_one(wheel: str, *, quiet: bool):
     big = "://" not in wheel and os.path.getsize(wheel) >= _SCAN_BAR_BYTES
     show = big and not quiet and stderr_is_terminal()
     try:
+        from ..manylinux.audit import select_architecture
+
         if "://" in wheel:
             from ..extract import audit_wheel
 
-            return audit_wheel(wheel)
-        return audit_source(wheel, progress=progress if show else None)
+            return select_architecture(audit_wheel(wheel), arch)
+        with _sigterm_exits():
+            return select_architecture(audit_source(wheel, progress=progress if show else None), arch)
     finally:
         if bar is not None:
             bar.close()
+
+
+@contextlib.contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """SIGTERM becomes SystemExit(143) while a wheel is audited, so the audit's cleanup kills its worker processes
+    before the scan exits (the default action would end this process at once, leaving them to their death signal).
+    Only the main thread can set a handler; elsewhere nothing changes."""
+    def terminate(signum, frame):
+        raise SystemExit(128 + signal.SIGTERM)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 _SCAN_BAR_BYTES = 20 << 20  # smaller wheels scan in well under a second

@@ -12,9 +12,11 @@ The tags mean what they mean in ``auditwheel show``: ``sym_tag`` is the best pol
 ``overall_tag`` the best policy that the symbols, the external libraries (none may be left), the symbol blacklists,
 the x86-64 ISA level and PyFPE_jbuf allow. Two deliberate differences, both because the host is never consulted:
 the needs of an external library are unknown (auditwheel reads them from the host's copy), and a need is met
-inside the wheel when a library with that file name or SONAME sits on the member's ``$ORIGIN`` RPATH/RUNPATH, in
-the member's own folder, or in a top-level ``*.libs/`` folder (the last two are noted in ``problems``, since the
-loader only finds them when they are already loaded).
+inside the wheel when a library with that file name sits on the member's ``$ORIGIN`` RPATH/RUNPATH, in the member's
+own folder, or in a top-level ``*.libs/`` folder (the last two are noted in ``problems``, since the loader only
+finds them when they are already loaded). A library carried only under another file name (``libcudart.<hash>.so.13``
+with the SONAME ``libcudart.so.13``) does not meet a need for the plain name: the loader searches by file name, so
+the need stays external and is also listed in ``preloaded_libs`` (met only when that library is loaded first).
 """
 
 from __future__ import annotations
@@ -40,7 +42,10 @@ from ..wheels.zipdir import DEFLATED, STORED, ZipDirectory, ZipEntry, compressed
 from .elf import ELF_MAGIC, KEEP_BUDGET_DEFAULT, KeepBudget, read_elf_facts
 from .policy import ARCHITECTURES, Policy, PolicySet, load_policies
 
-__all__ = ["audit_source", "elf_candidates", "prefix_chunks", "analyze", "platform_policy_name"]
+__all__ = [
+    "audit_source", "elf_candidates", "prefix_chunks", "analyze", "platform_policy_name", "is_program_loader",
+    "select_architecture", "platform_architecture",
+]
 
 try:  # the inflater the zip layer uses too: isal is 2-3x faster than zlib
     from isal import isal_zlib as _inflate_lib
@@ -63,7 +68,8 @@ _NOT_ELF = (
     ".png", ".jpg", ".jpeg", ".gif", ".svg", ".ico", ".csv", ".typed", ".pem", ".xml", ".proto", ".inc", ".cmake",
     ".pc", ".a", ".lib", ".def", ".f90", ".f", ".pyf", ".npy", ".npz", ".mat", ".wav", ".ttf", ".afm", ".pfb",
 )
-_LOADERS = re.compile(r"^(ld-linux.*|ld64\.so\.[12])$")  # the dynamic loader is never external
+# the program interpreter (PT_INTERP) is glibc's (musl's) own loader, provided by the system: never carried or external
+_LOADERS = re.compile(r"^(ld-linux.*|ld64\.so\.[12]|ld-musl-.*)$")
 _PYFPE = ("PyFPE_jbuf", "PyFPE_dummy", "PyFPE_counter")
 _PLATFORM = re.compile(r"^(manylinux1|manylinux2010|manylinux2014|manylinux_\d+_\d+|musllinux_\d+_\d+|linux)_(.+)$")
 
@@ -176,17 +182,31 @@ def _read_members(
         for entry in order:
             finished(entry, _member_facts(source, entry, watch, budget))
         return [results[e.name] for e in entries if e.name in results]
-    if total >= _PROCESS_BYTES and _read_in_processes(source, order, watch, workers, finished):
+    if total >= _process_bytes() and _read_in_processes(source, order, watch, workers, finished):
         return [results[e.name] for e in entries if e.name in results]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
+    try:
         futures = {pool.submit(_member_facts, source, e, watch, budget): e for e in order if e.name not in results}
         for future in concurrent.futures.as_completed(futures):
             finished(futures[future], future.result())
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: drop the queue, the threads end their member
+        raise
+    pool.shutdown(wait=True)
     return [results[e.name] for e in entries if e.name in results]
 
 
 #: ELF members this large in all (compressed) are read by worker processes instead of threads
 _PROCESS_BYTES = 64 << 20
+
+
+def _process_bytes() -> int:
+    """The threshold, or ``$WHEELMETA_PROCESS_BYTES`` where set (0: always use worker processes)."""
+    try:
+        return max(0, int(os.environ["WHEELMETA_PROCESS_BYTES"]))
+    except (KeyError, ValueError):
+        return _PROCESS_BYTES
+
 
 # What forked workers inherit instead of receiving it pickled (a pickled LocalFileSource would close the shared
 # descriptor when the copy is collected). Set only around the pool's lifetime.
@@ -218,22 +238,69 @@ def _read_in_processes(
     context = multiprocessing.get_context("fork")
     # one budget for the wheel, as with threads, in shared memory the forked workers inherit
     _worker_state.update(source=source, watch=watch, budget=_SharedBudget(context.Value("q", KEEP_BUDGET_DEFAULT)))
+    pool = concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),))
     try:
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init) as pool:
-            futures = {pool.submit(_facts_in_worker, entry): entry for entry in order}
-            for future in concurrent.futures.as_completed(futures):
-                finished(futures[future], future.result())
+        futures = {pool.submit(_facts_in_worker, entry): entry for entry in order}
+        for future in concurrent.futures.as_completed(futures):
+            finished(futures[future], future.result())
     except (OSError, concurrent.futures.process.BrokenProcessPool) as exc:
+        _stop_workers(pool)
         log.debug("worker processes failed (%s); reading the rest with threads", exc)
         return False
+    except BaseException:
+        # Ctrl-C, SIGTERM turned into an exception, an error of the caller's progress callback: the pool's own
+        # shutdown would wait for every queued member (the hang after "interrupted"), so the workers are killed
+        _stop_workers(pool)
+        raise
+    else:
+        pool.shutdown(wait=True)
     finally:
         _worker_state.clear()
     return True
 
 
-def _worker_init() -> None:
-    # Ctrl-C is the parent's to handle (it shuts the pool down); a worker prints no traceback of its own
+def _stop_workers(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Kill the pool's worker processes and reap them, without waiting for the members still queued."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        try:
+            process.kill()
+        except (OSError, ValueError):  # already gone, or already closed
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        try:
+            process.join(5)
+        except (OSError, ValueError, AssertionError):
+            pass
+
+
+def _worker_init(parent: int) -> None:
+    """Tie the worker's life to the parent's: killed when the parent dies, however it dies (even SIGKILL)."""
+    _die_with_parent(parent)
+    # Ctrl-C and SIGTERM are the parent's to handle (it kills the pool); a worker prints no traceback of its own
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent: int) -> None:
+    """PR_SET_PDEATHSIG through libc's prctl (Linux only; elsewhere the parent's cleanup is all there is).
+
+    The parent may have died between the fork and this call: then the signal was never armed, so check."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+            pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 class _SharedBudget(KeepBudget):
@@ -324,6 +391,12 @@ def _imports_to_watch(facts: ElfFacts) -> Set[str]:
 # -- analysis --------------------------------------------------------------------------------------------------------
 
 
+def is_program_loader(soname: str) -> bool:
+    """True for the dynamic loader's names (``ld-linux-x86-64.so.2``, ``ld64.so.2``, ``ld-musl-x86_64.so.1``): the
+    libc's own, provided by the system (by stdenv under Nix), so a DT_NEEDED of it is neither carried nor external."""
+    return bool(_LOADERS.match(posixpath.basename(soname)))
+
+
 def platform_policy_name(platform: str) -> Optional[Tuple[str, str]]:
     """(policy name without arch, arch) of a linux platform tag: ``manylinux2014_x86_64`` -> (manylinux2014, x86_64)."""
     match = _PLATFORM.match(platform)
@@ -352,34 +425,43 @@ def _wheel_arch_and_libc(claimed: Sequence[str], facts: Sequence[ElfFacts]) -> T
 
 
 class _Library:
-    """Where the wheel's own ELF files are, by folder, file name and SONAME."""
+    """Where the wheel's own ELF files are: by folder and file name (what the loader and autoPatchelfHook search
+    by), and by SONAME (what the loader matches only against libraries already loaded)."""
 
     def __init__(self, facts: Sequence[ElfFacts]) -> None:
-        self.by_path = {f.path: f for f in facts}
         self.by_dir_name: Dict[Tuple[str, str], str] = {}
+        self.by_soname: Dict[str, str] = {}
         for f in facts:
-            folder, base = posixpath.split(f.path)
-            self.by_dir_name.setdefault((folder, base), f.path)
+            self.by_dir_name.setdefault(posixpath.split(f.path), f.path)
             if f.soname:
-                self.by_dir_name.setdefault((folder, f.soname), f.path)
+                self.by_soname.setdefault(f.soname, f.path)
         self.libs_dirs = sorted({posixpath.dirname(f.path) for f in facts if _in_libs_dir(f.path)})
         # folders some member's RPATH leads to: an RPATH also serves the libraries its owner loads
         self.rpath_dirs = {
             d for f in facts for e in f.rpath if (d := _origin_dir(e, posixpath.dirname(f.path))) is not None
         }
 
-    def resolve(self, member: ElfFacts, soname: str) -> Tuple[Optional[str], bool]:
-        """(member path that provides ``soname``, whether the loader finds it there) or (None, False)."""
+    def resolve(self, member: ElfFacts, needed: str) -> Tuple[Optional[str], str]:
+        """(member path that provides ``needed``, how the loader finds it), or (None, "") when nothing does.
+
+        ``how``: ``"path"``, a file of that name in a folder of the member's ``$ORIGIN`` RPATH/RUNPATH (the loader
+        compares DT_NEEDED with file names there); ``"unlisted"``, a file of that name in the member's own folder or
+        a ``*.libs/`` folder, off the search path (auditwheel's rule; found when already loaded); ``"soname"``, only
+        a file of another name whose SONAME is ``needed`` (an auditwheel-style hashed copy): met only when
+        something else loads that library first, and autoPatchelfHook, which indexes files by name, never finds it.
+        """
         origin = posixpath.dirname(member.path)
         search = member.runpath or member.rpath  # the loader ignores RPATH when RUNPATH is set
         for entry in search:
             folder = _origin_dir(entry, origin)
-            if folder is not None and (folder, soname) in self.by_dir_name:
-                return self.by_dir_name[(folder, soname)], True
+            if folder is not None and (folder, needed) in self.by_dir_name:
+                return self.by_dir_name[(folder, needed)], "path"
         for folder in [origin] + self.libs_dirs:
-            if (folder, soname) in self.by_dir_name:
-                return self.by_dir_name[(folder, soname)], folder in self.rpath_dirs
-        return None, False
+            if (folder, needed) in self.by_dir_name:
+                return self.by_dir_name[(folder, needed)], "path" if folder in self.rpath_dirs else "unlisted"
+        if needed in self.by_soname:
+            return self.by_soname[needed], "soname"
+        return None, ""
 
 
 def _in_libs_dir(path: str) -> bool:
@@ -399,9 +481,21 @@ def _origin_dir(entry: str, origin: str) -> Optional[str]:
 
 
 def analyze(wheel: str, claimed: Sequence[str], facts: Sequence[ElfFacts], problems: Optional[List[str]] = None) -> WheelAudit:
-    """The wheel-level verdict from the ELF facts of its members (pure computation, no I/O)."""
+    """The wheel-level verdict from the ELF facts of its members (pure computation, no I/O).
+
+    A wheel whose tags name no architecture (``any``) but whose members are built for several is judged once per
+    architecture (``architectures``); :func:`select_architecture` picks the target's verdict.
+    """
     problems = list(problems or ())
     problems += [f"{f.path}: {p}" for f in facts for p in f.problems]
+    machines = sorted({f.machine for f in facts if f.machine in ARCHITECTURES})
+    if _tagged_arch(claimed) is None and len(machines) > 1:
+        return _analyze_per_arch(wheel, claimed, facts, problems, machines)
+    return _analyze_one(wheel, claimed, facts, problems)
+
+
+def _analyze_one(wheel: str, claimed: Sequence[str], facts: Sequence[ElfFacts], problems: List[str]) -> WheelAudit:
+    """The verdict for one architecture: the tags' own, else the members'; members of another are ignored."""
     arch, libc = _wheel_arch_and_libc(claimed, facts)
     if arch is None:
         problems.append("no ELF member of a known architecture")
@@ -414,7 +508,7 @@ def analyze(wheel: str, claimed: Sequence[str], facts: Sequence[ElfFacts], probl
         else:
             considered.append(f)
     library = _Library(considered)
-    carried, needers = _classify_needs(considered, library, problems)
+    carried, needers, preloaded = _classify_needs(considered, library, problems)
     versioned = _versioned_symbols(considered)
     verdict = _policy_verdict(policies, considered, needers, versioned)
     external = {s: tuple(sorted(m)) for s, m in sorted(needers.items()) if s not in policies.highest.whitelist}
@@ -423,8 +517,10 @@ def analyze(wheel: str, claimed: Sequence[str], facts: Sequence[ElfFacts], probl
         wheel=wheel,
         claimed_tags=tuple(claimed),
         kind="elf",
+        arch=arch,
         elf_files=tuple(facts),
         carried_libs=carried,
+        preloaded_libs=preloaded,
         policy_libs=tuple(sorted(s for s in needers if s in allowed_by.whitelist)),
         external_libs=external,
         versioned_symbols={k: tuple(sorted(v)) for k, v in sorted(versioned.items())},
@@ -435,6 +531,76 @@ def analyze(wheel: str, claimed: Sequence[str], facts: Sequence[ElfFacts], probl
     return _replace(audit, claims_hold=holds, problems=tuple(problems + why))
 
 
+def _tagged_arch(claimed: Sequence[str]) -> Optional[str]:
+    """The architecture the filename's Linux platform tags name, if any."""
+    for platform in claimed:
+        parsed = platform_policy_name(platform)
+        if parsed and parsed[1] in ARCHITECTURES:
+            return parsed[1]
+    return None
+
+
+def _analyze_per_arch(wheel: str, claimed: Sequence[str], facts: Sequence[ElfFacts], problems: List[str],
+                      machines: Sequence[str]) -> WheelAudit:
+    """A pure wheel with binaries for several architectures (a solver for aarch64, i686 and x86_64): each judged
+    on its own members. The wheel-level fields are the union of what the architectures need; no tag is given,
+    since none fits them all."""
+    per_arch = {
+        m: _analyze_one(wheel, claimed, [f for f in facts if f.machine == m], list(problems)) for m in machines
+    }
+    note = (f"ELF files for several architectures ({', '.join(machines)}): each judged on its own (see "
+            "architectures; --platform judges the target's)")
+    own = [f"for {m}: {p}" for m, a in per_arch.items() for p in a.problems[len(problems):]]
+    external: Dict[str, Set[str]] = defaultdict(set)
+    versioned: Dict[str, Set[str]] = defaultdict(set)
+    for a in per_arch.values():
+        for soname, members in a.external_libs.items():
+            external[soname].update(members)
+        for lib, versions in a.versioned_symbols.items():
+            versioned[lib].update(versions)
+    return WheelAudit(
+        wheel=wheel,
+        claimed_tags=tuple(claimed),
+        kind="elf",
+        elf_files=tuple(facts),
+        carried_libs=dict(sorted({k: v for a in per_arch.values() for k, v in a.carried_libs.items()}.items())),
+        preloaded_libs=dict(sorted({k: v for a in per_arch.values() for k, v in a.preloaded_libs.items()}.items())),
+        policy_libs=tuple(sorted({s for a in per_arch.values() for s in a.policy_libs})),
+        external_libs={s: tuple(sorted(m)) for s, m in sorted(external.items())},
+        versioned_symbols={k: tuple(sorted(v)) for k, v in sorted(versioned.items())},
+        architectures=per_arch,
+        problems=tuple(problems + [note] + own),
+    )
+
+
+def select_architecture(audit: WheelAudit, arch: Optional[str]) -> WheelAudit:
+    """The audit as the target's architecture sees it.
+
+    For a wheel judged per architecture, the verdict of ``arch`` (its members only; ``architectures`` kept), or,
+    when the wheel carries nothing for ``arch``, an audit without a tag that says so. Any other audit, or
+    ``arch=None``, comes back unchanged.
+    """
+    if not audit.architectures or arch is None:
+        return audit
+    chosen = audit.architectures.get(arch)
+    machines = ", ".join(audit.architectures)
+    if chosen is None:
+        return _replace(audit, arch=arch, carried_libs={}, preloaded_libs={}, policy_libs=(), external_libs={},
+                        versioned_symbols={}, problems=audit.problems + (
+                            f"no ELF file for {arch}, the target's architecture (only for {machines})",))
+    note = f"ELF files for several architectures ({machines}): judged for {arch}, the target's"
+    return _replace(chosen, architectures=audit.architectures, problems=chosen.problems + (note,))
+
+
+def platform_architecture(platform: str) -> Optional[str]:
+    """The architecture of a Linux platform tag (``manylinux2014_aarch64`` -> ``aarch64``), or of a bare
+    architecture name (``i686``); None for anything else (``win_amd64``, ``macosx_11_0_arm64``)."""
+    if platform in ARCHITECTURES:
+        return platform
+    parsed = platform_policy_name(platform)
+    return parsed[1] if parsed and parsed[1] in ARCHITECTURES else None
+
+
 def _replace(audit: WheelAudit, **changes) -> WheelAudit:
     from dataclasses import replace
 
@@ -442,21 +608,28 @@ def _replace(audit: WheelAudit, **changes) -> WheelAudit:
 
 
 def _classify_needs(facts: Sequence[ElfFacts], library: _Library, problems: List[str]):
-    """(carried soname -> member, outside soname -> members needing it) over every ELF member."""
+    """(carried soname -> member, outside soname -> members needing it, preloaded soname -> member) over every
+    ELF member. A need met only by a library of another file name is outside, as auditwheel's lddtree (which
+    searches by file name) counts it, and also preloaded: it holds only if that library is loaded first."""
     carried: Dict[str, str] = {}
+    preloaded: Dict[str, str] = {}
     needers: Dict[str, Set[str]] = defaultdict(set)
     for f in facts:
         for soname in f.needed:
-            if _LOADERS.match(soname):
+            if is_program_loader(soname):
                 continue
-            provider, on_path = library.resolve(f, soname)
-            if provider is None:
+            provider, how = library.resolve(f, soname)
+            if provider is None or how == "soname":
                 needers[soname].add(f.path)
-                continue
-            carried.setdefault(soname, provider)
-            if not on_path:
-                problems.append(f"{f.path}: needs {soname}, found in the wheel at {provider} but not on its RPATH/RUNPATH")
-    return dict(sorted(carried.items())), needers
+            if how == "soname":
+                preloaded.setdefault(soname, provider)
+                problems.append(f"{f.path}: needs {soname}, which the wheel carries only as {provider} (SONAME "
+                                f"{soname}): the loader finds it only when a library with that SONAME is loaded first")
+            elif provider is not None:
+                carried.setdefault(soname, provider)
+                if how == "unlisted":
+                    problems.append(f"{f.path}: needs {soname}, found in the wheel at {provider} but not on its RPATH/RUNPATH")
+    return dict(sorted(carried.items())), needers, dict(sorted(preloaded.items()))
 
 
 def _versioned_symbols(facts: Sequence[ElfFacts]) -> Dict[str, Set[str]]:
@@ -464,7 +637,7 @@ def _versioned_symbols(facts: Sequence[ElfFacts]) -> Dict[str, Set[str]]:
     out: Dict[str, Set[str]] = defaultdict(set)
     for f in facts:
         for lib, versions in f.version_requirements.items():
-            if not _LOADERS.match(lib):
+            if not is_program_loader(lib):
                 out[lib].update(versions)
     return out
 

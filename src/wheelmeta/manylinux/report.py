@@ -35,20 +35,31 @@ def elf_to_json(facts: ElfFacts) -> dict:
 
 
 def audit_to_json(audit: WheelAudit) -> dict:
-    """The JSON object of one wheel; the CLI prints a list of these."""
+    """The JSON object of one wheel; the CLI prints a list of these. A wheel judged per architecture adds
+    ``architectures``: architecture -> the same object for its members alone (without ``elf_files``)."""
+    out = _verdict_json(audit)
+    out["elf_files"] = [elf_to_json(f) for f in audit.elf_files]
+    out["problems"] = list(audit.problems)
+    if audit.architectures:
+        out["architectures"] = {arch: _verdict_json(sub) | {"problems": list(sub.problems)}
+                                for arch, sub in audit.architectures.items()}
+    return out
+
+
+def _verdict_json(audit: WheelAudit) -> dict:
     return {
         "wheel": audit.wheel,
         "kind": audit.kind,
+        "arch": audit.arch,
         "claimed_tags": list(audit.claimed_tags),
         "claims_hold": audit.claims_hold,
         "sym_tag": audit.sym_tag,
         "overall_tag": audit.overall_tag,
         "external_libs": {soname: list(members) for soname, members in audit.external_libs.items()},
         "carried_libs": dict(audit.carried_libs),
+        "preloaded_libs": dict(audit.preloaded_libs),
         "policy_libs": list(audit.policy_libs),
         "versioned_symbols": {lib: list(v) for lib, v in audit.versioned_symbols.items()},
-        "elf_files": [elf_to_json(f) for f in audit.elf_files],
-        "problems": list(audit.problems),
     }
 
 
@@ -78,7 +89,11 @@ def audit_to_text(
     else:
         verdict = "holds" if audit.claims_hold else "does NOT hold" if audit.claims_hold is False else "n/a"
         lines.append(f"  claimed:  {', '.join(audit.claimed_tags) or '-'}  ({verdict})")
-        lines.append(f"  overall:  {audit.overall_tag}    symbols allow: {audit.sym_tag}")
+        if audit.overall_tag is None and audit.architectures:
+            lines.append(f"  overall:  - (ELF files for {', '.join(audit.architectures)}: judged per architecture below)")
+        else:
+            judged = f"  (judged for {audit.arch})" if audit.architectures else ""
+            lines.append(f"  overall:  {audit.overall_tag}    symbols allow: {audit.sym_tag}{judged}")
         lines.append(f"  ELF files: {len(audit.elf_files)}, libraries carried in the wheel: {len(audit.carried_libs)}")
         carried = sorted(audit.carried_libs)
         if carried:
@@ -96,6 +111,7 @@ def audit_to_text(
                 lines.append(f"    external  {soname:<32} <- {shown}{more}{note(soname)}")
         else:
             lines.append("  external libraries: none")
+        lines.extend(_architectures_text(audit, note))
         if members:
             lines.extend(_members_text(audit))
     for problem in audit.problems[:max_problems]:
@@ -118,19 +134,41 @@ def _wrapped(head: str, items: List[str], width: int = 110) -> List[str]:
     return lines
 
 
+def _architectures_text(audit: WheelAudit, note: Callable[[str], str]) -> List[str]:
+    """One verdict per architecture of a wheel judged per architecture, with what each needs from outside."""
+    lines = []
+    for arch, sub in audit.architectures.items():
+        lines.append(f"  for {arch}: {sub.overall_tag}    ELF files: {len(sub.elf_files)}")
+        if sub.policy_libs:
+            lines.extend(_wrapped("    allowed:  ", [f"{soname}{note(soname)}" for soname in sub.policy_libs]))
+        external = [f"{soname}{note(soname)}" for soname in sub.external_libs]
+        lines.extend(_wrapped("    external: ", external) if external else ["    external: none"])
+    return lines
+
+
 def _members_text(audit: WheelAudit) -> List[str]:
-    """Each ELF member and its DT_NEEDED, each need marked carried, allowed or external."""
+    """Each ELF member and its DT_NEEDED, each need marked carried, allowed, external or the system's loader."""
+    from .audit import is_program_loader
+
     allowed = set(audit.policy_libs)
-    lines = ["  ELF files and what each needs (c = carried, a = allowed by the policy, x = external):"]
+    legend = "c = carried, a = allowed by the policy, x = external, l = the system's program loader"
+    lines = [f"  ELF files and what each needs ({legend}):"]
     for elf in audit.elf_files:
         lines.append(f"    {elf.path}" + (f"  (SONAME {elf.soname})" if elf.soname else ""))
         if elf.runpath or elf.rpath:
             lines.append(f"      {'RUNPATH' if elf.runpath else 'RPATH'} {':'.join(elf.runpath or elf.rpath)}")
         for soname in elf.needed:
+            if is_program_loader(soname):
+                lines.append(f"      l {soname}")
+                continue
             mark = "x" if soname in audit.external_libs else "a" if soname in allowed else "c"
             where = f"  -> {audit.carried_libs[soname]}" if soname in audit.carried_libs else ""
+            if soname in audit.preloaded_libs:
+                where = f"  (carried only as {audit.preloaded_libs[soname]}: met only when that is loaded first)"
             lines.append(f"      {mark} {soname}{where}")
         for note in elf.dlopen:
             feature = f", {note.feature}" if note.feature else ""
             lines.append(f"      dlopen ({note.priority}{feature}): {' or '.join(note.sonames)}")
+        if elf.interpreter:
+            lines.append(f"      l {elf.interpreter}  (program interpreter)")
     return lines

@@ -3,6 +3,9 @@
 Every soname a member of the wheel needs lands in exactly one class:
 
 ``carried``         found inside the wheel (:func:`carried_in_wheel`): autoPatchelfHook finds it there
+``preloaded``       carried only under another file name (``libcudart.<hash>.so.13``, SONAME ``libcudart.so.13``):
+                    autoPatchelfHook, which looks files up by name, cannot find it, and the loader meets the need only
+                    when that library is loaded first: ``autoPatchelfIgnoreMissingDeps``, with a comment saying so
 ``glibc``           the C library of stdenv: nothing to add
 ``cc-runtime``      ``stdenv.cc.cc.lib`` (libstdc++, libgcc_s, libgomp, ...)
 ``nixpkgs``         a nixpkgs attribute, added to ``buildInputs``
@@ -28,7 +31,15 @@ from typing import Dict, List, Mapping, Optional, Tuple
 from ..model import WheelAudit
 from .sonames import SonameMap
 
-__all__ = ["CLASSES", "NixInputs", "nix_inputs", "needed_sonames", "dlopen_sonames", "carried_in_wheel"]
+__all__ = [
+    "CLASSES",
+    "NixInputs",
+    "nix_inputs",
+    "needed_sonames",
+    "dlopen_sonames",
+    "carried_in_wheel",
+    "architectures_served",
+]
 
 #: Every class a needed soname can end in.
 CLASSES = (
@@ -37,6 +48,7 @@ CLASSES = (
     "nixpkgs",
     "driver",
     "carried",
+    "preloaded",
     "libpython",
     "python-package",
     "unpackaged",
@@ -49,7 +61,8 @@ class NixInputs:
     """What ``buildPythonPackage`` needs for one wheel's native libraries.
 
     ``build_inputs`` are attribute paths, sorted (``stdenv.cc.cc.lib`` included when the C++ runtime is needed);
-    ``ignore_missing_deps`` the sonames autoPatchelfHook must not look for (driver and unpackaged libraries);
+    ``ignore_missing_deps`` the sonames autoPatchelfHook must not look for (driver, unpackaged and preloaded
+    libraries); ``preloaded`` needed names the wheel carries only under another file name;
     ``driver_runpath`` whether ``autoAddDriverRunpath`` belongs in ``nativeBuildInputs``;
     ``python_search_paths`` (attribute, folder inside its site-packages) pairs for ``addAutoPatchelfSearchPath``;
     ``by_soname`` maps every needed soname to ``{"class": ..., "attribute": ...}``.
@@ -59,6 +72,7 @@ class NixInputs:
     ignore_missing_deps: Tuple[str, ...] = ()
     driver_runpath: bool = False
     carried: Tuple[str, ...] = ()
+    preloaded: Tuple[str, ...] = ()
     unknown: Tuple[str, ...] = ()
     unpackaged: Tuple[str, ...] = ()
     libpython: Tuple[str, ...] = ()
@@ -77,6 +91,7 @@ class NixInputs:
             "ignoreMissingDeps": list(self.ignore_missing_deps),
             "driverRunpath": self.driver_runpath,
             "carried": list(self.carried),
+            "preloaded": list(self.preloaded),
             "unknown": list(self.unknown),
             "unpackaged": list(self.unpackaged),
             "libpython": list(self.libpython),
@@ -86,9 +101,14 @@ class NixInputs:
 
 
 def needed_sonames(audit: WheelAudit) -> List[str]:
-    """Every soname any ELF member needs, each once, in the order first seen."""
+    """Every soname any ELF member needs, each once, in the order first seen.
+
+    Members built for another architecture than the audit's are left out: autoPatchelfHook skips them too
+    ("its architecture differs from target")."""
     seen: Dict[str, None] = {}
     for elf in audit.elf_files:
+        if audit.arch and elf.machine and elf.machine != audit.arch:
+            continue
         for soname in elf.needed:
             seen.setdefault(soname, None)
     return list(seen)
@@ -102,18 +122,23 @@ def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None) -> Nix
     """
     if soname_map is None:
         soname_map = SonameMap.load()
-    build_inputs, drivers, unpackaged, carried, unknown, libpython = set(), [], [], [], [], []
+    build_inputs, drivers, unpackaged, carried, unknown, libpython, preloaded = set(), [], [], [], [], [], []
     search_paths: Dict[Tuple[str, str], None] = {}
     by_soname: Dict[str, Dict[str, Optional[str]]] = {}
     in_wheel = carried_in_wheel(audit)
     for soname in needed_sonames(audit):
-        entry = None if soname in in_wheel else soname_map.lookup(soname)
-        cls = "carried" if soname in in_wheel else "unknown" if entry is None else entry.cls
+        cls, entry = _wheel_class(soname, in_wheel, audit.preloaded_libs), None
+        if cls is None:
+            entry = soname_map.lookup(soname)
+            cls = "unknown" if entry is None else entry.cls
         attribute = entry.attribute if entry is not None else None
         by_soname[soname] = {"class": cls, "attribute": attribute}
         if cls == "carried":
             by_soname[soname]["member"] = in_wheel[soname]
             carried.append(soname)
+        elif cls == "preloaded":
+            by_soname[soname]["member"] = audit.preloaded_libs[soname]
+            preloaded.append(soname)
         elif cls in ("nixpkgs", "cc-runtime"):
             build_inputs.add(attribute)
         elif cls == "driver":
@@ -142,9 +167,10 @@ def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None) -> Nix
             unknown.append(soname)
     return NixInputs(
         build_inputs=tuple(sorted(build_inputs)),
-        ignore_missing_deps=tuple(sorted(drivers + unpackaged)),
+        ignore_missing_deps=tuple(sorted(drivers + unpackaged + preloaded)),
         driver_runpath=bool(drivers),
         carried=tuple(sorted(carried)),
+        preloaded=tuple(sorted(preloaded)),
         unknown=tuple(sorted(unknown)),
         unpackaged=tuple(sorted(unpackaged)),
         libpython=tuple(sorted(libpython)),
@@ -178,8 +204,35 @@ def carried_in_wheel(audit: WheelAudit) -> Dict[str, str]:
     """
     found: Dict[str, str] = {}
     for elf in audit.elf_files:
+        if audit.arch and elf.machine and elf.machine != audit.arch:
+            continue  # autoPatchelfHook indexes libraries by file name and architecture
         name = posixpath.basename(elf.path)
         if fnmatch.fnmatchcase(name, "*.so*"):
             found.setdefault(name, elf.path)
     found.update(audit.carried_libs)
     return found
+
+
+def architectures_served(audit: WheelAudit, inputs: NixInputs, soname_map: Optional[SonameMap] = None) -> List[str]:
+    """For a wheel judged per architecture, the architectures whose ELF files ``inputs`` (worked out for the
+    target's) provide for too: an expression with those inputs builds there as well (``meta.platforms``)."""
+    provided = {
+        "build_inputs": set(inputs.build_inputs), "ignore_missing_deps": set(inputs.ignore_missing_deps),
+        "libpython": set(inputs.libpython), "python_search_paths": set(inputs.python_search_paths),
+    }
+    served = []
+    for arch, sub in audit.architectures.items():
+        needs = nix_inputs(sub, soname_map)
+        if not needs.unknown and all(set(getattr(needs, k)) <= v for k, v in provided.items()):
+            served.append(arch)
+    return served
+
+
+def _wheel_class(soname: str, in_wheel: Mapping[str, str], preloaded: Mapping[str, str]) -> Optional[str]:
+    """``carried`` or ``preloaded`` when the wheel itself answers the need; None when the soname map must.
+
+    A preloaded need is not looked up in the map: the wheel meant its own copy to serve it, and an input from
+    nixpkgs would put a second, possibly different, copy of the same SONAME on the RUNPATH."""
+    if soname in in_wheel:
+        return "carried"
+    return "preloaded" if soname in preloaded else None

@@ -22,17 +22,18 @@ import logging
 import os
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from ..errors import InvalidWheel, UsageError
+from ..errors import InvalidWheel, UsageError, WheelmetaError
 from ..model import DistMetadata, WheelAudit
 from .nixwriter import (
     Apply,
     AttrSet,
+    BinOp,
     Binding,
     Blank,
     Comment,
@@ -60,6 +61,9 @@ __all__ = [
     "file_sha256",
     "split_sha256_fragment",
     "import_modules",
+    "nix_platforms",
+    "python_guard",
+    "WheelNotForNixpkgs",
     "DEFAULT_PYTHON",
 ]
 
@@ -104,6 +108,23 @@ _SHELL_SAFE_FOLDER = re.compile(r"[A-Za-z0-9._+/-]+\Z")
 
 # top-level names that are never worth an import check (test suites shipped by mistake, private helpers)
 _NOT_IMPORT_CHECKED = frozenset({"test", "tests", "testing", "docs", "examples", "benchmarks"})
+
+
+class WheelNotForNixpkgs(WheelmetaError):
+    """A wheel no nixpkgs Python can use: a Windows wheel, or a musllinux wheel (its binaries need musl's libc)."""
+
+
+# wheel-tag architecture -> the CPU part of a Nix system name
+_NIX_CPU = {"x86_64": "x86_64", "i686": "i686", "aarch64": "aarch64", "armv7l": "armv7l", "ppc64le": "powerpc64le",
+            "ppc64": "powerpc64", "s390x": "s390x", "riscv64": "riscv64"}
+# the last part of a macosx_* tag -> Nix systems (universal2 runs on both)
+_DARWIN = {"x86_64": ["x86_64-darwin"], "intel": ["x86_64-darwin"], "universal": ["x86_64-darwin"],
+           "arm64": ["aarch64-darwin"], "universal2": ["aarch64-darwin", "x86_64-darwin"]}
+_REFUSED = {
+    "win": "a Windows wheel: nixpkgs has no Windows Python",
+    "musllinux": "a musllinux wheel: its binaries need musl's libc (libc.musl-<arch>.so.1), which nixpkgs' Python, "
+                 "built with glibc, cannot load; use the project's manylinux wheel",
+}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -161,16 +182,77 @@ def default_target(wheel_filename: str):
     """
     from ..target import Target
 
-    try:
-        _, _, _, tags = parse_wheel_filename(_file_name(wheel_filename))
-    except Exception as exc:  # packaging's InvalidWheelFilename and friends
-        raise InvalidWheel(wheel_filename, f"not a wheel file name: {exc}") from None
+    tags = _wheel_tags(wheel_filename)
     versions = [t.interpreter[2:] for t in tags if re.fullmatch(r"cp3\d{1,2}", t.interpreter) and t.abi != "abi3"]
     newest = max(versions, key=lambda v: int(v[1:]), default=None)
     python = f"{newest[0]}.{newest[1:]}" if newest else DEFAULT_PYTHON
     platforms = sorted({t.platform for t in tags if t.platform != "any"})
     return Target.from_options(python_version=python, implementation="cp",
                                platforms=platforms or ["manylinux_2_17_x86_64"])
+
+
+def _wheel_tags(wheel_filename: str):
+    try:
+        return parse_wheel_filename(_file_name(wheel_filename))[3]
+    except Exception as exc:  # packaging's InvalidWheelFilename and friends
+        raise InvalidWheel(wheel_filename, f"not a wheel file name: {exc}") from None
+
+
+def nix_platforms(wheel_filename: str, audit: Optional[WheelAudit] = None,
+                  architectures: Optional[Sequence[str]] = None) -> List[str]:
+    """``meta.platforms``: the Nix systems the wheel's platform tags name (``manylinux2014_aarch64`` ->
+    ``aarch64-linux``, ``macosx_11_0_universal2`` -> both darwins). A pure (``any``) wheel runs everywhere ([])
+    unless it carries ELF files: then the Linux systems of ``architectures`` (those the expression's inputs serve,
+    :func:`~wheelmeta.patchelf_nix.classify.architectures_served`), by default the one its inputs were worked out
+    for.
+
+    Raises :class:`WheelNotForNixpkgs` when no tag names a system nixpkgs' Python runs on (Windows, musllinux).
+    """
+    from ..manylinux.audit import platform_architecture
+
+    platforms = sorted({t.platform for t in _wheel_tags(wheel_filename)})
+    if "any" in platforms:
+        if audit is None or audit.kind != "elf" or not audit.elf_files:
+            return []
+        arches = set(architectures or ()) | ({audit.arch} if audit.arch else set(audit.architectures))
+        return sorted(f"{_NIX_CPU[a]}-linux" for a in arches if a in _NIX_CPU)
+    systems, refused = set(), []
+    for platform in platforms:
+        arch = platform_architecture(platform)
+        if platform.startswith(("manylinux", "linux_")) and arch in _NIX_CPU:
+            systems.add(f"{_NIX_CPU[arch]}-linux")
+        elif platform.startswith("macosx_") and platform.rsplit("_", 1)[-1] in _DARWIN:
+            systems.update(_DARWIN[platform.rsplit("_", 1)[-1]])
+        elif platform.startswith("macosx_") and platform.endswith("_universal2"):
+            systems.update(_DARWIN["universal2"])
+        else:
+            refused.append(platform)
+    if not systems:
+        kind = next((k for p in refused for k in _REFUSED if p.startswith(k)), None)
+        reason = _REFUSED[kind] if kind else f"no nixpkgs system runs a {', '.join(refused)} wheel"
+        raise WheelNotForNixpkgs(wheel_filename, reason)
+    return sorted(systems)
+
+
+def python_guard(wheel_filename: str):
+    """``disabled`` for the Pythons the wheel's tags rule out, as nixpkgs writes it: ``pythonOlder "3.9"`` for a
+    ``cp39-abi3`` wheel, ``pythonOlder "3.12" || pythonAtLeast "3.13"`` for ``cp312``, ``pythonAtLeast "3"`` for
+    a Python 2 wheel; None when any Python 3 will do (``py3``). Returns (expression, names it uses) or None."""
+    tags = list(_wheel_tags(wheel_filename))
+    minors = sorted({int(t.interpreter[3:]) for t in tags if re.fullmatch(r"cp3\d{1,2}", t.interpreter)})
+    if minors and any(t.abi == "abi3" for t in tags):
+        return Apply(Var("pythonOlder"), Str(f"3.{minors[0]}")), ["pythonOlder"]
+    if minors:
+        guard = BinOp(Apply(Var("pythonOlder"), Str(f"3.{minors[0]}")), "||",
+                      Apply(Var("pythonAtLeast"), Str(f"3.{minors[-1] + 1}")))
+        names = ["pythonOlder", "pythonAtLeast"]
+        for gap in sorted(set(range(minors[0], minors[-1])) - set(minors)):  # cp38.cp310: not 3.9
+            guard = BinOp(guard, "||", BinOp(Var("python.pythonVersion"), "==", Str(f"3.{gap}")))
+            names.append("python")
+        return guard, names
+    if tags and all(t.interpreter.startswith(("py2", "cp2")) for t in tags):
+        return Apply(Var("pythonAtLeast"), Str("3")), ["pythonAtLeast"]
+    return None
 
 
 def import_modules(wheel_path: Union[str, os.PathLike]) -> List[str]:
@@ -226,13 +308,16 @@ def package_function(
     modules=None,
     relative_to=None,
     shadowed: Iterable[str] = (),
+    architectures: Optional[Sequence[str]] = None,
 ) -> Function:
     """The syntax tree behind :func:`nix_expression`, for callers that embed it (:func:`package_set_expression`).
 
     ``shadowed`` names Python packages added to the scope besides nixpkgs' (the other wheels of a package set):
-    a native input of that name is then taken from ``pkgs`` too.
+    a native input of that name is then taken from ``pkgs`` too. ``architectures``: see :func:`nix_platforms`.
     """
     wheel_path = os.fspath(wheel_path)
+    platforms = nix_platforms(wheel_path, audit, architectures)  # refuses Windows and musllinux wheels first
+    guard = python_guard(wheel_path)
     target = target or default_target(wheel_path)
     native = NativeInputs.of(inputs, patch=_needs_patching(audit, inputs),
                              shadowed=PYTHON_SCOPE_SHADOWS | set(shadowed))
@@ -246,6 +331,7 @@ def package_function(
         Blank(),
         Binding("src", _src(wheel_path, url, sha256, relative_to)),
         Blank(),
+        *_guard_bindings(guard, audit),
     ]
     bindings += native.bindings()
     bindings += [
@@ -253,16 +339,26 @@ def package_function(
         Blank(),
         Binding("pythonImportsCheck", ListExpr([Str(m) for m in modules])),
         Blank(),
-        Binding("meta", _meta(metadata, binary=audit.kind == "elf" and bool(audit.elf_files))),
+        Binding("meta", _meta(metadata, binary=audit.kind == "elf" and bool(audit.elf_files), platforms=platforms)),
     ]
-    formals = _formals(url is not None, bool(native.search_packages), native.hooks, native.build_inputs,
-                       deps + native.search_packages)
+    core = (["python"] if native.search_packages else []) + (guard[1] if guard is not None else [])
+    formals = _formals(url is not None, core, native.hooks, native.build_inputs, deps + native.search_packages)
     return Function(formals, Apply(Var("buildPythonPackage"), AttrSet(bindings, rec=True)), blank_line=True)
 
 
+def _guard_bindings(guard, audit: WheelAudit) -> List:
+    """``disabled`` (from :func:`python_guard`) and, for a macOS wheel, a comment on what was not checked."""
+    out: List = [Binding("disabled", guard[0]), Blank()] if guard is not None else []
+    if audit.kind == "non-linux":
+        out += [Comment("a macOS wheel: its Mach-O files are not audited, so any library they load from outside the "
+                        "wheel is not provided here"), Blank()]
+    return out
+
+
 def _needs_patching(audit: WheelAudit, inputs) -> bool:
-    """autoPatchelfHook has work when an ELF member needs more than glibc, or is a program with an interpreter."""
-    if any(f.interpreter for f in audit.elf_files):
+    """autoPatchelfHook has work when an ELF member needs more than glibc, or is a program with an interpreter
+    (a member of another architecture than the audit's is skipped by autoPatchelfHook, so it is not counted)."""
+    if any(f.interpreter for f in audit.elf_files if not (audit.arch and f.machine and f.machine != audit.arch)):
         return True
     return any(
         getattr(inputs, attr, None)
@@ -286,6 +382,7 @@ class NativeInputs:
     search_hook: Optional[IndentedString]
     search_packages: List[str]        # the Python packages the hook names, unprefixed
     native_scope: str = ""
+    ignore_items: List = field(default_factory=list)  # ignore_missing_deps grouped under comments saying why
 
     @classmethod
     def of(cls, inputs, *, patch: bool, shadowed=frozenset(), native_scope: str = "", python_scope: str = ""):
@@ -295,7 +392,7 @@ class NativeInputs:
         build_inputs, unknown = _build_inputs(inputs, shadowed, native_scope, python_scope)
         search_hook, search_packages = _search_path_hook(inputs, python_scope)
         return cls(hooks, build_inputs, unknown, sorted(getattr(inputs, "ignore_missing_deps", ()) or ()),
-                   search_hook, search_packages, native_scope)
+                   search_hook, search_packages, native_scope, _ignored_missing_deps(inputs))
 
     def bindings(self) -> List:
         """``nativeBuildInputs``, ``buildInputs``, ``autoPatchelfIgnoreMissingDeps``, ``preFixup``: those that
@@ -306,8 +403,7 @@ class NativeInputs:
         if self.build_inputs or self.unknown:
             out += [Binding("buildInputs", ListExpr(self.unknown + [Var(p) for p in self.build_inputs])), Blank()]
         if self.ignore_missing_deps:
-            ignore_list = ListExpr([Comment("provided by the driver at run time, found through the driver runpath")]
-                                   + [Str(s) for s in self.ignore_missing_deps])
+            ignore_list = ListExpr(self.ignore_items)
             out += [Binding("autoPatchelfIgnoreMissingDeps", ignore_list), Blank()]
         if self.search_hook is not None:
             out += [Binding("preFixup", self.search_hook), Blank()]
@@ -351,6 +447,28 @@ def _checked_attribute_path(path: str) -> str:
     return path
 
 
+_IGNORED_WHY = {
+    "driver": "provided by the driver at run time, found through the driver runpath",
+    "unpackaged": "no nixpkgs package provides these: only what needs them fails to load",
+    "preloaded": "carried only under another file name: met at run time only when that library is loaded first",
+}
+
+
+def _ignored_missing_deps(inputs) -> List:
+    """The sonames autoPatchelfHook must not look for, each group under a comment that says why."""
+    ignored = sorted(getattr(inputs, "ignore_missing_deps", ()) or ())
+    by_soname = getattr(inputs, "by_soname", {}) or {}
+    groups: dict = {}
+    for soname in ignored:
+        cls = (by_soname.get(soname) or {}).get("class")
+        groups.setdefault(cls if cls in _IGNORED_WHY else "driver", []).append(soname)
+    items: List = []
+    for cls, why in _IGNORED_WHY.items():
+        if cls in groups:
+            items += [Comment(why)] + [Str(s) for s in groups[cls]]
+    return items
+
+
 def _dependencies(metadata: DistMetadata, target) -> Tuple[List[str], List[Comment]]:
     """Requires-Dist that apply on ``target`` as python3Packages attributes, plus comments for those left out."""
     own = canonicalize_name(metadata.name)
@@ -368,11 +486,12 @@ def _dependencies(metadata: DistMetadata, target) -> Tuple[List[str], List[Comme
     return sorted(dict.fromkeys(attrs)), comments
 
 
-def _formals(fetch: bool, python: bool, native: Sequence[str], build_inputs: Sequence[str], deps: Sequence[str]):
-    """``lib, buildPythonPackage, fetchurl`` then one commented group per kind of input, each name once."""
+def _formals(fetch: bool, core: Sequence[str], native: Sequence[str], build_inputs: Sequence[str], deps: Sequence[str]):
+    """``lib, buildPythonPackage, fetchurl`` (and the ``core`` scope names used: ``python``, ``pythonOlder``...)
+    then one commented group per kind of input, each name once."""
     seen = set()
     groups = [
-        (None, ["lib"] + ["python"] * python + ["buildPythonPackage"] + ["fetchurl"] * fetch),
+        (None, ["lib"] + sorted(set(core)) + ["buildPythonPackage"] + ["fetchurl"] * fetch),
         ("nativeBuildInputs", list(native)),
         ("buildInputs", [p.split(".")[0] for p in build_inputs]),
         ("dependencies", list(deps)),
@@ -397,7 +516,7 @@ def _src(wheel_path: str, url: Optional[str], sha256: Optional[str], relative_to
     return Apply(Var("fetchurl"), AttrSet([Binding("url", Str(url)), Binding("hash", Str(sri_hash(digest)))]))
 
 
-def _meta(metadata: DistMetadata, binary: bool) -> AttrSet:
+def _meta(metadata: DistMetadata, binary: bool, platforms: Sequence[str] = ()) -> AttrSet:
     bindings: List = []
     if metadata.summary and metadata.summary.strip():
         bindings.append(Binding("description", Str(_description(metadata.summary))))
@@ -410,6 +529,8 @@ def _meta(metadata: DistMetadata, binary: bool) -> AttrSet:
         bindings.append(Binding("license", values[0] if len(values) == 1 else ListExpr(values)))
     if binary:
         bindings.append(Binding("sourceProvenance", ListExpr([Var("lib.sourceTypes.binaryNativeCode")])))
+    if platforms:
+        bindings.append(Binding("platforms", ListExpr([Str(p) for p in platforms])))
     return AttrSet(bindings)
 
 
