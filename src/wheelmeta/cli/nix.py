@@ -9,8 +9,10 @@ from typing import List
 
 from ..errors import UsageError, WheelmetaError
 from .common import (
+    add_nixpkgs_option,
     add_target_options,
     expand_paths,
+    nixpkgs_from_args,
 )
 
 
@@ -43,6 +45,7 @@ def add_parser(sub) -> None:
         "{ pkgs ? import <nixpkgs> { } }: { name = ...; } for several",
     )
     p.add_argument("--map", metavar="FILE", help="soname map overrides (TOML), above $WHEELMETA_SONAME_MAP")
+    add_nixpkgs_option(p)
     add_target_options(p)
     p.set_defaults(run=run)
 
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if args.url and not args.url.endswith("/") and len(wheels) > 1:
         raise UsageError("--url", "one URL for several wheels: give a base URL ending in /")
     soname_map = SonameMap.load(args.map)
+    args.nixpkgs_check = _check_nixpkgs(wheels, args, soname_map)
     if args.output and len(wheels) > 1:
         return _write_nix_package_set(wheels, args, soname_map)
     from ..patchelf_nix.nixwriter import render
@@ -112,6 +116,32 @@ def _write_nix_package_set(wheels: List[str], args: argparse.Namespace, soname_m
     return 0
 
 
+def _check_nixpkgs(wheels: List[str], args: argparse.Namespace, soname_map):
+    """One evaluation of the user's nixpkgs for every wheel of the output (None: unchecked); the audits it needs
+    are kept in ``args.audits`` so each wheel is read once."""
+    args.audits = {}
+    nixpkgs = nixpkgs_from_args(args)
+    if nixpkgs is None:
+        return None
+    from ..extract import audit_wheel
+    from ..patchelf_nix.nixpkgs_check import check_audits
+
+    for wheel in wheels:
+        try:
+            args.audits[wheel] = audit_wheel(_audit_source(wheel))
+        except WheelmetaError:
+            continue  # reported when its expression is written
+    return check_audits(args.audits.values(), soname_map, nixpkgs)
+
+
+def _audit_source(wheel: str) -> str:
+    if wheel.lower().startswith(("http://", "https://")):
+        from ..patchelf_nix.expression import split_sha256_fragment
+
+        return split_sha256_fragment(wheel)[0]
+    return wheel
+
+
 def _nix_target(wheel: str, args: argparse.Namespace):
     """The options' target, on the wheel's own platform unless --platform says otherwise (never the host's)."""
     from ..patchelf_nix.expression import default_target
@@ -143,11 +173,13 @@ def _nix_function(wheel: str, args: argparse.Namespace, soname_map, target, base
         modules = import_modules(RangeSource(url))
     elif url and url.endswith("/"):
         url += quote(os.path.basename(wheel))
-    audit = audit_wheel(source)
+    audit = getattr(args, "audits", {}).get(wheel) or audit_wheel(source)
     metadata = read_metadata(source)
-    inputs = nix_inputs(audit, soname_map)
+    inputs = nix_inputs(audit, soname_map, nixpkgs=getattr(args, "nixpkgs_check", None))
     if inputs.unknown and not args.quiet:
         print(f"wheelmeta: warning: {wheel}: no nixpkgs input known for {', '.join(inputs.unknown)} "
               "(listed as a comment in buildInputs; add them or map them with --map)", file=sys.stderr)
+    for problem in inputs.nixpkgs_problems if not args.quiet else ():
+        print(f"wheelmeta: warning: {wheel}: {problem}", file=sys.stderr)
     return package_function(wheel, audit=audit, metadata=metadata, inputs=inputs, target=target, url=url,
                             sha256=sha256, modules=modules, relative_to=base, shadowed=shadowed)

@@ -52,7 +52,10 @@ class NixInputs:
     ``ignore_missing_deps`` the sonames autoPatchelfHook must not look for (driver and unpackaged libraries);
     ``driver_runpath`` whether ``autoAddDriverRunpath`` belongs in ``nativeBuildInputs``;
     ``python_search_paths`` (attribute, folder inside its site-packages) pairs for ``addAutoPatchelfSearchPath``;
-    ``by_soname`` maps every needed soname to ``{"class": ..., "attribute": ...}``.
+    ``by_soname`` maps every needed soname to ``{"class": ..., "attribute": ...}`` (plus ``"problem"`` when the
+    user's nixpkgs could not provide it); ``unverified`` the sonames a map entry decided whose evidence does not
+    meet the evidence rule; ``nixpkgs`` the nixpkgs the inputs were checked against (None: unchecked) and
+    ``nixpkgs_problems`` what that check found.
     """
 
     build_inputs: Tuple[str, ...] = ()
@@ -64,6 +67,9 @@ class NixInputs:
     libpython: Tuple[str, ...] = ()
     python_search_paths: Tuple[Tuple[str, str], ...] = ()
     by_soname: Mapping[str, Mapping[str, Optional[str]]] = field(default_factory=dict)
+    unverified: Tuple[str, ...] = ()
+    nixpkgs: Optional[str] = None
+    nixpkgs_problems: Tuple[str, ...] = ()
 
     @property
     def needs_patchelf(self) -> bool:
@@ -82,6 +88,9 @@ class NixInputs:
             "libpython": list(self.libpython),
             "pythonSearchPaths": [{"attribute": a, "path": p} for a, p in self.python_search_paths],
             "by_soname": {name: dict(self.by_soname[name]) for name in sorted(self.by_soname)},
+            "unverified": list(self.unverified),
+            "nixpkgs": {"checked": self.nixpkgs is not None, "path": self.nixpkgs,
+                        "problems": list(self.nixpkgs_problems)},
         }
 
 
@@ -94,23 +103,34 @@ def needed_sonames(audit: WheelAudit) -> List[str]:
     return list(seen)
 
 
-def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None) -> NixInputs:
-    """Classify every needed soname of ``audit``; pure function of the audit and the map.
+def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None, nixpkgs=None) -> NixInputs:
+    """Classify every needed soname of ``audit``; pure function of the audit, the map and the nixpkgs check.
 
-    ``soname_map`` defaults to the built-in map plus ``$WHEELMETA_SONAME_MAP``. A pure or non-Linux wheel gives
-    empty inputs.
+    ``soname_map`` defaults to the built-in map plus ``$WHEELMETA_SONAME_MAP``. ``nixpkgs`` is a
+    :class:`~.nixpkgs_check.NixpkgsCheck` (one for the whole output, :func:`~.nixpkgs_check.check_audits`): the
+    user's nixpkgs then picks each attribute's spelling, and what it cannot provide becomes ``unknown``. A pure or
+    non-Linux wheel gives empty inputs.
     """
     if soname_map is None:
         soname_map = SonameMap.load()
     build_inputs, drivers, unpackaged, carried, unknown, libpython = set(), [], [], [], [], []
     search_paths: Dict[Tuple[str, str], None] = {}
     by_soname: Dict[str, Dict[str, Optional[str]]] = {}
+    unverified, problems = [], []
     in_wheel = carried_in_wheel(audit)
     for soname in needed_sonames(audit):
         entry = None if soname in in_wheel else soname_map.lookup(soname)
+        problem = None
+        if entry is not None and nixpkgs is not None:
+            entry, problem = nixpkgs.resolve(soname, entry)
         cls = "carried" if soname in in_wheel else "unknown" if entry is None else entry.cls
         attribute = entry.attribute if entry is not None else None
         by_soname[soname] = {"class": cls, "attribute": attribute}
+        if problem:
+            by_soname[soname]["problem"] = problem
+            problems.append(problem)
+        if entry is not None and not entry.verified:
+            unverified.append(soname)
         if cls == "carried":
             by_soname[soname]["member"] = in_wheel[soname]
             carried.append(soname)
@@ -136,6 +156,9 @@ def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None) -> Nix
         libpython=tuple(sorted(libpython)),
         python_search_paths=tuple(search_paths),
         by_soname=by_soname,
+        unverified=tuple(sorted(unverified)),
+        nixpkgs=None if nixpkgs is None else nixpkgs.nixpkgs,
+        nixpkgs_problems=tuple(problems),
     )
 
 
