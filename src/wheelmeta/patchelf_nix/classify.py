@@ -129,7 +129,7 @@ def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None, nixpkg
         if problem:
             by_soname[soname]["problem"] = problem
             problems.append(problem)
-        if entry is not None and not entry.verified:
+        if entry is not None and not entry.proves(soname):
             unverified.append(soname)
         if cls == "carried":
             by_soname[soname]["member"] = in_wheel[soname]

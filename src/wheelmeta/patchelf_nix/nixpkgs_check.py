@@ -94,15 +94,17 @@ class NixpkgsCheck:
         if entry.cls not in CHECKED_CLASSES or not entry.attribute:
             return entry, None
         spellings = entry.spellings()
-        found = next((s for s in spellings if self.probes.get(s, _MISSING).exists), None)
-        if found is None:
+        present = [s for s in spellings if self.probes.get(s, _MISSING).exists]
+        if not present:
             names = " or ".join(spellings)
             return None, f"{soname}: attribute {names} is not in the nixpkgs at {self.nixpkgs}"
-        version = self.probes[found].version
+        for spelling in present:  # the first spelling there whose version gives the soname
+            if entry.version_problem(soname, self.probes[spelling].version) is None:
+                return (entry if spelling == entry.attribute else replace(entry, attribute=spelling)), None
+        first = present[0]
+        version = self.probes[first].version
         why = entry.version_problem(soname, version)
-        if why is not None:
-            return None, f"{soname}: {found} {version} in the nixpkgs at {self.nixpkgs} does not provide it ({why})"
-        return (entry if found == entry.attribute else replace(entry, attribute=found)), None
+        return None, f"{soname}: {first} {version} in the nixpkgs at {self.nixpkgs} does not provide it ({why})"
 
 
 _MISSING = AttributeProbe(exists=False)

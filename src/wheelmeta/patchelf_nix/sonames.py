@@ -122,6 +122,11 @@ class SonameEntry:
             return f"{soname} needs version {major}.x"
         return None
 
+    def proves(self, soname: str) -> bool:
+        """True when the entry is verified and the version its evidence read gives ``soname`` by its own rule
+        (``libcudart.so.11.0`` is not proven by ``cuda_cudart`` 12.9.79, whatever the pattern matches)."""
+        return self.verified and self.version_problem(soname, self.version or None) is None
+
     def to_json(self) -> dict:
         """A JSON-ready dict (class under the key ``"class"``)."""
         out = {"class": self.cls, "attribute": self.attribute}
