@@ -62,7 +62,10 @@ let
       exists = value != null;
       version = if version.success then version.value else null;
     };
-in builtins.mapAttrs (spelling: probe) (builtins.fromJSON probes)
+in
+  # a nixpkgs that does not evaluate is an error, not a set of missing attributes
+  if builtins.isAttrs pkgs then builtins.mapAttrs (spelling: probe) (builtins.fromJSON probes)
+  else throw "it does not evaluate to an attribute set of packages"
 """
 
 
@@ -104,7 +107,8 @@ class NixpkgsCheck:
         first = present[0]
         version = self.probes[first].version
         why = entry.version_problem(soname, version)
-        return None, f"{soname}: {first} {version} in the nixpkgs at {self.nixpkgs} does not provide it ({why})"
+        missing = "" if entry.attribute in present else f"; {entry.attribute} is not in it"
+        return None, f"{soname}: {first} {version} in the nixpkgs at {self.nixpkgs} does not provide it ({why}){missing}"
 
 
 _MISSING = AttributeProbe(exists=False)
