@@ -269,3 +269,39 @@ def test_locate_refuses_a_folder_without_default_nix(tmp_path):
         locate_nixpkgs(str(tmp_path), environ={})
     with pytest.raises(NixpkgsCheckError, match="no such nixpkgs checkout"):
         locate_nixpkgs(str(tmp_path / "missing"), environ={})
+
+
+# --- unverified entries and unchecked output are said where they decide an input -------------------------------
+
+
+def test_scan_marks_an_input_whose_map_entry_is_unverified(tmp_path):
+    wheel = wheel_needing(tmp_path, "mpi", ["libpmix.so.2", "libz.so.1"])
+    text = subprocess.run([sys.executable, "-m", "wheelmeta", "scan", "--nixpkgs", "none", str(wheel)],
+                          capture_output=True, text=True)
+    assert "[nixpkgs: pmix (map entry unverified)]" in text.stdout
+    assert "libz.so.1 [nixpkgs: zlib]" in text.stdout
+    data = subprocess.run([sys.executable, "-m", "wheelmeta", "scan", "--json", "--nixpkgs", "none", str(wheel)],
+                          capture_output=True, text=True)
+    nix = json.loads(data.stdout)[0]["nix"]
+    assert nix["unverified"] == ["libpmix.so.2"] and nix["nixpkgs"] == {"checked": False, "path": None, "problems": []}
+
+
+def test_nix_expression_comments_on_unverified_and_unchecked_inputs(tmp_path):
+    require_nix()
+    wheel = wheel_needing(tmp_path, "mpi", ["libpmix.so.2"])
+    out = tmp_path / "mpi.nix"
+    result = subprocess.run([sys.executable, "-m", "wheelmeta", "nix", "--nixpkgs", "none", "-o", str(out), str(wheel)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    nix_parse(out)
+    text = out.read_text()
+    assert "# libpmix.so.2 -> pmix: soname map entry not verified against nixpkgs source" in text
+    assert "# inputs not checked against a nixpkgs" in text
+
+
+def test_a_probe_answer_of_the_wrong_shape_counts_as_missing(tmp_path, nix_env, builtin):
+    odd = tree(tmp_path / "odd", '{ ... }: { zlib = "not a package"; }\n')
+    wheel = wheel_needing(tmp_path, "z", ["libz.so.1"])
+    inputs = inputs_against(odd, wheel, builtin)
+    assert inputs.unknown == ("libz.so.1",)
+    assert "zlib (no version) in the nixpkgs" in inputs.nixpkgs_problems[0] and "it has no version" in inputs.nixpkgs_problems[0]

@@ -108,7 +108,8 @@ class NixpkgsCheck:
         version = self.probes[first].version
         why = entry.version_problem(soname, version)
         missing = "" if entry.attribute in present else f"; {entry.attribute} is not in it"
-        return None, f"{soname}: {first} {version} in the nixpkgs at {self.nixpkgs} does not provide it ({why}){missing}"
+        shown = f"{first} {version}" if version else f"{first} (no version)"
+        return None, f"{soname}: {shown} in the nixpkgs at {self.nixpkgs} does not provide it ({why}){missing}"
 
 
 _MISSING = AttributeProbe(exists=False)
@@ -166,7 +167,8 @@ def check_nixpkgs(entries: Iterable[SonameEntry], nixpkgs: str) -> NixpkgsCheck:
     answer = _evaluate(nixpkgs, spellings)
     probes = {}
     for spelling in spellings:
-        raw = answer.get(spelling) or {}
+        raw = answer.get(spelling)
+        raw = raw if isinstance(raw, dict) else {}
         version = raw.get("version")
         probes[spelling] = AttributeProbe(bool(raw.get("exists")), version if isinstance(version, str) else None)
     return NixpkgsCheck(nixpkgs, probes)

@@ -114,7 +114,7 @@ class SonameEntry:
             return None
         numeric = _numeric_version(version)
         if numeric is None:
-            return f"its version {version!r} cannot be compared with the rule"
+            return f"its version {version!r} cannot be compared with the rule" if version else "it has no version"
         if self.provides and not SpecifierSet(self.provides).contains(numeric, prereleases=True):
             return f"{soname} needs a version {self.provides}"
         major = _soname_major(soname)
