@@ -304,4 +304,5 @@ def test_a_probe_answer_of_the_wrong_shape_counts_as_missing(tmp_path, nix_env, 
     wheel = wheel_needing(tmp_path, "z", ["libz.so.1"])
     inputs = inputs_against(odd, wheel, builtin)
     assert inputs.unknown == ("libz.so.1",)
-    assert "zlib (no version) in the nixpkgs" in inputs.nixpkgs_problems[0] and "it has no version" in inputs.nixpkgs_problems[0]
+    problem = inputs.nixpkgs_problems[0]
+    assert "zlib (no version) in the nixpkgs" in problem and "it has no version" in problem

@@ -93,8 +93,8 @@ def test_unverified_entries_still_name_their_evidence(builtin):
 def test_every_recorded_name_starts_with_an_attribute_path(builtin):
     for entry in builtin.entries():
         if entry.names and entry.cls in ("nixpkgs", "cc-runtime"):
-            assert len(entry.spellings()) >= 1 + len({n.split()[0].rstrip(",;") for n in entry.names} - {entry.attribute}), \
-                entry.pattern
+            named = {n.split()[0].rstrip(",;") for n in entry.names} - {entry.attribute}
+            assert len(entry.spellings()) >= 1 + len(named), entry.pattern
 
 
 def test_data_file_names_no_soname_twice(builtin):

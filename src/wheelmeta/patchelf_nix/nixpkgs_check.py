@@ -50,7 +50,8 @@ _EXPRESSION = """
 let
   pkgs = import %s { };
   lookup = path: builtins.foldl'
-    (set: name: if set != null && builtins.isAttrs set && builtins.hasAttr name set then builtins.getAttr name set else null)
+    (set: name:
+      if set != null && builtins.isAttrs set && builtins.hasAttr name set then builtins.getAttr name set else null)
     pkgs path;
   probe = path:
     let

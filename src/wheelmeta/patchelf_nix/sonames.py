@@ -371,7 +371,8 @@ def _check_provides(path: Path, where: str, provides: object) -> str:
     try:
         SpecifierSet(provides)
     except InvalidSpecifier:
-        raise SonameMapError(path, f"{where}: 'provides' {provides!r} is not a version specifier such as \">=2.14\"") from None
+        problem = f"'provides' {provides!r} is not a version specifier such as \">=2.14\""
+        raise SonameMapError(path, f"{where}: {problem}") from None
     return provides
 
 
