@@ -248,6 +248,16 @@ def test_a_nixpkgs_that_fails_to_evaluate_is_a_one_line_error_naming_it(tmp_path
     assert "this nixpkgs is broken" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_broken_nixpkgs_found_only_on_nix_path_is_a_warning_and_the_output_unchecked(tmp_path, nix_env, monkeypatch):
+    broken = tree(tmp_path / "broken", '{ ... }: throw "this nixpkgs is broken"\n')
+    monkeypatch.setenv("NIX_PATH", f"nixpkgs={broken}")
+    wheel = wheel_needing(tmp_path, "z", ["libz.so.1"])
+    result = subprocess.run([sys.executable, "-m", "wheelmeta", "scan", str(wheel)], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "wheelmeta: warning:" in result.stderr and "found on NIX_PATH" in result.stderr
+    assert "nixpkgs:  unchecked" in result.stdout and "libz.so.1 [nixpkgs: zlib]" in result.stdout
+
+
 # --- finding the nixpkgs ----------------------------------------------------------------------------------------
 
 

@@ -85,6 +85,20 @@ def nixpkgs_from_args(args: argparse.Namespace) -> Optional[str]:
     return where
 
 
+def check_nixpkgs_for(args: argparse.Namespace, nixpkgs: Optional[str], audits, soname_map):
+    """The one nixpkgs check of a command's whole output (None: unchecked). A nixpkgs named with --nixpkgs that
+    cannot be evaluated is an error; one only found on NIX_PATH is a warning, and the output stays unchecked."""
+    from ..patchelf_nix.nixpkgs_check import NixpkgsCheckError, check_audits
+
+    try:
+        return check_audits(audits, soname_map, nixpkgs)
+    except NixpkgsCheckError as exc:
+        if getattr(args, "nixpkgs", None):
+            raise
+        print(f"wheelmeta: warning: {exc} (found on NIX_PATH; the output is unchecked)", file=sys.stderr)
+        return None
+
+
 def target_from_args(args: argparse.Namespace):
     """The Target the options describe, or None when none was given (callers then use the host when needed)."""
     from ..target import Target

@@ -11,6 +11,7 @@ from ..errors import UsageError, WheelmetaError
 from .common import (
     add_nixpkgs_option,
     add_target_options,
+    check_nixpkgs_for,
     expand_paths,
     nixpkgs_from_args,
 )
@@ -124,14 +125,13 @@ def _check_nixpkgs(wheels: List[str], args: argparse.Namespace, soname_map):
     if nixpkgs is None:
         return None
     from ..extract import audit_wheel
-    from ..patchelf_nix.nixpkgs_check import check_audits
 
     for wheel in wheels:
         try:
             args.audits[wheel] = audit_wheel(_audit_source(wheel))
         except WheelmetaError:
             continue  # reported when its expression is written
-    return check_audits(args.audits.values(), soname_map, nixpkgs)
+    return check_nixpkgs_for(args, nixpkgs, args.audits.values(), soname_map)
 
 
 def _audit_source(wheel: str) -> str:

@@ -10,6 +10,7 @@ from typing import Optional
 from ..errors import WheelmetaError
 from .common import (
     add_nixpkgs_option,
+    check_nixpkgs_for,
     expand_paths,
     nixpkgs_from_args,
     print_json,
@@ -43,10 +44,9 @@ def run(args: argparse.Namespace) -> int:
     audits = _audits(expand_paths(args.wheels), quiet=args.quiet)
     check = None
     if nixpkgs is not None:  # one evaluation for the whole output: every wheel is audited first
-        from ..patchelf_nix.nixpkgs_check import check_audits
-
         audits = list(audits)
-        check = check_audits([a for _, a in audits if not isinstance(a, WheelmetaError)], soname_map, nixpkgs)
+        readable = [a for _, a in audits if not isinstance(a, WheelmetaError)]
+        check = check_nixpkgs_for(args, nixpkgs, readable, soname_map)
     results, status = [], 0
     for wheel, audit in audits:
         if isinstance(audit, WheelmetaError):  # one unreadable wheel does not stop the others
