@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -24,9 +25,12 @@ from wheelmeta import audit_wheel
 from wheelmeta.patchelf_nix.classify import nix_inputs
 from wheelmeta.patchelf_nix.nixpkgs_check import (
     NIXPKGS_FROM_NIX_PATH,
+    AttributeProbe,
+    NixpkgsCheck,
     NixpkgsCheckError,
     check_audits,
     locate_nixpkgs,
+    probes_from_answer,
 )
 from wheelmeta.patchelf_nix.sonames import SonameMap
 
@@ -316,3 +320,42 @@ def test_a_probe_answer_of_the_wrong_shape_counts_as_missing(tmp_path, nix_env, 
     assert inputs.unknown == ("libz.so.1",)
     problem = inputs.nixpkgs_problems[0]
     assert "zlib (no version) in the nixpkgs" in problem and "it has no version" in problem
+
+
+# --- fuzz: what comes from outside (the evaluation's JSON, NIX_PATH, versions) never raises ---------------------
+
+
+def _random_json(rng: random.Random, depth: int = 0) -> object:
+    text = "".join(rng.choice("0123456789.-abc") for _ in range(rng.randint(0, 8)))
+    kinds = [None, True, False, rng.randint(-5, 5), rng.random(), text]
+    if depth < 3:
+        kinds += [[_random_json(rng, depth + 1) for _ in range(rng.randint(0, 3))],
+                  {rng.choice(["exists", "version", "libx11", "zlib", "x"]): _random_json(rng, depth + 1)
+                   for _ in range(rng.randint(0, 3))}]
+    return rng.choice(kinds)
+
+
+def test_fuzz_evaluation_answers_become_probes_or_missing(builtin):
+    rng = random.Random(20261201)
+    entry = builtin.lookup("libX11.so.6")
+    for _ in range(500):
+        answer = _random_json(rng)
+        if rng.random() < 0.5:
+            answer = {"libx11": _random_json(rng), "xorg.libX11": _random_json(rng)}
+        probes = probes_from_answer(answer, entry.spellings())
+        assert set(probes) == set(entry.spellings()) and all(isinstance(p, AttributeProbe) for p in probes.values())
+        resolved, problem = NixpkgsCheck("/nixpkgs", probes).resolve("libX11.so.6", entry)
+        assert (resolved is None) == (problem is not None)
+
+
+def test_fuzz_nix_path_and_versions_never_raise(tmp_path, builtin):
+    rng = random.Random(7)
+    alphabet = "nixpkgs=:/.-_ab" + str(tmp_path)
+    entry = builtin.lookup("libxml2.so.16")
+    for _ in range(500):
+        nix_path = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        where = locate_nixpkgs(None, environ={"NIX_PATH": nix_path})
+        assert where is None or where == NIXPKGS_FROM_NIX_PATH or os.path.isabs(where)
+        version = "".join(rng.choice("0123456789.-+abcw ") for _ in range(rng.randint(0, 12)))
+        problem = entry.version_problem("libxml2.so.16", version)
+        assert problem is None or isinstance(problem, str)

@@ -165,14 +165,19 @@ def check_nixpkgs(entries: Iterable[SonameEntry], nixpkgs: str) -> NixpkgsCheck:
                 spellings.setdefault(spelling, spelling.split("."))
     if not spellings:
         return NixpkgsCheck(nixpkgs)
-    answer = _evaluate(nixpkgs, spellings)
+    return NixpkgsCheck(nixpkgs, probes_from_answer(_evaluate(nixpkgs, spellings), spellings))
+
+
+def probes_from_answer(answer: object, spellings: Iterable[str]) -> Dict[str, AttributeProbe]:
+    """The evaluation's JSON as probes, one per spelling asked; anything of another shape counts as missing."""
+    answer = answer if isinstance(answer, dict) else {}
     probes = {}
     for spelling in spellings:
         raw = answer.get(spelling)
         raw = raw if isinstance(raw, dict) else {}
         version = raw.get("version")
-        probes[spelling] = AttributeProbe(bool(raw.get("exists")), version if isinstance(version, str) else None)
-    return NixpkgsCheck(nixpkgs, probes)
+        probes[spelling] = AttributeProbe(raw.get("exists") is True, version if isinstance(version, str) else None)
+    return probes
 
 
 def _evaluate(nixpkgs: str, spellings: Mapping[str, List[str]]) -> dict:
