@@ -176,8 +176,9 @@ def _nix_function(wheel: str, args: argparse.Namespace, soname_map, target, base
     audit = getattr(args, "audits", {}).get(wheel) or audit_wheel(source)
     metadata = read_metadata(source)
     inputs = nix_inputs(audit, soname_map, nixpkgs=getattr(args, "nixpkgs_check", None))
-    if inputs.unknown and not args.quiet:
-        print(f"wheelmeta: warning: {wheel}: no nixpkgs input known for {', '.join(inputs.unknown)} "
+    unmapped = [s for s in inputs.unknown if "problem" not in inputs.by_soname.get(s, {})]  # the rest: below
+    if unmapped and not args.quiet:
+        print(f"wheelmeta: warning: {wheel}: no nixpkgs input known for {', '.join(unmapped)} "
               "(listed as a comment in buildInputs; add them or map them with --map)", file=sys.stderr)
     for problem in inputs.nixpkgs_problems if not args.quiet else ():
         print(f"wheelmeta: warning: {wheel}: {problem}", file=sys.stderr)
