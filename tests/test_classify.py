@@ -215,8 +215,12 @@ def test_tensorflow_2_1_needs_exactly_the_cxx_runtime(builtin):
 @pytest.mark.skipif(not TORCH_CUDA.exists(), reason=f"{TORCH_CUDA} not on this machine")
 def test_cuda_torch_gets_cuda_packages_and_the_driver_like_nixpkgs_torch_bin(builtin):
     inputs = nix_inputs(audit_wheel(TORCH_CUDA), builtin)
-    assert TORCH_BIN_CUDA <= set(inputs.build_inputs)
-    assert {a for a in inputs.build_inputs if not a.startswith("cudaPackages.")} == {"stdenv.cc.cc.lib"}
+    # the same packages as torch-bin, each from the CUDA release whose major its soname needs: this wheel is
+    # CUDA 13 (libcudart.so.13), which the default cudaPackages (12.9) cannot give
+    packages = {a.split(".", 1)[1] for a in inputs.build_inputs if a.startswith("cudaPackages")}
+    assert {a.split(".", 1)[1] for a in TORCH_BIN_CUDA} <= packages
+    assert inputs.by_soname["libcudart.so.13"]["attribute"] == "cudaPackages_13.cuda_cudart"
+    assert {a for a in inputs.build_inputs if not a.startswith("cudaPackages")} == {"stdenv.cc.cc.lib"}
     assert inputs.ignore_missing_deps == ("libcuda.so.1",) and inputs.driver_runpath
     assert inputs.unknown == ()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -52,10 +53,48 @@ def test_data_file_providers_all_have_sonames_class_evidence_and_verified_flag()
             assert provider["search_path"], label
 
 
-def test_verified_entries_cite_a_nixpkgs_file(builtin):
+#: the evidence rule: "<nixpkgs file>: <what was read> <version> -> <soname>", with the revision read
+EVIDENCE = re.compile(r"pkgs/\S+\.(?:nix|json): .+")
+
+
+@pytest.mark.parametrize("key", ["revision", "version", "provides", "major_tracks_version"])
+def test_evidence_fields_have_their_type_in_every_provider(key):
+    data = tomllib.loads(builtin_map_path().read_text())
+    kinds = {"major_tracks_version": bool}
+    for provider in data["provider"]:
+        if key in provider:
+            assert isinstance(provider[key], kinds.get(key, str)) and provider[key] != "", provider["sonames"][0]
+
+
+def test_verified_entries_name_file_revision_and_the_version_that_gives_the_soname(builtin):
+    verified = [entry for entry in builtin.entries() if entry.verified]
+    assert len(verified) > 200
+    for entry in verified:
+        assert EVIDENCE.fullmatch(entry.evidence), entry.pattern
+        assert re.fullmatch(r"[0-9a-f]{40}", entry.revision), entry.pattern
+        assert entry.version and f" {entry.version} -> " in entry.evidence, entry.pattern
+        if entry.cls in ("nixpkgs", "cc-runtime"):
+            assert entry.provides or entry.major_tracks_version, f"{entry.pattern}: no version rule"
+
+
+def test_the_version_read_satisfies_the_rule_of_every_exact_verified_soname(builtin):
+    """An entry whose own evidence contradicts its rule (libjpeg-turbo 3.0.4 for libjpeg.so.8) cannot be verified."""
     for entry in builtin.entries():
-        if entry.verified:
-            assert entry.evidence.startswith("pkgs/") and ".nix" in entry.evidence, entry.pattern
+        if entry.verified and not entry.is_pattern:
+            assert entry.version_problem(entry.pattern, entry.version) is None, entry.pattern
+
+
+def test_unverified_entries_still_name_their_evidence(builtin):
+    for entry in builtin.entries():
+        if not entry.verified:
+            assert entry.evidence.strip(), entry.pattern
+
+
+def test_every_recorded_name_starts_with_an_attribute_path(builtin):
+    for entry in builtin.entries():
+        if entry.names and entry.cls in ("nixpkgs", "cc-runtime"):
+            named = {n.split()[0].rstrip(",;") for n in entry.names} - {entry.attribute}
+            assert len(entry.spellings()) >= 1 + len(named), entry.pattern
 
 
 def test_data_file_names_no_soname_twice(builtin):
@@ -175,6 +214,15 @@ EXPECTED = {
     "libibverbs.so.1": ("nixpkgs", "rdma-core"),
     "librdmacm.so.1": ("nixpkgs", "rdma-core"),
     "libcrypt.so.1": ("nixpkgs", "libxcrypt-legacy"),
+    # the soname's major decides the attribute
+    "libxml2.so.16": ("nixpkgs", "libxml2"),
+    "libxml2.so.2": ("nixpkgs", "libxml2_13"),
+    "libjpeg.so.62": ("nixpkgs", "libjpeg"),
+    "libjpeg.so.8": ("nixpkgs", "libjpeg8"),
+    "libffi.so.7": ("nixpkgs", "libffi_3_3"),
+    "libcudart.so.13": ("nixpkgs", "cudaPackages_13.cuda_cudart"),
+    "libcufft.so.12": ("nixpkgs", "cudaPackages_13.libcufft"),
+    "libtbb.so.12": ("nixpkgs", "tbb_2022"),
     # other Python packages' libraries, and known libraries nixpkgs lacks
     "libtorch_cpu.so": ("python-package", "torch"),
     "libmx.so": ("unpackaged", None),
@@ -192,13 +240,41 @@ def test_issue_families_map_to_their_class_and_attribute(builtin, soname):
 
 
 def test_pattern_matches_any_version_but_not_another_library(builtin):
-    assert builtin.lookup("libcudart.so.13").attribute == "cudaPackages.cuda_cudart"
+    assert builtin.lookup("libcudart.so.14").attribute == "cudaPackages.cuda_cudart"
     assert builtin.lookup("libcudart.so.11.0").attribute == "cudaPackages.cuda_cudart"
     assert builtin.lookup("libcudart_static.a") is None
 
 
 def test_unknown_soname_finds_no_entry(builtin):
     assert builtin.lookup("libsurely-not-a-real-library.so.7") is None
+
+
+def test_a_major_no_nixpkgs_version_installs_has_no_entry(builtin):
+    """xcb-util 0.4 installs libxcb-util.so.1; the 0.3 soname would be a silently wrong input."""
+    assert builtin.lookup("libxcb-util.so.0") is None
+
+
+def test_a_pattern_proves_only_the_majors_its_recorded_version_gives(builtin):
+    entry = builtin.lookup("libcudart.so.11.0")
+    assert entry.attribute == "cudaPackages.cuda_cudart" and entry.verified
+    assert entry.proves("libcudart.so.12") and not entry.proves("libcudart.so.11.0")
+
+
+@pytest.mark.parametrize("version, expected", [("2.14.6", None), ("2.13.8", "libxml2.so.16 needs a version >=2.14,<3"),
+                                               ("unstable", "its version 'unstable' cannot be compared with the rule")])
+def test_version_rule_of_an_entry(builtin, version, expected):
+    assert builtin.lookup("libxml2.so.16").version_problem("libxml2.so.16", version) == expected
+
+
+def test_major_rule_compares_the_sonames_first_number_with_the_versions(builtin):
+    entry = builtin.lookup("libcublas.so.12")
+    assert entry.version_problem("libcublas.so.12", "12.9.1.4") is None
+    assert entry.version_problem("libcublas.so.12", "13.4.1.3") == "libcublas.so.12 needs version 12.x"
+
+
+def test_names_give_the_spellings_to_try_in_order(builtin):
+    assert builtin.lookup("libX11.so.6").spellings() == ("libx11", "xorg.libX11")
+    assert builtin.lookup("libxml2.so.2").spellings() == ("libxml2_13", "libxml2")
 
 
 def test_exact_entry_beats_a_pattern_in_the_same_file(tmp_path):
@@ -275,6 +351,8 @@ BAD_FILES = {
     "attribute with spaces": ('[sonames]\n"libfoo.so.1" = "foo bar"\n', "must be a Nix attribute path"),
     "unknown key": ('[sonames]\n"libfoo.so.1" = { attr = "foo" }\n', "unknown key(s) ['attr']"),
     "unknown top-level key": ('[libs]\n"libfoo.so.1" = "foo"\n', "unknown top-level key(s) ['libs']"),
+    "provides not a specifier": ('[sonames]\n"libfoo.so.1" = { attribute = "foo", provides = "two" }\n',
+                                 "'provides' 'two' is not a version specifier"),
     "provider without sonames": ('[[provider]]\nattribute = "foo"\n', "'sonames' must be a non-empty list"),
     "provider is not an array": ('[provider]\nattribute = "foo"\n', "must be an array of tables"),
     "verified not a boolean": (

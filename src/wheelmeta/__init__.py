@@ -43,6 +43,8 @@ _EXPORTS = {
     "nix_inputs": "patchelf_nix.classify",
     "NixInputs": "patchelf_nix.classify",
     "SonameMap": "patchelf_nix.sonames",
+    "check_audits": "patchelf_nix.nixpkgs_check",
+    "locate_nixpkgs": "patchelf_nix.nixpkgs_check",
     "nix_expression": "patchelf_nix.expression",
     "environment_expression": "patchelf_nix.environment",
     "read_pylock": "patchelf_nix.environment",

@@ -103,6 +103,44 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_nixpkgs_option(parser: argparse.ArgumentParser) -> None:
+    """``--nixpkgs PATH``: the nixpkgs the soname map's attributes and majors are checked against."""
+    parser.add_argument(
+        "--nixpkgs",
+        metavar="PATH",
+        help="check every nixpkgs input against this nixpkgs checkout, in one nix-instantiate evaluation: the "
+        "attribute exists, its spelling there, and its version gives the soname's major (default: <nixpkgs> "
+        "from NIX_PATH when it names one; 'none': do not check, output marked unchecked)",
+    )
+
+
+def nixpkgs_from_args(args: argparse.Namespace) -> Optional[str]:
+    """The nixpkgs to check against (see :func:`~wheelmeta.patchelf_nix.nixpkgs_check.locate_nixpkgs`); one found
+    only on NIX_PATH is skipped when Nix itself is not installed (asked for by name, that is an error later)."""
+    import shutil
+
+    from ..patchelf_nix.nixpkgs_check import locate_nixpkgs
+
+    where = locate_nixpkgs(getattr(args, "nixpkgs", None))
+    if where is not None and not getattr(args, "nixpkgs", None) and shutil.which("nix-instantiate") is None:
+        return None
+    return where
+
+
+def check_nixpkgs_for(args: argparse.Namespace, nixpkgs: Optional[str], audits, soname_map):
+    """The one nixpkgs check of a command's whole output (None: unchecked). A nixpkgs named with --nixpkgs that
+    cannot be evaluated is an error; one only found on NIX_PATH is a warning, and the output stays unchecked."""
+    from ..patchelf_nix.nixpkgs_check import NixpkgsCheckError, check_audits
+
+    try:
+        return check_audits(audits, soname_map, nixpkgs)
+    except NixpkgsCheckError as exc:
+        if getattr(args, "nixpkgs", None):
+            raise
+        print(f"wheelmeta: warning: {exc} (found on NIX_PATH; the output is unchecked)", file=sys.stderr)
+        return None
+
+
 def target_from_args(args: argparse.Namespace):
     """The Target the options describe, or None when none was given (callers then use the host when needed)."""
     from ..target import Target

@@ -9,8 +9,11 @@ from typing import List
 
 from ..errors import UsageError, WheelmetaError
 from .common import (
+    add_nixpkgs_option,
     add_target_options,
+    check_nixpkgs_for,
     expand_paths,
+    nixpkgs_from_args,
     refuse_non_wheel,
     require_file,
 )
@@ -45,6 +48,7 @@ def add_parser(sub) -> None:
         "{ pkgs ? import <nixpkgs> { } }: { name = ...; } for several",
     )
     p.add_argument("--map", metavar="FILE", help="soname map overrides (TOML), above $WHEELMETA_SONAME_MAP")
+    add_nixpkgs_option(p)
     add_target_options(p)
     p.set_defaults(run=run)
 
@@ -58,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.url and not args.url.endswith("/") and len(wheels) > 1:
         raise UsageError("--url", "one URL for several wheels: give a base URL ending in /")
     soname_map = SonameMap.load(require_file("--map", args.map) if args.map else None)
+    args.nixpkgs_check = _check_nixpkgs(wheels, args, soname_map)
     if args.output and len(wheels) > 1:
         return _write_nix_package_set(wheels, args, soname_map)
     from ..patchelf_nix.nixwriter import render
@@ -117,6 +122,31 @@ def _write_nix_package_set(wheels: List[str], args: argparse.Namespace, soname_m
     return 0
 
 
+def _check_nixpkgs(wheels: List[str], args: argparse.Namespace, soname_map):
+    """One evaluation of the user's nixpkgs for every wheel of the output (None: unchecked); the audits it needs
+    are kept in ``args.audits`` so each wheel is read once."""
+    args.audits = {}
+    nixpkgs = nixpkgs_from_args(args)
+    if nixpkgs is None:
+        return None
+    from ..extract import audit_wheel
+
+    for wheel in wheels:
+        try:
+            args.audits[wheel] = audit_wheel(_audit_source(wheel))
+        except WheelmetaError:
+            continue  # reported when its expression is written
+    return check_nixpkgs_for(args, nixpkgs, args.audits.values(), soname_map)
+
+
+def _audit_source(wheel: str) -> str:
+    if wheel.lower().startswith(("http://", "https://")):
+        from ..patchelf_nix.expression import split_sha256_fragment
+
+        return split_sha256_fragment(wheel)[0]
+    return wheel
+
+
 def _nix_target(wheel: str, args: argparse.Namespace):
     """The options' target, on the wheel's own platform unless --platform says otherwise (never the host's)."""
     from ..patchelf_nix.expression import default_target
@@ -156,12 +186,15 @@ def _nix_function(wheel: str, args: argparse.Namespace, soname_map, target, base
         modules = import_modules(RangeSource(url))
     elif url and url.endswith("/"):
         url += quote(os.path.basename(wheel))
-    audit = select_architecture(audit_wheel(source), _target_arch(target))
+    audit = select_architecture(getattr(args, "audits", {}).get(wheel) or audit_wheel(source), _target_arch(target))
     metadata = read_metadata(source)
-    inputs = nix_inputs(audit, soname_map)
-    if inputs.unknown and not args.quiet:
-        print(f"wheelmeta: warning: {wheel}: no nixpkgs input known for {', '.join(inputs.unknown)} "
+    inputs = nix_inputs(audit, soname_map, nixpkgs=getattr(args, "nixpkgs_check", None))
+    unmapped = [s for s in inputs.unknown if "problem" not in inputs.by_soname.get(s, {})]  # the rest: below
+    if unmapped and not args.quiet:
+        print(f"wheelmeta: warning: {wheel}: no nixpkgs input known for {', '.join(unmapped)} "
               "(listed as a comment in buildInputs; add them or map them with --map)", file=sys.stderr)
+    for problem in inputs.nixpkgs_problems if not args.quiet else ():
+        print(f"wheelmeta: warning: {wheel}: {problem}", file=sys.stderr)
     return package_function(wheel, audit=audit, metadata=metadata, inputs=inputs, target=target, url=url,
                             sha256=sha256, modules=modules, relative_to=base, shadowed=shadowed,
                             architectures=architectures_served(audit, inputs, soname_map))

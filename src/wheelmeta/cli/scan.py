@@ -11,7 +11,10 @@ from typing import Iterator, Optional
 
 from ..errors import WheelmetaError
 from .common import (
+    add_nixpkgs_option,
+    check_nixpkgs_for,
     expand_paths,
+    nixpkgs_from_args,
     print_json,
     refuse_non_wheel,
     require_file,
@@ -29,6 +32,7 @@ def add_parser(sub) -> None:
     p.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel, folder, quoted glob, or URL")
     p.add_argument("--json", action="store_true", help="print one JSON array")
     p.add_argument("--map", metavar="FILE", help="soname map overrides (TOML) for the nixpkgs classification")
+    add_nixpkgs_option(p)
     p.add_argument("--members", action="store_true",
                    help="text output: also list every ELF file and what it needs (the JSON always has them)")
     p.add_argument("--platform", metavar="PLAT", type=_platform_arch,
@@ -54,30 +58,45 @@ def run(args: argparse.Namespace) -> int:
     from ..patchelf_nix.sonames import SonameMap
 
     soname_map = SonameMap.load(require_file("--map", args.map) if args.map else None)  # fails before any scan
+    nixpkgs = nixpkgs_from_args(args)
+    audits = _audits(expand_paths(args.wheels), quiet=args.quiet, arch=args.platform)
+    check = None
+    if nixpkgs is not None:  # one evaluation for the whole output: every wheel is audited first
+        audits = list(audits)
+        readable = [a for _, a in audits if not isinstance(a, WheelmetaError)]
+        readable += [sub for a in readable for sub in a.architectures.values()]
+        check = check_nixpkgs_for(args, nixpkgs, readable, soname_map)
     results, status = [], 0
-    for wheel in expand_paths(args.wheels):
-        try:
-            audit = _scan_one(wheel, quiet=args.quiet, arch=args.platform)
-        except WheelmetaError as exc:  # one unreadable wheel does not stop the others
-            if os.environ.get("WHEELMETA_DEBUG"):
-                raise
-            print(f"wheelmeta: error: {exc}", file=sys.stderr)
-            results.append({"wheel": wheel, "error": str(exc)})
-            status = max(status, exc.exit_code)
+    for wheel, audit in audits:
+        if isinstance(audit, WheelmetaError):  # one unreadable wheel does not stop the others
+            print(f"wheelmeta: error: {audit}", file=sys.stderr)
+            results.append({"wheel": wheel, "error": str(audit)})
+            status = max(status, audit.exit_code)
             continue
-        inputs = nix_inputs(audit, soname_map) if audit.kind == "elf" else None
+        inputs = nix_inputs(audit, soname_map, nixpkgs=check) if audit.kind == "elf" else None
         if not args.json:
             print(_scan_text(audit, inputs, members=args.members), flush=True)
             continue
         obj = audit_to_json(audit)
         # the one place where other layers add keys to a wheel's JSON object (e.g. "nix" from patchelf_nix)
-        obj["nix"] = (inputs or nix_inputs(audit, soname_map)).to_json()
+        obj["nix"] = (inputs or nix_inputs(audit, soname_map, nixpkgs=check)).to_json()
         for machine, sub in audit.architectures.items():
-            obj["architectures"][machine]["nix"] = nix_inputs(sub, soname_map).to_json()
+            obj["architectures"][machine]["nix"] = nix_inputs(sub, soname_map, nixpkgs=check).to_json()
         results.append(obj)
     if args.json:
         print_json(results)
     return status
+
+
+def _audits(wheels, *, quiet: bool, arch: Optional[str]):
+    """(wheel, audit or the WheelmetaError that stopped it) for each wheel, lazily."""
+    for wheel in wheels:
+        try:
+            yield wheel, _scan_one(wheel, quiet=quiet, arch=arch)
+        except WheelmetaError as exc:
+            if os.environ.get("WHEELMETA_DEBUG"):
+                raise
+            yield wheel, exc
 
 
 def _scan_text(audit, inputs, *, members: bool) -> str:
@@ -92,9 +111,12 @@ def _scan_text(audit, inputs, *, members: bool) -> str:
         cls, attribute = entry.get("class"), entry.get("attribute")
         if cls == "glibc":
             return None  # the overwhelmingly common case: nothing to say
+        if entry.get("problem"):
+            return f"UNKNOWN: {entry['problem']}"
         if cls == "unknown":
             return "UNKNOWN to the soname map: add it with --map"
-        return f"{cls}: {attribute}" if attribute else cls
+        unverified = " (map entry unverified)" if soname in inputs.unverified else ""
+        return (f"{cls}: {attribute}" if attribute else cls) + unverified
 
     text = audit_to_text(audit, describe=describe, members=members)
     nix = [f"buildInputs = [ {' '.join(inputs.build_inputs)} ]"] if inputs.build_inputs else ["buildInputs = [ ]"]
@@ -104,7 +126,8 @@ def _scan_text(audit, inputs, *, members: bool) -> str:
         nix.append("autoAddDriverRunpath")
     if inputs.unknown:
         nix.append(f"UNKNOWN: {' '.join(inputs.unknown)}")
-    return f"{text}\n  nix:      {'; '.join(nix)}"
+    checked = f"checked against {inputs.nixpkgs}" if inputs.nixpkgs else "unchecked (give --nixpkgs PATH)"
+    return f"{text}\n  nixpkgs:  {checked}\n  nix:      {'; '.join(nix)}"
 
 
 def _scan_one(wheel: str, *, quiet: bool, arch: Optional[str] = None):

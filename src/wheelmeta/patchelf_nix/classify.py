@@ -65,7 +65,10 @@ class NixInputs:
     libraries); ``preloaded`` needed names the wheel carries only under another file name;
     ``driver_runpath`` whether ``autoAddDriverRunpath`` belongs in ``nativeBuildInputs``;
     ``python_search_paths`` (attribute, folder inside its site-packages) pairs for ``addAutoPatchelfSearchPath``;
-    ``by_soname`` maps every needed soname to ``{"class": ..., "attribute": ...}``.
+    ``by_soname`` maps every needed soname to ``{"class": ..., "attribute": ...}`` (plus ``"problem"`` when the
+    user's nixpkgs could not provide it); ``unverified`` the sonames a map entry decided whose evidence does not
+    meet the evidence rule; ``nixpkgs`` the nixpkgs the inputs were checked against (None: unchecked) and
+    ``nixpkgs_problems`` what that check found.
     """
 
     build_inputs: Tuple[str, ...] = ()
@@ -78,6 +81,9 @@ class NixInputs:
     libpython: Tuple[str, ...] = ()
     python_search_paths: Tuple[Tuple[str, str], ...] = ()
     by_soname: Mapping[str, Mapping[str, Optional[str]]] = field(default_factory=dict)
+    unverified: Tuple[str, ...] = ()
+    nixpkgs: Optional[str] = None
+    nixpkgs_problems: Tuple[str, ...] = ()
 
     @property
     def needs_patchelf(self) -> bool:
@@ -97,6 +103,9 @@ class NixInputs:
             "libpython": list(self.libpython),
             "pythonSearchPaths": [{"attribute": a, "path": p} for a, p in self.python_search_paths],
             "by_soname": {name: dict(self.by_soname[name]) for name in sorted(self.by_soname)},
+            "unverified": list(self.unverified),
+            "nixpkgs": {"checked": self.nixpkgs is not None, "path": self.nixpkgs,
+                        "problems": list(self.nixpkgs_problems)},
         }
 
 
@@ -114,25 +123,35 @@ def needed_sonames(audit: WheelAudit) -> List[str]:
     return list(seen)
 
 
-def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None) -> NixInputs:
-    """Classify every needed soname of ``audit``; pure function of the audit and the map.
+def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None, nixpkgs=None) -> NixInputs:
+    """Classify every needed soname of ``audit``; pure function of the audit, the map and the nixpkgs check.
 
-    ``soname_map`` defaults to the built-in map plus ``$WHEELMETA_SONAME_MAP``. A pure or non-Linux wheel gives
-    empty inputs.
+    ``soname_map`` defaults to the built-in map plus ``$WHEELMETA_SONAME_MAP``. ``nixpkgs`` is a
+    :class:`~.nixpkgs_check.NixpkgsCheck` (one for the whole output, :func:`~.nixpkgs_check.check_audits`): the
+    user's nixpkgs then picks each attribute's spelling, and what it cannot provide becomes ``unknown``. A pure or
+    non-Linux wheel gives empty inputs.
     """
     if soname_map is None:
         soname_map = SonameMap.load()
     build_inputs, drivers, unpackaged, carried, unknown, libpython, preloaded = set(), [], [], [], [], [], []
     search_paths: Dict[Tuple[str, str], None] = {}
     by_soname: Dict[str, Dict[str, Optional[str]]] = {}
+    unverified, problems, optional_unknown = [], [], []
     in_wheel = carried_in_wheel(audit)
     for soname in needed_sonames(audit):
-        cls, entry = _wheel_class(soname, in_wheel, audit.preloaded_libs), None
+        cls, entry, problem = _wheel_class(soname, in_wheel, audit.preloaded_libs), None, None
         if cls is None:
             entry = soname_map.lookup(soname)
+            if entry is not None and nixpkgs is not None:
+                entry, problem = nixpkgs.resolve(soname, entry)
             cls = "unknown" if entry is None else entry.cls
         attribute = entry.attribute if entry is not None else None
         by_soname[soname] = {"class": cls, "attribute": attribute}
+        if problem:
+            by_soname[soname]["problem"] = problem
+            problems.append(problem)
+        if entry is not None and not entry.proves(soname):
+            unverified.append(soname)
         if cls == "carried":
             by_soname[soname]["member"] = in_wheel[soname]
             carried.append(soname)
@@ -155,19 +174,27 @@ def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None) -> Nix
         if soname in by_soname:
             by_soname[soname]["dlopen"] = priority
             continue
-        entry = None if soname in in_wheel else soname_map.lookup(soname)
+        entry, problem = None if soname in in_wheel else soname_map.lookup(soname), None
+        if entry is not None and nixpkgs is not None:
+            entry, problem = nixpkgs.resolve(soname, entry)
         cls = "carried" if soname in in_wheel else "unknown" if entry is None else entry.cls
         by_soname[soname] = {"class": cls, "attribute": entry.attribute if entry else None, "dlopen": priority}
+        if problem:
+            by_soname[soname]["problem"] = problem
+            problems.append(problem)
         if cls in ("nixpkgs", "cc-runtime"):
             build_inputs.add(entry.attribute)
-        elif cls in ("driver", "unpackaged") or (cls == "unknown" and priority != "required"):
-            # autoPatchelfHook resolves .note.dlopen libraries too and fails on any it cannot find
-            (drivers if cls == "driver" else unpackaged).append(soname)
-        if cls == "unknown":
+        elif cls == "driver":
+            drivers.append(soname)
+        elif cls == "unpackaged":
+            unpackaged.append(soname)
+        elif cls == "unknown":
             unknown.append(soname)
+            if priority != "required":  # autoPatchelfHook resolves .note.dlopen libraries too, and fails on any missing
+                optional_unknown.append(soname)
     return NixInputs(
         build_inputs=tuple(sorted(build_inputs)),
-        ignore_missing_deps=tuple(sorted(drivers + unpackaged + preloaded)),
+        ignore_missing_deps=tuple(sorted(drivers + unpackaged + preloaded + optional_unknown)),
         driver_runpath=bool(drivers),
         carried=tuple(sorted(carried)),
         preloaded=tuple(sorted(preloaded)),
@@ -176,6 +203,9 @@ def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None) -> Nix
         libpython=tuple(sorted(libpython)),
         python_search_paths=tuple(search_paths),
         by_soname=by_soname,
+        unverified=tuple(sorted(unverified)),
+        nixpkgs=None if nixpkgs is None else nixpkgs.nixpkgs,
+        nixpkgs_problems=tuple(problems),
     )
 
 

@@ -420,9 +420,24 @@ def _build_inputs(inputs, shadowed, native_scope="", python_scope="") -> Tuple[L
         paths = [f"pkgs.{p}" if p.split(".")[0] in shadowed else p for p in paths]
     if getattr(inputs, "libpython", None):
         paths.append(python_scope + "python")  # the interpreter of this package set carries libpython3.X.so
-    comments = [Comment(f"unknown to the soname map, add its input: {_one_line(s)}")
+    by_soname = getattr(inputs, "by_soname", {}) or {}
+    comments = [Comment(f"not in your nixpkgs, add its input: {_one_line(by_soname[s]['problem'])}"
+                        if by_soname.get(s, {}).get("problem") else
+                        f"unknown to the soname map, add its input: {_one_line(s)}")
                 for s in sorted(getattr(inputs, "unknown", ()) or ())]
+    comments += _map_check_comments(inputs, by_soname) if paths else []
     return sorted(dict.fromkeys(paths)), comments
+
+
+def _map_check_comments(inputs, by_soname) -> List[Comment]:
+    """Say which inputs rest on a map entry whose evidence is unverified, and whether a nixpkgs checked them."""
+    decided = [s for s in getattr(inputs, "unverified", ()) or ()
+               if by_soname.get(s, {}).get("class") in ("nixpkgs", "cc-runtime")]
+    out = [Comment(f"{_one_line(s)} -> {by_soname[s]['attribute']}: soname map entry not verified against "
+                   "nixpkgs source") for s in decided]
+    if getattr(inputs, "nixpkgs", None) is None:
+        out.append(Comment("inputs not checked against a nixpkgs (wheelmeta nix --nixpkgs PATH checks them)"))
+    return out
 
 
 def _search_path_hook(inputs, python_scope="") -> Tuple[Optional[IndentedString], List[str]]:
@@ -451,6 +466,7 @@ _IGNORED_WHY = {
     "driver": "provided by the driver at run time, found through the driver runpath",
     "unpackaged": "no nixpkgs package provides these: only what needs them fails to load",
     "preloaded": "carried only under another file name: met at run time only when that library is loaded first",
+    "unknown": "optional dlopen() libraries (.note.dlopen) nobody maps: only the feature that loads them is off",
 }
 
 

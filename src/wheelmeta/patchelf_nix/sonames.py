@@ -5,7 +5,9 @@ each soname (exact, or an ``fnmatch`` pattern such as ``libssl.so.*``), where a 
 (class ``glibc``), the compiler runtime (``cc-runtime``, ``stdenv.cc.cc.lib``), a nixpkgs attribute (``nixpkgs``),
 the GPU driver at run time (``driver``), the interpreter (``libpython``), another Python package's files
 (``python-package``), or a known library nixpkgs does not package (``unpackaged``: proprietary plugins' needs).
-Each entry carries its evidence: the nixpkgs file that provides or uses the library.
+Each entry carries its evidence: the nixpkgs file, the revision read and the version in it that decides the soname
+(``libxml2 2.14.6 -> libxml2.so.16``), and the rule a nixpkgs version must meet to provide the soname (``provides``,
+``major_tracks_version``), which :mod:`.nixpkgs_check` applies to the user's own nixpkgs.
 
     >>> m = SonameMap.load()
     >>> m.lookup("libX11.so.6").attribute
@@ -27,6 +29,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from ..errors import WheelmetaError
 
@@ -65,10 +69,13 @@ class SonameMapError(WheelmetaError):
 class SonameEntry:
     """One soname (or pattern) and where a Nix build finds it.
 
-    ``names`` records the attribute's names across nixpkgs versions (``"xorg.libX11 (before 25.11)"``);
-    ``verified`` says whether the attribute was checked against the nixpkgs source; ``origin`` is "built-in"
-    or the override file's path. ``search_path`` (class ``python-package`` only) is the folder inside that
-    package's site-packages that holds the library, e.g. ``"torch/lib"``.
+    ``names`` records the attribute's names across nixpkgs versions (``"xorg.libX11 (before 25.11)"``: the first
+    word is the attribute path, the rest a comment); ``verified`` says whether the evidence meets the rule (file,
+    ``revision`` read, ``version`` in it -> soname); ``origin`` is "built-in" or the override file's path.
+    ``search_path`` (class ``python-package`` only) is the folder inside that package's site-packages that holds
+    the library, e.g. ``"torch/lib"``. ``provides`` is a version specifier (``">=2.14"``) the attribute's version
+    must satisfy to install these sonames; ``major_tracks_version`` says the soname's major (the number after
+    ``.so.``) equals the version's first component (``libcudart.so.12`` <- ``cuda_cudart`` 12.x).
     """
 
     pattern: str
@@ -80,11 +87,45 @@ class SonameEntry:
     note: str = ""
     search_path: Optional[str] = None
     origin: str = "built-in"
+    revision: str = ""
+    version: str = ""
+    provides: str = ""
+    major_tracks_version: bool = False
 
     @property
     def is_pattern(self) -> bool:
         """True when :attr:`pattern` has ``fnmatch`` wildcards."""
         return any(c in _PATTERN_CHARS for c in self.pattern)
+
+    def spellings(self) -> Tuple[str, ...]:
+        """The attribute path, then the older spellings ``names`` records, each once (``libx11``,
+        ``xorg.libX11``): the nixpkgs check takes the first one the user's nixpkgs has."""
+        found = [self.attribute] if self.attribute else []
+        for name in self.names:
+            match = _NAME_ATTRIBUTE.match(name)
+            if match:
+                found.append(match.group(0))
+        return tuple(dict.fromkeys(found))
+
+    def version_problem(self, soname: str, version: Optional[str]) -> Optional[str]:
+        """Why an attribute at ``version`` does not install ``soname`` by this entry's rule, or None when it does
+        (or when the entry has no rule). An unreadable version is a problem only when there is a rule."""
+        if not self.provides and not self.major_tracks_version:
+            return None
+        numeric = _numeric_version(version)
+        if numeric is None:
+            return f"its version {version!r} cannot be compared with the rule" if version else "it has no version"
+        if self.provides and not SpecifierSet(self.provides).contains(numeric, prereleases=True):
+            return f"{soname} needs a version {self.provides}"
+        major = _soname_major(soname)
+        if self.major_tracks_version and major is not None and major != numeric.split(".")[0]:
+            return f"{soname} needs version {major}.x"
+        return None
+
+    def proves(self, soname: str) -> bool:
+        """True when the entry is verified and the version its evidence read gives ``soname`` by its own rule
+        (``libcudart.so.11.0`` is not proven by ``cuda_cudart`` 12.9.79, whatever the pattern matches)."""
+        return self.verified and self.version_problem(soname, self.version or None) is None
 
     def to_json(self) -> dict:
         """A JSON-ready dict (class under the key ``"class"``)."""
@@ -94,6 +135,22 @@ class SonameEntry:
         if self.search_path:
             out["search_path"] = self.search_path
         return out
+
+
+#: The attribute path at the start of a ``names`` item: identifiers (with - and ') joined by dots.
+_NAME_ATTRIBUTE = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*(?:\.[A-Za-z_][A-Za-z0-9_'-]*)*(?=$|[\s,;(])")
+
+
+def _numeric_version(version: Optional[str]) -> Optional[str]:
+    """The leading dotted numbers of a nixpkgs version (``1.1.1w`` -> ``1.1.1``, ``12.8.90`` stays), or None."""
+    match = re.match(r"\d+(?:\.\d+)*", version or "")
+    return match.group(0) if match else None
+
+
+def _soname_major(soname: str) -> Optional[str]:
+    """The first number after ``.so.`` (``libcudart.so.12`` -> ``12``), or None for unversioned names."""
+    match = re.search(r"\.so\.(\d+)", soname)
+    return match.group(1) if match else None
 
 
 def builtin_map_path() -> Path:
@@ -234,7 +291,10 @@ def _read_layer(path: Path, *, origin: str) -> _Layer:
     return layer
 
 
-_PROVIDER_KEYS = {"attribute", "class", "sonames", "evidence", "verified", "names", "note", "search_path"}
+_PROVIDER_KEYS = {
+    "attribute", "class", "sonames", "evidence", "verified", "names", "note", "search_path",
+    "revision", "version", "provides", "major_tracks_version",
+}
 
 
 def _provider_entries(path: Path, index: int, provider: object, origin: str) -> List[SonameEntry]:
@@ -255,11 +315,13 @@ def _provider_entries(path: Path, index: int, provider: object, origin: str) -> 
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise SonameMapError(path, f"{where}: 'names' must be a list of strings")
     evidence = provider.get("evidence", "" if origin == "built-in" else f"override {origin}")
-    for key in ("evidence", "note", "search_path"):
+    for key in ("evidence", "note", "search_path", "revision", "version"):
         if not isinstance(provider.get(key, ""), str):
             raise SonameMapError(path, f"{where}: {key!r} must be a string")
-    if not isinstance(provider.get("verified", False), bool):
-        raise SonameMapError(path, f"{where}: 'verified' must be true or false")
+    for key in ("verified", "major_tracks_version"):
+        if not isinstance(provider.get(key, False), bool):
+            raise SonameMapError(path, f"{where}: {key!r} must be true or false")
+    provides = _check_provides(path, where, provider.get("provides", ""))
     return [
         SonameEntry(
             pattern=soname,
@@ -271,6 +333,10 @@ def _provider_entries(path: Path, index: int, provider: object, origin: str) -> 
             note=provider.get("note", ""),
             search_path=provider.get("search_path"),
             origin=origin,
+            revision=provider.get("revision", ""),
+            version=provider.get("version", ""),
+            provides=provides,
+            major_tracks_version=provider.get("major_tracks_version", False),
         )
         for soname in sonames
     ]
@@ -282,7 +348,7 @@ def _short_entry(path: Path, soname: str, value: object, origin: str) -> SonameE
         value = {"attribute": value}
     if not isinstance(value, dict):
         raise SonameMapError(path, f"sonames.{soname}: must be an attribute string or a table")
-    extra = set(value) - {"attribute", "class", "evidence", "note", "search_path"}
+    extra = set(value) - {"attribute", "class", "evidence", "note", "search_path", "provides"}
     if extra:
         raise SonameMapError(path, f"sonames.{soname}: unknown key(s) {sorted(extra)}")
     cls = _check_class(path, f"sonames.{soname}", value.get("class", "nixpkgs"))
@@ -294,7 +360,20 @@ def _short_entry(path: Path, soname: str, value: object, origin: str) -> SonameE
         note=str(value.get("note", "")),
         search_path=value.get("search_path"),
         origin=origin,
+        provides=_check_provides(path, f"sonames.{soname}", value.get("provides", "")),
     )
+
+
+def _check_provides(path: Path, where: str, provides: object) -> str:
+    """A version specifier such as ``">=2.14,<3"`` (packaging's syntax), or empty for no version rule."""
+    if not isinstance(provides, str):
+        raise SonameMapError(path, f"{where}: 'provides' must be a version specifier string such as \">=2.14\"")
+    try:
+        SpecifierSet(provides)
+    except InvalidSpecifier:
+        problem = f"'provides' {provides!r} is not a version specifier such as \">=2.14\""
+        raise SonameMapError(path, f"{where}: {problem}") from None
+    return provides
 
 
 def _check_class(path: Path, where: str, cls: object) -> str:
