@@ -488,3 +488,19 @@ def test_a_need_behind_a_runpath_entry_outside_the_wheel_is_another_wheels(tmp_p
     need = next(n for n in member["needs"] if n["soname"] == "libcudart.so.13")
     assert need["found"] == "other-wheel" and "$ORIGIN/../nvidia/cu13/lib" in need["detail"]
     assert member["changed"] is False
+
+
+def test_nix_names_an_attribute_the_users_nixpkgs_lacks_instead_of_failing_in_nix_build(scenario, capsys):
+    tmp, wheel, deps = scenario
+    _require_nix_store(tmp)
+    nixpkgs = tmp / "nixpkgs"
+    (nixpkgs / "depstub").mkdir(parents=True)
+    (nixpkgs / "glibc").mkdir()
+    (nixpkgs / "default.nix").write_text(STUB_NIXPKGS)
+    soname_map = tmp / "map.toml"
+    soname_map.write_text('schema = 1\n[[provider]]\nattribute = "libdepx"\nsonames = ["libdep.so.1"]\nevidence = "test"\n')
+    assert main(["patch", "--check", "--json", str(wheel), "--nix", "--nixpkgs", str(nixpkgs), "--map", str(soname_map)]) == 0
+    member = next(m for m in json.loads(capsys.readouterr().out)["wheels"][0]["members"] if m["path"] == "fastthing/_ext.so")
+    need = next(n for n in member["needs"] if n["soname"] == "libdep.so.1")
+    assert need["found"] == "not-found"
+    assert "libdepx is not in the nixpkgs at" in need["detail"] and str(nixpkgs) in need["detail"]

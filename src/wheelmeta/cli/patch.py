@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
-from typing import List, Optional
+from typing import List
 
 from ..errors import UsageError
-from .common import expand_paths, print_json, stderr_is_terminal
+from .common import (
+    add_nixpkgs_option,
+    check_nixpkgs_for,
+    expand_paths,
+    nixpkgs_from_args,
+    print_json,
+    require_file,
+    stderr_is_terminal,
+)
 
 
 def add_parser(sub) -> None:
@@ -38,7 +47,7 @@ def add_parser(sub) -> None:
         help="realise the nixpkgs attributes the soname map names (nix-build, one run) and put their lib outputs "
         "on RUNPATH; executables get that glibc's interpreter",
     )
-    p.add_argument("--nixpkgs", metavar="PATH", help="the nixpkgs to realise attributes from (default: <nixpkgs>)")
+    add_nixpkgs_option(p)
     p.add_argument("--map", metavar="FILE", help="soname map overrides (TOML), above $WHEELMETA_SONAME_MAP")
     p.add_argument("--keep-tag", action="store_true", help="keep the wheel's platform tag instead of linux_<arch>")
     p.add_argument("--check", action="store_true", help="write nothing: where each needed library will be found")
@@ -77,31 +86,44 @@ def _terminate_as_interrupt() -> None:
         pass
 
 
-def _search(args: argparse.Namespace, nix_attributes: Optional[List[str]] = None):
-    """The places to look: --lib-dir folders, and with ``nix_attributes`` their realised store paths."""
+def _search(args: argparse.Namespace, nix_attributes=None, check=None):
+    """The places to look: --lib-dir folders, and with ``nix_attributes`` (a function of the search) their
+    realised store paths, spelled and proved by the user's nixpkgs (``check``)."""
     from ..patchelf_nix.nixlibs import GLIBC_ATTRIBUTE, realise
     from ..patchelf_nix.patch import LibrarySearch
+
+    search = LibrarySearch(_soname_map(args), tuple(args.lib_dir), nixpkgs_check=check)
+    if nix_attributes is None:
+        return search
+    nix_paths = realise(nix_attributes(search), args.nixpkgs if args.nixpkgs not in (None, "none") else None)
+    glibc = nix_paths.get(GLIBC_ATTRIBUTE)
+    return dataclasses.replace(search, nix_paths=nix_paths, interpreter_dir=glibc and os.path.join(glibc, "lib"))
+
+
+def _soname_map(args: argparse.Namespace):
     from ..patchelf_nix.sonames import SonameMap
 
-    soname_map = SonameMap.load(args.map)
-    if nix_attributes is None:
-        return LibrarySearch(soname_map, tuple(args.lib_dir))
-    nix_paths = realise(nix_attributes, args.nixpkgs)
-    glibc = nix_paths.get(GLIBC_ATTRIBUTE)
-    return LibrarySearch(soname_map, tuple(args.lib_dir), nix_paths, glibc and os.path.join(glibc, "lib"))
+    return SonameMap.load(require_file("--map", args.map) if args.map else None)
+
+
+def _nixpkgs_check(args: argparse.Namespace, audits):
+    """With --nix, the user's nixpkgs (--nixpkgs, else <nixpkgs>) checked once for every attribute asked."""
+    nixpkgs = nixpkgs_from_args(args)
+    return check_nixpkgs_for(args, nixpkgs, audits, _soname_map(args)) if nixpkgs else None
 
 
 def _patch_wheels(args: argparse.Namespace, wheels: List[str]) -> int:
-    from ..patchelf_nix.sonames import SonameMap
     from ..patchelf_nix.wheelpatch import nix_attributes, patch_wheel, plan_wheel, read_audit, wheel_paths
 
     wheels = wheel_paths(wheels)
     audits = {w: read_audit(w) for w in wheels}
-    attributes = None
+    search = _search(args)
     if args.nix:
-        soname_map = SonameMap.load(args.map)
-        attributes = sorted({a for audit in audits.values() for a in nix_attributes(audit, soname_map)})
-    search = _search(args, attributes)
+        search = _search(
+            args,
+            lambda search: sorted({a for audit in audits.values() for a in nix_attributes(audit, search)}),
+            _nixpkgs_check(args, audits.values()),
+        )
     results = []
     for wheel in wheels:
         if args.check:
@@ -149,7 +171,8 @@ def _patch_site(args: argparse.Namespace, path: str) -> int:
         raise UsageError(site, "no such folder")
     search = _search(args)
     if args.nix:  # realise what neither the environment nor --lib-dir provides
-        search = _search(args, _nix_attributes(plan_site(site, search).members, search.soname_map))
+        members = plan_site(site, search).members
+        search = _search(args, lambda search: _nix_attributes(members, search))
     result = plan_site(site, search) if args.check else patch_site(site, search)
     if args.json:
         print_json(result.to_json())
@@ -158,13 +181,13 @@ def _patch_site(args: argparse.Namespace, path: str) -> int:
     return 0
 
 
-def _nix_attributes(members, soname_map) -> List[str]:
+def _nix_attributes(members, search) -> List[str]:
     from ..patchelf_nix.nixlibs import GLIBC_ATTRIBUTE
 
     out = {GLIBC_ATTRIBUTE} if any(m.interpreter_before for m in members) else set()
     for member in members:
         for need in member.needs:
-            entry = soname_map.lookup(need.soname)
+            entry, _ = search.entry(need.soname)
             if need.found == "not-found" and entry is not None and entry.cls in ("nixpkgs", "cc-runtime"):
                 out.add(entry.attribute)
     return sorted(out)

@@ -111,6 +111,15 @@ class LibrarySearch:
     lib_dirs: Tuple[str, ...] = ()
     nix_paths: Optional[Mapping[str, str]] = None
     interpreter_dir: Optional[str] = None  # a glibc lib folder holding ld-linux*.so (with --nix)
+    nixpkgs_check: Optional[object] = None  # a NixpkgsCheck: the user's nixpkgs spells and proves each attribute
+
+    def entry(self, soname: str):
+        """The map's entry for ``soname`` as the checked nixpkgs spells it, and the problem when it cannot
+        provide it (the entry is then None)."""
+        entry = self.soname_map.lookup(soname)
+        if entry is not None and self.nixpkgs_check is not None:
+            return self.nixpkgs_check.resolve(soname, entry)
+        return entry, None
 
     @property
     def nix(self) -> bool:
@@ -170,7 +179,7 @@ def plan_member(facts: ElfFacts, installed: Optional[str], files: InstalledFiles
 
 
 def _locate(soname: str, facts: ElfFacts, installed: Optional[str], files: InstalledFiles, search) -> Need:
-    entry = search.soname_map.lookup(soname)
+    entry, problem = search.entry(soname)
     cls = entry.cls if entry is not None else None
     if cls == "glibc" or (facts.interpreter and posixpath.basename(facts.interpreter) == soname):
         return Need(soname, "glibc", detail="the C library of the interpreter that runs it")
@@ -196,7 +205,7 @@ def _locate(soname: str, facts: ElfFacts, installed: Optional[str], files: Insta
     outside = _entries_outside(facts, installed, files)
     if outside:  # torch's $ORIGIN/../../nvidia/cu13/lib: another wheel's folder, installed beside it by pip
         return Need(soname, "other-wheel", detail=f"if another wheel installs it in {' or '.join(outside)}")
-    return Need(soname, "not-found", detail=_hint(soname, entry, search))
+    return Need(soname, "not-found", detail=problem or _hint(soname, entry, search))
 
 
 def _entries_outside(facts: ElfFacts, installed: Optional[str], files: InstalledFiles) -> List[str]:

@@ -66,15 +66,15 @@ class WheelPatch:
         }
 
 
-def nix_attributes(audit: WheelAudit, soname_map) -> List[str]:
+def nix_attributes(audit: WheelAudit, search: LibrarySearch) -> List[str]:
     """The nixpkgs attributes whose ``lib`` outputs ``--nix`` realises for this wheel (and glibc's, for
-    executables, whose interpreter it provides)."""
+    executables, whose interpreter it provides), as the checked nixpkgs spells them."""
     from .nixlibs import GLIBC_ATTRIBUTE
 
     attributes = set()
     for facts in audit.elf_files:
-        for soname in facts.needed:
-            entry = soname_map.lookup(soname)
+        for soname in list(facts.needed) + [s for note in facts.dlopen for s in note.sonames]:
+            entry, _ = search.entry(soname)
             if entry is not None and entry.cls in ("nixpkgs", "cc-runtime") and entry.attribute:
                 attributes.add(entry.attribute)
         if facts.interpreter:
