@@ -19,6 +19,8 @@ __all__ = [
     "NetworkError",
     "IndexError_",
     "NoMatchingDistribution",
+    "StoreError",
+    "ResolutionError",
 ]
 
 
@@ -69,3 +71,12 @@ class IndexError_(WheelmetaError):
 
 class NoMatchingDistribution(WheelmetaError):
     """No file on the configured indexes satisfies a requirement for the target and preference."""
+
+
+class StoreError(WheelmetaError):
+    """The metadata store file cannot be used: not a wheelmeta store, corrupt, newer schema, or it lacks a fact
+    an ``--offline`` run needs."""
+
+
+class ResolutionError(WheelmetaError):
+    """No set of versions satisfies the requirements; the reason reads as a chain of who required what."""

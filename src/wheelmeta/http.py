@@ -80,6 +80,8 @@ class Page:
     url: str
     content_type: str
     text: str
+    etag: Optional[str] = None  # validators kept so a later fetch (the store, a crawl) can ask "changed since?"
+    last_modified: Optional[str] = None
 
 
 def url_to_path(url: str) -> str:
@@ -260,7 +262,8 @@ class HttpClient:
         data = _decode_content(url, data, response.headers.get("Content-Encoding", ""))
         content_type = response.headers.get("Content-Type", "text/html")
         charset = _charset(content_type)
-        return Page(response.url, content_type, data.decode(charset, "replace"))
+        return Page(response.url, content_type, data.decode(charset, "replace"),
+                    etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified"))
 
     def download_to(
         self, url: str, fileobj: IO[bytes], *, limit: Optional[int] = None, response=None,

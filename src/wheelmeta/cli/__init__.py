@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 from .. import __version__
 from ..errors import WheelmetaError
-from . import choose, metadata, nix, scan
+from . import choose, lock, metadata, nix, scan
 from .common import expand_paths
 
 __all__ = ["main", "build_parser", "expand_paths"]
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or warnings")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for command in (metadata, scan, nix, choose):
+    for command in (metadata, scan, nix, choose, lock):
         command.add_parser(sub)
     return parser
 

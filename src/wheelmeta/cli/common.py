@@ -89,3 +89,54 @@ def split_commas(values: Optional[Sequence[str]]) -> List[str]:
     for v in values or ():
         out.extend(x.strip() for x in v.split(",") if x.strip())
     return out
+
+
+def add_index_options(parser: argparse.ArgumentParser) -> None:
+    """pip's index options; without them, pip's configuration decides."""
+    g = parser.add_argument_group("indexes (default: pip's configuration)")
+    g.add_argument("-i", "--index-url", metavar="URL", help="main index (PEP 503/691), replaces pip's configured one")
+    g.add_argument("--extra-index-url", metavar="URL", action="append", help="another index; repeatable")
+    g.add_argument("-f", "--find-links", metavar="PATH_OR_URL", action="append",
+                   help="a folder or HTML page of files; repeatable")
+    g.add_argument("--no-index", action="store_true", help="ignore indexes, use --find-links only")
+
+
+def add_preference_options(parser: argparse.ArgumentParser) -> None:
+    """Which kind of file (wheel or sdist) a project is taken from: globally, pip's way, or per package."""
+    g = parser.add_argument_group("preference (default: like pip, newest version, wheel over sdist at that version)")
+    kinds = g.add_mutually_exclusive_group()
+    kinds.add_argument("--prefer-wheels", "--prefer-binary", action="store_true",
+                       help="the newest version that has a compatible wheel wins over newer sdist-only versions "
+                       "(pip's --prefer-binary)")
+    kinds.add_argument("--prefer-sdist", action="store_true", help="the newest version with an sdist wins")
+    kinds.add_argument("--only-wheels", action="store_true", help="wheels only")
+    kinds.add_argument("--only-sdist", action="store_true", help="sdists only")
+    g.add_argument("--only-binary", metavar=":all:|NAMES", action="append", help="pip's spelling: wheels only")
+    g.add_argument("--no-binary", metavar=":all:|NAMES", action="append", help="pip's spelling: sdists only")
+    g.add_argument("--provider", metavar="NAME=KINDS", action="append",
+                   help="per package, mach-nix style: tensorflow=wheel, _default=sdist,wheel; repeatable")
+    g.add_argument("--providers", metavar="FILE", help="the same table from a TOML file ([providers] name = kinds)")
+
+
+def preference_from_args(args: argparse.Namespace):
+    """The Preference the options describe: global flag, then pip's format control, then the provider table."""
+    from ..index.provider import Preference
+
+    if args.prefer_wheels:
+        pref = Preference.prefer_wheels()
+    elif args.prefer_sdist:
+        pref = Preference.prefer_sdist()
+    elif args.only_wheels:
+        pref = Preference.only_wheels()
+    elif args.only_sdist:
+        pref = Preference.only_sdist()
+    else:
+        pref = Preference.pip()
+    pref = pref.with_pip_format_control(args.only_binary or (), args.no_binary or ())
+    if args.providers:
+        pref = Preference.from_toml(args.providers, base=pref)
+    if args.provider:
+        pref = Preference.from_specs(args.provider, base=pref)
+    return pref
+
+

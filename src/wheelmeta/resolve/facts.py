@@ -1,0 +1,135 @@
+"""Where the resolver and the lock get their facts: the metadata store first, then the index and the files.
+
+:class:`StoreIndexClient` lists a project's files like :class:`~wheelmeta.index.simple.IndexClient` and keeps every
+page it fetches in the store (with its ``ETag`` / ``Last-Modified``); offline, it answers from the stored pages
+alone. :class:`Facts` answers "what does this file need" (metadata, through PEP 658, range reads or the sdist chain)
+and "what does this wheel link against" (the scan), reading the store first and recording what it learned.
+
+    >>> facts = Facts(MetadataStore.open(), StoreIndexClient(store, [index_url]), target)   # doctest: +SKIP
+    >>> facts.metadata(dist).provenance                                                    # doctest: +SKIP
+    'pep658'
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Optional, Sequence, Tuple
+
+from ..errors import StoreError
+from ..http import Page
+from ..index.provider import _with_local_facts
+from ..index.simple import ACCEPT, IndexClient, project_page_url
+from ..model import DistFile, DistMetadata, WheelAudit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..store import MetadataStore
+    from ..target import Target
+
+__all__ = ["StoreIndexClient", "Facts", "ABSENT"]
+
+logger = logging.getLogger(__name__)
+
+#: Content type recorded for a project page the index answered 404 for, so that offline also knows "not there".
+ABSENT = "x-wheelmeta/absent"
+
+
+class StoreIndexClient(IndexClient):
+    """An IndexClient that records each project page in the store, or (``offline``) reads it from there only."""
+
+    def __init__(self, store: "MetadataStore", index_urls: Optional[Sequence[str]] = None,
+                 find_links: Sequence[str] = (), client=None, *, offline: bool = False) -> None:
+        super().__init__(index_urls, find_links, client)
+        self.store = store
+        self.offline = offline
+
+    def _project_page(self, index_url: str, project: str) -> Optional[Page]:
+        url = project_page_url(index_url, project)
+        if self.offline:
+            stored = self.store.page(url)
+            if stored is None:
+                raise StoreError(self.store.path, f"--offline: the store has no listing of {project} from "
+                                                  f"{index_url}; run once online to record it")
+            if stored["content_type"] == ABSENT:
+                return None
+            return Page(stored["final_url"], stored["content_type"], stored["body"])
+        page = self.http.get_page(url, accept=ACCEPT)
+        self.store.record_page(url, project, index_url, page or Page(url, ABSENT, ""))
+        return page
+
+    def files(self, project: str):
+        found = super().files(project)
+        if not self.offline:
+            self.store.record_files(found)
+        return found
+
+
+class Facts:
+    """Metadata and scans of distribution files for one target, store first."""
+
+    def __init__(self, store: "MetadataStore", index: IndexClient, target: "Target", *, offline: bool = False,
+                 python: Optional[str] = None) -> None:
+        from ..extract import _interpreter_for
+
+        self.store = store
+        self.index = index
+        self.target = target
+        self.offline = offline
+        self.python = python or _interpreter_for(target)
+        self.fetched = 0  # facts learned from the network or the files this run (not from the store)
+
+    def keyed(self, dist: DistFile) -> DistFile:
+        """The file with its sha256 (a local file is hashed once: the store keys facts by hash)."""
+        return dist if dist.sha256 else _with_local_facts(dist)
+
+    def metadata(self, dist: DistFile) -> DistMetadata:
+        """The dependency metadata of ``dist``: stored, else read (PEP 658, ranges, sdist chain) and stored."""
+        from ..extract.remote import read_dist_file_metadata
+
+        dist = self.keyed(dist)
+        found = self.store.metadata(dist.sha256)
+        if found is not None:
+            return found
+        if self.offline:
+            raise StoreError(self.store.path, f"--offline: the store has no metadata of {dist.filename} "
+                                              f"({dist.name} {dist.version}); run once online to record it")
+        found = read_dist_file_metadata(dist, client=self.index.http, python=self.python)
+        self.fetched += 1
+        if dist.sha256:
+            self.store.record_metadata(dist.sha256, found)
+        return found
+
+    def scan(self, wheel: DistFile) -> Optional[Tuple[WheelAudit, Tuple[str, ...]]]:
+        """(audit, top-level modules) of a wheel with native code, stored or read by range requests; None for
+        a pure wheel (``-none-any``: no platform, nothing for autoPatchelfHook)."""
+        if wheel.filename.endswith("-any.whl"):
+            return None
+        wheel = self.keyed(wheel)
+        found = self.store.audit(wheel.sha256)
+        if found is not None:
+            return found
+        if self.offline:
+            raise StoreError(self.store.path, f"--offline: the store has no scan of {wheel.filename}; "
+                                              "run once online to record it")
+        audit, modules = _scan_wheel(wheel.url, self.index.http)
+        self.fetched += 1
+        if wheel.sha256:
+            self.store.record_audit(wheel.sha256, audit, modules)
+        return audit, modules
+
+
+def _scan_wheel(url: str, client) -> Tuple[WheelAudit, Tuple[str, ...]]:
+    """The audit and the top-level modules of the wheel at ``url``, by range reads over one RangeSource."""
+    from ..http import RangeSource, url_to_path
+    from ..manylinux.audit import audit_source
+    from ..patchelf_nix.expression import import_modules
+    from ..sources import LocalFileSource
+
+    if url.startswith("file:"):
+        path = url_to_path(url)
+        with LocalFileSource(path) as source:
+            audit = audit_source(source, name=url)
+        return audit, tuple(import_modules(path))
+    with RangeSource(url, client) as source:
+        audit = audit_source(source, name=url)
+        modules = tuple(import_modules(source))  # the central directory is already in the source's cache
+    return audit, modules

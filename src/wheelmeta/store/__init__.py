@@ -1,0 +1,336 @@
+"""The metadata store: one SQLite file of every fact wheelmeta has learned about a distribution file.
+
+Facts are keyed by the file's sha256, so a fact learned once (through any index, mirror or URL) answers every later
+question about the same bytes, and a hash pin in a lock names its facts exactly. What the store holds:
+
+``files``     what an index says about a file: name, project, version, kind, size, requires-python, upload time;
+``metadata``  its dependency metadata with provenance (PEP 658, range reads, the sdist chain...);
+``audits``    for wheels, the scan: the ELF facts of :func:`wheelmeta.extract.audit_wheel` and the top-level
+              modules, from which the Nix inputs are computed with whatever soname map is current;
+``pages``     index pages (project listings) with their ``ETag`` / ``Last-Modified``, so an offline resolution can
+              list files and a crawler can re-ask with conditional requests;
+``failures``  what could not be learned about a file and why (a failed sdist is data for a crawler, not a stop).
+
+The file lives under the user cache folder (``$XDG_CACHE_HOME/wheelmeta/store.sqlite``), moved with
+``--cache-dir`` or ``WHEELMETA_CACHE_DIR``. Several processes share it: WAL journal, a busy timeout, short
+transactions, one connection per process. A file that is not a wheelmeta store (another database, garbage, a store
+of a newer schema) is a :class:`~wheelmeta.errors.StoreError` naming it.
+
+    >>> store = MetadataStore.open()                                    # doctest: +SKIP
+    >>> store.metadata("ab12...")                                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from ..errors import StoreError
+from ..model import DistFile, DistMetadata, ElfFacts, WheelAudit
+
+__all__ = ["MetadataStore", "default_store_path", "SCHEMA_VERSION", "STORE_FILENAME", "CACHE_DIR_ENV"]
+
+#: Bumped when a table changes shape; an older wheelmeta refuses a newer store instead of misreading it.
+SCHEMA_VERSION = 1
+STORE_FILENAME = "store.sqlite"
+CACHE_DIR_ENV = "WHEELMETA_CACHE_DIR"
+_APPLICATION = "wheelmeta-store"
+#: Seconds a writer waits for another process's transaction before giving up.
+BUSY_TIMEOUT = 60.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    sha256 TEXT PRIMARY KEY, filename TEXT NOT NULL, project TEXT NOT NULL, version TEXT NOT NULL,
+    kind TEXT NOT NULL, size INTEGER, requires_python TEXT, upload_time TEXT);
+CREATE INDEX IF NOT EXISTS files_by_project ON files (project, version);
+CREATE TABLE IF NOT EXISTS metadata (
+    sha256 TEXT PRIMARY KEY, provenance TEXT NOT NULL, static INTEGER NOT NULL, body TEXT NOT NULL,
+    recorded_at TEXT NOT NULL, recorded_by TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audits (
+    sha256 TEXT PRIMARY KEY, body TEXT NOT NULL, recorded_at TEXT NOT NULL, recorded_by TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pages (
+    url TEXT PRIMARY KEY, project TEXT NOT NULL, index_url TEXT NOT NULL, final_url TEXT NOT NULL,
+    content_type TEXT NOT NULL, body TEXT NOT NULL, etag TEXT, last_modified TEXT, fetched_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS pages_by_project ON pages (project);
+CREATE TABLE IF NOT EXISTS failures (
+    sha256 TEXT NOT NULL, step TEXT NOT NULL, reason TEXT NOT NULL, recorded_at TEXT NOT NULL,
+    PRIMARY KEY (sha256, step));
+"""
+
+
+def default_store_path(cache_dir: Optional[Union[str, os.PathLike]] = None) -> Path:
+    """``cache_dir``/store.sqlite; else ``$WHEELMETA_CACHE_DIR``, else ``$XDG_CACHE_HOME/wheelmeta``, else
+    ``~/.cache/wheelmeta``."""
+    folder = cache_dir or os.environ.get(CACHE_DIR_ENV)
+    if not folder:
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(xdg, "wheelmeta")
+    return Path(folder) / STORE_FILENAME
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class MetadataStore:
+    """One store file, shared safely by threads of this process and by other processes."""
+
+    def __init__(self, path: Union[str, os.PathLike], *, readonly: bool = False) -> None:
+        from .. import __version__
+
+        self.path = Path(path)
+        self.readonly = readonly
+        self._version = f"wheelmeta {__version__}"
+        self._lock = threading.Lock()
+        self._db = self._connect()
+        self.reads = 0  # facts answered from the store (benchmarks and --json summaries report it)
+        self.writes = 0
+
+    @classmethod
+    def open(cls, cache_dir: Optional[Union[str, os.PathLike]] = None, **kwargs) -> "MetadataStore":
+        """The store under ``cache_dir`` (default: see :func:`default_store_path`), created when missing."""
+        return cls(default_store_path(cache_dir), **kwargs)
+
+    # -- opening ---------------------------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.readonly and not self.path.is_file():
+            raise StoreError(self.path, "no metadata store here (run once without --offline to fill it)")
+        if not self.readonly:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(self.path.parent, f"cannot create the store folder: {exc.strerror or exc}") from None
+        try:
+            db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+            db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            self._check_or_create(db)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(self.path, f"not a usable wheelmeta metadata store ({exc}); move it away or use "
+                                        "--cache-dir") from None
+        return db
+
+    def _check_or_create(self, db: sqlite3.Connection) -> None:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "meta" not in tables:
+            raise StoreError(self.path, "an SQLite database of another program, not a wheelmeta store")
+        if not tables:
+            if self.readonly:
+                raise StoreError(self.path, "an empty database, not a wheelmeta store")
+            db.execute("PRAGMA journal_mode = WAL")
+            with _transaction(db):
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    db.execute(statement)
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?), ('schema_version', ?)",
+                           (_APPLICATION, str(SCHEMA_VERSION)))
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+        if meta.get("application") != _APPLICATION:
+            raise StoreError(self.path, "an SQLite database of another program, not a wheelmeta store")
+        version = meta.get("schema_version", "")
+        if not version.isdigit() or int(version) > SCHEMA_VERSION:
+            raise StoreError(self.path, f"store schema {version!r} is newer than this wheelmeta's "
+                                        f"({SCHEMA_VERSION}); upgrade wheelmeta or use another --cache-dir")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "MetadataStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _use(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """The connection, under this process's lock; SQLite errors become a StoreError naming the file."""
+        if write and self.readonly:
+            raise StoreError(self.path, "the store is open read-only")
+        with self._lock:
+            try:
+                if write:
+                    with _transaction(self._db):
+                        yield self._db
+                else:
+                    yield self._db
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(self.path, f"metadata store error: {exc}") from None
+
+    # -- files -----------------------------------------------------------------------------------------------------
+
+    def record_files(self, files: Sequence[DistFile]) -> None:
+        """Remember what an index says about files that carry a sha256 (others cannot be keyed)."""
+        rows = [(f.sha256, f.filename, f.name, str(f.version), f.kind, f.size, f.requires_python, f.upload_time)
+                for f in files if f.sha256]
+        if rows:
+            with self._use(write=True) as db:
+                db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO UPDATE SET "
+                               "size = coalesce(excluded.size, size), "
+                               "upload_time = coalesce(excluded.upload_time, upload_time)", rows)
+
+    # -- metadata --------------------------------------------------------------------------------------------------
+
+    def metadata(self, sha256: Optional[str]) -> Optional[DistMetadata]:
+        """The metadata recorded for the file with this sha256, or None."""
+        if not sha256:
+            return None
+        with self._use() as db:
+            row = db.execute("SELECT body FROM metadata WHERE sha256 = ?", (sha256.lower(),)).fetchone()
+        if row is None:
+            return None
+        self.reads += 1
+        return metadata_from_json(json.loads(row[0]))
+
+    def record_metadata(self, sha256: str, metadata: DistMetadata) -> None:
+        body = json.dumps(metadata_to_json(metadata), sort_keys=True)
+        with self._use(write=True) as db:
+            db.execute("INSERT OR REPLACE INTO metadata VALUES (?, ?, ?, ?, ?, ?)",
+                       (sha256.lower(), metadata.provenance, int(metadata.static), body, _now(), self._version))
+        self.writes += 1
+
+    # -- scans -----------------------------------------------------------------------------------------------------
+
+    def audit(self, sha256: Optional[str]) -> Optional[Tuple[WheelAudit, Tuple[str, ...]]]:
+        """(the wheel's audit, its top-level modules) recorded for this sha256, or None."""
+        if not sha256:
+            return None
+        with self._use() as db:
+            row = db.execute("SELECT body FROM audits WHERE sha256 = ?", (sha256.lower(),)).fetchone()
+        if row is None:
+            return None
+        self.reads += 1
+        body = json.loads(row[0])
+        return audit_from_json(body["audit"]), tuple(body["modules"])
+
+    def record_audit(self, sha256: str, audit: WheelAudit, modules: Sequence[str]) -> None:
+        body = json.dumps({"audit": dataclasses.asdict(audit), "modules": list(modules)}, sort_keys=True)
+        with self._use(write=True) as db:
+            db.execute("INSERT OR REPLACE INTO audits VALUES (?, ?, ?, ?)",
+                       (sha256.lower(), body, _now(), self._version))
+        self.writes += 1
+
+    def record_failure(self, sha256: str, step: str, reason: str) -> None:
+        with self._use(write=True) as db:
+            db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?)", (sha256.lower(), step, reason, _now()))
+
+    # -- index pages -----------------------------------------------------------------------------------------------
+
+    def page(self, url: str) -> Optional[dict]:
+        """The stored page for a project URL: ``final_url``, ``content_type``, ``body``, ``etag``,
+        ``last_modified``, ``fetched_at``; or None."""
+        with self._use() as db:
+            row = db.execute("SELECT final_url, content_type, body, etag, last_modified, fetched_at FROM pages "
+                             "WHERE url = ?", (url,)).fetchone()
+        if row is None:
+            return None
+        self.reads += 1
+        return dict(zip(("final_url", "content_type", "body", "etag", "last_modified", "fetched_at"), row))
+
+    def record_page(self, url: str, project: str, index_url: str, page) -> None:
+        """Keep an index page (an :class:`~wheelmeta.http.Page`) with its validators."""
+        with self._use(write=True) as db:
+            db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (url, project, index_url, page.url, page.content_type, page.text, page.etag,
+                        page.last_modified, _now()))
+
+    def counts(self) -> Mapping[str, int]:
+        """Rows per table, for ``--json`` summaries and tests."""
+        with self._use() as db:
+            return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed names
+                    for t in ("files", "metadata", "audits", "pages", "failures")}
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE: take the write lock up front, so two writers queue on busy_timeout instead of one failing
+    on upgrade from a read lock."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# (de)serialising facts: JSON with stable keys, read back into the same frozen dataclasses
+
+
+def metadata_to_json(md: DistMetadata) -> dict:
+    """The fields of a DistMetadata a resolver and a lock need, as JSON-ready values."""
+    return {
+        "name": md.name,
+        "version": md.version,
+        "requires_python": str(md.requires_python) if md.requires_python is not None else None,
+        "requires_dist": [str(r) for r in md.requires_dist],
+        "provides_extra": list(md.provides_extra),
+        "provenance": md.provenance,
+        "problems": list(md.problems),
+        "source": md.source,
+        "metadata_version": md.metadata_version,
+        "build_requires": [str(r) for r in md.build_requires],
+        "isolation": md.isolation,
+        "python_version": md.python_version,
+    }
+
+
+def metadata_from_json(body: Mapping) -> DistMetadata:
+    """Inverse of :func:`metadata_to_json`; an entry that no longer parses is kept as a problem, not dropped."""
+    problems: List[str] = list(body.get("problems", ()))
+    requires_python = None
+    if body.get("requires_python"):
+        try:
+            requires_python = SpecifierSet(body["requires_python"])
+        except InvalidSpecifier:
+            problems.append(f"stored Requires-Python {body['requires_python']!r} does not parse")
+    return DistMetadata(
+        name=body["name"],
+        version=body["version"],
+        requires_python=requires_python,
+        requires_dist=_requirements(body.get("requires_dist", ()), problems),
+        provides_extra=tuple(body.get("provides_extra", ())),
+        provenance=body["provenance"],
+        problems=tuple(problems),
+        source=body.get("source", ""),
+        metadata_version=body.get("metadata_version"),
+        build_requires=_requirements(body.get("build_requires", ()), problems),
+        isolation=body.get("isolation"),
+        python_version=body.get("python_version"),
+    )
+
+
+def _requirements(texts: Sequence[str], problems: List[str]) -> Tuple[Requirement, ...]:
+    out = []
+    for text in texts:
+        try:
+            out.append(Requirement(text))
+        except InvalidRequirement:
+            problems.append(f"stored requirement {text!r} does not parse")
+    return tuple(out)
+
+
+def _tuples(value):
+    """JSON lists back into the tuples the frozen dataclasses hold (mappings stay mappings)."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
+
+
+def audit_from_json(body: Mapping) -> WheelAudit:
+    fields = {k: _tuples(v) for k, v in body.items() if k != "elf_files"}
+    elf_files = tuple(ElfFacts(**{k: _tuples(v) for k, v in elf.items()}) for elf in body.get("elf_files", ()))
+    return WheelAudit(elf_files=elf_files, **fields)
