@@ -12,6 +12,7 @@ and "what does this wheel link against" (the scan), reading the store first and 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, Optional, Sequence, Tuple
 
@@ -68,18 +69,40 @@ class Facts:
 
     def __init__(self, store: "MetadataStore", index: IndexClient, target: "Target", *, offline: bool = False,
                  python: Optional[str] = None) -> None:
-        from ..extract import _interpreter_for
-
         self.store = store
         self.index = index
         self.target = target
         self.offline = offline
-        self.python = python or _interpreter_for(target)
+        self._python = python
+        self._hashed: dict = {}  # url -> (sha256, size) of remote files hashed by download
+        self._python_checked = python is not None
         self.fetched = 0  # facts learned from the network or the files this run (not from the store)
 
+    @property
+    def python(self) -> Optional[str]:
+        """The interpreter setup.py files run with: the target's version when one runs here (checked once)."""
+        if not self._python_checked:
+            from ..extract import _interpreter_for
+
+            self._python, self._python_checked = _working(_interpreter_for(self.target)), True
+        return self._python
+
     def keyed(self, dist: DistFile) -> DistFile:
-        """The file with its sha256 (a local file is hashed once: the store keys facts by hash)."""
-        return dist if dist.sha256 else _with_local_facts(dist)
+        """The file with its sha256: the store keys facts by it and a lock must name it. A local file is hashed;
+        a remote one the index gave no hash for (a direct reference, a hashless index) is downloaded once."""
+        if dist.sha256:
+            return dist
+        if dist.url.startswith("file:"):
+            return _with_local_facts(dist)
+        if self.offline:
+            raise StoreError(self.store.path, f"--offline: {dist.url} has no sha256 to look its facts up by")
+        key = dist.url
+        if key not in self._hashed:
+            digest = _HashingSink()
+            size = self.index.http.download_to(dist.url, digest)
+            self._hashed[key] = (digest.hexdigest(), size)
+        sha256, size = self._hashed[key]
+        return dataclasses.replace(dist, hashes={**dist.hashes, "sha256": sha256}, size=dist.size or size)
 
     def metadata(self, dist: DistFile) -> DistMetadata:
         """The dependency metadata of ``dist``: stored, else read (PEP 658, ranges, sdist chain) and stored."""
@@ -92,7 +115,8 @@ class Facts:
         if self.offline:
             raise StoreError(self.store.path, f"--offline: the store has no metadata of {dist.filename} "
                                               f"({dist.name} {dist.version}); run once online to record it")
-        found = read_dist_file_metadata(dist, client=self.index.http, python=self.python)
+        python = self.python if dist.kind == "sdist" else None
+        found = read_dist_file_metadata(dist, client=self.index.http, python=python)
         self.fetched += 1
         if dist.sha256:
             self.store.record_metadata(dist.sha256, found)
@@ -115,6 +139,37 @@ class Facts:
         if wheel.sha256:
             self.store.record_audit(wheel.sha256, audit, modules)
         return audit, modules
+
+
+class _HashingSink:
+    """A write-only file object that only hashes what it is given."""
+
+    def __init__(self) -> None:
+        import hashlib
+
+        self._digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self._digest.update(data)
+        return len(data)
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+def _working(python: Optional[str]) -> Optional[str]:
+    """``python`` when it runs (a pyenv shim of a version not selected does not); else None, meaning the running
+    interpreter, which the sdist's result then names in its ``python_version``."""
+    import subprocess
+
+    if python is None:
+        return None
+    try:
+        subprocess.run([python, "-c", "pass"], check=True, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        logger.warning("%s does not run; setup.py files run with this interpreter instead", python)
+        return None
+    return python
 
 
 def _scan_wheel(url: str, client) -> Tuple[WheelAudit, Tuple[str, ...]]:
