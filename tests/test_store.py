@@ -1,0 +1,58 @@
+"""store/: the SQLite metadata store, its schema check and the facts it keeps."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from builders import make_wheel
+from elfbuild import PYEXT_SOURCE, compile_so
+
+from wheelmeta import audit_wheel, read_metadata
+from wheelmeta.errors import StoreError
+from wheelmeta.store import SCHEMA_VERSION, MetadataStore, default_store_path
+
+
+def test_metadata_round_trips_with_its_provenance(tmp_path):
+    wheel = make_wheel(tmp_path, "demo", "1.0", requires=['idna; extra == "x"', "six>=1"], requires_python=">=3.8")
+    md = read_metadata(str(wheel))
+    with MetadataStore(tmp_path / "s.sqlite") as store:
+        store.record_metadata("AB" * 32, md)
+        back = store.metadata("ab" * 32)
+    assert back.provenance == "wheel-metadata"
+    assert [str(r) for r in back.requires_dist] == [str(r) for r in md.requires_dist]
+    assert str(back.requires_python) == ">=3.8"
+
+
+def test_an_audit_round_trips_and_gives_the_same_facts(tmp_path):
+    ext = compile_so(tmp_path / "b", "_c.cpython-312-x86_64-linux-gnu.so", PYEXT_SOURCE.format(module="_c"),
+                     libs=["z"])
+    wheel = make_wheel(tmp_path, "zd", "1.0", tag="cp312-cp312-manylinux_2_17_x86_64",
+                       files={"zd/_c.cpython-312-x86_64-linux-gnu.so": ext.read_bytes()})
+    audit = audit_wheel(str(wheel))
+    with MetadataStore(tmp_path / "s.sqlite") as store:
+        store.record_audit("cd" * 32, audit, ["zd"])
+        back, modules = store.audit("cd" * 32)
+    assert back == audit and modules == ("zd",)
+
+
+def test_a_store_of_a_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "s.sqlite"
+    MetadataStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(StoreError, match="newer than this wheelmeta"):
+        MetadataStore(path)
+
+
+def test_offline_without_a_store_file_says_to_fill_it(tmp_path):
+    with pytest.raises(StoreError, match="no metadata store here"):
+        MetadataStore(tmp_path / "none.sqlite", readonly=True)
+
+
+def test_the_cache_dir_variable_moves_the_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("WHEELMETA_CACHE_DIR", str(tmp_path / "c"))
+    assert default_store_path() == tmp_path / "c" / "store.sqlite"
+    monkeypatch.delenv("WHEELMETA_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_store_path() == tmp_path / "xdg" / "wheelmeta" / "store.sqlite"
