@@ -27,6 +27,8 @@ _EXPORTS = {
     "SandboxError": "errors",
     "NetworkError": "errors",
     "NoMatchingDistribution": "errors",
+    "StoreError": "errors",
+    "ResolutionError": "errors",
     # model
     "DistMetadata": "model",
     "DistFile": "model",
@@ -49,6 +51,9 @@ _EXPORTS = {
     "IndexConfig": "index.config",
     "HttpClient": "http",
     "read_remote_metadata": "extract.remote",
+    # locking
+    "lock_requirements": "resolve",
+    "MetadataStore": "store",
     # sources
     "ByteSource": "sources",
     "LocalFileSource": "sources",
