@@ -8,11 +8,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable
 
 import pytest
+import tomllib
 from builders import make_sdist, make_wheel, metadata_text
 from elfbuild import PYEXT_SOURCE, compile_so
 from indexserver import IndexServer
@@ -30,7 +30,8 @@ def _index(folder: Path, wheels: Iterable[tuple] = (), sdists: Iterable[tuple] =
     folder.mkdir(parents=True, exist_ok=True)
     for name, version, requires, *rest in wheels:
         tag = rest[0] if rest else "py3-none-any"
-        make_wheel(folder, name, version, requires=requires, tag=tag, requires_python=rest[1] if len(rest) > 1 else None)
+        requires_python = rest[1] if len(rest) > 1 else None
+        make_wheel(folder, name, version, requires=requires, tag=tag, requires_python=requires_python)
     for name, version, files in sdists:
         make_sdist(folder, name, version, files=files)
     return folder
@@ -314,3 +315,15 @@ def test_a_database_of_another_program_is_refused(tmp_path, serve, capsys):
         db.execute("CREATE TABLE cookies (name TEXT)")
     code, _, err = _lock(tmp_path, server, "a", *LINUX, capsys=capsys)
     assert code == 1 and f"{store}: an SQLite database of another program" in err
+
+
+def test_an_sdist_that_cannot_be_read_fails_the_lock_naming_it_and_is_recorded(tmp_path, serve, capsys):
+    import sqlite3
+
+    broken = "raise SystemExit('this setup.py refuses to run')\n"
+    folder = _index(tmp_path / "index", [("app", "1.0", ["legacy"])],
+                    sdists=[("legacy", "1.0", {"PKG-INFO": metadata_text("legacy", "1.0"), "setup.py": broken})])
+    code, _, err = _lock(tmp_path, serve(folder), "app", *LINUX, capsys=capsys)
+    assert code == 1 and "legacy-1.0.tar.gz" in err
+    with sqlite3.connect(tmp_path / "cache" / "store.sqlite") as db:
+        assert db.execute("SELECT step FROM failures").fetchall() == [("metadata",)]

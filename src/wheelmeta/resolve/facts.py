@@ -16,7 +16,7 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING, Optional, Sequence, Tuple
 
-from ..errors import StoreError
+from ..errors import StoreError, WheelmetaError
 from ..http import Page
 from ..index.provider import _with_local_facts
 from ..index.simple import ACCEPT, IndexClient, project_page_url
@@ -116,7 +116,12 @@ class Facts:
             raise StoreError(self.store.path, f"--offline: the store has no metadata of {dist.filename} "
                                               f"({dist.name} {dist.version}); run once online to record it")
         python = self.python if dist.kind == "sdist" else None
-        found = read_dist_file_metadata(dist, client=self.index.http, python=python)
+        try:
+            found = read_dist_file_metadata(dist, client=self.index.http, python=python)
+        except WheelmetaError as exc:
+            if dist.sha256:  # a failed sdist is a fact too (a crawler reports it; a lock names it)
+                self.store.record_failure(dist.sha256, "metadata", exc.reason)
+            raise
         self.fetched += 1
         if dist.sha256:
             self.store.record_metadata(dist.sha256, found)

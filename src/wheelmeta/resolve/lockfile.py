@@ -247,7 +247,6 @@ def render_lock(document: Mapping) -> str:
 def validate_lock(text: str, where: str, expected: Optional[Mapping] = None):
     """Parse ``text`` with tomllib and ``packaging.pylock``; a rejection is a WheelmetaError naming ``where``."""
     import tomllib
-
     from packaging.pylock import Pylock, PylockUnsupportedVersionError, PylockValidationError
 
     try:
