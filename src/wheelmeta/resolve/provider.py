@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -28,7 +28,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from ..errors import ResolutionError
-from ..index.provider import Preference, _allow_prereleases, _pick, _rank, evaluate_file
+from ..index.provider import Preference, _pick, _rank, evaluate_file
 from ..model import DistFile, DistMetadata
 from .facts import Facts
 
@@ -122,7 +122,9 @@ class _Provider:
         self.origins = origins  # input requirement -> "requirements.txt:3"
         self.python = Version(self.target.marker_environment()["python_full_version"])
         self.required_by: Dict[str, List[Tuple[object, Optional[Candidate]]]] = {}
-        self._candidates: Dict[Tuple[str, str], List[Candidate]] = {}
+        self._candidates: Dict[tuple, Optional[Candidate]] = {}
+        self._by_version: Dict[str, Dict[Version, List[DistFile]]] = {}
+        self._satisfied: Dict[tuple, Tuple[object, bool]] = {}
         self._metadata: Dict[Tuple[str, Version], DistMetadata] = {}
 
     # -- resolvelib's questions ----------------------------------------------------------------------------------
@@ -144,15 +146,25 @@ class _Provider:
     def narrow_requirement_selection(self, identifiers, resolutions, candidates, information, backtrack_causes):
         return identifiers
 
-    def find_matches(self, identifier, requirements, incompatibilities) -> List:
+    def find_matches(self, identifier, requirements, incompatibilities):
         reqs = list(requirements[identifier])
         if identifier == PYTHON:
             fits = all(r.specifier.contains(self.python, prereleases=True) for r in reqs)
             return [_PythonCandidate(self.python)] if fits else []
         bad = {c.version for c in incompatibilities[identifier]}
-        return [c for c in self._matches(identifier, reqs) if c.version not in bad]
+        matches = self._matches(identifier, reqs)
+        return lambda: (c for c in matches() if c.version not in bad)
 
     def is_satisfied_by(self, requirement, candidate) -> bool:
+        # resolvelib re-checks every pin against every requirement each round: memoized, that quadratic part is
+        # a dictionary lookup (the requirement object is kept in the value, so its id cannot be reused)
+        key = (id(requirement), candidate.version, getattr(candidate, "direct", False) and candidate.file.url)
+        known = self._satisfied.get(key)
+        if known is None or known[0] is not requirement:
+            known = self._satisfied[key] = (requirement, self._satisfies(requirement, candidate))
+        return known[1]
+
+    def _satisfies(self, requirement, candidate) -> bool:
         if isinstance(requirement, PythonRequirement):
             return requirement.specifier.contains(candidate.version, prereleases=True)
         if requirement.url:
@@ -176,42 +188,68 @@ class _Provider:
 
     # -- candidates -----------------------------------------------------------------------------------------------
 
-    def _matches(self, identifier: str, reqs: List) -> List[Candidate]:
+    def _matches(self, identifier: str, reqs: List) -> Callable[[], Iterator[Candidate]]:
+        """A factory of the candidates, best first (resolvelib iterates it lazily: the files of older versions are
+        judged only when the resolution gets there)."""
         name, extras = _split_identifier(identifier)
         url = next((r.url for r in reqs if r.url), None)
         spec = SpecifierSet(",".join(str(r.specifier) for r in reqs if str(r.specifier)))
         if name in self.constraints:
             spec &= self.constraints[name]
-        key = (identifier, f"{url or ''}|{spec}")
-        if key not in self._candidates:
-            if url:
-                self._candidates[key] = [c for c in [self._direct_candidate(name, extras, url)]
-                                         if spec.contains(c.version, prereleases=True)]
-            else:
-                self._candidates[key] = self._index_candidates(name, extras, spec)
-        return self._candidates[key]
+        if url:
+            direct = self._direct_candidate(name, extras, url)
+            return lambda: iter([direct] if spec.contains(direct.version, prereleases=True) else [])
+        return lambda: self._index_candidates(name, extras, spec)
 
-    def _index_candidates(self, name: str, extras: FrozenSet[str], spec: SpecifierSet) -> List[Candidate]:
-        combined = Requirement(name)
-        combined.specifier = spec
-        accepted = [d for d in self.facts.index.files(name) if evaluate_file(d, combined, self.target) is None]
-        if not _allow_prereleases(combined, (d.version for d in accepted)):
-            accepted = [d for d in accepted if not d.version.is_prerelease]
-        by_version: Dict[Version, List[DistFile]] = {}
-        for dist in accepted:
-            by_version.setdefault(dist.version, []).append(dist)
+    def _index_candidates(self, name: str, extras: FrozenSet[str], spec: SpecifierSet) -> Iterator[Candidate]:
+        """Candidates newest first; with a provider order, the versions whose chosen file is of the first kind
+        before the others; pre-releases only when the specifier asks or no final release fits (pip's rule)."""
+        versions = sorted((v for v in self._files_by_version(name) if spec.contains(v, prereleases=True)),
+                          reverse=True)
+        finals = [v for v in versions if not v.is_prerelease]
         kinds = self.preference.kinds_for(name)
-        out = []
-        for version, files in by_version.items():
-            chosen = _pick(files, kinds, self.target)[0]
-            if chosen is None:
-                continue
-            wheels = [d for d in files if d.kind == "wheel"]
-            wheel = max(wheels, key=lambda d: _rank(d, self.target)) if wheels else None
-            out.append(Candidate(name, version, extras, chosen, wheel, _best_sdist(files)))
         order = {kind: i for i, kind in enumerate(kinds or ())}
-        out.sort(key=lambda c: (order.get(c.file.kind, 0) if kinds else 0, _descending(c.version)))
-        return out
+        found = False
+        for group in ((versions,) if spec.prereleases else (finals, [v for v in versions if v.is_prerelease])):
+            if found:
+                break
+            deferred = []
+            for version in group:
+                candidate = self._version_candidate(name, extras, version, spec)
+                if candidate is None:
+                    continue
+                found = True
+                if kinds and order.get(candidate.file.kind, 0) > 0:
+                    deferred.append(candidate)
+                else:
+                    yield candidate
+            yield from sorted(deferred, key=lambda c: order.get(c.file.kind, 0))  # stable: newest first per kind
+
+    def _files_by_version(self, name: str) -> Dict[Version, List[DistFile]]:
+        if name not in self._by_version:
+            grouped: Dict[Version, List[DistFile]] = {}
+            for dist in self.facts.index.files(name):
+                grouped.setdefault(dist.version, []).append(dist)
+            self._by_version[name] = grouped
+        return self._by_version[name]
+
+    def _version_candidate(self, name: str, extras: FrozenSet[str], version: Version,
+                           spec: SpecifierSet) -> Optional[Candidate]:
+        """The candidate for one version under ``spec``, or None when no file of it fits (memoized)."""
+        key = (name, extras, version, str(spec))
+        if key not in self._candidates:
+            combined = Requirement(name)
+            combined.specifier = spec
+            files = [d for d in self._files_by_version(name)[version]
+                     if evaluate_file(d, combined, self.target) is None]
+            chosen = _pick(files, self.preference.kinds_for(name), self.target)[0]
+            candidate = None
+            if chosen is not None:
+                wheels = [d for d in files if d.kind == "wheel"]
+                wheel = max(wheels, key=lambda d: _rank(d, self.target)) if wheels else None
+                candidate = Candidate(name, version, extras, chosen, wheel, _best_sdist(files))
+            self._candidates[key] = candidate
+        return self._candidates[key]
 
     def _direct_candidate(self, name: str, extras: FrozenSet[str], url: str) -> Candidate:
         from ..extract.remote import split_hash_fragment
@@ -258,24 +296,6 @@ class _Provider:
         anything = Requirement(name)
         return sorted({d.version for d in self.facts.index.files(name)
                        if evaluate_file(d, anything, self.target) is None}, reverse=True)
-
-
-def _descending(version: Version):
-    """A sort key putting newer versions first (Version has no negation)."""
-    return _Reversed(version)
-
-
-class _Reversed:
-    __slots__ = ("value",)
-
-    def __init__(self, value) -> None:
-        self.value = value
-
-    def __lt__(self, other: "_Reversed") -> bool:
-        return other.value < self.value
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Reversed) and other.value == self.value
 
 
 def _best_sdist(files: Sequence[DistFile]) -> Optional[DistFile]:
@@ -415,7 +435,7 @@ def explain_conflict(provider: _Provider, causes) -> str:
         offered = provider.versions_offered(name)
         said = []
         for info in infos:
-            excluded = [v for v in offered if not provider.is_satisfied_by(info.requirement, _VersionOnly(v))]
+            excluded = [v for v in offered if not provider._satisfies(info.requirement, _VersionOnly(v))]
             said.append(f"{provider.chain(info.requirement, info.parent)} excludes {_versions(excluded, offered)}")
         where = f"the target has {_versions(offered, ())}" if offered else "no file fits the target"
         parts.append(f"no version of {name} fits ({where}): " + "; ".join(said))
