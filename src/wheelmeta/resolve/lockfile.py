@@ -90,21 +90,30 @@ def lock_document(
     }
 
 
-def _scan(facts: "Facts", wheel: DistFile, on_scan):
+def _learn(facts: "Facts", what: str, where: str, read: Callable[[], object]):
+    """``read()``; online, a failure comes back as the error itself, so that a wheel that cannot be scanned or an sdist
+    that cannot be read becomes a problem listed in the lock, not the end of it (offline it is the end: the store
+    lacks a fact)."""
     try:
-        return facts.scan(wheel)
+        return read()
     except WheelmetaError as exc:
         if facts.offline:
             raise
-        logger.warning("%s: scan failed, its native inputs are unknown: %s", wheel.filename, exc.reason)
+        logger.warning("%s: %s failed: %s", where, what, exc.reason)
         return exc
+
+
+def _scan(facts: "Facts", wheel: DistFile, on_scan):
+    try:
+        return _learn(facts, "the scan", wheel.filename, lambda: facts.scan(wheel))
     finally:
         if on_scan is not None:
             on_scan(wheel.filename)
 
 
-def _sdist_metadata(facts: "Facts", package: "LockedPackage", mode: str) -> Optional[DistMetadata]:
-    """The sdist's own metadata when the lock reads it: its file is the candidate's, or ``mode`` is "all"."""
+def _sdist_metadata(facts: "Facts", package: "LockedPackage", mode: str):
+    """The sdist's own metadata when the lock reads it (its file is the candidate's, or ``mode`` is "all"), None
+    when it does not, or the error that stopped the read."""
     sdist = package.candidate.sdist
     if sdist is None:
         return None
@@ -112,13 +121,7 @@ def _sdist_metadata(facts: "Facts", package: "LockedPackage", mode: str) -> Opti
         return package.metadata
     if mode != "all":
         return None
-    try:
-        return facts.metadata(sdist)
-    except WheelmetaError as exc:
-        if facts.offline:
-            raise
-        logger.warning("%s: cannot read the sdist's metadata: %s", sdist.filename, exc.reason)
-        return None
+    return _learn(facts, "reading the sdist", sdist.filename, lambda: facts.metadata(sdist))
 
 
 def _file_entry(dist: DistFile) -> dict:
@@ -135,7 +138,7 @@ def _datetime(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _package_entry(package: "LockedPackage", facts: "Facts", scans: Mapping, sdist_md: Optional[DistMetadata],
+def _package_entry(package: "LockedPackage", facts: "Facts", scans: Mapping, sdist_md,
                    soname_map, hashes: Mapping[str, Set[str]], hash_origins: Mapping[str, str]) -> dict:
     candidate, md = package.candidate, package.metadata
     wheel = facts.keyed(candidate.wheel) if candidate.wheel else None
@@ -153,6 +156,9 @@ def _package_entry(package: "LockedPackage", facts: "Facts", scans: Mapping, sdi
     if wheel is not None:
         entry["wheels"] = [_file_entry(wheel)]
     problems = list(md.problems)
+    if isinstance(sdist_md, WheelmetaError):
+        problems.append(f"{sdist.filename}: reading the sdist failed: {sdist_md.reason}")
+        sdist_md = None
     tool: Dict[str, object] = {"provenance": md.provenance}
     if package.extras:
         tool["extras"] = list(package.extras)
@@ -223,7 +229,8 @@ def _nix_table(scan, soname_map) -> Optional[dict]:
         table["ignore-missing-deps"] = sorted(inputs.ignore_missing_deps)
     table["driver-runpath"] = bool(inputs.driver_runpath)
     if inputs.python_search_paths:
-        table["python-search-paths"] = [{"attribute": a, "path": p} for a, p in sorted(inputs.python_search_paths)]
+        pairs = sorted((canonicalize_name(a), p) for a, p in inputs.python_search_paths)
+        table["python-search-paths"] = [{"attribute": a, "path": p} for a, p in pairs]
     if inputs.unknown:
         table["unknown"] = sorted(inputs.unknown)
     if modules:

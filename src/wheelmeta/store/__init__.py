@@ -183,14 +183,19 @@ class MetadataStore:
 
     def metadata(self, sha256: Optional[str]) -> Optional[DistMetadata]:
         """The metadata recorded for the file with this sha256, or None."""
+        body = self._body("metadata", sha256)
+        return None if body is None else metadata_from_json(body)
+
+    def _body(self, table: str, sha256: Optional[str]) -> Optional[dict]:
+        """The JSON body stored for a file in ``table`` ("metadata" or "audits"), or None."""
         if not sha256:
             return None
         with self._use() as db:
-            row = db.execute("SELECT body FROM metadata WHERE sha256 = ?", (sha256.lower(),)).fetchone()
+            row = db.execute(f"SELECT body FROM {table} WHERE sha256 = ?", (sha256.lower(),)).fetchone()  # noqa: S608
         if row is None:
             return None
         self.reads += 1
-        return metadata_from_json(json.loads(row[0]))
+        return json.loads(row[0])
 
     def record_metadata(self, sha256: str, metadata: DistMetadata) -> None:
         body = json.dumps(metadata_to_json(metadata), sort_keys=True)
@@ -203,15 +208,8 @@ class MetadataStore:
 
     def audit(self, sha256: Optional[str]) -> Optional[Tuple[WheelAudit, Tuple[str, ...]]]:
         """(the wheel's audit, its top-level modules) recorded for this sha256, or None."""
-        if not sha256:
-            return None
-        with self._use() as db:
-            row = db.execute("SELECT body FROM audits WHERE sha256 = ?", (sha256.lower(),)).fetchone()
-        if row is None:
-            return None
-        self.reads += 1
-        body = json.loads(row[0])
-        return audit_from_json(body["audit"]), tuple(body["modules"])
+        body = self._body("audits", sha256)
+        return None if body is None else (audit_from_json(body["audit"]), tuple(body["modules"]))
 
     def record_audit(self, sha256: str, audit: WheelAudit, modules: Sequence[str]) -> None:
         body = json.dumps({"audit": dataclasses.asdict(audit), "modules": list(modules)}, sort_keys=True)
@@ -269,21 +267,9 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
 
 
 def metadata_to_json(md: DistMetadata) -> dict:
-    """The fields of a DistMetadata a resolver and a lock need, as JSON-ready values."""
-    return {
-        "name": md.name,
-        "version": md.version,
-        "requires_python": str(md.requires_python) if md.requires_python is not None else None,
-        "requires_dist": [str(r) for r in md.requires_dist],
-        "provides_extra": list(md.provides_extra),
-        "provenance": md.provenance,
-        "problems": list(md.problems),
-        "source": md.source,
-        "metadata_version": md.metadata_version,
-        "build_requires": [str(r) for r in md.build_requires],
-        "isolation": md.isolation,
-        "python_version": md.python_version,
-    }
+    """The JSON ``wheelmeta metadata --json`` prints, plus the Metadata-Version: what the store keeps."""
+    return {**md.to_json(), "metadata_version": md.metadata_version,
+            "build_requires": [str(r) for r in md.build_requires]}
 
 
 def metadata_from_json(body: Mapping) -> DistMetadata:
@@ -303,7 +289,7 @@ def metadata_from_json(body: Mapping) -> DistMetadata:
         provides_extra=tuple(body.get("provides_extra", ())),
         provenance=body["provenance"],
         problems=tuple(problems),
-        source=body.get("source", ""),
+        source=body.get("file", ""),
         metadata_version=body.get("metadata_version"),
         build_requires=_requirements(body.get("build_requires", ()), problems),
         isolation=body.get("isolation"),
