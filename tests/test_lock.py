@@ -327,3 +327,35 @@ def test_an_sdist_that_cannot_be_read_fails_the_lock_naming_it_and_is_recorded(t
     assert code == 1 and "legacy-1.0.tar.gz" in err
     with sqlite3.connect(tmp_path / "cache" / "store.sqlite") as db:
         assert db.execute("SELECT step FROM failures").fetchall() == [("metadata",)]
+
+
+def test_a_constraints_file_narrows_a_dependency_without_requiring_it(tmp_path, serve, capsys):
+    folder = _index(tmp_path / "index", [("app", "1.0", ["lib"]), ("lib", "1.0", []), ("lib", "2.0", []),
+                                         ("unused", "1.0", [])])
+    (tmp_path / "constraints.txt").write_text("lib<2\nunused==1.0\n")
+    code, lock, _ = _lock(tmp_path, serve(folder), "app", "-c", str(tmp_path / "constraints.txt"), *LINUX,
+                          capsys=capsys)
+    assert code == 0 and _versions(lock) == {"app": "1.0", "lib": "1.0"}
+
+
+def test_a_script_with_inline_metadata_is_locked_with_the_index_of_its_requirements_file(tmp_path, serve, capsys):
+    server = serve(_index(tmp_path / "index", [("lib", "1.0", [])]))
+    script = tmp_path / "tool.py"
+    script.write_text('# /// script\n# dependencies = ["lib"]\n# ///\nimport lib\n')
+    out = tmp_path / "pylock.toml"
+    code = main(["lock", str(script), "--no-index", "-f", str(tmp_path / "index"), "--cache-dir",
+                 str(tmp_path / "cache"), "-o", str(out), *LINUX])
+    assert code == 0
+    wheel = _package(_read_lock(out), "lib")["wheels"][0]
+    assert wheel["url"].startswith("file://") and wheel["hashes"]["sha256"] == server.sha256("lib-1.0-py3-none-any.whl")
+
+
+def test_json_summary_counts_requests_and_store_facts(tmp_path, serve, capsys):
+    import json
+
+    server = serve(_index(tmp_path / "index", [("a", "1.0", ["b"]), ("b", "1.0", [])]))
+    _lock(tmp_path, server, "a", *LINUX, capsys=capsys)
+    _lock(tmp_path, server, "a", "--json", *LINUX)
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["locked"] == {"a": "1.0", "b": "1.0"}
+    assert summary["requests"] == 2 and summary["store"]["facts_read"] == 2
