@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from typing import TYPE_CHECKING, Optional, Sequence, Tuple
 
 from ..errors import StoreError, WheelmetaError
@@ -76,15 +77,17 @@ class Facts:
         self._python = python
         self._hashed: dict = {}  # url -> (sha256, size) of remote files hashed by download
         self._python_checked = python is not None
+        self._python_lock = threading.Lock()
         self.fetched = 0  # facts learned from the network or the files this run (not from the store)
 
     @property
     def python(self) -> Optional[str]:
         """The interpreter setup.py files run with: the target's version when one runs here (checked once)."""
-        if not self._python_checked:
-            from ..extract import _interpreter_for
+        with self._python_lock:  # sdists are read from several threads; probe once
+            if not self._python_checked:
+                from ..extract import _interpreter_for
 
-            self._python, self._python_checked = _working(_interpreter_for(self.target)), True
+                self._python, self._python_checked = _working(_interpreter_for(self.target)), True
         return self._python
 
     def keyed(self, dist: DistFile) -> DistFile:
