@@ -24,6 +24,8 @@ LINUX = ["--python-version", "3.12", "--platform", "manylinux_2_28_x86_64"]
 WINDOWS = ["--python-version", "3.12", "--platform", "win_amd64"]
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 
+pytestmark = pytest.mark.usefixtures("no_pip_config")  # child processes inherit the cleaned environment
+
 
 def _index(folder: Path, wheels: Iterable[tuple] = (), sdists: Iterable[tuple] = ()) -> Path:
     """Wheels as (name, version, requires[, tag[, requires_python]]), sdists as (name, version, files)."""
@@ -359,3 +361,17 @@ def test_json_summary_counts_requests_and_store_facts(tmp_path, serve, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["locked"] == {"a": "1.0", "b": "1.0"}
     assert summary["requests"] == 2 and summary["store"]["facts_read"] == 2
+
+
+def test_a_project_no_index_has_is_named_with_the_indexes_asked(tmp_path, serve, capsys):
+    server = serve(_index(tmp_path / "index", [("a", "1.0", ["missing-dep"])]))
+    code, _, err = _lock(tmp_path, server, "a", *LINUX, capsys=capsys)
+    assert code == 1
+    assert f"missing-dep is not on {server.index_url} (asked" in err and "(from a 1.0, from the command line)" in err
+
+
+def test_an_extra_the_release_does_not_provide_is_a_problem_in_the_lock(tmp_path, serve, capsys):
+    server = serve(_index(tmp_path / "index", [("a", "1.0", [])]))
+    code, lock, _ = _lock(tmp_path, server, "a[bogus]", *LINUX, capsys=capsys)
+    assert code == 0
+    assert _package(lock, "a")["tool"]["wheelmeta"]["problems"] == ["a 1.0 provides no extra bogus (ignored)"]

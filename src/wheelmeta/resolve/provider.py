@@ -292,10 +292,10 @@ class _Provider:
         return f"{requirement} (from {', from '.join(steps)})"
 
     def versions_offered(self, name: str) -> List[Version]:
-        """Versions with a file for the target, whatever the requirements say (newest first)."""
-        anything = Requirement(name)
-        return sorted({d.version for d in self.facts.index.files(name)
-                       if evaluate_file(d, anything, self.target) is None}, reverse=True)
+        """Versions with a file for the target and the preference, whatever the requirements say (newest first)."""
+        anything = SpecifierSet()
+        return [v for v in sorted(self._files_by_version(name), reverse=True)
+                if self._version_candidate(name, frozenset(), v, anything) is not None]
 
 
 def _best_sdist(files: Sequence[DistFile]) -> Optional[DistFile]:
@@ -325,6 +325,13 @@ def _version_or_none(text: str) -> Optional[Version]:
         return Version(text)
     except InvalidVersion:
         return None
+
+
+def _extras_of(md: DistMetadata) -> set:
+    """The extras a release offers: Provides-Extra, and those its markers name (older metadata omits the former)."""
+    from ..target import marker_extras
+
+    return {canonicalize_name(e) for e in md.provides_extra} | set(marker_extras(md.requires_dist))
 
 
 def _with_problem(md: DistMetadata, problem: str) -> DistMetadata:
@@ -415,6 +422,9 @@ def _collect(provider: _Provider, result, rounds: int) -> Resolution:
         candidate = base[name]
         md = provider.metadata(candidate)
         chosen = tuple(sorted(extras[name]))
+        unknown = sorted(set(chosen) - _extras_of(md))
+        if unknown:  # pip warns and goes on; the lock keeps the warning
+            md = _with_problem(md, f"{name} {candidate.version} provides no extra {', '.join(unknown)} (ignored)")
         deps = sorted({canonicalize_name(r.name) for r in md.for_target(provider.target, chosen)} - {name})
         out.packages[name] = LockedPackage(candidate, chosen, md, tuple(deps))
     return out
@@ -432,13 +442,23 @@ def explain_conflict(provider: _Provider, causes) -> str:
             parts.append(f"the target's Python {provider.python} does not fit {asked}")
             continue
         name, _ = _split_identifier(identifier)
+        asked = "; ".join(provider.chain(i.requirement, i.parent) for i in infos)
+        files = provider.facts.index.files(name)
+        if not files:
+            parts.append(f"{name} is not on {provider.facts.index.describe()} (asked for by {asked})")
+            continue
         offered = provider.versions_offered(name)
+        if not offered:
+            kinds = provider.preference.kinds_for(name)
+            providers = f" with providers {','.join(kinds)}" if kinds else ""
+            parts.append(f"none of the {len(files)} files of {name} fits {provider.target.describe()}{providers} "
+                         f"(asked for by {asked}; `wheelmeta choose --explain {name}` says why for each)")
+            continue
         said = []
         for info in infos:
             excluded = [v for v in offered if not provider._satisfies(info.requirement, _VersionOnly(v))]
             said.append(f"{provider.chain(info.requirement, info.parent)} excludes {_versions(excluded, offered)}")
-        where = f"the target has {_versions(offered, ())}" if offered else "no file fits the target"
-        parts.append(f"no version of {name} fits ({where}): " + "; ".join(said))
+        parts.append(f"no version of {name} fits (the target has {_versions(offered, ())}): " + "; ".join(said))
     return "cannot resolve: " + " | ".join(parts)
 
 
