@@ -1,13 +1,11 @@
+import os
 import sys
 from pathlib import Path
 
+import pytest
+
 # tests import the shared fixture builders as a plain module
 sys.path.insert(0, str(Path(__file__).parent))
-
-
-import os  # noqa: E402
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture
