@@ -81,9 +81,13 @@ def run(args: argparse.Namespace) -> int:
     with MetadataStore.open(args.cache_dir, readonly=args.offline) as store:
         index = StoreIndexClient(store, config.index_urls(), config.find_links, http, offline=args.offline)
         facts = Facts(store, index, target, offline=args.offline)
-        with _Progress("resolving", args) as progress:
-            resolution = resolve(inputs.requirements, facts, preference, constraints=_constraints(inputs, target),
-                                 origins=inputs.origins, on_pin=progress.step)
+        try:
+            with _Progress("resolving", args) as progress:
+                resolution = resolve(inputs.requirements, facts, preference,
+                                     constraints=_constraints(inputs, target), origins=inputs.origins,
+                                     on_pin=progress.step)
+        finally:
+            facts.close()
         wheels = sum(1 for p in resolution.packages.values() if p.candidate.wheel is not None)
         with _Progress("scanning", args, total=wheels) as progress:
             document = lock_document(resolution, facts, soname_map=soname_map, sdists=args.sdists,

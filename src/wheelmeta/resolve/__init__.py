@@ -47,7 +47,10 @@ def lock_requirements(
     try:
         index = StoreIndexClient(store, index_urls, find_links, offline=offline)
         facts = Facts(store, index, target, offline=offline)
-        resolution = resolve(list(requirements), facts, preference)
+        try:
+            resolution = resolve(list(requirements), facts, preference)
+        finally:
+            facts.close()
         return render_lock(lock_document(resolution, facts, sdists=sdists))
     finally:
         if own_store:

@@ -15,7 +15,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from typing import TYPE_CHECKING, Optional, Sequence, Tuple
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Callable, Optional, Sequence, Tuple
+
+from packaging.utils import canonicalize_name
 
 from ..errors import StoreError, WheelmetaError
 from ..http import Page
@@ -27,12 +30,34 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..store import MetadataStore
     from ..target import Target
 
-__all__ = ["StoreIndexClient", "Facts", "ABSENT"]
+__all__ = ["StoreIndexClient", "Facts", "ABSENT", "PREFETCH_THREADS"]
 
 logger = logging.getLogger(__name__)
 
+#: Worker threads that fetch pages and metadata ahead of the resolver (network-bound work).
+PREFETCH_THREADS = 8
 #: Content type recorded for a project page the index answered 404 for, so that offline also knows "not there".
 ABSENT = "x-wheelmeta/absent"
+
+
+class _Once:
+    """Compute each key's value once, whichever thread asks first; the others wait for it (a prefetch and the
+    resolver asking for the same page or metadata cost one fetch)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._locks: dict = {}
+        self._values: dict = {}
+
+    def get(self, key, compute: Callable[[], object]):
+        with self._lock:
+            if key in self._values:
+                return self._values[key]
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._values:
+                self._values[key] = compute()
+            return self._values[key]
 
 
 class StoreIndexClient(IndexClient):
@@ -43,6 +68,7 @@ class StoreIndexClient(IndexClient):
         super().__init__(index_urls, find_links, client)
         self.store = store
         self.offline = offline
+        self._listed = _Once()
 
     def _project_page(self, index_url: str, project: str) -> Optional[Page]:
         url = project_page_url(index_url, project)
@@ -59,7 +85,10 @@ class StoreIndexClient(IndexClient):
         return page
 
     def files(self, project: str):
-        found = super().files(project)
+        return list(self._listed.get(canonicalize_name(project), lambda: self._list(project)))
+
+    def _list(self, project: str):
+        found = super(StoreIndexClient, self).files(project)
         if not self.offline:
             self.store.record_files(found)
         return found
@@ -76,6 +105,9 @@ class Facts:
         self.offline = offline
         self._python = python
         self._hashed: dict = {}  # url -> (sha256, size) of remote files hashed by download
+        self._metadata = _Once()
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._pool_lock = threading.Lock()
         self._python_checked = python is not None
         self._python_lock = threading.Lock()
         self.fetched = 0  # facts learned from the network or the files this run (not from the store)
@@ -109,6 +141,26 @@ class Facts:
 
     def metadata(self, dist: DistFile) -> DistMetadata:
         """The dependency metadata of ``dist``: stored, else read (PEP 658, ranges, sdist chain) and stored."""
+        return self._metadata.get(dist.url, lambda: self._read_metadata(dist))
+
+    def prefetch(self, work: Callable[[], object]) -> None:
+        """Run ``work`` (fetching a page or metadata the resolver will ask for soon) on a worker thread; its
+        failure is ignored here, as the resolver meets it again when it asks itself."""
+        if self.offline:
+            return
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=PREFETCH_THREADS, thread_name_prefix="wheelmeta-prefetch")
+            self._pool.submit(_quietly, work)
+
+    def close(self) -> None:
+        """Wait for prefetches still running (they write to the store) and stop the workers."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _read_metadata(self, dist: DistFile) -> DistMetadata:
         from ..extract.remote import read_dist_file_metadata
 
         dist = self.keyed(dist)
@@ -163,6 +215,13 @@ class _HashingSink:
 
     def hexdigest(self) -> str:
         return self._digest.hexdigest()
+
+
+def _quietly(work: Callable[[], object]) -> None:
+    try:
+        work()
+    except Exception as exc:  # noqa: BLE001 - a prefetch only warms caches; the resolver reports real failures
+        logger.debug("prefetch failed: %s", exc)
 
 
 def _working(python: Optional[str]) -> Optional[str]:

@@ -184,7 +184,17 @@ class _Provider:
                 deps.append(PythonRequirement(metadata.requires_python))
         deps.extend(r for r in metadata.for_target(self.target, sorted(candidate.extras))
                     if canonicalize_name(r.name) != candidate.name or r.extras)
+        for dep in deps:
+            if isinstance(dep, Requirement) and not dep.url:
+                self.facts.prefetch(lambda dep=dep: self._warm(dep))
         return deps
+
+    def _warm(self, requirement: Requirement) -> None:
+        """Fetch, ahead of the resolver, the page of a dependency and the metadata of its likeliest candidate
+        (the newest that fits this requirement): what the next rounds will ask for."""
+        candidate = next(iter(self._matches(self.identify(requirement), [requirement])()), None)
+        if candidate is not None:
+            self.metadata(candidate)
 
     # -- candidates -----------------------------------------------------------------------------------------------
 
@@ -370,6 +380,9 @@ def resolve(
     provider = _Provider(facts, preference or Preference(), dict(constraints or {}), dict(origins or {}))
     reporter = _Reporter(provider, on_pin)
     resolver = resolvelib.Resolver(provider, reporter)
+    for req in reqs:
+        if not req.url:
+            facts.prefetch(lambda req=req: provider._warm(req))
     try:
         result = resolver.resolve(reqs, max_rounds=max_rounds)
     except resolvelib.ResolutionImpossible as exc:
