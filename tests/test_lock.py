@@ -375,3 +375,21 @@ def test_an_extra_the_release_does_not_provide_is_a_problem_in_the_lock(tmp_path
     code, lock, _ = _lock(tmp_path, server, "a[bogus]", *LINUX, capsys=capsys)
     assert code == 0
     assert _package(lock, "a")["tool"]["wheelmeta"]["problems"] == ["a 1.0 provides no extra bogus (ignored)"]
+
+
+def test_a_second_lock_revalidates_unchanged_pages_with_conditional_requests(tmp_path, serve, capsys):
+    server = serve(_index(tmp_path / "index", [("a", "1.0", ["b"]), ("b", "1.0", [])]), etags=True)
+    _lock(tmp_path, server, "a", *LINUX, output="first.toml", capsys=capsys)
+    server.reset()
+    _lock(tmp_path, server, "a", *LINUX, output="second.toml", capsys=capsys)
+    assert sorted(server.by_path) == ["/simple/a/", "/simple/b/"] and server.bytes_sent == 0
+    assert (tmp_path / "first.toml").read_bytes() == (tmp_path / "second.toml").read_bytes()
+
+
+def test_a_changed_page_is_fetched_again(tmp_path, serve, capsys):
+    folder = _index(tmp_path / "index", [("a", "1.0", [])])
+    server = serve(folder, etags=True)
+    _lock(tmp_path, server, "a", *LINUX, capsys=capsys)
+    make_wheel(folder, "a", "2.0")
+    _, lock, _ = _lock(tmp_path, server, "a", *LINUX, capsys=capsys)
+    assert _versions(lock) == {"a": "2.0"}

@@ -80,7 +80,13 @@ class StoreIndexClient(IndexClient):
             if stored["content_type"] == ABSENT:
                 return None
             return Page(stored["final_url"], stored["content_type"], stored["body"])
-        page = self.http.get_page(url, accept=ACCEPT)
+        stored = self.store.page(url, count=False)
+        validators = {k: stored[k] for k in ("etag", "last_modified") if stored and stored[k]}
+        page = self.http.get_page(url, accept=ACCEPT, validators=validators or None)
+        if page is not None and page.not_modified:  # one small request: the stored copy is current
+            self.store.reads += 1
+            return Page(stored["final_url"], stored["content_type"], stored["body"], stored["etag"],
+                        stored["last_modified"])
         self.store.record_page(url, project, index_url, page or Page(url, ABSENT, ""))
         return page
 

@@ -224,15 +224,15 @@ class MetadataStore:
 
     # -- index pages -----------------------------------------------------------------------------------------------
 
-    def page(self, url: str) -> Optional[dict]:
+    def page(self, url: str, *, count: bool = True) -> Optional[dict]:
         """The stored page for a project URL: ``final_url``, ``content_type``, ``body``, ``etag``,
-        ``last_modified``, ``fetched_at``; or None."""
+        ``last_modified``, ``fetched_at``; or None. ``count=False`` for a look at its validators only."""
         with self._use() as db:
             row = db.execute("SELECT final_url, content_type, body, etag, last_modified, fetched_at FROM pages "
                              "WHERE url = ?", (url,)).fetchone()
         if row is None:
             return None
-        self.reads += 1
+        self.reads += count
         return dict(zip(("final_url", "content_type", "body", "etag", "last_modified", "fetched_at"), row))
 
     def record_page(self, url: str, project: str, index_url: str, page) -> None:
