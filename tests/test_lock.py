@@ -393,3 +393,14 @@ def test_a_changed_page_is_fetched_again(tmp_path, serve, capsys):
     make_wheel(folder, "a", "2.0")
     _, lock, _ = _lock(tmp_path, server, "a", *LINUX, capsys=capsys)
     assert _versions(lock) == {"a": "2.0"}
+
+
+def test_setup_py_run_by_another_python_than_the_targets_is_a_problem_in_the_lock(tmp_path, serve, capsys):
+    setup_py = "from setuptools import setup\nsetup(name='legacy', version='1.0')\n"
+    folder = _index(tmp_path / "index", [],
+                    sdists=[("legacy", "1.0", {"PKG-INFO": metadata_text("legacy", "1.0"), "setup.py": setup_py})])
+    target = ["--python-version", "3.1", "--platform", "manylinux_2_28_x86_64"]  # no python3.1 runs anywhere
+    code, lock, err = _lock(tmp_path, serve(folder), "legacy", *target, capsys=capsys)
+    assert code == 0, err
+    problems = _package(lock, "legacy")["tool"]["wheelmeta"]["problems"]
+    assert any("not the target's 3.1" in p for p in problems)

@@ -155,7 +155,7 @@ def _package_entry(package: "LockedPackage", facts: "Facts", scans: Mapping, sdi
         entry["sdist"] = _file_entry(sdist)
     if wheel is not None:
         entry["wheels"] = [_file_entry(wheel)]
-    problems = list(md.problems)
+    problems = list(md.problems) + _python_mismatch(md, facts.target)
     if isinstance(sdist_md, WheelmetaError):
         problems.append(f"{sdist.filename}: reading the sdist failed: {sdist_md.reason}")
         sdist_md = None
@@ -181,6 +181,14 @@ def _package_entry(package: "LockedPackage", facts: "Facts", scans: Mapping, sdi
         tool["nix"] = nix
     entry["tool"] = {"wheelmeta": tool}
     return entry
+
+
+def _python_mismatch(md: DistMetadata, target) -> List[str]:
+    """setup.py evaluated by another Python than the target's may have answered for that Python: say so."""
+    if md.python_version and md.python_version.split(".")[:2] != target.python_version.split("."):
+        return [f"{md.provenance} ran under Python {md.python_version}, not the target's {target.python_version} "
+                f"(no working python{target.python_version} here); its version-dependent choices may differ"]
+    return []
 
 
 def _apply_hash_pins(name, wheel, sdist, hashes, hash_origins):
