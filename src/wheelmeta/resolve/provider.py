@@ -121,7 +121,7 @@ class _Provider:
         self.constraints = constraints
         self.origins = origins  # input requirement -> "requirements.txt:3"
         self.python = Version(self.target.marker_environment()["python_full_version"])
-        self.required_by: Dict[str, List[Tuple[object, Optional[Candidate]]]] = {}
+        self.required_by: Dict[str, Tuple[object, Optional[Candidate]]] = {}
         self._candidates: Dict[tuple, Optional[Candidate]] = {}
         self._by_version: Dict[str, Dict[Version, List[DistFile]]] = {}
         self._satisfied: Dict[tuple, Tuple[object, bool]] = {}
@@ -294,7 +294,7 @@ class _Provider:
             asked = self.required_by.get(parent.identifier)
             if not asked:
                 break
-            requirement_up, parent = asked[0]
+            requirement_up, parent = asked
             if parent is None:
                 steps.append(self.origins.get(requirement_up, "the input"))
         if not steps:
@@ -408,9 +408,8 @@ class _Reporter:
     def ending_round(self, index, state) -> None: ...
     def ending(self, state) -> None: ...
     def adding_requirement(self, requirement, parent) -> None:
-        asked = self.provider.required_by.setdefault(self.provider.identify(requirement), [])
-        if (requirement, parent) not in asked:
-            asked.append((requirement, parent))
+        # the first asker is the one the conflict chain names (an input line, when the input asked)
+        self.provider.required_by.setdefault(self.provider.identify(requirement), (requirement, parent))
 
     def rejecting_candidate(self, criterion, candidate) -> None: ...
     def resolving_conflicts(self, causes) -> None: ...
