@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sqlite3
+from typing import Mapping, NamedTuple, Optional, Tuple
 
 import pytest
 from builders import make_wheel
@@ -56,3 +59,24 @@ def test_the_cache_dir_variable_moves_the_store(tmp_path, monkeypatch):
     monkeypatch.delenv("WHEELMETA_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_store_path() == tmp_path / "xdg" / "wheelmeta" / "store.sqlite"
+
+
+class _Note(NamedTuple):
+    sonames: Tuple[str, ...]
+    priority: str
+
+
+@dataclasses.dataclass(frozen=True)
+class _Facts:
+    path: str
+    notes: Tuple[_Note, ...] = ()
+    versions: Mapping[str, Tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    soname: Optional[str] = None
+
+
+def test_stored_json_is_rebuilt_by_the_dataclass_field_types():
+    from wheelmeta.store import _from_fields
+
+    facts = _Facts("a.so", (_Note(("libx.so.1",), "required"),), {"libc.so.6": ("GLIBC_2.17",)})
+    back = _from_fields(_Facts, json.loads(json.dumps({**dataclasses.asdict(facts), "added_later": 1})))
+    assert back == facts and isinstance(back.notes[0], _Note)

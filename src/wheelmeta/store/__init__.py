@@ -22,11 +22,13 @@ of a newer schema) is a :class:`~wheelmeta.errors.StoreError` naming it.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import json
 import os
 import sqlite3
 import threading
+import typing
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,7 +38,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from ..errors import StoreError
-from ..model import DistFile, DistMetadata, ElfFacts, WheelAudit
+from ..model import DistFile, DistMetadata, WheelAudit
 
 __all__ = ["MetadataStore", "default_store_path", "SCHEMA_VERSION", "STORE_FILENAME", "CACHE_DIR_ENV"]
 
@@ -307,16 +309,34 @@ def _requirements(texts: Sequence[str], problems: List[str]) -> Tuple[Requiremen
     return tuple(out)
 
 
-def _tuples(value):
-    """JSON lists back into the tuples the frozen dataclasses hold (mappings stay mappings)."""
-    if isinstance(value, list):
-        return tuple(_tuples(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _tuples(v) for k, v in value.items()}
-    return value
-
-
 def audit_from_json(body: Mapping) -> WheelAudit:
-    fields = {k: _tuples(v) for k, v in body.items() if k != "elf_files"}
-    elf_files = tuple(ElfFacts(**{k: _tuples(v) for k, v in elf.items()}) for elf in body.get("elf_files", ()))
-    return WheelAudit(elf_files=elf_files, **fields)
+    """A WheelAudit from its stored JSON, rebuilt by the dataclasses' own field types (tuples, mappings, nested
+    ElfFacts and named tuples), so a field added later reads back from a store written before it as its default."""
+    return _from_fields(WheelAudit, body)
+
+
+def _from_fields(cls, data: Mapping):
+    hints = typing.get_type_hints(cls)
+    values = {f.name: _coerce(hints[f.name], data[f.name]) for f in dataclasses.fields(cls) if f.name in data}
+    return cls(**values)
+
+
+def _coerce(hint, value):
+    """``value`` (from JSON) as the type ``hint`` names: lists become tuples, objects dataclasses or named tuples."""
+    if value is None:
+        return None
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union:
+        return _coerce(next(a for a in args if a is not type(None)), value)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v) for v in value)
+        return tuple(_coerce(a, v) for a, v in zip(args, value))
+    if origin in (dict, collections.abc.Mapping) and len(args) == 2:
+        return {k: _coerce(args[1], v) for k, v in value.items()}
+    if isinstance(hint, type) and issubclass(hint, tuple) and hasattr(hint, "_fields"):
+        types = typing.get_type_hints(hint)
+        return hint(*(_coerce(types.get(name), v) for name, v in zip(hint._fields, value)))
+    if dataclasses.is_dataclass(hint):
+        return _from_fields(hint, value)
+    return value
