@@ -7,10 +7,7 @@ import sys
 
 from ..errors import WheelmetaError
 from .common import (
-    add_index_options,
-    add_preference_options,
     add_target_options,
-    preference_from_args,
     print_json,
     target_from_args,
 )
@@ -28,9 +25,53 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON array")
     p.add_argument("--explain", action="store_true", help="also list every rejected file with its reason")
     add_target_options(p)
-    add_index_options(p)
-    add_preference_options(p)
+    add_index_and_preference_options(p)
     p.set_defaults(run=run)
+
+
+def add_index_and_preference_options(p: argparse.ArgumentParser) -> None:
+    """Where files come from and which kind is taken (shared with ``wheelmeta lock``)."""
+    g = p.add_argument_group("indexes (default: pip's configuration)")
+    g.add_argument("-i", "--index-url", metavar="URL", help="main index (PEP 503/691), replaces pip's configured one")
+    g.add_argument("--extra-index-url", metavar="URL", action="append", help="another index; repeatable")
+    g.add_argument("-f", "--find-links", metavar="PATH_OR_URL", action="append",
+                   help="a folder or HTML page of files; repeatable")
+    g.add_argument("--no-index", action="store_true", help="ignore indexes, use --find-links only")
+    g = p.add_argument_group("preference (default: like pip, newest version, wheel over sdist at that version)")
+    kinds = g.add_mutually_exclusive_group()
+    kinds.add_argument("--prefer-wheels", "--prefer-binary", action="store_true",
+                       help="the newest version that has a compatible wheel wins over newer sdist-only versions "
+                       "(pip's --prefer-binary)")
+    kinds.add_argument("--prefer-sdist", action="store_true", help="the newest version with an sdist wins")
+    kinds.add_argument("--only-wheels", action="store_true", help="wheels only")
+    kinds.add_argument("--only-sdist", action="store_true", help="sdists only")
+    g.add_argument("--only-binary", metavar=":all:|NAMES", action="append", help="pip's spelling: wheels only")
+    g.add_argument("--no-binary", metavar=":all:|NAMES", action="append", help="pip's spelling: sdists only")
+    g.add_argument("--provider", metavar="NAME=KINDS", action="append",
+                   help="per package, mach-nix style: tensorflow=wheel, _default=sdist,wheel; repeatable")
+    g.add_argument("--providers", metavar="FILE", help="the same table from a TOML file ([providers] name = kinds)")
+
+
+def _choose_preference(args: argparse.Namespace):
+    """The Preference the options describe: global flag, then pip's format control, then the provider table."""
+    from ..index.provider import Preference
+
+    if args.prefer_wheels:
+        pref = Preference.prefer_wheels()
+    elif args.prefer_sdist:
+        pref = Preference.prefer_sdist()
+    elif args.only_wheels:
+        pref = Preference.only_wheels()
+    elif args.only_sdist:
+        pref = Preference.only_sdist()
+    else:
+        pref = Preference.pip()
+    pref = pref.with_pip_format_control(args.only_binary or (), args.no_binary or ())
+    if args.providers:
+        pref = Preference.from_toml(args.providers, base=pref)
+    if args.provider:
+        pref = Preference.from_specs(args.provider, base=pref)
+    return pref
 
 
 def _choose_file_json(dist) -> dict:
@@ -71,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from ..target import Target
 
     target = target_from_args(args) or Target.from_host()
-    preference = preference_from_args(args)
+    preference = _choose_preference(args)
     config = IndexConfig.from_pip(index_url=args.index_url, extra_index_urls=args.extra_index_url or (),
                                   find_links=args.find_links or (), no_index=args.no_index)
     index = IndexClient.from_config(config, config.http_client())

@@ -8,11 +8,10 @@ import sys
 import tempfile
 
 from ..errors import UsageError
+from .choose import _choose_preference as preference_from_args
+from .choose import add_index_and_preference_options
 from .common import (
-    add_index_options,
-    add_preference_options,
     add_target_options,
-    preference_from_args,
     print_json,
     split_commas,
     stderr_is_terminal,
@@ -51,8 +50,7 @@ def add_parser(sub) -> None:
     p.add_argument("--map", metavar="FILE", help="soname map overrides (TOML) for the Nix inputs")
     p.add_argument("--jobs", type=int, default=8, metavar="N", help="parallel scans of locked wheels (default 8)")
     add_target_options(p)
-    add_index_options(p)
-    add_preference_options(p)
+    add_index_and_preference_options(p)
     p.set_defaults(run=run)
 
 
