@@ -24,7 +24,6 @@ LINUX = ["--python-version", "3.12", "--platform", "manylinux_2_28_x86_64"]
 WINDOWS = ["--python-version", "3.12", "--platform", "win_amd64"]
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 
-pytestmark = pytest.mark.usefixtures("no_pip_config")  # child processes inherit the cleaned environment
 
 
 def _index(folder: Path, wheels: Iterable[tuple] = (), sdists: Iterable[tuple] = ()) -> Path:
@@ -59,6 +58,14 @@ def _versions(lock: dict) -> Dict[str, str]:
 
 def _package(lock: dict, name: str) -> dict:
     return next(p for p in lock["packages"] if p["name"] == name)
+
+
+@pytest.fixture(autouse=True)
+def only_named_indexes(monkeypatch):
+    """No pip config files, no PIP_* variables of this machine (child processes inherit the same)."""
+    for key in [k for k in os.environ if k.startswith("PIP_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
 
 
 @pytest.fixture

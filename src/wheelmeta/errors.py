@@ -14,13 +14,13 @@ __all__ = [
     "InvalidWheel",
     "InvalidArchive",
     "InvalidSdist",
+    "StoreError",
+    "ResolutionError",
     "MetadataError",
     "SandboxError",
     "NetworkError",
     "IndexError_",
     "NoMatchingDistribution",
-    "StoreError",
-    "ResolutionError",
 ]
 
 
@@ -53,6 +53,15 @@ class InvalidSdist(InvalidArchive):
     """An sdist that cannot be read or is refused by the archive guards."""
 
 
+class StoreError(WheelmetaError):
+    """The metadata store file cannot be used: not a wheelmeta store, corrupt, newer schema, or it lacks a fact
+    an ``--offline`` run needs."""
+
+
+class ResolutionError(WheelmetaError):
+    """No set of versions satisfies the requirements; the reason reads as a chain of who required what."""
+
+
 class MetadataError(WheelmetaError):
     """Metadata that could not be obtained at all (parse problems that still allow a result go to ``problems``)."""
 
@@ -71,12 +80,3 @@ class IndexError_(WheelmetaError):
 
 class NoMatchingDistribution(WheelmetaError):
     """No file on the configured indexes satisfies a requirement for the target and preference."""
-
-
-class StoreError(WheelmetaError):
-    """The metadata store file cannot be used: not a wheelmeta store, corrupt, newer schema, or it lacks a fact
-    an ``--offline`` run needs."""
-
-
-class ResolutionError(WheelmetaError):
-    """No set of versions satisfies the requirements; the reason reads as a chain of who required what."""
