@@ -80,3 +80,18 @@ def test_stored_json_is_rebuilt_by_the_dataclass_field_types():
     facts = _Facts("a.so", (_Note(("libx.so.1",), "required"),), {"libc.so.6": ("GLIBC_2.17",)})
     back = _from_fields(_Facts, json.loads(json.dumps({**dataclasses.asdict(facts), "added_later": 1})))
     assert back == facts and isinstance(back.notes[0], _Note)
+
+
+def test_index_facts_about_a_file_are_kept_with_its_yanked_state(tmp_path):
+    from packaging.version import Version
+
+    from wheelmeta.model import DistFile
+
+    dist = DistFile("demo-1.0.tar.gz", "http://127.0.0.1:9/files/demo-1.0.tar.gz", "sdist", "demo", Version("1.0"),
+                    hashes={"sha256": "ab" * 32}, size=10, yanked="broken", index="http://127.0.0.1:9/simple")
+    with MetadataStore(tmp_path / "s.sqlite") as store:
+        store.record_files([dist])
+        store.record_files([dist])  # listed again: one row
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:
+        assert db.execute("SELECT project, yanked, size, index_url FROM files").fetchall() == [
+            ("demo", "broken", 10, "http://127.0.0.1:9/simple")]

@@ -3,7 +3,8 @@
 Facts are keyed by the file's sha256, so a fact learned once (through any index, mirror or URL) answers every later
 question about the same bytes, and a hash pin in a lock names its facts exactly. What the store holds:
 
-``files``     what an index says about a file: name, project, version, kind, size, requires-python, upload time;
+``files``     what an index says about a file: name, project, version, kind, size, requires-python, upload time,
+              yanked state (reason), and the URL and index it was last listed at;
 ``metadata``  its dependency metadata with provenance (PEP 658, range reads, the sdist chain...);
 ``audits``    for wheels, the scan: the ELF facts of :func:`wheelmeta.extract.audit_wheel` and the top-level
               modules, from which the Nix inputs are computed with whatever soname map is current;
@@ -54,7 +55,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
     sha256 TEXT PRIMARY KEY, filename TEXT NOT NULL, project TEXT NOT NULL, version TEXT NOT NULL,
-    kind TEXT NOT NULL, size INTEGER, requires_python TEXT, upload_time TEXT);
+    kind TEXT NOT NULL, size INTEGER, requires_python TEXT, upload_time TEXT, yanked TEXT, url TEXT NOT NULL,
+    index_url TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS files_by_project ON files (project, version);
 CREATE TABLE IF NOT EXISTS metadata (
     sha256 TEXT PRIMARY KEY, provenance TEXT NOT NULL, static INTEGER NOT NULL, body TEXT NOT NULL,
@@ -173,13 +175,14 @@ class MetadataStore:
 
     def record_files(self, files: Sequence[DistFile]) -> None:
         """Remember what an index says about files that carry a sha256 (others cannot be keyed)."""
-        rows = [(f.sha256, f.filename, f.name, str(f.version), f.kind, f.size, f.requires_python, f.upload_time)
-                for f in files if f.sha256]
+        rows = [(f.sha256, f.filename, f.name, str(f.version), f.kind, f.size, f.requires_python, f.upload_time,
+                 f.yanked, f.url, f.index) for f in files if f.sha256]
         if rows:
             with self._use(write=True) as db:
-                db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO UPDATE SET "
-                               "size = coalesce(excluded.size, size), "
-                               "upload_time = coalesce(excluded.upload_time, upload_time)", rows)
+                db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO "
+                               "UPDATE SET size = coalesce(excluded.size, size), "
+                               "upload_time = coalesce(excluded.upload_time, upload_time), yanked = excluded.yanked",
+                               rows)
 
     # -- metadata --------------------------------------------------------------------------------------------------
 
