@@ -77,6 +77,7 @@ class IndexServer:
     ``fmt``: "auto" (by Accept), "html" or "json". ``pep658``: offer and serve ``.metadata`` files for wheels
     (``metadata_key`` picks the attribute spelling: "data-core-metadata" or the older "data-dist-info-metadata").
     ``truncate`` sends half of each file body (with the full Content-Length) and hangs up.
+    ``etags`` sends an ``ETag`` with each project page and answers 304 to a matching ``If-None-Match``.
     ``gzip_pages`` compresses project pages when the client accepts it, as real indexes do.
     ``yanked`` / ``requires_python`` map filenames to a reason / a specifier. ``bad_metadata_hash`` serves a
     ``.metadata`` file whose bytes do not match the hash the page announces.
@@ -96,6 +97,7 @@ class IndexServer:
         hashes: bool = True,
         gzip_pages: bool = False,
         truncate: bool = False,
+        etags: bool = False,
     ) -> None:
         self.folder = Path(folder)
         self.ranges = ranges
@@ -108,6 +110,7 @@ class IndexServer:
         self.hashes = hashes
         self.gzip_pages = gzip_pages
         self.truncate = truncate
+        self.etags = etags
         self.requests = 0
         self.bytes_sent = 0
         self.by_path: Counter = Counter()
@@ -239,6 +242,11 @@ class IndexServer:
                 use_json = server.fmt == "json" or (server.fmt == "auto" and JSON_TYPE in accept)
                 body = (server.project_json(project) if use_json else server.project_html(project)).encode()
                 ctype = JSON_TYPE if use_json else "text/html; charset=utf-8"
+                if server.etags:
+                    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+                    if self.headers.get("If-None-Match") == etag:
+                        return self._send(304, b"", ctype, {"ETag": etag})
+                    return self._send(200, body, ctype, {"ETag": etag})
                 if server.gzip_pages and "gzip" in self.headers.get("Accept-Encoding", ""):
                     import gzip
 

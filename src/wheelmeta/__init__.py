@@ -23,6 +23,8 @@ _EXPORTS = {
     "InvalidArchive": "errors",
     "InvalidWheel": "errors",
     "InvalidSdist": "errors",
+    "StoreError": "errors",
+    "ResolutionError": "errors",
     "MetadataError": "errors",
     "SandboxError": "errors",
     "NetworkError": "errors",
@@ -55,6 +57,9 @@ _EXPORTS = {
     "IndexConfig": "index.config",
     "HttpClient": "http",
     "read_remote_metadata": "extract.remote",
+    # locking
+    "lock_requirements": "resolve",
+    "MetadataStore": "store",
     # sources
     "ByteSource": "sources",
     "LocalFileSource": "sources",

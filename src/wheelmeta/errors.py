@@ -14,6 +14,8 @@ __all__ = [
     "InvalidWheel",
     "InvalidArchive",
     "InvalidSdist",
+    "StoreError",
+    "ResolutionError",
     "MetadataError",
     "SandboxError",
     "UncontainedError",
@@ -52,6 +54,15 @@ class InvalidWheel(InvalidArchive):
 
 class InvalidSdist(InvalidArchive):
     """An sdist that cannot be read or is refused by the archive guards."""
+
+
+class StoreError(WheelmetaError):
+    """The metadata store file cannot be used: not a wheelmeta store, corrupt, newer schema, or it lacks a fact
+    an ``--offline`` run needs."""
+
+
+class ResolutionError(WheelmetaError):
+    """No set of versions satisfies the requirements; the reason reads as a chain of who required what."""
 
 
 class MetadataError(WheelmetaError):

@@ -80,6 +80,9 @@ class Page:
     url: str
     content_type: str
     text: str
+    etag: Optional[str] = None  # validators kept so a later fetch (the store, a crawl) can ask "changed since?"
+    last_modified: Optional[str] = None
+    not_modified: bool = False  # a 304 to a conditional request: the caller's copy is current
 
 
 def url_to_path(url: str) -> str:
@@ -233,10 +236,12 @@ class HttpClient:
         self.download_to(url, buffer, limit=limit, headers=headers)
         return buffer.getvalue()
 
-    def get_page(self, url: str, *, accept: str) -> Optional[Page]:
+    def get_page(self, url: str, *, accept: str, validators: Optional[Mapping[str, str]] = None) -> Optional[Page]:
         """An index page as text, or None when the server says 404/410 (pip's meaning: no such project here).
 
-        A ``file://`` URL naming a folder reads ``index.html`` inside it, as pip does.
+        A ``file://`` URL naming a folder reads ``index.html`` inside it, as pip does. ``validators`` (``etag``,
+        ``last_modified`` of a copy the caller keeps) make the request conditional; a 304 answer comes back as a
+        Page with ``not_modified`` set and no text.
         """
         if url.startswith("file:"):
             path = url_to_path(url)
@@ -249,10 +254,19 @@ class HttpClient:
             kind = "application/vnd.pypi.simple.v1+json" if path.endswith(".json") else "text/html"
             return Page(url, kind, data.decode("utf-8", "replace"))
         # only encodings _decode_content knows (requests would also offer br when brotli happens to be installed)
-        response = self.request(url, headers={"Accept": accept, "Accept-Encoding": "gzip, deflate"})
+        headers = {"Accept": accept, "Accept-Encoding": "gzip, deflate"}
+        if validators and validators.get("etag"):
+            headers["If-None-Match"] = validators["etag"]
+        if validators and validators.get("last_modified"):
+            headers["If-Modified-Since"] = validators["last_modified"]
+        response = self.request(url, headers=headers)
         if response.status_code in (404, 410):
             response.close()
             return None
+        if response.status_code == 304 and validators:
+            response.close()
+            return Page(response.url, "", "", etag=validators.get("etag"),
+                        last_modified=validators.get("last_modified"), not_modified=True)
         self._check_status(url, response)
         with response:
             data = b"".join(self._iter_body(response, 256 * 1024))
@@ -260,7 +274,8 @@ class HttpClient:
         data = _decode_content(url, data, response.headers.get("Content-Encoding", ""))
         content_type = response.headers.get("Content-Type", "text/html")
         charset = _charset(content_type)
-        return Page(response.url, content_type, data.decode(charset, "replace"))
+        return Page(response.url, content_type, data.decode(charset, "replace"),
+                    etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified"))
 
     def download_to(
         self, url: str, fileobj: IO[bytes], *, limit: Optional[int] = None, response=None,

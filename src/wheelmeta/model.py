@@ -119,6 +119,7 @@ class DistFile:
     yanked: Optional[str] = None  # None: not yanked; "" or a reason: yanked
     core_metadata: Optional[Mapping[str, str]] = None  # PEP 658/714: {} when offered without hashes
     index: str = ""  # the index URL or folder it came from
+    upload_time: Optional[str] = None  # ISO 8601, when the index says (PEP 700 JSON ``upload-time``)
 
     @property
     def sha256(self) -> Optional[str]:

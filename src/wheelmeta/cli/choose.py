@@ -32,6 +32,12 @@ def add_parser(sub) -> None:
                    help="a pip constraints file; repeatable; binds together with pip's configured ones "
                    "(constraint / PIP_CONSTRAINT)")
     add_target_options(p)
+    add_index_and_preference_options(p)
+    p.set_defaults(run=run)
+
+
+def add_index_and_preference_options(p: argparse.ArgumentParser) -> None:
+    """Where files come from and which kind is taken (shared with ``wheelmeta lock``)."""
     g = p.add_argument_group("indexes (default: pip's configuration)")
     g.add_argument("-i", "--index-url", metavar="URL", help="main index (PEP 503/691), replaces pip's configured one")
     g.add_argument("--extra-index-url", metavar="URL", action="append", help="another index; repeatable")
@@ -51,7 +57,6 @@ def add_parser(sub) -> None:
     g.add_argument("--provider", metavar="NAME=KINDS", action="append",
                    help="per package, mach-nix style: tensorflow=wheel, _default=sdist,wheel; repeatable")
     g.add_argument("--providers", metavar="FILE", help="the same table from a TOML file ([providers] name = kinds)")
-    p.set_defaults(run=run)
 
 
 def _choose_preference(args: argparse.Namespace):

@@ -28,7 +28,7 @@ from packaging.version import InvalidVersion, Version
 from ..errors import IndexError_, InvalidWheel
 from ..model import DistFile
 
-__all__ = ["IndexClient", "parse_html_page", "parse_json_page", "dist_file_from_filename", "SDIST_SUFFIXES"]
+__all__ = ["IndexClient", "project_page_url", "parse_html_page", "parse_json_page", "dist_file_from_filename", "SDIST_SUFFIXES"]
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +182,7 @@ def parse_json_page(text: str, page_url: str, *, project: Optional[str] = None, 
             core_metadata=_core_metadata_from_json(core),
             size=size if isinstance(size, int) else None,
             index=index,
+            upload_time=str(entry["upload-time"]) if entry.get("upload-time") else None,
         )
         if found is not None:
             out.append(found)
@@ -239,10 +240,18 @@ class IndexClient:
         return list(self._cache[key])
 
     def _index_files(self, index_url: str, project: str) -> List[DistFile]:
-        url = f"{index_url.rstrip('/')}/{project}/"
-        page = self.http.get_page(url, accept=ACCEPT)
+        page = self._project_page(index_url, project)
         if page is None:
             return []
+        return self._parse_project_page(page, index_url, project)
+
+    def _project_page(self, index_url: str, project: str):
+        """The project's page on one index (an :class:`~wheelmeta.http.Page`), None when the index has no such
+        project. A subclass may answer from elsewhere (the metadata store does, for ``--offline``)."""
+        return self.http.get_page(project_page_url(index_url, project), accept=ACCEPT)
+
+    @staticmethod
+    def _parse_project_page(page, index_url: str, project: str) -> List[DistFile]:
         if "json" in page.content_type.lower():
             return parse_json_page(page.text, page.url, project=project, index=index_url)
         return parse_html_page(page.text, page.url, project=project, index=index_url)
@@ -275,6 +284,11 @@ class IndexClient:
             return []
         with open(path, encoding="utf-8", errors="replace") as f:
             return _html_links(f.read(), Path(path).resolve().as_uri())
+
+
+def project_page_url(index_url: str, project: str) -> str:
+    """The PEP 503 URL of a project on an index: ``<index>/<canonical name>/``."""
+    return f"{index_url.rstrip('/')}/{canonicalize_name(project)}/"
 
 
 def _first_by_filename(files: Iterable[DistFile]) -> List[DistFile]:

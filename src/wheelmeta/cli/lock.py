@@ -1,0 +1,180 @@
+"""``wheelmeta lock``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+from ..errors import UsageError
+from .choose import _choose_preference as preference_from_args
+from .choose import add_index_and_preference_options
+from .common import (
+    add_target_options,
+    print_json,
+    split_commas,
+    stderr_is_terminal,
+    target_from_args,
+)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "lock",
+        help="resolve requirements for a target into a PEP 751 pylock.toml",
+        description="Resolve requirements (strings, pip requirement files, a pyproject.toml's [project] "
+        "dependencies, a script's PEP 723 metadata) for a target with resolvelib, and write a pylock.toml that lists "
+        "each package's wheel for the target and its sdist, with the wheel's native Nix inputs under "
+        "[packages.tool.wheelmeta.nix]. Facts are kept in the metadata store, so a second lock is fast and "
+        "--offline needs no network.",
+    )
+    p.add_argument("items", nargs="*", metavar="REQ|FILE",
+                   help="a requirement (\"numpy>=1.17\", \"name @ URL\"), a requirements .txt/.in file, a "
+                   "pyproject.toml, or a .py script with a '# /// script' block")
+    p.add_argument("-r", "--requirement", metavar="FILE", action="append", default=[],
+                   help="a pip requirements file (-r/-c includes, index options, --hash pins); repeatable")
+    p.add_argument("-c", "--constraint", metavar="FILE", action="append", default=[],
+                   help="a pip constraints file: narrows versions without requiring; repeatable")
+    p.add_argument("--extras", metavar="NAMES", action="append",
+                   help="optional-dependencies of the pyproject.toml to include (comma-separated); repeatable")
+    p.add_argument("-o", "--output", metavar="FILE", default="pylock.toml", help="the lock file (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.add_argument("--offline", action="store_true",
+                   help="resolve from the metadata store alone; a fact it lacks is an error naming the project")
+    p.add_argument("--cache-dir", metavar="DIR",
+                   help="folder of the metadata store (default: $WHEELMETA_CACHE_DIR, else $XDG_CACHE_HOME/wheelmeta)")
+    p.add_argument("--sdists", choices=("needed", "all"), default="needed",
+                   help="read the sdists of packages without a wheel for the target only (needed, the default), or "
+                   "every locked sdist for its build requirements and dependencies (all)")
+    p.add_argument("--map", metavar="FILE", help="soname map overrides (TOML) for the Nix inputs")
+    p.add_argument("--jobs", type=int, default=8, metavar="N", help="parallel scans of locked wheels (default 8)")
+    add_target_options(p)
+    add_index_and_preference_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..index.config import IndexConfig
+    from ..patchelf_nix.sonames import SonameMap
+    from ..resolve.facts import Facts, StoreIndexClient
+    from ..resolve.inputs import LockInputs
+    from ..resolve.lockfile import lock_document, render_lock
+    from ..resolve.provider import resolve
+    from ..store import MetadataStore
+    from ..target import Target
+
+    if args.jobs < 1:
+        raise UsageError("--jobs", "must be at least 1")
+    inputs = LockInputs.from_arguments(args.items, args.requirement, args.constraint, split_commas(args.extras))
+    target = target_from_args(args) or Target.from_host()
+    _check_requires_python(inputs, target)
+    preference = preference_from_args(args)
+    soname_map = SonameMap.load(args.map)
+    config = IndexConfig.from_pip(index_url=args.index_url or inputs.index_url,
+                                  extra_index_urls=[*(args.extra_index_url or ()), *inputs.extra_index_urls],
+                                  find_links=[*(args.find_links or ()), *inputs.find_links],
+                                  no_index=args.no_index or inputs.no_index)
+    http = config.http_client()
+    with MetadataStore.open(args.cache_dir, readonly=args.offline) as store:
+        index = StoreIndexClient(store, config.index_urls(), config.find_links, http, offline=args.offline)
+        facts = Facts(store, index, target, offline=args.offline)
+        try:
+            with _Progress("resolving", args) as progress:
+                resolution = resolve(inputs.requirements, facts, preference,
+                                     constraints=_constraints(inputs, target), origins=inputs.origins,
+                                     on_pin=progress.step)
+        finally:
+            facts.close()
+        wheels = sum(1 for p in resolution.packages.values() if p.candidate.wheel is not None)
+        with _Progress("scanning", args, total=wheels) as progress:
+            document = lock_document(resolution, facts, soname_map=soname_map, sdists=args.sdists,
+                                     hashes=inputs.hashes, hash_origins=inputs.hash_origins, jobs=args.jobs,
+                                     on_scan=progress.step)
+        text = render_lock(document)
+        _write_atomically(args.output, text)
+        summary = {
+            "output": args.output,
+            "packages": len(resolution.packages),
+            "target": target.describe(),
+            "rounds": resolution.rounds,
+            "requests": http.requests,
+            "bytes_received": http.bytes_received,
+            "store": {"path": str(store.path), "facts_read": store.reads, "facts_written": store.writes},
+            "locked": {name: str(p.version) for name, p in resolution.packages.items()},
+        }
+    if args.json:
+        print_json(summary)
+    elif not args.quiet:
+        print(f"wheelmeta: locked {summary['packages']} packages for {summary['target']} into {args.output} "
+              f"({http.requests} requests, {store.reads} facts from the store)", file=sys.stderr)
+    return 0
+
+
+def _constraints(inputs, target):
+    """-c lines whose markers hold on the target, merged per project."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.utils import canonicalize_name
+
+    env = target.marker_environment()
+    out = {}
+    for req in inputs.constraints:
+        if req.marker is None or req.marker.evaluate({**env, "extra": ""}):
+            name = canonicalize_name(req.name)
+            out[name] = out.get(name, SpecifierSet()) & req.specifier
+    return out
+
+
+def _check_requires_python(inputs, target) -> None:
+    """A project that says it needs another Python than the target's is a usage error, not a silent lock."""
+    if not inputs.requires_python:
+        return
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        spec = SpecifierSet(inputs.requires_python)
+    except InvalidSpecifier as exc:
+        raise UsageError("requires-python", f"{inputs.requires_python!r}: {exc}") from None
+    python = target.marker_environment()["python_full_version"]
+    if not spec.contains(python, prereleases=True):
+        raise UsageError("requires-python", f"the project asks for Python {spec}; the target has {python} "
+                                            "(choose another --python-version)")
+
+
+def _write_atomically(path: str, text: str) -> None:
+    """Write next to the destination, then rename: a reader never sees half a lock."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=".pylock-", suffix=".toml", dir=folder)
+    except OSError as exc:
+        raise UsageError(path, f"cannot write here: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(temporary, path)
+    except OSError as exc:
+        os.unlink(temporary)
+        raise UsageError(path, f"cannot write: {exc.strerror or exc}") from None
+
+
+class _Progress:
+    """A tqdm bar on a terminal (not with -q or --json); a no-op otherwise."""
+
+    def __init__(self, what: str, args: argparse.Namespace, total=None) -> None:
+        self.bar = None
+        if stderr_is_terminal() and not args.quiet and not args.json:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=what, unit="pkg", file=sys.stderr, leave=False)
+
+    def step(self, name: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(name, refresh=False)
+            self.bar.update(1)
+
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()

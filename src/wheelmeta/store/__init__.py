@@ -1,0 +1,345 @@
+"""The metadata store: one SQLite file of every fact wheelmeta has learned about a distribution file.
+
+Facts are keyed by the file's sha256, so a fact learned once (through any index, mirror or URL) answers every later
+question about the same bytes, and a hash pin in a lock names its facts exactly. What the store holds:
+
+``files``     what an index says about a file: name, project, version, kind, size, requires-python, upload time,
+              yanked state (reason), and the URL and index it was last listed at;
+``metadata``  its dependency metadata with provenance (PEP 658, range reads, the sdist chain...);
+``audits``    for wheels, the scan: the ELF facts of :func:`wheelmeta.extract.audit_wheel` and the top-level
+              modules, from which the Nix inputs are computed with whatever soname map is current;
+``pages``     index pages (project listings) with their ``ETag`` / ``Last-Modified``, so an offline resolution can
+              list files and a crawler can re-ask with conditional requests;
+``failures``  what could not be learned about a file and why (a failed sdist is data for a crawler, not a stop).
+
+The file lives under the user cache folder (``$XDG_CACHE_HOME/wheelmeta/store.sqlite``), moved with
+``--cache-dir`` or ``WHEELMETA_CACHE_DIR``. Several processes share it: WAL journal, a busy timeout, short
+transactions, one connection per process. A file that is not a wheelmeta store (another database, garbage, a store
+of a newer schema) is a :class:`~wheelmeta.errors.StoreError` naming it.
+
+    >>> store = MetadataStore.open()                                    # doctest: +SKIP
+    >>> store.metadata("ab12...")                                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import json
+import os
+import sqlite3
+import threading
+import typing
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from ..errors import StoreError
+from ..model import DistFile, DistMetadata, WheelAudit
+
+__all__ = ["MetadataStore", "default_store_path", "SCHEMA_VERSION", "STORE_FILENAME", "CACHE_DIR_ENV"]
+
+#: Bumped when a table changes shape; an older wheelmeta refuses a newer store instead of misreading it.
+SCHEMA_VERSION = 1
+STORE_FILENAME = "store.sqlite"
+CACHE_DIR_ENV = "WHEELMETA_CACHE_DIR"
+_APPLICATION = "wheelmeta-store"
+#: Seconds a writer waits for another process's transaction before giving up.
+BUSY_TIMEOUT = 60.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    sha256 TEXT PRIMARY KEY, filename TEXT NOT NULL, project TEXT NOT NULL, version TEXT NOT NULL,
+    kind TEXT NOT NULL, size INTEGER, requires_python TEXT, upload_time TEXT, yanked TEXT, url TEXT NOT NULL,
+    index_url TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS files_by_project ON files (project, version);
+CREATE TABLE IF NOT EXISTS metadata (
+    sha256 TEXT PRIMARY KEY, provenance TEXT NOT NULL, static INTEGER NOT NULL, body TEXT NOT NULL,
+    recorded_at TEXT NOT NULL, recorded_by TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audits (
+    sha256 TEXT PRIMARY KEY, body TEXT NOT NULL, recorded_at TEXT NOT NULL, recorded_by TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pages (
+    url TEXT PRIMARY KEY, project TEXT NOT NULL, index_url TEXT NOT NULL, final_url TEXT NOT NULL,
+    content_type TEXT NOT NULL, body TEXT NOT NULL, etag TEXT, last_modified TEXT, fetched_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS pages_by_project ON pages (project);
+CREATE TABLE IF NOT EXISTS failures (
+    sha256 TEXT NOT NULL, step TEXT NOT NULL, reason TEXT NOT NULL, recorded_at TEXT NOT NULL,
+    PRIMARY KEY (sha256, step));
+"""
+
+
+def default_store_path(cache_dir: Optional[Union[str, os.PathLike]] = None) -> Path:
+    """``cache_dir``/store.sqlite; else ``$WHEELMETA_CACHE_DIR``, else ``$XDG_CACHE_HOME/wheelmeta``, else
+    ``~/.cache/wheelmeta``."""
+    folder = cache_dir or os.environ.get(CACHE_DIR_ENV)
+    if not folder:
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(xdg, "wheelmeta")
+    return Path(folder) / STORE_FILENAME
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class MetadataStore:
+    """One store file, shared safely by threads of this process and by other processes."""
+
+    def __init__(self, path: Union[str, os.PathLike], *, readonly: bool = False) -> None:
+        from .. import __version__
+
+        self.path = Path(path)
+        self.readonly = readonly
+        self._version = f"wheelmeta {__version__}"
+        self._lock = threading.Lock()
+        self._db = self._connect()
+        self.reads = 0  # facts answered from the store (benchmarks and --json summaries report it)
+        self.writes = 0
+
+    @classmethod
+    def open(cls, cache_dir: Optional[Union[str, os.PathLike]] = None, **kwargs) -> "MetadataStore":
+        """The store under ``cache_dir`` (default: see :func:`default_store_path`), created when missing."""
+        return cls(default_store_path(cache_dir), **kwargs)
+
+    # -- opening ---------------------------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.readonly and not self.path.is_file():
+            raise StoreError(self.path, "no metadata store here (run once without --offline to fill it)")
+        if not self.readonly:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(self.path.parent, f"cannot create the store folder: {exc.strerror or exc}") from None
+        try:
+            db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+            db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            self._check_or_create(db)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(self.path, f"not a usable wheelmeta metadata store ({exc}); move it away or use "
+                                        "--cache-dir") from None
+        return db
+
+    def _check_or_create(self, db: sqlite3.Connection) -> None:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "meta" not in tables:
+            raise StoreError(self.path, "an SQLite database of another program, not a wheelmeta store")
+        if not tables:
+            if self.readonly:
+                raise StoreError(self.path, "an empty database, not a wheelmeta store")
+            db.execute("PRAGMA journal_mode = WAL")
+            with _transaction(db):
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    db.execute(statement)
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?), ('schema_version', ?)",
+                           (_APPLICATION, str(SCHEMA_VERSION)))
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+        if meta.get("application") != _APPLICATION:
+            raise StoreError(self.path, "an SQLite database of another program, not a wheelmeta store")
+        version = meta.get("schema_version", "")
+        if not version.isdigit() or int(version) > SCHEMA_VERSION:
+            raise StoreError(self.path, f"store schema {version!r} is newer than this wheelmeta's "
+                                        f"({SCHEMA_VERSION}); upgrade wheelmeta or use another --cache-dir")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "MetadataStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _use(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """The connection, under this process's lock; SQLite errors become a StoreError naming the file."""
+        if write and self.readonly:
+            raise StoreError(self.path, "the store is open read-only")
+        with self._lock:
+            try:
+                if write:
+                    with _transaction(self._db):
+                        yield self._db
+                else:
+                    yield self._db
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(self.path, f"metadata store error: {exc}") from None
+
+    # -- files -----------------------------------------------------------------------------------------------------
+
+    def record_files(self, files: Sequence[DistFile]) -> None:
+        """Remember what an index says about files that carry a sha256 (others cannot be keyed)."""
+        rows = [(f.sha256, f.filename, f.name, str(f.version), f.kind, f.size, f.requires_python, f.upload_time,
+                 f.yanked, f.url, f.index) for f in files if f.sha256]
+        if rows:
+            with self._use(write=True) as db:
+                db.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO "
+                               "UPDATE SET size = coalesce(excluded.size, size), "
+                               "upload_time = coalesce(excluded.upload_time, upload_time), yanked = excluded.yanked",
+                               rows)
+
+    # -- metadata --------------------------------------------------------------------------------------------------
+
+    def metadata(self, sha256: Optional[str]) -> Optional[DistMetadata]:
+        """The metadata recorded for the file with this sha256, or None."""
+        body = self._body("metadata", sha256)
+        return None if body is None else metadata_from_json(body)
+
+    def _body(self, table: str, sha256: Optional[str]) -> Optional[dict]:
+        """The JSON body stored for a file in ``table`` ("metadata" or "audits"), or None."""
+        if not sha256:
+            return None
+        with self._use() as db:
+            row = db.execute(f"SELECT body FROM {table} WHERE sha256 = ?", (sha256.lower(),)).fetchone()  # noqa: S608
+        if row is None:
+            return None
+        self.reads += 1
+        return json.loads(row[0])
+
+    def record_metadata(self, sha256: str, metadata: DistMetadata) -> None:
+        body = json.dumps(metadata_to_json(metadata), sort_keys=True)
+        with self._use(write=True) as db:
+            db.execute("INSERT OR REPLACE INTO metadata VALUES (?, ?, ?, ?, ?, ?)",
+                       (sha256.lower(), metadata.provenance, int(metadata.static), body, _now(), self._version))
+        self.writes += 1
+
+    # -- scans -----------------------------------------------------------------------------------------------------
+
+    def audit(self, sha256: Optional[str]) -> Optional[Tuple[WheelAudit, Tuple[str, ...]]]:
+        """(the wheel's audit, its top-level modules) recorded for this sha256, or None."""
+        body = self._body("audits", sha256)
+        return None if body is None else (audit_from_json(body["audit"]), tuple(body["modules"]))
+
+    def record_audit(self, sha256: str, audit: WheelAudit, modules: Sequence[str]) -> None:
+        body = json.dumps({"audit": dataclasses.asdict(audit), "modules": list(modules)}, sort_keys=True)
+        with self._use(write=True) as db:
+            db.execute("INSERT OR REPLACE INTO audits VALUES (?, ?, ?, ?)",
+                       (sha256.lower(), body, _now(), self._version))
+        self.writes += 1
+
+    def record_failure(self, sha256: str, step: str, reason: str) -> None:
+        with self._use(write=True) as db:
+            db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?)", (sha256.lower(), step, reason, _now()))
+
+    # -- index pages -----------------------------------------------------------------------------------------------
+
+    def page(self, url: str, *, count: bool = True) -> Optional[dict]:
+        """The stored page for a project URL: ``final_url``, ``content_type``, ``body``, ``etag``,
+        ``last_modified``, ``fetched_at``; or None. ``count=False`` for a look at its validators only."""
+        with self._use() as db:
+            row = db.execute("SELECT final_url, content_type, body, etag, last_modified, fetched_at FROM pages "
+                             "WHERE url = ?", (url,)).fetchone()
+        if row is None:
+            return None
+        self.reads += count
+        return dict(zip(("final_url", "content_type", "body", "etag", "last_modified", "fetched_at"), row))
+
+    def record_page(self, url: str, project: str, index_url: str, page) -> None:
+        """Keep an index page (an :class:`~wheelmeta.http.Page`) with its validators."""
+        with self._use(write=True) as db:
+            db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (url, project, index_url, page.url, page.content_type, page.text, page.etag,
+                        page.last_modified, _now()))
+
+    def counts(self) -> Mapping[str, int]:
+        """Rows per table, for ``--json`` summaries and tests."""
+        with self._use() as db:
+            return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed names
+                    for t in ("files", "metadata", "audits", "pages", "failures")}
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE: take the write lock up front, so two writers queue on busy_timeout instead of one failing
+    on upgrade from a read lock."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# (de)serialising facts: JSON with stable keys, read back into the same frozen dataclasses
+
+
+def metadata_to_json(md: DistMetadata) -> dict:
+    """The JSON ``wheelmeta metadata --json`` prints, plus the Metadata-Version: what the store keeps."""
+    return {**md.to_json(), "metadata_version": md.metadata_version,
+            "build_requires": [str(r) for r in md.build_requires]}
+
+
+def metadata_from_json(body: Mapping) -> DistMetadata:
+    """Inverse of :func:`metadata_to_json`; an entry that no longer parses is kept as a problem, not dropped."""
+    problems: List[str] = list(body.get("problems", ()))
+    requires_python = None
+    if body.get("requires_python"):
+        try:
+            requires_python = SpecifierSet(body["requires_python"])
+        except InvalidSpecifier:
+            problems.append(f"stored Requires-Python {body['requires_python']!r} does not parse")
+    return DistMetadata(
+        name=body["name"],
+        version=body["version"],
+        requires_python=requires_python,
+        requires_dist=_requirements(body.get("requires_dist", ()), problems),
+        provides_extra=tuple(body.get("provides_extra", ())),
+        provenance=body["provenance"],
+        problems=tuple(problems),
+        source=body.get("file", ""),
+        metadata_version=body.get("metadata_version"),
+        build_requires=_requirements(body.get("build_requires", ()), problems),
+        isolation=body.get("isolation"),
+        python_version=body.get("python_version"),
+    )
+
+
+def _requirements(texts: Sequence[str], problems: List[str]) -> Tuple[Requirement, ...]:
+    out = []
+    for text in texts:
+        try:
+            out.append(Requirement(text))
+        except InvalidRequirement:
+            problems.append(f"stored requirement {text!r} does not parse")
+    return tuple(out)
+
+
+def audit_from_json(body: Mapping) -> WheelAudit:
+    """A WheelAudit from its stored JSON, rebuilt by the dataclasses' own field types (tuples, mappings, nested
+    ElfFacts and named tuples), so a field added later reads back from a store written before it as its default."""
+    return _from_fields(WheelAudit, body)
+
+
+def _from_fields(cls, data: Mapping):
+    hints = typing.get_type_hints(cls)
+    values = {f.name: _coerce(hints[f.name], data[f.name]) for f in dataclasses.fields(cls) if f.name in data}
+    return cls(**values)
+
+
+def _coerce(hint, value):
+    """``value`` (from JSON) as the type ``hint`` names: lists become tuples, objects dataclasses or named tuples."""
+    if value is None:
+        return None
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union:
+        return _coerce(next(a for a in args if a is not type(None)), value)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v) for v in value)
+        return tuple(_coerce(a, v) for a, v in zip(args, value))
+    if origin in (dict, collections.abc.Mapping) and len(args) == 2:
+        return {k: _coerce(args[1], v) for k, v in value.items()}
+    if isinstance(hint, type) and issubclass(hint, tuple) and hasattr(hint, "_fields"):
+        types = typing.get_type_hints(hint)
+        return hint(*(_coerce(types.get(name), v) for name, v in zip(hint._fields, value)))
+    if dataclasses.is_dataclass(hint):
+        return _from_fields(hint, value)
+    return value

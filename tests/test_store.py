@@ -1,0 +1,97 @@
+"""store/: the SQLite metadata store, its schema check and the facts it keeps."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from typing import Mapping, NamedTuple, Optional, Tuple
+
+import pytest
+from builders import make_wheel
+from elfbuild import PYEXT_SOURCE, compile_so
+
+from wheelmeta import audit_wheel, read_metadata
+from wheelmeta.errors import StoreError
+from wheelmeta.store import SCHEMA_VERSION, MetadataStore, default_store_path
+
+
+def test_metadata_round_trips_with_its_provenance(tmp_path):
+    wheel = make_wheel(tmp_path, "demo", "1.0", requires=['idna; extra == "x"', "six>=1"], requires_python=">=3.8")
+    md = read_metadata(str(wheel))
+    with MetadataStore(tmp_path / "s.sqlite") as store:
+        store.record_metadata("AB" * 32, md)
+        back = store.metadata("ab" * 32)
+    assert back.provenance == "wheel-metadata"
+    assert [str(r) for r in back.requires_dist] == [str(r) for r in md.requires_dist]
+    assert str(back.requires_python) == ">=3.8"
+
+
+def test_an_audit_round_trips_and_gives_the_same_facts(tmp_path):
+    ext = compile_so(tmp_path / "b", "_c.cpython-312-x86_64-linux-gnu.so", PYEXT_SOURCE.format(module="_c"),
+                     libs=["z"])
+    wheel = make_wheel(tmp_path, "zd", "1.0", tag="cp312-cp312-manylinux_2_17_x86_64",
+                       files={"zd/_c.cpython-312-x86_64-linux-gnu.so": ext.read_bytes()})
+    audit = audit_wheel(str(wheel))
+    with MetadataStore(tmp_path / "s.sqlite") as store:
+        store.record_audit("cd" * 32, audit, ["zd"])
+        back, modules = store.audit("cd" * 32)
+    assert back == audit and modules == ("zd",)
+
+
+def test_a_store_of_a_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "s.sqlite"
+    MetadataStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(StoreError, match="newer than this wheelmeta"):
+        MetadataStore(path)
+
+
+def test_offline_without_a_store_file_says_to_fill_it(tmp_path):
+    with pytest.raises(StoreError, match="no metadata store here"):
+        MetadataStore(tmp_path / "none.sqlite", readonly=True)
+
+
+def test_the_cache_dir_variable_moves_the_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("WHEELMETA_CACHE_DIR", str(tmp_path / "c"))
+    assert default_store_path() == tmp_path / "c" / "store.sqlite"
+    monkeypatch.delenv("WHEELMETA_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_store_path() == tmp_path / "xdg" / "wheelmeta" / "store.sqlite"
+
+
+class _Note(NamedTuple):
+    sonames: Tuple[str, ...]
+    priority: str
+
+
+@dataclasses.dataclass(frozen=True)
+class _Facts:
+    path: str
+    notes: Tuple[_Note, ...] = ()
+    versions: Mapping[str, Tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    soname: Optional[str] = None
+
+
+def test_stored_json_is_rebuilt_by_the_dataclass_field_types():
+    from wheelmeta.store import _from_fields
+
+    facts = _Facts("a.so", (_Note(("libx.so.1",), "required"),), {"libc.so.6": ("GLIBC_2.17",)})
+    back = _from_fields(_Facts, json.loads(json.dumps({**dataclasses.asdict(facts), "added_later": 1})))
+    assert back == facts and isinstance(back.notes[0], _Note)
+
+
+def test_index_facts_about_a_file_are_kept_with_its_yanked_state(tmp_path):
+    from packaging.version import Version
+
+    from wheelmeta.model import DistFile
+
+    dist = DistFile("demo-1.0.tar.gz", "http://127.0.0.1:9/files/demo-1.0.tar.gz", "sdist", "demo", Version("1.0"),
+                    hashes={"sha256": "ab" * 32}, size=10, yanked="broken", index="http://127.0.0.1:9/simple")
+    with MetadataStore(tmp_path / "s.sqlite") as store:
+        store.record_files([dist])
+        store.record_files([dist])  # listed again: one row
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:
+        assert db.execute("SELECT project, yanked, size, index_url FROM files").fetchall() == [
+            ("demo", "broken", 10, "http://127.0.0.1:9/simple")]
