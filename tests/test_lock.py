@@ -347,6 +347,16 @@ def test_a_constraints_file_narrows_a_dependency_without_requiring_it(tmp_path, 
     assert code == 0 and _versions(lock) == {"app": "1.0", "lib": "1.0"}
 
 
+def test_pips_configured_constraints_bind_as_they_do_for_pip_and_choose(tmp_path, serve, capsys, monkeypatch):
+    folder = _index(tmp_path / "index", [("app", "1.0", ["lib"]), ("lib", "1.0", []), ("lib", "2.0", [])])
+    (tmp_path / "constraints.txt").write_text("lib<2\n")
+    config = tmp_path / "pip.conf"
+    config.write_text(f"[global]\nconstraint = {tmp_path / 'constraints.txt'}\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(config))
+    code, lock, _ = _lock(tmp_path, serve(folder), "app", *LINUX, capsys=capsys)
+    assert code == 0 and _versions(lock) == {"app": "1.0", "lib": "1.0"}
+
+
 def test_a_script_with_inline_metadata_is_locked_with_the_index_of_its_requirements_file(tmp_path, serve, capsys):
     server = serve(_index(tmp_path / "index", [("lib", "1.0", [])]))
     script = tmp_path / "tool.py"

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             with _Progress("resolving", args) as progress:
                 resolution = resolve(inputs.requirements, facts, preference,
-                                     constraints=_constraints(inputs, target), origins=inputs.origins,
+                                     constraints=_constraints(inputs, target, config), origins=inputs.origins,
                                      on_pin=progress.step)
         finally:
             facts.close()
@@ -111,14 +111,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _constraints(inputs, target):
-    """-c lines whose markers hold on the target, merged per project."""
+def _constraints(inputs, target, config):
+    """-c lines and pip's configured constraints files (``constraint`` / ``PIP_CONSTRAINT``, as pip and
+    ``choose`` bind them) whose markers hold on the target, merged per project."""
     from packaging.specifiers import SpecifierSet
     from packaging.utils import canonicalize_name
 
+    from ..index.constraints import Constraints
+
     env = target.marker_environment()
+    configured = [c.requirement for c in Constraints.from_files(config.constraint_files).items]
     out = {}
-    for req in inputs.constraints:
+    for req in [*inputs.constraints, *configured]:
         if req.marker is None or req.marker.evaluate({**env, "extra": ""}):
             name = canonicalize_name(req.name)
             out[name] = out.get(name, SpecifierSet()) & req.specifier
