@@ -421,3 +421,21 @@ def test_setup_py_run_by_another_python_than_the_targets_is_a_problem_in_the_loc
     assert code == 0, err
     problems = _package(lock, "legacy")["tool"]["wheelmeta"]["problems"]
     assert any("not the target's 3.1" in p for p in problems)
+
+
+def test_requirements_in_env_nix_out_evaluates_with_wheels_or_sdists_chosen_at_evaluation(tmp_path, serve, capsys):
+    from nixstub import evaluate_environment, nix_parse, require_nix
+
+    require_nix()
+    folder = _index(tmp_path / "index", [("app", "1.0", ["corelib"]), ("corelib", "1.0", [])],
+                    sdists=[("corelib", "1.0", {"PKG-INFO": metadata_text("corelib", "1.0")})])
+    server = serve(folder)
+    env_file = tmp_path / "env.nix"
+    code, lock, err = _lock(tmp_path, server, "app", "--env", str(env_file), *LINUX, capsys=capsys)
+    assert code == 0 and env_file.exists(), err
+    nix_parse(env_file)
+    wheels = evaluate_environment(env_file, tmp_path, [], ["setuptools", "wheel"], "{ preferWheels = true; }")["packages"]
+    sdists = evaluate_environment(env_file, tmp_path, [], ["setuptools", "wheel"], "{ preferWheels = false; }")["packages"]
+    assert wheels["corelib"]["src"]["url"] == _package(lock, "corelib")["wheels"][0]["url"]
+    assert sdists["corelib"]["src"]["url"] == _package(lock, "corelib")["sdist"]["url"]
+    assert sdists["app"]["src"]["url"] == _package(lock, "app")["wheels"][0]["url"]  # wheel-only: whatever the flag

@@ -39,6 +39,8 @@ def add_parser(sub) -> None:
     p.add_argument("--extras", metavar="NAMES", action="append",
                    help="optional-dependencies of the pyproject.toml to include (comma-separated); repeatable")
     p.add_argument("-o", "--output", metavar="FILE", default="pylock.toml", help="the lock file (default: %(default)s)")
+    p.add_argument("--env", metavar="FILE", help="also write the Nix environment of the lock to FILE, as "
+                   "'wheelmeta env' does: requirements in, env.nix out, in one command")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--offline", action="store_true",
                    help="resolve from the metadata store alone; a fact it lacks is an error naming the project")
@@ -93,8 +95,14 @@ def run(args: argparse.Namespace) -> int:
                                      on_scan=progress.step)
         text = render_lock(document)
         _write_atomically(args.output, text)
+        if args.env:
+            from ..patchelf_nix.environment import read_pylock
+            from .env import write_environment
+
+            write_environment(read_pylock(args.output), args.env, lock_path=args.output)
         summary = {
             "output": args.output,
+            "env": args.env,
             "packages": len(resolution.packages),
             "target": target.describe(),
             "rounds": resolution.rounds,
@@ -155,6 +163,9 @@ def _write_atomically(path: str, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; a lock is an ordinary file
         os.replace(temporary, path)
     except OSError as exc:
         os.unlink(temporary)
