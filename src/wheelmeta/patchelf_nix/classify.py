@@ -115,12 +115,15 @@ def needed_sonames(audit: WheelAudit) -> List[str]:
     Members built for another architecture than the audit's are left out: autoPatchelfHook skips them too
     ("its architecture differs from target")."""
     seen: Dict[str, None] = {}
-    for elf in audit.elf_files:
-        if audit.arch and elf.machine and elf.machine != audit.arch:
-            continue
+    for elf in _own_architecture(audit):
         for soname in elf.needed:
             seen.setdefault(soname, None)
     return list(seen)
+
+
+def _own_architecture(audit: WheelAudit):
+    """The ELF members of the audit's architecture (all of them when it has none)."""
+    return (elf for elf in audit.elf_files if not (audit.arch and elf.machine and elf.machine != audit.arch))
 
 
 def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None, nixpkgs=None) -> NixInputs:
@@ -138,7 +141,11 @@ def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None, nixpkg
     by_soname: Dict[str, Dict[str, Optional[str]]] = {}
     unverified, problems, optional_unknown = [], [], []
     in_wheel = carried_in_wheel(audit)
-    for soname in needed_sonames(audit):
+    # DT_NEEDED first, then what .note.dlopen notes declare (autoPatchelfHook resolves those too)
+    needs: Dict[str, Optional[str]] = dict.fromkeys(needed_sonames(audit))
+    for soname, priority in dlopen_sonames(audit, soname_map, in_wheel):
+        needs[soname] = priority
+    for soname, dlopen in needs.items():
         cls, entry, problem = _wheel_class(soname, in_wheel, audit.preloaded_libs), None, None
         if cls is None:
             entry = soname_map.lookup(soname)
@@ -147,6 +154,8 @@ def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None, nixpkg
             cls = "unknown" if entry is None else entry.cls
         attribute = entry.attribute if entry is not None else None
         by_soname[soname] = {"class": cls, "attribute": attribute}
+        if dlopen:
+            by_soname[soname]["dlopen"] = dlopen
         if problem:
             by_soname[soname]["problem"] = problem
             problems.append(problem)
@@ -170,27 +179,7 @@ def nix_inputs(audit: WheelAudit, soname_map: Optional[SonameMap] = None, nixpkg
             search_paths.setdefault((attribute, entry.search_path or ""), None)
         elif cls == "unknown":
             unknown.append(soname)
-    for soname, priority in dlopen_sonames(audit, soname_map, in_wheel):
-        if soname in by_soname:
-            by_soname[soname]["dlopen"] = priority
-            continue
-        entry, problem = None if soname in in_wheel else soname_map.lookup(soname), None
-        if entry is not None and nixpkgs is not None:
-            entry, problem = nixpkgs.resolve(soname, entry)
-        cls = "carried" if soname in in_wheel else "unknown" if entry is None else entry.cls
-        by_soname[soname] = {"class": cls, "attribute": entry.attribute if entry else None, "dlopen": priority}
-        if problem:
-            by_soname[soname]["problem"] = problem
-            problems.append(problem)
-        if cls in ("nixpkgs", "cc-runtime"):
-            build_inputs.add(entry.attribute)
-        elif cls == "driver":
-            drivers.append(soname)
-        elif cls == "unpackaged":
-            unpackaged.append(soname)
-        elif cls == "unknown":
-            unknown.append(soname)
-            if priority != "required":  # autoPatchelfHook resolves .note.dlopen libraries too, and fails on any missing
+            if dlopen and dlopen != "required":  # an optional dlopen() library must not fail the build
                 optional_unknown.append(soname)
     return NixInputs(
         build_inputs=tuple(sorted(build_inputs)),
@@ -213,7 +202,7 @@ def dlopen_sonames(audit: WheelAudit, soname_map: SonameMap, in_wheel: Mapping[s
     """(soname, priority) for each ``.note.dlopen`` entry of the wheel's members: of the alternatives a note
     lists, the first the wheel carries or the map knows (else the first), each soname once."""
     seen: Dict[str, str] = {}
-    for elf in audit.elf_files:
+    for elf in _own_architecture(audit):
         for note in elf.dlopen:
             known = [s for s in note.sonames if s in in_wheel or soname_map.lookup(s) is not None]
             soname = (known or list(note.sonames))[0]
