@@ -69,6 +69,12 @@ def _import(site: Path) -> subprocess.CompletedProcess:
     )
 
 
+def _fastthing_wheel(tmp_path: Path, ext: bytes, libraries: dict) -> Path:
+    """The fastthing wheel: its package, the extension, and ``libraries`` (member path -> bytes)."""
+    files = {"fastthing/__init__.py": b"from ._ext import value\n", "fastthing/_ext.so": ext, **libraries}
+    return make_wheel(tmp_path / "dist", "fastthing", "1.0", tag=TAG, files=files)
+
+
 @pytest.fixture
 def scenario(tmp_path):
     """A wheel whose extension needs libdep.so.1 (in deps/, outside the wheel) and libcarried.so.1 (carried in
@@ -176,17 +182,7 @@ def test_a_library_from_another_wheel_is_reached_through_origin(tmp_path):
     carried = compile_so(build, "libcarried.so.1", "int carried_value(void){return 2;}", soname="libcarried.so.1")
     ext = _ext(build, [":libsib.so.1", ":libcarried.so.1"], [build])
     sibling = make_wheel(tmp_path / "dist", "sibpkg", "1.0", tag=TAG, files={"sibpkg/lib/libsib.so.1": sib.read_bytes()})
-    wheel = make_wheel(
-        tmp_path / "dist",
-        "fastthing",
-        "1.0",
-        tag=TAG,
-        files={
-            "fastthing/__init__.py": b"from ._ext import value\n",
-            "fastthing/_ext.so": ext,
-            "fastthing/libcarried.so.1": carried.read_bytes(),
-        },
-    )
+    wheel = _fastthing_wheel(tmp_path, ext, {"fastthing/libcarried.so.1": carried.read_bytes()})
     soname_map = tmp_path / "map.toml"
     soname_map.write_text(
         textwrap.dedent(
@@ -215,18 +211,11 @@ def test_a_library_carried_under_a_hashed_name_is_needed_by_that_name(tmp_path):
     dep = compile_so(build, "libdep.so.1", "int dep_value(void){return 41;}", soname="libdep.so.1")
     carried = compile_so(build, "libcarried.so.1", "int carried_value(void){return 1;}", soname="libcarried.so.1")
     ext = _ext(build, [":libdep.so.1", ":libcarried.so.1"], [build])
-    wheel = make_wheel(
-        tmp_path / "dist",
-        "fastthing",
-        "1.0",
-        tag=TAG,
-        files={
-            "fastthing/__init__.py": b"from ._ext import value\n",
-            "fastthing/_ext.so": ext,
-            "fastthing.libs/libdep-1a2b3c4d.so.1": dep.read_bytes(),  # auditwheel's hashed file name
-            "fastthing.libs/libcarried.so.1": carried.read_bytes(),
-        },
-    )
+    libs = {
+        "fastthing.libs/libdep-1a2b3c4d.so.1": dep.read_bytes(),  # auditwheel's hashed file name
+        "fastthing.libs/libcarried.so.1": carried.read_bytes(),
+    }
+    wheel = _fastthing_wheel(tmp_path, ext, libs)
     assert main(["patch", str(wheel), "-o", str(tmp_path / "out")]) == 0
     site = tmp_path / "site"
     _pip_install([next((tmp_path / "out").glob("*.whl"))], site)
