@@ -106,11 +106,23 @@ def test_license_expression_wins_over_license_and_urls_are_mapped():
 
 
 def test_one_bad_requires_dist_line_is_a_problem_and_the_rest_is_kept():
-    text = "Metadata-Version: 2.1\nName: x\nVersion: 1\nRequires-Dist: good>=1\nRequires-Dist: bad>=>1\n" \
+    text = "Metadata-Version: 2.1\nName: x\nVersion: 1\nRequires-Dist: good>=1\nRequires-Dist: bad; nonsense\n" \
            "Requires-Dist: also-good\n"
     md = parse_metadata(text.encode(), source="x.whl")
     assert [str(r) for r in md.requires_dist] == ["good>=1", "also-good"]
-    assert len(md.problems) == 1 and md.problems[0].startswith("Requires-Dist 'bad>=>1' ignored:")
+    assert len(md.problems) == 1 and md.problems[0].startswith("Requires-Dist 'bad; nonsense' ignored:")
+
+
+@pytest.mark.parametrize("line, kept, dropped", [
+    ("pytz (>dev)", "pytz", ">dev"),
+    ("foo (>=1.0.*)", "foo", ">=1.0.*"),
+    ('bar[x]>=1.0.*,<2; python_version < "3"', 'bar[x]<2; python_version < "3"', ">=1.0.*"),
+])
+def test_legacy_specifier_keeps_the_dependency_and_reports_the_specifier(line, kept, dropped):
+    text = f"Metadata-Version: 2.0\nName: x\nVersion: 1\nRequires-Dist: {line}\n"
+    md = parse_metadata(text.encode(), source="x.whl")
+    assert [str(r) for r in md.requires_dist] == [kept]
+    assert len(md.problems) == 1 and f"version specifier {dropped!r} is not valid PEP 440" in md.problems[0]
 
 
 def test_invalid_requires_python_is_a_problem_and_none():
