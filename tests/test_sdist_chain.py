@@ -149,6 +149,15 @@ def test_failing_setup_py_reports_every_step_and_the_way_out(tmp_path):
     assert "--allow-build" in message
 
 
+def test_setup_py_failing_as_a_wheel_build_answers_as_for_egg_info_with_a_warning(tmp_path):
+    setup_py = ("import sys\nfrom setuptools import setup\n"
+                "if 'egg_info' not in sys.argv: raise RuntimeError('needs numpy to build')\n"
+                "setup(name='demo', version='1.0', install_requires=['six'])\n")
+    md = read_sdist_metadata(make_sdist(tmp_path, files={"PKG-INFO": _pkg_info("1.2"), "setup.py": setup_py}))
+    assert [str(r) for r in md.requires_dist] == ["six"]
+    assert any("failed as a wheel build (raised RuntimeError: needs numpy to build)" in p for p in md.problems)
+
+
 def test_dynamic_dependencies_without_setup_py_need_allow_build(tmp_path):
     pyproject = PYPROJECT_621.replace('dynamic = ["version"]', 'dynamic = ["version", "dependencies"]')
     files = {"PKG-INFO": _pkg_info("2.1"), "pyproject.toml": pyproject}

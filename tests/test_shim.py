@@ -362,3 +362,33 @@ def test_interpreter_without_setuptools_reports_what_it_lacks(tmp_path):
 ])
 def test_requirement_lines_flattens_what_setuptools_accepts(value, lines):
     assert shim.requirement_lines(value) == lines
+
+
+ARGV_BRANCHING_SETUP_PY = """
+    import sys
+    from setuptools import setup
+
+    wheel_build = "bdist_wheel" in sys.argv
+    setup(name="demo", version="1.0", py_modules=["demo"],
+          install_requires=["wheel-only>=1"] if wheel_build else ["other-command>=1"])
+"""
+
+
+def _built_wheel_requires(tree: Path, out: Path) -> list:
+    """Requires-Dist of the wheel setuptools' PEP 517 backend really builds from ``tree``."""
+    import email.parser
+    import zipfile
+
+    pytest.importorskip("wheel", reason="wheel not installed")
+    subprocess.run([sys.executable, "-c", "import sys, setuptools.build_meta as b; b.build_wheel(sys.argv[1])",
+                    str(out)], cwd=tree, check=True, capture_output=True, timeout=120)
+    with zipfile.ZipFile(next(out.glob("*.whl"))) as zf:
+        return email.parser.BytesHeaderParser().parsebytes(zf.read("demo-1.0.dist-info/METADATA")).get_all(
+            "Requires-Dist")
+
+
+def test_setup_py_sees_the_command_line_of_a_wheel_build(tmp_path):
+    tree = make_tree(tmp_path, ARGV_BRANCHING_SETUP_PY, {"demo.py": ""})
+    record = run_shim(tree)
+    assert record["fields"]["install_requires"] == _built_wheel_requires(tree, tmp_path / "dist") == [
+        "wheel-only>=1"]

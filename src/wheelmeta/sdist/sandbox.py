@@ -40,7 +40,7 @@ import sysconfig
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
@@ -605,13 +605,30 @@ def run_setup_py(tree: Path, *, python: Optional[str] = None, timeout: float = 6
     child = interpreter(python)
     control = make_control_dir(tree, "tmp")
     shutil.copyfile(_SHIM, control / "shim.py")
-    argv = [child.executable, "-E", "-s", "-B", str(control / "shim.py"), RESULT_FD, str(tree / "setup.py")]
+    shim = [child.executable, "-E", "-s", "-B", str(control / "shim.py"), RESULT_FD, str(tree / "setup.py")]
+    run_shim = functools.partial(run_sandboxed, tree=tree, timeout=timeout, limits=limits, isolation=isolation,
+                                 read_only=child.paths, env=scrubbed_environment(tree, control / "tmp"))
     try:
-        run = run_sandboxed(argv, tree, timeout=timeout, limits=limits, isolation=isolation,
-                            read_only=child.paths, env=scrubbed_environment(tree, control / "tmp"))
+        # the command line of a wheel build (setuptools' build_meta.build_wheel): the wheel's answer
+        run = run_shim([*shim, "bdist_wheel", "--dist-dir", str(control / "dist")])
+        record, limits = _first_record(run.result), limits or Limits()
+        if record and record.get("error") in _RETRY_AS_EGG_INFO and not run.timed_out:
+            # e.g. "if 'egg_info' not in sys.argv: import numpy": the metadata-only route pip takes first
+            retry = run_shim([*shim, "egg_info"])
+            if (_first_record(retry.result) or {}).get("ok") and not retry.timed_out:
+                why = failure_reason(run, record, timeout, limits)
+                return _with_warning(setup_result(retry, where, timeout, child.version, limits),
+                                     f"setup.py failed as a wheel build ({why}); answered as for `setup.py egg_info`")
     finally:
         shutil.rmtree(control, ignore_errors=True)
     return setup_result(run, where, timeout, child.version, limits or Limits())
+
+
+_RETRY_AS_EGG_INFO = ("exception", "exit", "no-setup")
+
+
+def _with_warning(result: SetupResult, warning: str) -> SetupResult:
+    return replace(result, warnings=(*result.warnings, warning))
 
 
 def _first_record(data: bytes) -> Optional[dict]:

@@ -1,13 +1,16 @@
 """The code that runs inside the sandbox's child interpreter: run setup.py, capture what it passes to setup().
 
-This file is executed as a script by another interpreter (``python -E -s -B shim.py RESULT_FD SETUP_PY``), so it
+This file is executed as a script by another interpreter (``python -E -s -B shim.py RESULT_FD SETUP_PY [ARG...]``,
+the ARGs being setup.py's command line, ``bdist_wheel --dist-dir DIR`` by default), so it
 imports nothing from wheelmeta and keeps to syntax that Python 2.7 and every Python 3 still parse (no f-strings,
 no annotations): ``--python`` may point at an old interpreter, because many old setup.py files branch on the
 Python version.
 
 What it does:
 
-1. puts the tree first on ``sys.path`` and makes it the working directory, like ``python setup.py egg_info``;
+1. puts the tree first on ``sys.path`` and makes it the working directory, and sets ``sys.argv`` to what a wheel
+   build passes (setuptools' ``build_meta.build_wheel`` runs ``setup.py bdist_wheel --dist-dir DIR``): a setup.py
+   that branches on ``sys.argv`` then gives the answer its wheel was built with;
 2. puts a stand-in ``setuptools`` first (``setup`` and ``find_packages`` only); anything more brings in the real
    setuptools, whose ``setup`` and ``distutils.core.setup`` are replaced too (on Python 2: the real one first);
 3. runs setup.py as ``__main__``; the replacement ``setup()`` answers with the keywords when nothing else could
@@ -377,14 +380,19 @@ def install_patches():
         patch_distutils()
 
 
-def run_setup_py(setup_path):
-    """Run setup.py as ``python setup.py egg_info`` would, then report why it never reached setup()."""
+#: setup.py's command line when none is given: what setuptools' build_meta passes when it builds the wheel
+WHEEL_BUILD_ARGS = ["bdist_wheel"]
+
+
+def run_setup_py(setup_path, args=None):
+    """Run setup.py as ``python setup.py ARGS`` would (a wheel build by default), then report why it never
+    reached setup()."""
     import runpy
 
     tree = os.path.dirname(setup_path)
     os.chdir(tree)
     sys.path[0] = tree  # the shim's own folder must not shadow anything setup.py imports
-    sys.argv = [setup_path, "egg_info"]
+    sys.argv = [setup_path] + list(args or WHEEL_BUILD_ARGS)
     try:
         runpy.run_path(setup_path, run_name="__main__")
     except SystemExit as stop:
@@ -399,7 +407,8 @@ def run_setup_py(setup_path):
 
 
 def main(argv):
-    """``shim.py RESULT_FD SETUP_PY``: report on RESULT_FD what SETUP_PY passes to setup()."""
+    """``shim.py RESULT_FD SETUP_PY [ARG...]``: report on RESULT_FD what SETUP_PY, run with ARGs as its command
+    line, passes to setup()."""
     fd = int(argv[1])
     try:  # setup.py's subprocesses must not inherit the result descriptor
         import fcntl
@@ -410,7 +419,7 @@ def main(argv):
     _state["fd"] = fd
     _state["pid"] = os.getpid()
     install_patches()
-    run_setup_py(os.path.abspath(argv[2]))
+    run_setup_py(os.path.abspath(argv[2]), argv[3:])
 
 
 if __name__ == "__main__":
