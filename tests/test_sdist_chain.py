@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
 from builders import make_sdist, metadata_text
 
-from wheelmeta.errors import InvalidSdist, MetadataError
+from wheelmeta.errors import InterpreterError, InvalidSdist, MetadataError
 from wheelmeta.sdist import read_sdist_metadata
 
 PYPROJECT_621 = """
@@ -203,6 +204,38 @@ def test_cli_metadata_reads_an_sdist_with_python_and_allow_build_passed_through(
     assert result["provenance"] == "setup-py-sandboxed"
     assert result["python_version"] == "%d.%d.%d" % sys.version_info[:3]
     assert "chardet<3.1.0,>=3.0.2" in result["requires_dist"]
+
+
+def _broken_python(folder, name="python3.7"):
+    """An executable that fails like a pyenv shim of a Python version that is not active."""
+    folder.mkdir(exist_ok=True)
+    script = folder / name
+    script.write_text(f"#!/bin/sh\necho 'pyenv: {name}: command not found' >&2\nexit 127\n")
+    script.chmod(0o755)
+    return script
+
+
+def test_broken_interpreter_chosen_for_the_target_is_named_with_its_error(tmp_path, monkeypatch, capsys):
+    from wheelmeta.cli import main
+
+    broken = _broken_python(tmp_path / "bin")
+    monkeypatch.setenv("PATH", f"{broken.parent}:{os.environ['PATH']}")
+    path = make_sdist(tmp_path, files={"PKG-INFO": _pkg_info("1.2"), "setup.py": SETUP_PY})
+    assert main(["metadata", "--python-version", "3.7", str(path)]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"wheelmeta: error: {path}: the interpreter {broken} (python3.7 on PATH, chosen for "
+                           "the target's Python 3.7) does not work: exited with status 127: pyenv: python3.7: "
+                           "command not found")
+    assert "--allow-build" not in line
+
+
+def test_broken_interpreter_given_is_named_and_no_other_route_is_suggested(tmp_path):
+    broken = _broken_python(tmp_path / "bin")
+    path = make_sdist(tmp_path, files={"PKG-INFO": _pkg_info("1.2"), "setup.py": SETUP_PY})
+    with pytest.raises(InterpreterError) as info:
+        read_sdist_metadata(path, python=str(broken), allow_build=True)
+    assert info.value.interpreter == str(broken) and "exited with status 127" in info.value.detail
+    assert str(info.value).startswith(f"{path}: the interpreter {broken} does not work")
 
 
 IN_TREE_BACKEND = '''

@@ -16,6 +16,7 @@ __all__ = [
     "InvalidSdist",
     "MetadataError",
     "SandboxError",
+    "InterpreterError",
     "NetworkError",
     "IndexError_",
     "NoMatchingDistribution",
@@ -57,6 +58,15 @@ class MetadataError(WheelmetaError):
 
 class SandboxError(MetadataError):
     """Running setup.py or a PEP 517 hook in the sandbox failed; the reason says which step and why."""
+
+
+class InterpreterError(SandboxError):
+    """The interpreter chosen for setup.py or a PEP 517 hook does not run; ``interpreter`` is its path and
+    ``detail`` what it said. Every other route would use it too, so nothing else is tried."""
+
+    def __init__(self, where: object, reason: str, *, interpreter: str = "", detail: str = "") -> None:
+        super().__init__(where, reason)
+        self.interpreter, self.detail = interpreter, detail
 
 
 class NetworkError(WheelmetaError):

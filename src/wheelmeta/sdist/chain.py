@@ -26,7 +26,7 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 from packaging.requirements import Requirement
 
-from ..errors import MetadataError, SandboxError, WheelmetaError
+from ..errors import InterpreterError, MetadataError, SandboxError, WheelmetaError
 from ..model import DistMetadata
 from .archive import SDIST_SUFFIXES, ArchiveLimits, SdistFiles, extract_tree, open_sdist
 from .poetry import poetry_metadata
@@ -41,7 +41,7 @@ from .static import (
     setup_cfg_metadata,
 )
 
-__all__ = ["read_sdist_metadata", "LEGACY_BUILD_REQUIRES"]
+__all__ = ["read_sdist_metadata", "interpreter_failure", "LEGACY_BUILD_REQUIRES"]
 
 #: what pip installs to build an sdist without [build-system] (PEP 517's fallback plus wheel)
 LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0", "wheel")
@@ -86,6 +86,8 @@ def read_sdist_metadata(
         try:
             answer = _step_setup_py(source, python, timeout, name, version)
             return _finish(answer, name, version, build_requires, problems)
+        except InterpreterError as exc:  # the PEP 517 route would need the same interpreter: say so now
+            raise interpreter_failure(source, exc) from None
         except SandboxError as exc:
             tried.append(f"setup.py in the sandbox failed: {exc.reason}")
     else:
@@ -96,9 +98,19 @@ def read_sdist_metadata(
                             "); pass --allow-build to run the PEP 517 hook")
     try:
         return _finish(_step_pep517(source, python, index_urls, timeout), name, version, build_requires, problems)
+    except InterpreterError as exc:
+        raise interpreter_failure(source, exc) from None
     except WheelmetaError as exc:
         tried.append(f"PEP 517 hook failed: {exc.reason}")
     raise SandboxError(source, "every step failed: " + "; ".join(problems + tried))
+
+
+def interpreter_failure(source: str, error: InterpreterError, why: str = "") -> InterpreterError:
+    """One line naming the sdist, the interpreter its code was to run under (and ``why`` that one), and what
+    went wrong with it."""
+    chosen = f"{error.interpreter} ({why})" if why else error.interpreter
+    return InterpreterError(source, f"the interpreter {chosen} does not work: {error.detail}; name a working one "
+                            "with --python PATH", interpreter=error.interpreter, detail=error.detail)
 
 
 def _finish(

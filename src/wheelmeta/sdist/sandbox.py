@@ -44,7 +44,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
-from ..errors import SandboxError
+from ..errors import InterpreterError, SandboxError
 
 __all__ = [
     "ISOLATIONS",
@@ -575,18 +575,33 @@ def interpreter(python: Optional[str] = None) -> _Interpreter:
     else:
         found = shutil.which(python)
         if not found:
-            raise SandboxError(python, "no such Python interpreter")
-        try:
-            done = subprocess.run([found, "-E", "-s", "-c", _PROBE], capture_output=True, timeout=30,
-                                  stdin=subprocess.DEVNULL)
-            facts = json.loads(done.stdout)
-        except (OSError, subprocess.SubprocessError, ValueError):
-            raise SandboxError(python, "not a working Python interpreter") from None
-        executable, version, paths = facts["executable"] or found, facts["version"], facts["paths"]
+            raise InterpreterError(python, "no such Python interpreter", interpreter=python,
+                                   detail="no such file or not executable")
+        executable, version, paths = _probe(found)
     # Both spellings: a venv's python must be started through its symlink, which may sit below a masked folder.
     paths = [Path(os.path.abspath(p)) for p in paths if p] + [Path(os.path.abspath(executable)).parent]
     paths += [p.resolve() for p in paths] + [Path(executable).resolve().parent.parent]
     return _Interpreter(executable, version, tuple(dict.fromkeys(p for p in paths if p.exists())))
+
+
+def _probe(found: str) -> Tuple[str, str, list]:
+    """(executable, version, paths) as the interpreter at ``found`` reports them; InterpreterError saying what
+    went wrong otherwise (a pyenv shim of an inactive version exits 127 with one line on stderr)."""
+    try:
+        done = subprocess.run([found, "-E", "-s", "-c", _PROBE], capture_output=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
+        facts = json.loads(done.stdout)
+        return facts["executable"] or found, facts["version"], facts["paths"]
+    except subprocess.TimeoutExpired:
+        detail = "did not answer within 30 s"
+    except OSError as error:
+        detail = error.strerror or str(error)
+    except (ValueError, TypeError, KeyError):
+        said = [line.strip() for line in done.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+        detail = f"exited with status {done.returncode}" + (f": {said[0][:200]}" if said else "")
+        if done.returncode == 0:
+            detail = "does not answer like a Python interpreter" + (f": {said[0][:200]}" if said else "")
+    raise InterpreterError(found, f"not a working Python interpreter: {detail}", interpreter=found, detail=detail)
 
 
 def run_setup_py(tree: Path, *, python: Optional[str] = None, timeout: float = 60.0,
