@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from packaging.markers import Marker
-from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 from packaging.version import Version
 
@@ -114,9 +114,30 @@ def wheel_facts(wheel: Path) -> Tuple[List[Requirement], Optional[SpecifierSet],
     with zipfile.ZipFile(wheel) as zf:
         name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1)
         headers = email.parser.BytesHeaderParser().parsebytes(zf.read(name))
-    reqs = [Requirement(r) for r in headers.get_all("Requires-Dist") or ()]
+    reqs = [_wheel_requirement(r) for r in headers.get_all("Requires-Dist") or ()]
     rp = headers.get("Requires-Python")
-    return reqs, SpecifierSet(rp) if rp else None, list(headers.get_all("Provides-Extra") or ())
+    python = SpecifierSet(",".join(c for c in rp.split(",") if _valid_specifier(c))) if rp else None
+    return reqs, python, list(headers.get_all("Provides-Extra") or ())
+
+
+def _wheel_requirement(text: str) -> Requirement:
+    """A Requires-Dist line; one that today's packaging refuses for a legacy specifier (``pytz (>dev)``, written
+    by the setuptools of its day) counts by name, extras and marker, the clauses packaging rejects left out."""
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        head, _, marker = text.partition(";")
+        name, _, specs = head.partition("(") if "(" in head else (head, "", "")
+        clauses = [c for c in specs.rstrip(") ").split(",") if c.strip() and _valid_specifier(c)]
+        return Requirement(name.strip() + ",".join(clauses) + (f";{marker}" if marker else ""))
+
+
+def _valid_specifier(text: str) -> bool:
+    try:
+        SpecifierSet(text)
+    except InvalidSpecifier:
+        return False
+    return True
 
 
 def pip_report(sdist: Path) -> Tuple[float, Optional[dict], str]:

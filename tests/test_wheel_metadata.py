@@ -128,7 +128,7 @@ def test_legacy_specifier_keeps_the_dependency_and_reports_the_specifier(line, k
 def test_invalid_requires_python_is_a_problem_and_none():
     md = parse_metadata(b"Metadata-Version: 2.1\nName: x\nVersion: 1\nRequires-Python: >=3.6.*\n", source="x")
     assert md.requires_python is None
-    assert md.problems[0].startswith("Requires-Python '>=3.6.*' ignored")
+    assert md.problems[0].startswith("Requires-Python '>=3.6.*'") and md.problems[0].endswith("; ignored")
 
 
 def test_metadata_that_is_not_utf8_is_decoded_and_reported():
@@ -223,3 +223,11 @@ def test_parse_requirement_refuses_what_packaging_refuses(text):
         Requirement(text)
     with pytest.raises(InvalidRequirement):
         parse_requirement(text)
+
+
+def test_legacy_requires_python_clause_is_left_out_and_the_rest_kept():
+    text = "Metadata-Version: 2.0\nName: x\nVersion: 1\nRequires-Python: >=2.7, !=3.0.*, >=3.4.*\n"
+    md = parse_metadata(text.encode(), source="x.whl")
+    assert str(md.requires_python) == "!=3.0.*,>=2.7"
+    assert md.problems == ("Requires-Python '>=2.7, !=3.0.*, >=3.4.*': >=3.4.* is not valid PEP 440 (Invalid "
+                           "specifier: '>=3.4.*'); kept as '>=2.7,!=3.0.*'",)

@@ -19,9 +19,9 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Uni
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.specifiers import SpecifierSet
 
-from ..wheels.metadata import requirement_or_salvage
+from ..wheels.metadata import requirement_or_salvage, specifier_or_salvage
 
 __all__ = [
     "requirement_lines",
@@ -85,11 +85,7 @@ def parse_requires_python(value: object, problems: List[str]) -> Optional[Specif
     """``python_requires`` as a SpecifierSet (None when absent or unparsable, the latter noted in ``problems``)."""
     if value is None or value == "":
         return None
-    try:
-        return SpecifierSet(str(value).strip())
-    except InvalidSpecifier as exc:
-        problems.append(f"python_requires: cannot parse {value!r}: {exc}")
-        return None
+    return specifier_or_salvage(str(value).strip(), "python_requires", problems)
 
 
 def _safe_extra(extra: str) -> str:

@@ -188,11 +188,24 @@ def _requires_python(fields: Dict[str, List[str]], problems: List[str]) -> Optio
     value = _first(fields, "requires-python")
     if value is None:
         return None
+    return specifier_or_salvage(value, "Requires-Python", problems)
+
+
+def specifier_or_salvage(value: str, label: str, problems: List[str]) -> Optional[SpecifierSet]:
+    """``value`` as a SpecifierSet; clauses packaging refuses (``>=3.4.*``, written when tools accepted them) are
+    left out and named in ``problems``, the others kept; None when no clause is left."""
     try:
         return SpecifierSet(value)
     except InvalidSpecifier as exc:
-        problems.append(f"Requires-Python {value!r} ignored: {exc}")
-        return None
+        kept, dropped = [], []
+        for clause in value.split(","):
+            try:
+                kept.append(str(SpecifierSet(clause)))
+            except InvalidSpecifier:
+                dropped.append(clause.strip())
+        problems.append(f"{label} {value!r}: {', '.join(dropped)} is not valid PEP 440 ({exc}); "
+                        + (f"kept as {','.join(kept)!r}" if kept else "ignored"))
+        return SpecifierSet(",".join(kept)) if kept else None
 
 
 def parse_requirement(value: str) -> Requirement:
