@@ -392,3 +392,35 @@ def test_setup_py_sees_the_command_line_of_a_wheel_build(tmp_path):
     record = run_shim(tree)
     assert record["fields"]["install_requires"] == _built_wheel_requires(tree, tmp_path / "dist") == [
         "wheel-only>=1"]
+
+
+def test_command_classes_and_stdlib_distutils_need_no_real_setuptools(tmp_path):
+    tree = make_tree(tmp_path, """\
+        import setuptools.command.test
+        from setuptools import setup, Command
+        from setuptools.command.test import test as TestCommand
+        from distutils.sysconfig import get_python_lib
+
+        class PyTest(TestCommand):
+            user_options = [("pytest-args=", "a", "arguments for pytest")]
+
+        assert issubclass(PyTest, Command) and get_python_lib()
+        setup(name="demo", version="1", cmdclass={"test": PyTest, "t2": setuptools.command.test.test},
+              install_requires=["six"])
+    """)
+    record = run_shim(tree)
+    assert record["setuptools_version"] is None and record["fields"]["install_requires"] == ["six"]
+
+
+def test_stand_in_command_class_reads_what_it_lacks_from_the_real_one(tmp_path):
+    tree = make_tree(tmp_path, """\
+        from setuptools import setup
+        from setuptools.command.test import test as TestCommand
+
+        class PyTest(TestCommand):
+            user_options = TestCommand.user_options + [("pytest-args=", "a", "arguments for pytest")]
+
+        setup(name="demo", version="1", cmdclass={"test": PyTest}, install_requires=[str(len(PyTest.user_options))])
+    """)
+    record = run_shim(tree)
+    assert record["setuptools_version"] is not None and int(record["fields"]["install_requires"][0]) > 1
