@@ -556,6 +556,7 @@ class _Interpreter:
     executable: str
     version: str
     paths: Tuple[Path, ...]  # what must stay readable inside the sandbox
+    sys_path: Tuple[str, ...] = ()  # its sys.path after site (the shim starts it with -S and sets this one)
 
 
 _PROBE = (
@@ -571,17 +572,29 @@ def interpreter(python: Optional[str] = None) -> _Interpreter:
     if python is None:  # this interpreter's default paths (not this process's sys.path: the child gets -E -s)
         paths = [sys.prefix, sys.exec_prefix, sys.base_prefix, sysconfig.get_config_var("LIBDIR") or "",
                  *sysconfig.get_paths().values(), *site.getsitepackages()]
-        executable, version = sys.executable, "%d.%d.%d" % sys.version_info[:3]
+        executable, version, sys_path = sys.executable, "%d.%d.%d" % sys.version_info[:3], _own_site_sys_path()
     else:
         found = shutil.which(python)
         if not found:
             raise InterpreterError(python, "no such Python interpreter", interpreter=python,
                                    detail="no such file or not executable")
         executable, version, paths = _probe(found)
+        sys_path = [p for p in paths[4:] if p]  # after the four prefixes: its sys.path, without the '' of -c
     # Both spellings: a venv's python must be started through its symlink, which may sit below a masked folder.
     paths = [Path(os.path.abspath(p)) for p in paths if p] + [Path(os.path.abspath(executable)).parent]
     paths += [p.resolve() for p in paths] + [Path(executable).resolve().parent.parent]
-    return _Interpreter(executable, version, tuple(dict.fromkeys(p for p in paths if p.exists())))
+    return _Interpreter(executable, version, tuple(dict.fromkeys(p for p in paths if p.exists())), tuple(sys_path))
+
+
+def _own_site_sys_path() -> list:
+    """The sys.path a fresh ``python -E -s`` of this interpreter gets: this process's, less the script's folder,
+    ``PYTHONPATH`` and the user's site-packages."""
+    if sys.flags.ignore_environment:
+        added = set()
+    else:
+        added = {os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
+    user = os.path.abspath(site.getusersitepackages()) if site.ENABLE_USER_SITE else None
+    return [p for p in sys.path[1:] if p and os.path.abspath(p) not in added and os.path.abspath(p) != user]
 
 
 def _probe(found: str) -> Tuple[str, str, list]:
@@ -620,9 +633,15 @@ def run_setup_py(tree: Path, *, python: Optional[str] = None, timeout: float = 6
     child = interpreter(python)
     control = make_control_dir(tree, "tmp")
     shutil.copyfile(_SHIM, control / "shim.py")
-    shim = [child.executable, "-E", "-s", "-B", str(control / "shim.py"), RESULT_FD, str(tree / "setup.py")]
+    env = scrubbed_environment(tree, control / "tmp")
+    # -S: no site, whose .pth files may import anything at start-up; the shim sets the sys.path site would give
+    fast = child.sys_path and not child.version.startswith("2.")
+    if fast:
+        env[SHIM_SYS_PATH] = os.pathsep.join(child.sys_path)
+    shim = [child.executable, *(["-S"] if fast else []), "-E", "-s", "-B", str(control / "shim.py"), RESULT_FD,
+            str(tree / "setup.py")]
     run_shim = functools.partial(run_sandboxed, tree=tree, timeout=timeout, limits=limits, isolation=isolation,
-                                 read_only=child.paths, env=scrubbed_environment(tree, control / "tmp"))
+                                 read_only=child.paths, env=env)
     try:
         # the command line of a wheel build (setuptools' build_meta.build_wheel): the wheel's answer
         run = run_shim([*shim, "bdist_wheel", "--dist-dir", str(control / "dist")])
@@ -640,6 +659,7 @@ def run_setup_py(tree: Path, *, python: Optional[str] = None, timeout: float = 6
 
 
 _RETRY_AS_EGG_INFO = ("exception", "exit", "no-setup")
+SHIM_SYS_PATH = "WHEELMETA_SHIM_SYS_PATH"  # the child's sys.path, for the shim started with -S
 
 
 def _with_warning(result: SetupResult, warning: str) -> SetupResult:

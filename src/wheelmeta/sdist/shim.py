@@ -492,6 +492,18 @@ def run_setup_py(setup_path, args=None):
     emit({"ok": False, "error": "no-setup", "detail": "did not call setup()"})
 
 
+def restore_site():
+    """Started with -S (the .pth files' import lines, which may load anything, are skipped): take the sys.path
+    that site would have built from WHEELMETA_SHIM_SYS_PATH, and the ``exit``/``quit`` builtins setup.py may call."""
+    paths = os.environ.get("WHEELMETA_SHIM_SYS_PATH")
+    if not sys.flags.no_site or not paths:
+        return
+    sys.path[1:] = [path for path in paths.split(os.pathsep) if path]
+    import site
+
+    site.setquit()
+
+
 def main(argv):
     """``shim.py RESULT_FD SETUP_PY [ARG...]``: report on RESULT_FD what SETUP_PY, run with ARGs as its command
     line, passes to setup()."""
@@ -504,6 +516,7 @@ def main(argv):
         pass
     _state["fd"] = fd
     _state["pid"] = os.getpid()
+    restore_site()
     install_patches()
     run_setup_py(os.path.abspath(argv[2]), argv[3:])
 
