@@ -14,6 +14,7 @@ grid of environments (Python 2.7 to 3.14, three platforms, two implementations, 
 
     python benchmarks/bench_sdist.py --corpus /work/scratch/e1/corpus              # with pip, slow
     python benchmarks/bench_sdist.py --corpus /work/scratch/e1/corpus --no-pip     # agreement only
+    python benchmarks/bench_sdist.py --corpus CORPUS --speed --rounds 7             # the issue's three, vs pip
 
 Ratios from one run are robust to machine load; absolute times are not.
 """
@@ -278,6 +279,48 @@ def summarize(rows: List[dict], with_pip: bool) -> dict:
     return summary
 
 
+#: the setup.py sdists issue 9 measured the speed goal on (5x pip's --report route)
+SPEED_RELEASES = ("requests==2.22.0", "django==2.2.4", "celery==4.3.0")
+
+
+def speed(corpus: Path, rounds: int, pip_python: str) -> dict:
+    """``wheelmeta metadata SDIST`` against ``pip install --dry-run --no-deps --report``, each a fresh interpreter
+    per run, alternating run by run so both see the same load; the median of ``rounds`` runs per tool and sdist."""
+    rows = []
+    for requirement in SPEED_RELEASES:
+        sdist, _ = find_pair(corpus, requirement)
+        if sdist is None:
+            raise SystemExit(f"{requirement}: no sdist in {corpus / 'sdist'} (see benchmarks/README.md)")
+        times: Dict[str, List[float]] = {"wheelmeta": [], "pip": []}
+        for _ in range(rounds):
+            times["wheelmeta"].append(_timed([sys.executable, "-m", "wheelmeta", "metadata", "--json", str(sdist)]))
+            with tempfile.TemporaryDirectory(prefix="bench-sdist-") as tmp:
+                times["pip"].append(_timed([pip_python, "-m", "pip", "install", "--dry-run", "--no-deps",
+                                            "--ignore-installed", "-q", "--report", f"{tmp}/r.json", str(sdist)]))
+        wm, pip = statistics.median(times["wheelmeta"]), statistics.median(times["pip"])
+        rows.append({"release": requirement, "wheelmeta_s": wm, "pip_s": pip, "ratio": pip / wm})
+        print(f"{requirement:20} wheelmeta {wm:6.3f}s  pip {pip:6.3f}s  pip/wheelmeta {pip / wm:5.2f}x", flush=True)
+    pip_version = subprocess.run([pip_python, "-m", "pip", "--version"], capture_output=True, text=True).stdout
+    return {"rows": rows, "rounds": rounds, "median_ratio": statistics.median(r["ratio"] for r in rows),
+            "lowest_ratio": min(r["ratio"] for r in rows), "pip": pip_version.split(" from ")[0],
+            "isolation": _isolation()}
+
+
+def _timed(cmd: List[str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {done.stderr.decode(errors='replace').strip()[-300:]}")
+    return elapsed
+
+
+def _isolation() -> str:
+    from wheelmeta.sdist.sandbox import detect_isolation
+
+    return detect_isolation()
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=Path(os.environ.get("SDIST_CORPUS", "corpus")),
@@ -286,7 +329,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--no-pip", action="store_true", help="skip pip's --report route (agreement only)")
     parser.add_argument("--python", help="interpreter setup.py runs under (wheelmeta's --python)")
     parser.add_argument("--json", type=Path, help="also write every row and the summary as JSON here")
+    parser.add_argument("--speed", action="store_true",
+                        help=f"only time {', '.join(SPEED_RELEASES)} against pip, cold interpreters, alternating")
+    parser.add_argument("--rounds", type=int, default=7, help="runs per tool and sdist with --speed (median)")
+    parser.add_argument("--pip-python", default=sys.executable, help="interpreter whose pip is timed with --speed")
     args = parser.parse_args(argv)
+    if args.speed:
+        result = speed(args.corpus, args.rounds, args.pip_python)
+        print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
+        return 0
     requirements = [line.strip() for line in args.list.read_text().splitlines()
                     if line.strip() and not line.startswith("#")]
     result = run(args.corpus, requirements, not args.no_pip, args.python)
