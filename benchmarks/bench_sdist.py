@@ -26,6 +26,7 @@ import email.parser
 import itertools
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -287,32 +288,57 @@ def speed(corpus: Path, rounds: int, pip_python: str) -> dict:
     """``wheelmeta metadata SDIST`` against ``pip install --dry-run --no-deps --report``, each a fresh interpreter
     per run, alternating run by run so both see the same load; the median of ``rounds`` runs per tool and sdist."""
     rows = []
-    for requirement in SPEED_RELEASES:
-        sdist, _ = find_pair(corpus, requirement)
-        if sdist is None:
-            raise SystemExit(f"{requirement}: no sdist in {corpus / 'sdist'} (see benchmarks/README.md)")
-        times: Dict[str, List[float]] = {"wheelmeta": [], "pip": []}
-        for _ in range(rounds):
-            times["wheelmeta"].append(_timed([sys.executable, "-m", "wheelmeta", "metadata", "--json", str(sdist)]))
-            with tempfile.TemporaryDirectory(prefix="bench-sdist-") as tmp:
-                times["pip"].append(_timed([pip_python, "-m", "pip", "install", "--dry-run", "--no-deps",
-                                            "--ignore-installed", "-q", "--report", f"{tmp}/r.json", str(sdist)]))
-        wm, pip = statistics.median(times["wheelmeta"]), statistics.median(times["pip"])
-        rows.append({"release": requirement, "wheelmeta_s": wm, "pip_s": pip, "ratio": pip / wm})
-        print(f"{requirement:20} wheelmeta {wm:6.3f}s  pip {pip:6.3f}s  pip/wheelmeta {pip / wm:5.2f}x", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-sdist-pyc-") as pycache:
+        # byte-compiled modules, as an installed wheelmeta has them (pip's are compiled at install time too), even
+        # where PYTHONDONTWRITEBYTECODE keeps a source checkout free of them: a cache outside the tree, warmed once
+        env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, "PYTHONPYCACHEPREFIX": pycache}
+        for requirement in SPEED_RELEASES:
+            sdist, _ = find_pair(corpus, requirement)
+            if sdist is None:
+                raise SystemExit(f"{requirement}: no sdist in {corpus / 'sdist'} (see benchmarks/README.md)")
+            rows.append(_speed_row(requirement, sdist, rounds, pip_python, env))
     pip_version = subprocess.run([pip_python, "-m", "pip", "--version"], capture_output=True, text=True).stdout
     return {"rows": rows, "rounds": rounds, "median_ratio": statistics.median(r["ratio"] for r in rows),
-            "lowest_ratio": min(r["ratio"] for r in rows), "pip": pip_version.split(" from ")[0],
+            "lowest_ratio": min(r["ratio"] for r in rows),
+            "median_cpu_ratio": statistics.median(r["cpu_ratio"] for r in rows),
+            "lowest_cpu_ratio": min(r["cpu_ratio"] for r in rows), "pip": pip_version.split(" from ")[0],
             "isolation": _isolation()}
 
 
-def _timed(cmd: List[str]) -> float:
+def _speed_row(requirement: str, sdist: Path, rounds: int, pip_python: str, env: Dict[str, str]) -> dict:
+    """One sdist: a warm-up run of each tool (untimed), then ``rounds`` alternating timed runs; the medians."""
+    times: Dict[str, List[float]] = {"wheelmeta": [], "pip": []}
+    cpu: Dict[str, List[float]] = {"wheelmeta": [], "pip": []}
+    with tempfile.TemporaryDirectory(prefix="bench-sdist-") as tmp:
+        commands = {
+            "wheelmeta": [sys.executable, "-m", "wheelmeta", "metadata", "--json", str(sdist)],
+            "pip": [pip_python, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed", "-q",
+                    "--report", f"{tmp}/report.json", str(sdist)],
+        }
+        for round_ in range(rounds + 1):
+            for tool, cmd in commands.items():
+                seconds, cpu_seconds = _timed(cmd, env)
+                if round_:
+                    times[tool].append(seconds)
+                    cpu[tool].append(cpu_seconds)
+    wm, pip = statistics.median(times["wheelmeta"]), statistics.median(times["pip"])
+    wm_cpu, pip_cpu = statistics.median(cpu["wheelmeta"]), statistics.median(cpu["pip"])
+    print(f"{requirement:20} wheelmeta {wm:6.3f}s  pip {pip:6.3f}s  pip/wheelmeta {pip / wm:5.2f}x   "
+          f"CPU {wm_cpu:6.3f}s / {pip_cpu:6.3f}s = {pip_cpu / wm_cpu:5.2f}x", flush=True)
+    return {"release": requirement, "wheelmeta_s": wm, "pip_s": pip, "ratio": pip / wm, "wheelmeta_cpu_s": wm_cpu,
+            "pip_cpu_s": pip_cpu, "cpu_ratio": pip_cpu / wm_cpu, "runs": times, "cpu_runs": cpu}
+
+
+def _timed(cmd: List[str], env: Dict[str, str]) -> Tuple[float, float]:
+    """Wall-clock and CPU seconds (user + system, every process of the run that was waited for) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {done.stderr.decode(errors='replace').strip()[-300:]}")
-    return elapsed
+    return elapsed, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def _isolation() -> str:
