@@ -324,3 +324,13 @@ def test_sdist_refused_while_unpacking_leaves_no_temporary_folder(tmp_path, monk
     with pytest.raises(InvalidSdist, match="cannot unpack member"):
         read_sdist_metadata(path)
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_setup_cfg_requires_dist_that_old_wheel_wrote_into_wheels_is_the_answer(tmp_path):
+    setup_py = ("import sys\nfrom setuptools import setup\n"
+                "setup(name='demo', version='1.0', install_requires=['futures'] if sys.version_info < (3,) else [])\n")
+    setup_cfg = "[metadata]\nrequires-dist =\n    futures; python_version<'3'\n    six>=1.9\n"
+    md = read_sdist_metadata(make_sdist(tmp_path, files={"PKG-INFO": _pkg_info("1.2"), "setup.py": setup_py,
+                                                         "setup.cfg": setup_cfg}))
+    assert [str(r) for r in md.requires_dist] == ['futures; python_version < "3"', "six>=1.9"]
+    assert any("setup.cfg [metadata] requires-dist, which wheel < 0.31" in p for p in md.problems)

@@ -17,6 +17,7 @@ temporary folder that is removed afterwards. When every step fails, the error li
 
 from __future__ import annotations
 
+import configparser
 import os
 import shutil
 import tempfile
@@ -30,6 +31,7 @@ from ..errors import InterpreterError, MetadataError, SandboxError, WheelmetaErr
 from ..model import DistMetadata
 from .archive import SDIST_SUFFIXES, ArchiveLimits, SdistFiles, extract_tree, open_sdist
 from .poetry import poetry_metadata
+from .requirements import parse_requirements
 from .static import (
     build_system_requires,
     is_trivial_setup_py,
@@ -84,7 +86,8 @@ def read_sdist_metadata(
 
     if "setup.py" in files.names:
         try:
-            answer = _step_setup_py(source, python, timeout, name, version)
+            answer = _with_legacy_wheel_requirements(_step_setup_py(source, python, timeout, name, version),
+                                                     files.data.get("setup.cfg"))
             return _finish(answer, name, version, build_requires, problems)
         except InterpreterError as exc:  # the PEP 517 route would need the same interpreter: say so now
             raise interpreter_failure(source, exc) from None
@@ -229,6 +232,31 @@ def _step_setup_py(source: str, python: Optional[str], timeout: float, name: str
     # the shim's warnings (e.g. setuptools could not merge setup.cfg) qualify the answer: keep them visible
     problems = answer.problems + tuple(f"setup.py: {w}" for w in result.warnings)
     return replace(answer, isolation=result.isolation, python_version=result.python_version, problems=problems)
+
+
+def _with_legacy_wheel_requirements(answer: DistMetadata, setup_cfg: Optional[bytes]) -> DistMetadata:
+    """wheel before 0.31 wrote setup.cfg's ``[metadata] requires-dist`` / ``provides-extra`` into the wheel in place
+    of what setup.py said, so the release's published wheels carry those lines (with markers where setup.py often
+    branched on the running Python instead): answer with them, and say so."""
+    if not setup_cfg:
+        return answer
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read_string(setup_cfg.decode("utf-8", "replace"))
+    except configparser.Error:  # setup.py ran with it, so setuptools read it somehow; nothing to take from it
+        return answer
+    metadata = {key.replace("-", "_"): value for key, value in parser.items("metadata")} \
+        if parser.has_section("metadata") else {}
+    if "requires_dist" not in metadata and "provides_extra" not in metadata:
+        return answer
+    problems = list(answer.problems)
+    requires = parse_requirements(metadata.get("requires_dist", ""), "setup.cfg [metadata] requires-dist", problems)
+    extras = tuple(e for e in metadata.get("provides_extra", "").split() if e)
+    setup_py_said = ", ".join(str(r) for r in answer.requires_dist) or "nothing"
+    problems.append("requirements from setup.cfg [metadata] requires-dist, which wheel < 0.31 wrote into wheels in "
+                    f"place of setup.py's (later wheel versions ignore it); setup.py under Python "
+                    f"{answer.python_version} said: {setup_py_said}")
+    return replace(answer, requires_dist=tuple(requires), provides_extra=extras, problems=tuple(problems))
 
 
 def _unpack_base() -> Optional[str]:
