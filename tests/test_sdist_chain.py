@@ -326,11 +326,27 @@ def test_sdist_refused_while_unpacking_leaves_no_temporary_folder(tmp_path, monk
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
-def test_setup_cfg_requires_dist_that_old_wheel_wrote_into_wheels_is_the_answer(tmp_path):
-    setup_py = ("import sys\nfrom setuptools import setup\n"
-                "setup(name='demo', version='1.0', install_requires=['futures'] if sys.version_info < (3,) else [])\n")
-    setup_cfg = "[metadata]\nrequires-dist =\n    futures; python_version<'3'\n    six>=1.9\n"
-    md = read_sdist_metadata(make_sdist(tmp_path, files={"PKG-INFO": _pkg_info("1.2"), "setup.py": setup_py,
-                                                         "setup.cfg": setup_cfg}))
-    assert [str(r) for r in md.requires_dist] == ['futures; python_version < "3"', "six>=1.9"]
-    assert any("setup.cfg [metadata] requires-dist, which wheel < 0.31" in p for p in md.problems)
+LEGACY_SETUP_PY = """
+import sys
+from setuptools import setup
+setup(name='demo', version='1.0', install_requires=['six>=1.9'] + (['futures'] if sys.version_info < (3,) else []),
+      extras_require={'socks': ['PySocks']})
+"""
+
+
+def test_setup_cfg_requires_dist_that_old_wheel_wrote_into_wheels_answers_when_it_agrees_with_setup_py(tmp_path):
+    setup_cfg = ("[metadata]\nprovides-extra = socks\nrequires-dist =\n    futures; python_version<'3'\n"
+                 "    six>=1.9\n    PySocks; extra == 'socks'\n")
+    files = {"PKG-INFO": _pkg_info("1.2"), "setup.py": LEGACY_SETUP_PY, "setup.cfg": setup_cfg}
+    md = read_sdist_metadata(make_sdist(tmp_path, files=files))
+    assert [str(r) for r in md.requires_dist] == ['futures; python_version < "3"', "six>=1.9",
+                                                  'PySocks; extra == "socks"']
+    assert md.provides_extra == ("socks",) and not md.problems
+
+
+def test_setup_cfg_requires_dist_that_disagrees_with_setup_py_is_a_problem_not_the_answer(tmp_path):
+    setup_cfg = "[metadata]\nrequires-dist =\n    six>=1.9\n"  # no PySocks for the extra: a later wheel's rule
+    files = {"PKG-INFO": _pkg_info("1.2"), "setup.py": LEGACY_SETUP_PY, "setup.cfg": setup_cfg}
+    md = read_sdist_metadata(make_sdist(tmp_path, files=files))
+    assert [str(r) for r in md.requires_dist] == ["six>=1.9", 'PySocks; extra == "socks"']
+    assert any("setup.cfg [metadata] requires-dist, which wheel < 0.31" in p and "differs" in p for p in md.problems)

@@ -25,7 +25,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
+from packaging.markers import default_environment
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from ..errors import InterpreterError, MetadataError, SandboxError, WheelmetaError
 from ..model import DistMetadata
@@ -236,27 +238,60 @@ def _step_setup_py(source: str, python: Optional[str], timeout: float, name: str
 
 def _with_legacy_wheel_requirements(answer: DistMetadata, setup_cfg: Optional[bytes]) -> DistMetadata:
     """wheel before 0.31 wrote setup.cfg's ``[metadata] requires-dist`` / ``provides-extra`` into the wheel in place
-    of what setup.py said, so the release's published wheels carry those lines (with markers where setup.py often
-    branched on the running Python instead): answer with them, and say so."""
-    if not setup_cfg:
-        return answer
-    parser = configparser.RawConfigParser()
-    try:
-        parser.read_string(setup_cfg.decode("utf-8", "replace"))
-    except configparser.Error:  # setup.py ran with it, so setuptools read it somehow; nothing to take from it
-        return answer
-    metadata = {key.replace("-", "_"): value for key, value in parser.items("metadata")} \
-        if parser.has_section("metadata") else {}
-    if "requires_dist" not in metadata and "provides_extra" not in metadata:
+    of what setup.py said, often the same list with markers where setup.py branched on the running Python. Where
+    the two agree on the Python setup.py ran under, setup.cfg's is the answer (it holds for every Python, as the
+    published wheels do); where they differ, later wheel versions' rule stands (setup.py's) and the difference is
+    named in ``problems``."""
+    declared = _setup_cfg_requires_dist(setup_cfg)
+    if declared is None:
         return answer
     problems = list(answer.problems)
-    requires = parse_requirements(metadata.get("requires_dist", ""), "setup.cfg [metadata] requires-dist", problems)
-    extras = tuple(e for e in metadata.get("provides_extra", "").split() if e)
-    setup_py_said = ", ".join(str(r) for r in answer.requires_dist) or "nothing"
-    problems.append("requirements from setup.cfg [metadata] requires-dist, which wheel < 0.31 wrote into wheels in "
-                    f"place of setup.py's (later wheel versions ignore it); setup.py under Python "
-                    f"{answer.python_version} said: {setup_py_said}")
-    return replace(answer, requires_dist=tuple(requires), provides_extra=extras, problems=tuple(problems))
+    requires = parse_requirements(declared[0], "setup.cfg [metadata] requires-dist", problems)
+    extras = set(declared[1]) | set(answer.provides_extra)
+    if _applicable(requires, extras, answer.python_version) == _applicable(answer.requires_dist, extras,
+                                                                           answer.python_version):
+        return replace(answer, requires_dist=tuple(requires), provides_extra=tuple(declared[1]) or
+                       answer.provides_extra, problems=tuple(problems))
+    problems.append("setup.cfg [metadata] requires-dist, which wheel < 0.31 wrote into wheels in place of setup.py's "
+                    f"requirements, differs from what setup.py said under Python {answer.python_version}: "
+                    + ", ".join(declared[0]))
+    return replace(answer, problems=tuple(problems))
+
+
+def _setup_cfg_requires_dist(setup_cfg: Optional[bytes]) -> Optional[Tuple[List[str], List[str]]]:
+    """(requires-dist lines, provides-extra names) of setup.cfg's ``[metadata]``, None when it names neither."""
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read_string((setup_cfg or b"").decode("utf-8", "replace"))
+    except configparser.Error:  # setup.py ran with it, so setuptools read it somehow; nothing to take from it
+        return None
+    if not parser.has_section("metadata"):
+        return None
+    metadata = {key.replace("-", "_"): value for key, value in parser.items("metadata")}
+    if "requires_dist" not in metadata and "provides_extra" not in metadata:
+        return None
+    lines = [line.strip() for line in metadata.get("requires_dist", "").splitlines() if line.strip()]
+    return lines, metadata.get("provides_extra", "").split()
+
+
+def _applicable(requires: Sequence[Requirement], extras, python_version: Optional[str]) -> set:
+    """(name, specifier, extra) of every requirement that applies on this machine under ``python_version``, for no
+    extra and for each of ``extras``: two lists that give the same set say the same thing there."""
+    environment = default_environment()
+    if python_version:
+        environment.update(python_full_version=python_version, implementation_version=python_version,
+                           python_version=".".join(python_version.split(".")[:2]))
+    out = set()
+    for extra in ["", *sorted(extras)]:
+        for req in requires:
+            try:
+                applies = req.marker is None or req.marker.evaluate({**environment, "extra": extra})
+            except Exception:  # an unevaluable marker: the lists are not known to agree
+                applies = str(req.marker)
+            if applies:
+                out.add((canonicalize_name(req.name), str(req.specifier), tuple(sorted(req.extras)), extra,
+                         applies is True))
+    return out
 
 
 def _unpack_base() -> Optional[str]:
