@@ -21,6 +21,7 @@ import configparser
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple, Union
@@ -218,11 +219,18 @@ def _archive_reader(archive, files: SdistFiles) -> Callable[[str], Optional[byte
 def _step_setup_py(source: str, python: Optional[str], timeout: float, name: str, version: str) -> DistMetadata:
     """Unpack below a fresh temporary folder and run setup.py under the patched setup() in the sandbox."""
     try:
-        from .sandbox import run_setup_py
+        from .sandbox import detect_isolation, run_setup_py
     except ImportError as exc:  # pragma: no cover - the sandbox module is part of the package
         raise SandboxError(source, f"the sandbox is not available: {exc}") from None
-    with _unpacked(source) as tree:
-        result = run_setup_py(tree, python=python, timeout=timeout, where=source)
+    # the isolation probe starts a process of its own: let it run on another core while this one unpacks
+    probe = threading.Thread(target=_quietly, args=(detect_isolation,), daemon=True)
+    probe.start()
+    try:
+        with _unpacked(source) as tree:
+            probe.join()
+            result = run_setup_py(tree, python=python, timeout=timeout, where=source)
+    finally:
+        probe.join()
     fields = result.fields
     answer = setup_cfg_metadata(
         fields,
@@ -292,6 +300,14 @@ def _applicable(requires: Sequence[Requirement], extras, python_version: Optiona
                 out.add((canonicalize_name(req.name), str(req.specifier), tuple(sorted(req.extras)), extra,
                          applies is True))
     return out
+
+
+def _quietly(function: Callable[[], object]) -> None:
+    """Call ``function`` for its cached side effect; an error it raises is raised again where the result is used."""
+    try:
+        function()
+    except Exception:  # noqa: BLE001 - e.g. a bad WHEELMETA_SANDBOX: run_setup_py reports it in the caller's thread
+        pass
 
 
 def _unpack_base() -> Optional[str]:
