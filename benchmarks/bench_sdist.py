@@ -315,30 +315,37 @@ def _speed_row(requirement: str, sdist: Path, rounds: int, pip_python: str, env:
             "pip": [pip_python, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed", "-q",
                     "--report", f"{tmp}/report.json", str(sdist)],
         }
+        pip_error = ""
         for round_ in range(rounds + 1):
             for tool, cmd in commands.items():
-                seconds, cpu_seconds = _timed(cmd, env)
+                seconds, cpu_seconds, error = _timed(cmd, env)
+                if error and tool == "wheelmeta":
+                    raise SystemExit(f"{' '.join(cmd)} failed: {error}")
+                pip_error = pip_error or error  # pip's time to an error is still its time to an answer's absence
                 if round_:
                     times[tool].append(seconds)
                     cpu[tool].append(cpu_seconds)
     wm, pip = statistics.median(times["wheelmeta"]), statistics.median(times["pip"])
     wm_cpu, pip_cpu = statistics.median(cpu["wheelmeta"]), statistics.median(cpu["pip"])
     print(f"{requirement:20} wheelmeta {wm:6.3f}s  pip {pip:6.3f}s  pip/wheelmeta {pip / wm:5.2f}x   "
-          f"CPU {wm_cpu:6.3f}s / {pip_cpu:6.3f}s = {pip_cpu / wm_cpu:5.2f}x", flush=True)
+          f"CPU {wm_cpu:6.3f}s / {pip_cpu:6.3f}s = {pip_cpu / wm_cpu:5.2f}x"
+          + (f"\n    pip failed: {pip_error}" if pip_error else ""), flush=True)
     return {"release": requirement, "wheelmeta_s": wm, "pip_s": pip, "ratio": pip / wm, "wheelmeta_cpu_s": wm_cpu,
-            "pip_cpu_s": pip_cpu, "cpu_ratio": pip_cpu / wm_cpu, "runs": times, "cpu_runs": cpu}
+            "pip_cpu_s": pip_cpu, "cpu_ratio": pip_cpu / wm_cpu, "pip_error": pip_error, "runs": times,
+            "cpu_runs": cpu}
 
 
-def _timed(cmd: List[str], env: Dict[str, str]) -> Tuple[float, float]:
-    """Wall-clock and CPU seconds (user + system, every process of the run that was waited for) of one run."""
+def _timed(cmd: List[str], env: Dict[str, str]) -> Tuple[float, float, str]:
+    """Wall-clock and CPU seconds (user + system, every process of the run that was waited for) of one run, and
+    the last line of its error output when it failed."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed: {done.stderr.decode(errors='replace').strip()[-300:]}")
-    return elapsed, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    said = done.stderr.decode(errors="replace").strip().splitlines()
+    error = (said[-1][:300] if said else f"exit status {done.returncode}") if done.returncode else ""
+    return elapsed, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), error
 
 
 def _isolation() -> str:
