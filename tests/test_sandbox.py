@@ -473,3 +473,10 @@ def test_setup_py_sees_the_interpreters_site_packages_and_exit_without_site_star
     result = run_setup_py(tree)
     assert result.fields["install_requires"] == ["packaging>=1"]  # started with -S, site-packages still found
     assert any(p in site.getsitepackages() for p in sandbox.interpreter().sys_path)
+
+
+def test_warm_up_leaves_a_bad_isolation_setting_for_the_real_call_to_report(monkeypatch):
+    monkeypatch.setenv("WHEELMETA_SANDBOX", "bogus")
+    sandbox.warm_up()
+    with pytest.raises(SandboxError, match="unknown isolation 'bogus'"):
+        detect_isolation()

@@ -219,11 +219,11 @@ def _archive_reader(archive, files: SdistFiles) -> Callable[[str], Optional[byte
 def _step_setup_py(source: str, python: Optional[str], timeout: float, name: str, version: str) -> DistMetadata:
     """Unpack below a fresh temporary folder and run setup.py under the patched setup() in the sandbox."""
     try:
-        from .sandbox import detect_isolation, run_setup_py
+        from .sandbox import run_setup_py, warm_up
     except ImportError as exc:  # pragma: no cover - the sandbox module is part of the package
         raise SandboxError(source, f"the sandbox is not available: {exc}") from None
-    # the isolation probe starts a process of its own: let it run on another core while this one unpacks
-    probe = threading.Thread(target=_quietly, args=(detect_isolation,), daemon=True)
+    # the sandbox's probes start processes of their own: let them run on another core while this one unpacks
+    probe = threading.Thread(target=warm_up, daemon=True)
     probe.start()
     try:
         with _unpacked(source) as tree:
@@ -300,14 +300,6 @@ def _applicable(requires: Sequence[Requirement], extras, python_version: Optiona
                 out.add((canonicalize_name(req.name), str(req.specifier), tuple(sorted(req.extras)), extra,
                          applies is True))
     return out
-
-
-def _quietly(function: Callable[[], object]) -> None:
-    """Call ``function`` for its cached side effect; an error it raises is raised again where the result is used."""
-    try:
-        function()
-    except Exception:  # noqa: BLE001 - e.g. a bad WHEELMETA_SANDBOX: run_setup_py reports it in the caller's thread
-        pass
 
 
 def _unpack_base() -> Optional[str]:

@@ -168,6 +168,16 @@ def detect_isolation() -> str:
     return "rlimits-only"
 
 
+def warm_up() -> None:
+    """Run the probes whose answers are cached (which isolation works, which options bwrap knows) now, e.g. on
+    another thread while the sdist unpacks; an error is left for the call that needs the answer to raise."""
+    try:
+        if detect_isolation() == "bubblewrap":
+            _bwrap_options()
+    except SandboxError:
+        pass
+
+
 # ------------------------------------------------------------------------------------------------ pids cgroup
 
 class _PidsCgroup:
