@@ -169,11 +169,10 @@ def detect_isolation() -> str:
 
 
 def warm_up() -> None:
-    """Run the probes whose answers are cached (which isolation works, which options bwrap knows) now, e.g. on
-    another thread while the sdist unpacks; an error is left for the call that needs the answer to raise."""
+    """Run the isolation probes, whose answers are cached, now: e.g. on another thread while the sdist unpacks.
+    An error is left for the call that needs the answer to raise."""
     try:
-        if detect_isolation() == "bubblewrap":
-            _bwrap_options()
+        detect_isolation()
     except SandboxError:
         pass
 
@@ -588,7 +587,7 @@ def interpreter(python: Optional[str] = None) -> _Interpreter:
         if not found:
             raise InterpreterError(python, "no such Python interpreter", interpreter=python,
                                    detail="no such file or not executable")
-        executable, version, paths = _probe(found)
+        executable, version, paths = _probe_interpreter(found)
         sys_path = [p for p in paths[4:] if p]  # after the four prefixes: its sys.path, without the '' of -c
     # Both spellings: a venv's python must be started through its symlink, which may sit below a masked folder.
     paths = [Path(os.path.abspath(p)) for p in paths if p] + [Path(os.path.abspath(executable)).parent]
@@ -607,7 +606,7 @@ def _own_site_sys_path() -> list:
     return [p for p in sys.path[1:] if p and os.path.abspath(p) not in added and os.path.abspath(p) != user]
 
 
-def _probe(found: str) -> Tuple[str, str, list]:
+def _probe_interpreter(found: str) -> Tuple[str, str, list]:
     """(executable, version, paths) as the interpreter at ``found`` reports them; InterpreterError saying what
     went wrong otherwise (a pyenv shim of an inactive version exits 127 with one line on stderr)."""
     try:
