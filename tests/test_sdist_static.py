@@ -4,6 +4,7 @@ turning install_requires/extras_require into Requires-Dist, checked against real
 from __future__ import annotations
 
 import email.parser
+import json
 import subprocess
 import sys
 import zipfile
@@ -215,11 +216,13 @@ def test_setup_cfg_marker_after_semicolon_without_space_is_kept():
 
 
 def test_setup_cfg_lists_split_as_real_setuptools_splits_them(tmp_path):
-    from setuptools.config.setupcfg import read_configuration
-
     (tmp_path / "setup.cfg").write_text(SETUP_CFG_TIGHT_MARKERS + "docs = sphinx; furo>=2\n")
     ours = read_setup_cfg((tmp_path / "setup.cfg").read_text(), source=SOURCE, read_file=lambda rel: None)
-    theirs = read_configuration(tmp_path / "setup.cfg")["options"]
+    done = subprocess.run(  # the real setuptools, in a process of its own (it replaces distutils on import)
+        [sys.executable, "-c", "import json, sys; from setuptools.config.setupcfg import read_configuration; "
+         "print(json.dumps(read_configuration(sys.argv[1])['options']))", str(tmp_path / "setup.cfg")],
+        capture_output=True, text=True, check=True, timeout=120)
+    theirs = json.loads(done.stdout)
     assert ours["install_requires"] == theirs["install_requires"]
     assert ours["extras_require"] == theirs["extras_require"]
 
