@@ -291,7 +291,8 @@ def speed(corpus: Path, rounds: int, pip_python: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-sdist-pyc-") as pycache:
         # byte-compiled modules, as an installed wheelmeta has them (pip's are compiled at install time too), even
         # where PYTHONDONTWRITEBYTECODE keeps a source checkout free of them: a cache outside the tree, warmed once
-        env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, "PYTHONPYCACHEPREFIX": pycache}
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = pycache
         for requirement in SPEED_RELEASES:
             sdist, _ = find_pair(corpus, requirement)
             if sdist is None:
