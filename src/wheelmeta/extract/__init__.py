@@ -64,7 +64,7 @@ def read_metadata(
         raise UsageError(text, "not a wheel (.whl) or an sdist (" + ", ".join(SDIST_SUFFIXES) + ") nor a URL")
     why = ""
     if python is None:
-        python, why = _interpreter_for(target)
+        python, why = _interpreter_choice(target)
     try:
         if is_url(text):
             remote = _sibling(".remote", text, "reading remote files")
@@ -107,7 +107,12 @@ def _sibling(module: str, where: str, purpose: str) -> Any:
         raise UsageError(where, f"{purpose} is not available in this installation ({exc})") from None
 
 
-def _interpreter_for(target: Optional["Target"]) -> Tuple[Optional[str], str]:
+def _interpreter_for(target: Optional["Target"]) -> Optional[str]:
+    """A ``pythonX.Y`` on PATH for a non-host target, so setup.py sees the target's version; else None."""
+    return _interpreter_choice(target)[0]
+
+
+def _interpreter_choice(target: Optional["Target"]) -> Tuple[Optional[str], str]:
     """(the first ``pythonX.Y`` on PATH for a non-host target, so setup.py sees the target's version, and why it
     was chosen); (None, "") for the running interpreter: the host, or no such name on PATH."""
     if target is None or getattr(target, "is_host", True):
