@@ -231,3 +231,9 @@ def test_legacy_requires_python_clause_is_left_out_and_the_rest_kept():
     assert str(md.requires_python) == "!=3.0.*,>=2.7"
     assert md.problems == ("Requires-Python '>=2.7, !=3.0.*, >=3.4.*': >=3.4.* is not valid PEP 440 (Invalid "
                            "specifier: '>=3.4.*'); kept as '>=2.7,!=3.0.*'",)
+
+
+def test_legacy_specifier_salvage_of_a_very_long_line_is_bounded():
+    text = "Metadata-Version: 2.0\nName: x\nVersion: 1\nRequires-Dist: a>" + " " * 200_000 + "x\n"
+    md = parse_metadata(text.encode(), source="x.whl")  # a lazy pattern took quadratic time here
+    assert [str(r) for r in md.requires_dist] == ["a"] and len(md.problems) == 1

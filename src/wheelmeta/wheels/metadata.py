@@ -242,9 +242,10 @@ def _shared_marker(text: str) -> Optional[Marker]:
     return Requirement("x; " + text).marker
 
 
-# name[extras] (specifiers) ; marker, the specifiers as free text after an operator (what legacy tools accepted)
+# name[extras] (specifiers) ; marker, the specifiers as free text after an operator (what legacy tools accepted);
+# greedy, so a long line costs linear time
 _LEGACY_REQUIREMENT = re.compile(
-    rf"\s*(?P<head>{_IDENTIFIER}\s*(?:\[[^\]]*\])?)\s*(?P<specs>(?:[<>=!~(][^;@\[\]]*?)?)\s*(?:;(?P<marker>.*))?",
+    rf"\s*(?P<head>{_IDENTIFIER}\s*(?:\[[^\]]*\])?)\s*(?P<specs>(?:[<>=!~(][^;@\[\]]*)?)(?:;(?P<marker>.*))?",
     re.DOTALL,
 )
 
