@@ -14,6 +14,7 @@ grid of environments (Python 2.7 to 3.14, three platforms, two implementations, 
 
     python benchmarks/bench_sdist.py --corpus /work/scratch/e1/corpus              # with pip, slow
     python benchmarks/bench_sdist.py --corpus /work/scratch/e1/corpus --no-pip     # agreement only
+    python benchmarks/bench_sdist.py --corpus CORPUS --speed --rounds 7             # the issue's three, vs pip
 
 Ratios from one run are robust to machine load; absolute times are not.
 """
@@ -25,6 +26,7 @@ import email.parser
 import itertools
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -35,8 +37,8 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from packaging.markers import Marker
-from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 from packaging.version import Version
 
@@ -114,9 +116,30 @@ def wheel_facts(wheel: Path) -> Tuple[List[Requirement], Optional[SpecifierSet],
     with zipfile.ZipFile(wheel) as zf:
         name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1)
         headers = email.parser.BytesHeaderParser().parsebytes(zf.read(name))
-    reqs = [Requirement(r) for r in headers.get_all("Requires-Dist") or ()]
+    reqs = [_wheel_requirement(r) for r in headers.get_all("Requires-Dist") or ()]
     rp = headers.get("Requires-Python")
-    return reqs, SpecifierSet(rp) if rp else None, list(headers.get_all("Provides-Extra") or ())
+    python = SpecifierSet(",".join(c for c in rp.split(",") if _valid_specifier(c))) if rp else None
+    return reqs, python, list(headers.get_all("Provides-Extra") or ())
+
+
+def _wheel_requirement(text: str) -> Requirement:
+    """A Requires-Dist line; one that today's packaging refuses for a legacy specifier (``pytz (>dev)``, written
+    by the setuptools of its day) counts by name, extras and marker, the clauses packaging rejects left out."""
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        head, _, marker = text.partition(";")
+        name, _, specs = head.partition("(") if "(" in head else (head, "", "")
+        clauses = [c for c in specs.rstrip(") ").split(",") if c.strip() and _valid_specifier(c)]
+        return Requirement(name.strip() + ",".join(clauses) + (f";{marker}" if marker else ""))
+
+
+def _valid_specifier(text: str) -> bool:
+    try:
+        SpecifierSet(text)
+    except InvalidSpecifier:
+        return False
+    return True
 
 
 def pip_report(sdist: Path) -> Tuple[float, Optional[dict], str]:
@@ -257,6 +280,81 @@ def summarize(rows: List[dict], with_pip: bool) -> dict:
     return summary
 
 
+#: the setup.py sdists issue 9 measured the speed goal on (5x pip's --report route)
+SPEED_RELEASES = ("requests==2.22.0", "django==2.2.4", "celery==4.3.0")
+
+
+def speed(corpus: Path, rounds: int, pip_python: str) -> dict:
+    """``wheelmeta metadata SDIST`` against ``pip install --dry-run --no-deps --report``, each a fresh interpreter
+    per run, alternating run by run so both see the same load; the median of ``rounds`` runs per tool and sdist."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-sdist-pyc-") as pycache:
+        # byte-compiled modules, as an installed wheelmeta has them (pip's are compiled at install time too), even
+        # where PYTHONDONTWRITEBYTECODE keeps a source checkout free of them: a cache outside the tree, warmed once
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = pycache
+        for requirement in SPEED_RELEASES:
+            sdist, _ = find_pair(corpus, requirement)
+            if sdist is None:
+                raise SystemExit(f"{requirement}: no sdist in {corpus / 'sdist'} (see benchmarks/README.md)")
+            rows.append(_speed_row(requirement, sdist, rounds, pip_python, env))
+    pip_version = subprocess.run([pip_python, "-m", "pip", "--version"], capture_output=True, text=True).stdout
+    return {"rows": rows, "rounds": rounds, "median_ratio": statistics.median(r["ratio"] for r in rows),
+            "lowest_ratio": min(r["ratio"] for r in rows),
+            "median_cpu_ratio": statistics.median(r["cpu_ratio"] for r in rows),
+            "lowest_cpu_ratio": min(r["cpu_ratio"] for r in rows), "pip": pip_version.split(" from ")[0],
+            "isolation": _isolation()}
+
+
+def _speed_row(requirement: str, sdist: Path, rounds: int, pip_python: str, env: Dict[str, str]) -> dict:
+    """One sdist: a warm-up run of each tool (untimed), then ``rounds`` alternating timed runs; the medians."""
+    times: Dict[str, List[float]] = {"wheelmeta": [], "pip": []}
+    cpu: Dict[str, List[float]] = {"wheelmeta": [], "pip": []}
+    with tempfile.TemporaryDirectory(prefix="bench-sdist-") as tmp:
+        commands = {
+            "wheelmeta": [sys.executable, "-m", "wheelmeta", "metadata", "--json", str(sdist)],
+            "pip": [pip_python, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed", "-q",
+                    "--report", f"{tmp}/report.json", str(sdist)],
+        }
+        pip_error = ""
+        for round_ in range(rounds + 1):
+            for tool, cmd in commands.items():
+                seconds, cpu_seconds, error = _timed(cmd, env)
+                if error and tool == "wheelmeta":
+                    raise SystemExit(f"{' '.join(cmd)} failed: {error}")
+                pip_error = pip_error or error  # pip's time to an error is still its time to an answer's absence
+                if round_:
+                    times[tool].append(seconds)
+                    cpu[tool].append(cpu_seconds)
+    wm, pip = statistics.median(times["wheelmeta"]), statistics.median(times["pip"])
+    wm_cpu, pip_cpu = statistics.median(cpu["wheelmeta"]), statistics.median(cpu["pip"])
+    print(f"{requirement:20} wheelmeta {wm:6.3f}s  pip {pip:6.3f}s  pip/wheelmeta {pip / wm:5.2f}x   "
+          f"CPU {wm_cpu:6.3f}s / {pip_cpu:6.3f}s = {pip_cpu / wm_cpu:5.2f}x"
+          + (f"\n    pip failed: {pip_error}" if pip_error else ""), flush=True)
+    return {"release": requirement, "wheelmeta_s": wm, "pip_s": pip, "ratio": pip / wm, "wheelmeta_cpu_s": wm_cpu,
+            "pip_cpu_s": pip_cpu, "cpu_ratio": pip_cpu / wm_cpu, "pip_error": pip_error, "runs": times,
+            "cpu_runs": cpu}
+
+
+def _timed(cmd: List[str], env: Dict[str, str]) -> Tuple[float, float, str]:
+    """Wall-clock and CPU seconds (user + system, every process of the run that was waited for) of one run, and
+    the last line of its error output when it failed."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    said = done.stderr.decode(errors="replace").strip().splitlines()
+    error = (said[-1][:300] if said else f"exit status {done.returncode}") if done.returncode else ""
+    return elapsed, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), error
+
+
+def _isolation() -> str:
+    from wheelmeta.sdist.sandbox import detect_isolation
+
+    return detect_isolation()
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=Path(os.environ.get("SDIST_CORPUS", "corpus")),
@@ -265,7 +363,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--no-pip", action="store_true", help="skip pip's --report route (agreement only)")
     parser.add_argument("--python", help="interpreter setup.py runs under (wheelmeta's --python)")
     parser.add_argument("--json", type=Path, help="also write every row and the summary as JSON here")
+    parser.add_argument("--speed", action="store_true",
+                        help=f"only time {', '.join(SPEED_RELEASES)} against pip, cold interpreters, alternating")
+    parser.add_argument("--rounds", type=int, default=7, help="runs per tool and sdist with --speed (median)")
+    parser.add_argument("--pip-python", default=sys.executable, help="interpreter whose pip is timed with --speed")
     args = parser.parse_args(argv)
+    if args.speed:
+        result = speed(args.corpus, args.rounds, args.pip_python)
+        print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
+        return 0
     requirements = [line.strip() for line in args.list.read_text().splitlines()
                     if line.strip() and not line.startswith("#")]
     result = run(args.corpus, requirements, not args.no_pip, args.python)

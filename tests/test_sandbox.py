@@ -569,3 +569,25 @@ def test_crash_of_the_interpreter_reports_the_signal(tmp_path):
     tree = make_tree(tmp_path, "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")
     with pytest.raises(SandboxError, match="killed by SIGSEGV"):
         run_setup_py(tree)
+
+
+def test_setup_py_sees_the_interpreters_site_packages_and_exit_without_site_start_up(tmp_path):
+    import site
+
+    tree = make_tree(tmp_path, """\
+        import sys
+        import packaging
+        from setuptools import setup
+        assert callable(exit) and callable(quit)
+        setup(name="demo", version="1", install_requires=[packaging.__name__ + ">=" + str(int(sys.flags.no_site))])
+    """)
+    result = run_setup_py(tree)
+    assert result.fields["install_requires"] == ["packaging>=1"]  # started with -S, site-packages still found
+    assert any(p in site.getsitepackages() for p in sandbox.interpreter().sys_path)
+
+
+def test_warm_up_leaves_a_bad_isolation_setting_for_the_real_call_to_report(monkeypatch):
+    monkeypatch.setenv("WHEELMETA_SANDBOX", "bogus")
+    sandbox.warm_up()
+    with pytest.raises(SandboxError, match="unknown isolation 'bogus'"):
+        detect_isolation()

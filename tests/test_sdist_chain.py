@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
 from builders import make_sdist, metadata_text
 
-from wheelmeta.errors import InvalidSdist, MetadataError
+from wheelmeta.errors import InterpreterError, InvalidSdist, MetadataError
 from wheelmeta.sdist import read_sdist_metadata
 from wheelmeta.sdist.sandbox import CONTAINING
 
@@ -150,6 +151,15 @@ def test_failing_setup_py_reports_every_step_and_the_way_out(tmp_path):
     assert "--allow-build" in message
 
 
+def test_setup_py_failing_as_a_wheel_build_answers_as_for_egg_info_with_a_warning(tmp_path):
+    setup_py = ("import sys\nfrom setuptools import setup\n"
+                "if 'egg_info' not in sys.argv: raise RuntimeError('needs numpy to build')\n"
+                "setup(name='demo', version='1.0', install_requires=['six'])\n")
+    md = read_sdist_metadata(make_sdist(tmp_path, files={"PKG-INFO": _pkg_info("1.2"), "setup.py": setup_py}))
+    assert [str(r) for r in md.requires_dist] == ["six"]
+    assert any("failed as a wheel build (raised RuntimeError: needs numpy to build)" in p for p in md.problems)
+
+
 def test_dynamic_dependencies_without_setup_py_need_allow_build(tmp_path):
     pyproject = PYPROJECT_621.replace('dynamic = ["version"]', 'dynamic = ["version", "dependencies"]')
     files = {"PKG-INFO": _pkg_info("2.1"), "pyproject.toml": pyproject}
@@ -195,6 +205,38 @@ def test_cli_metadata_reads_an_sdist_with_python_and_allow_build_passed_through(
     assert result["provenance"] == "setup-py-sandboxed"
     assert result["python_version"] == "%d.%d.%d" % sys.version_info[:3]
     assert "chardet<3.1.0,>=3.0.2" in result["requires_dist"]
+
+
+def _broken_python(folder, name="python3.7"):
+    """An executable that fails like a pyenv shim of a Python version that is not active."""
+    folder.mkdir(exist_ok=True)
+    script = folder / name
+    script.write_text(f"#!/bin/sh\necho 'pyenv: {name}: command not found' >&2\nexit 127\n")
+    script.chmod(0o755)
+    return script
+
+
+def test_broken_interpreter_chosen_for_the_target_is_named_with_its_error(tmp_path, monkeypatch, capsys):
+    from wheelmeta.cli import main
+
+    broken = _broken_python(tmp_path / "bin")
+    monkeypatch.setenv("PATH", f"{broken.parent}:{os.environ['PATH']}")
+    path = make_sdist(tmp_path, files={"PKG-INFO": _pkg_info("1.2"), "setup.py": SETUP_PY})
+    assert main(["metadata", "--python-version", "3.7", str(path)]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"wheelmeta: error: {path}: the interpreter {broken} (python3.7 on PATH, chosen for "
+                           "the target's Python 3.7) does not work: exited with status 127: pyenv: python3.7: "
+                           "command not found")
+    assert "--allow-build" not in line
+
+
+def test_broken_interpreter_given_is_named_and_no_other_route_is_suggested(tmp_path):
+    broken = _broken_python(tmp_path / "bin")
+    path = make_sdist(tmp_path, files={"PKG-INFO": _pkg_info("1.2"), "setup.py": SETUP_PY})
+    with pytest.raises(InterpreterError) as info:
+        read_sdist_metadata(path, python=str(broken), allow_build=True)
+    assert info.value.interpreter == str(broken) and "exited with status 127" in info.value.detail
+    assert str(info.value).startswith(f"{path}: the interpreter {broken} does not work")
 
 
 IN_TREE_BACKEND = '''
@@ -283,3 +325,29 @@ def test_sdist_refused_while_unpacking_leaves_no_temporary_folder(tmp_path, monk
     with pytest.raises(InvalidSdist, match="cannot unpack member"):
         read_sdist_metadata(path)
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+LEGACY_SETUP_PY = """
+import sys
+from setuptools import setup
+setup(name='demo', version='1.0', install_requires=['six>=1.9'] + (['futures'] if sys.version_info < (3,) else []),
+      extras_require={'socks': ['PySocks']})
+"""
+
+
+def test_setup_cfg_requires_dist_that_old_wheel_wrote_into_wheels_answers_when_it_agrees_with_setup_py(tmp_path):
+    setup_cfg = ("[metadata]\nprovides-extra = socks\nrequires-dist =\n    futures; python_version<'3'\n"
+                 "    six>=1.9\n    PySocks; extra == 'socks'\n")
+    files = {"PKG-INFO": _pkg_info("1.2"), "setup.py": LEGACY_SETUP_PY, "setup.cfg": setup_cfg}
+    md = read_sdist_metadata(make_sdist(tmp_path, files=files))
+    assert [str(r) for r in md.requires_dist] == ['futures; python_version < "3"', "six>=1.9",
+                                                  'PySocks; extra == "socks"']
+    assert md.provides_extra == ("socks",) and not md.problems
+
+
+def test_setup_cfg_requires_dist_that_disagrees_with_setup_py_is_a_problem_not_the_answer(tmp_path):
+    setup_cfg = "[metadata]\nrequires-dist =\n    six>=1.9\n"  # no PySocks for the extra: a later wheel's rule
+    files = {"PKG-INFO": _pkg_info("1.2"), "setup.py": LEGACY_SETUP_PY, "setup.cfg": setup_cfg}
+    md = read_sdist_metadata(make_sdist(tmp_path, files=files))
+    assert [str(r) for r in md.requires_dist] == ["six>=1.9", 'PySocks; extra == "socks"']
+    assert any("setup.cfg [metadata] requires-dist, which wheel < 0.31" in p and "differs" in p for p in md.problems)

@@ -133,10 +133,10 @@ def test_git_dependency_becomes_a_direct_reference():
     assert reqs == ["lib @ git+https://example.invalid/lib.git@v1.0"]
 
 
-def test_unconvertible_dependency_is_a_problem_not_a_crash():
+def test_unconvertible_constraint_is_left_out_and_reported_but_the_dependency_kept():
     pyproject = {"tool": {"poetry": {"name": "d", "version": "1", "dependencies": {"a": "^1 || ^2", "b": "^1"}}}}
     md, reqs = _requires(pyproject)
-    assert reqs == ["b<2,>=1"] and "union" in md.problems[0]
+    assert reqs == ["a", "b<2,>=1"] and "'^1 || ^2' left out" in md.problems[0] and "union" in md.problems[0]
 
 
 def test_pyproject_without_poetry_dependencies_is_not_an_answer():

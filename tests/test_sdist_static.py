@@ -4,6 +4,7 @@ turning install_requires/extras_require into Requires-Dist, checked against real
 from __future__ import annotations
 
 import email.parser
+import json
 import subprocess
 import sys
 import zipfile
@@ -186,8 +187,52 @@ def test_empty_extra_is_still_provided():
 
 
 def test_unparsable_install_requires_line_is_a_problem():
-    reqs, _, problems = setuptools_requires_dist(["good>=1", "bad>=>1"], None)
+    reqs, _, problems = setuptools_requires_dist(["good>=1", "bad; nonsense"], None)
     assert [str(r) for r in reqs] == ["good>=1"] and "install_requires" in problems[0]
+
+
+def test_legacy_specifier_keeps_the_dependency_with_extras_and_marker():
+    reqs, provides, problems = setuptools_requires_dist(
+        ["pytz>dev", "foo[x] (>=1.0.*); python_version<'3'"], {"tls": ["bar>=1.0.*,<2"]})
+    assert [str(r) for r in reqs] == ["pytz", 'foo[x]; python_version < "3"', 'bar<2; extra == "tls"']
+    assert len(problems) == 3 and all("is not valid PEP 440" in p for p in problems)
+
+
+SETUP_CFG_TIGHT_MARKERS = """
+[options]
+install_requires =
+    foo;python_version<"3.8"
+[options.extras_require]
+tls =
+    bar;sys_platform=="win32"
+"""
+
+
+def test_setup_cfg_marker_after_semicolon_without_space_is_kept():
+    fields = read_setup_cfg(SETUP_CFG_TIGHT_MARKERS, source=SOURCE, read_file=lambda rel: None)
+    md = setup_cfg_metadata(fields, source=SOURCE, name="demo", version="1.0")
+    assert [str(r) for r in md.requires_dist] == [
+        'foo; python_version < "3.8"', 'bar; sys_platform == "win32" and extra == "tls"'] and not md.problems
+
+
+def test_setup_cfg_lists_split_as_real_setuptools_splits_them(tmp_path):
+    (tmp_path / "setup.cfg").write_text(SETUP_CFG_TIGHT_MARKERS + "docs = sphinx; furo>=2\n")
+    ours = read_setup_cfg((tmp_path / "setup.cfg").read_text(), source=SOURCE, read_file=lambda rel: None)
+    done = subprocess.run(  # the real setuptools, in a process of its own (it replaces distutils on import)
+        [sys.executable, "-c", "import json, sys; from setuptools.config.setupcfg import read_configuration; "
+         "print(json.dumps(read_configuration(sys.argv[1])['options']))", str(tmp_path / "setup.cfg")],
+        capture_output=True, text=True, check=True, timeout=120)
+    theirs = json.loads(done.stdout)
+    assert ours["install_requires"] == theirs["install_requires"]
+    assert ours["extras_require"] == theirs["extras_require"]
+
+
+def test_one_line_setup_cfg_value_split_at_a_marker_is_reported():
+    fields = read_setup_cfg('[options]\ninstall_requires = foo;python_version<"3.8"\n', source=SOURCE,
+                           read_file=lambda rel: None)
+    md = setup_cfg_metadata(fields, source=SOURCE, name="demo", version="1.0")
+    assert [str(r) for r in md.requires_dist] == ["foo"]
+    assert "environment marker cut off the requirement before it" in md.problems[0]
 
 
 def _wheel_requires(tmp_path, install_requires, extras_require):

@@ -362,3 +362,65 @@ def test_interpreter_without_setuptools_reports_what_it_lacks(tmp_path):
 ])
 def test_requirement_lines_flattens_what_setuptools_accepts(value, lines):
     assert shim.requirement_lines(value) == lines
+
+
+ARGV_BRANCHING_SETUP_PY = """
+    import sys
+    from setuptools import setup
+
+    wheel_build = "bdist_wheel" in sys.argv
+    setup(name="demo", version="1.0", py_modules=["demo"],
+          install_requires=["wheel-only>=1"] if wheel_build else ["other-command>=1"])
+"""
+
+
+def _built_wheel_requires(tree: Path, out: Path) -> list:
+    """Requires-Dist of the wheel setuptools' PEP 517 backend really builds from ``tree``."""
+    import email.parser
+    import zipfile
+
+    pytest.importorskip("wheel", reason="wheel not installed")
+    subprocess.run([sys.executable, "-c", "import sys, setuptools.build_meta as b; b.build_wheel(sys.argv[1])",
+                    str(out)], cwd=tree, check=True, capture_output=True, timeout=120)
+    with zipfile.ZipFile(next(out.glob("*.whl"))) as zf:
+        return email.parser.BytesHeaderParser().parsebytes(zf.read("demo-1.0.dist-info/METADATA")).get_all(
+            "Requires-Dist")
+
+
+def test_setup_py_sees_the_command_line_of_a_wheel_build(tmp_path):
+    tree = make_tree(tmp_path, ARGV_BRANCHING_SETUP_PY, {"demo.py": ""})
+    record = run_shim(tree)
+    assert record["fields"]["install_requires"] == _built_wheel_requires(tree, tmp_path / "dist") == [
+        "wheel-only>=1"]
+
+
+def test_command_classes_and_stdlib_distutils_need_no_real_setuptools(tmp_path):
+    tree = make_tree(tmp_path, """\
+        import setuptools.command.test
+        from setuptools import setup, Command
+        from setuptools.command.test import test as TestCommand
+        from distutils.sysconfig import get_python_lib
+
+        class PyTest(TestCommand):
+            user_options = [("pytest-args=", "a", "arguments for pytest")]
+
+        assert issubclass(PyTest, Command) and get_python_lib()
+        setup(name="demo", version="1", cmdclass={"test": PyTest, "t2": setuptools.command.test.test},
+              install_requires=["six"])
+    """)
+    record = run_shim(tree)
+    assert record["setuptools_version"] is None and record["fields"]["install_requires"] == ["six"]
+
+
+def test_stand_in_command_class_reads_what_it_lacks_from_the_real_one(tmp_path):
+    tree = make_tree(tmp_path, """\
+        from setuptools import setup
+        from setuptools.command.test import test as TestCommand
+
+        class PyTest(TestCommand):
+            user_options = TestCommand.user_options + [("pytest-args=", "a", "arguments for pytest")]
+
+        setup(name="demo", version="1", cmdclass={"test": PyTest}, install_requires=[str(len(PyTest.user_options))])
+    """)
+    record = run_shim(tree)
+    assert record["setuptools_version"] is not None and int(record["fields"]["install_requires"][0]) > 1

@@ -106,17 +106,29 @@ def test_license_expression_wins_over_license_and_urls_are_mapped():
 
 
 def test_one_bad_requires_dist_line_is_a_problem_and_the_rest_is_kept():
-    text = "Metadata-Version: 2.1\nName: x\nVersion: 1\nRequires-Dist: good>=1\nRequires-Dist: bad>=>1\n" \
+    text = "Metadata-Version: 2.1\nName: x\nVersion: 1\nRequires-Dist: good>=1\nRequires-Dist: bad; nonsense\n" \
            "Requires-Dist: also-good\n"
     md = parse_metadata(text.encode(), source="x.whl")
     assert [str(r) for r in md.requires_dist] == ["good>=1", "also-good"]
-    assert len(md.problems) == 1 and md.problems[0].startswith("Requires-Dist 'bad>=>1' ignored:")
+    assert len(md.problems) == 1 and md.problems[0].startswith("Requires-Dist 'bad; nonsense' ignored:")
+
+
+@pytest.mark.parametrize("line, kept, dropped", [
+    ("pytz (>dev)", "pytz", ">dev"),
+    ("foo (>=1.0.*)", "foo", ">=1.0.*"),
+    ('bar[x]>=1.0.*,<2; python_version < "3"', 'bar[x]<2; python_version < "3"', ">=1.0.*"),
+])
+def test_legacy_specifier_keeps_the_dependency_and_reports_the_specifier(line, kept, dropped):
+    text = f"Metadata-Version: 2.0\nName: x\nVersion: 1\nRequires-Dist: {line}\n"
+    md = parse_metadata(text.encode(), source="x.whl")
+    assert [str(r) for r in md.requires_dist] == [kept]
+    assert len(md.problems) == 1 and f"version specifier {dropped!r} is not valid PEP 440" in md.problems[0]
 
 
 def test_invalid_requires_python_is_a_problem_and_none():
     md = parse_metadata(b"Metadata-Version: 2.1\nName: x\nVersion: 1\nRequires-Python: >=3.6.*\n", source="x")
     assert md.requires_python is None
-    assert md.problems[0].startswith("Requires-Python '>=3.6.*' ignored")
+    assert md.problems[0].startswith("Requires-Python '>=3.6.*'") and md.problems[0].endswith("; ignored")
 
 
 def test_metadata_that_is_not_utf8_is_decoded_and_reported():
@@ -211,3 +223,17 @@ def test_parse_requirement_refuses_what_packaging_refuses(text):
         Requirement(text)
     with pytest.raises(InvalidRequirement):
         parse_requirement(text)
+
+
+def test_legacy_requires_python_clause_is_left_out_and_the_rest_kept():
+    text = "Metadata-Version: 2.0\nName: x\nVersion: 1\nRequires-Python: >=2.7, !=3.0.*, >=3.4.*\n"
+    md = parse_metadata(text.encode(), source="x.whl")
+    assert str(md.requires_python) == "!=3.0.*,>=2.7"
+    assert md.problems == ("Requires-Python '>=2.7, !=3.0.*, >=3.4.*': >=3.4.* is not valid PEP 440 (Invalid "
+                           "specifier: '>=3.4.*'); kept as '>=2.7,!=3.0.*'",)
+
+
+def test_legacy_specifier_salvage_of_a_very_long_line_is_bounded():
+    text = "Metadata-Version: 2.0\nName: x\nVersion: 1\nRequires-Dist: a>" + " " * 200_000 + "x\n"
+    md = parse_metadata(text.encode(), source="x.whl")  # a lazy pattern took quadratic time here
+    assert [str(r) for r in md.requires_dist] == ["a"] and len(md.problems) == 1

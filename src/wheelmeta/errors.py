@@ -19,6 +19,7 @@ __all__ = [
     "MetadataError",
     "SandboxError",
     "UncontainedError",
+    "InterpreterError",
     "NetworkError",
     "IndexError_",
     "NoMatchingDistribution",
@@ -76,6 +77,15 @@ class SandboxError(MetadataError):
 class UncontainedError(SandboxError):
     """Untrusted code was not run: no sandbox level on this machine contains the filesystem, and running it with
     less was not allowed (``--allow-uncontained``, ``WHEELMETA_SANDBOX=rlimits-only``)."""
+
+
+class InterpreterError(SandboxError):
+    """The interpreter chosen for setup.py or a PEP 517 hook does not run; ``interpreter`` is its path and
+    ``detail`` what it said. Every other route would use it too, so nothing else is tried."""
+
+    def __init__(self, where: object, reason: str, *, interpreter: str = "", detail: str = "") -> None:
+        super().__init__(where, reason)
+        self.interpreter, self.detail = interpreter, detail
 
 
 class NetworkError(WheelmetaError):

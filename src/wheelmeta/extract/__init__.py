@@ -13,9 +13,9 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
-from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple, Union
 
-from ..errors import UsageError
+from ..errors import InterpreterError, UsageError
 from ..model import DistMetadata, WheelAudit
 from ..sources import ByteSource, LocalFileSource
 from ..wheels.reader import read_wheel_metadata
@@ -59,19 +59,28 @@ def read_metadata(
     if not isinstance(source, (str, os.PathLike)):
         return read_wheel_metadata(source)
     text = os.fspath(source)
-    python = python or _interpreter_for(target)
-    if is_url(text):
-        remote = _sibling(".remote", text, "reading remote files")
-        return remote.read_remote_metadata(text, python=python, allow_build=allow_build, index_urls=index_urls,
-                                           allow_uncontained=allow_uncontained)
     lowered = text.lower()
-    if lowered.endswith(".whl"):
+    if lowered.endswith(".whl") and not is_url(text):
         return read_wheel_metadata(text)
-    if lowered.endswith(SDIST_SUFFIXES):
+    if not is_url(text) and not lowered.endswith(SDIST_SUFFIXES):
+        raise UsageError(text, "not a wheel (.whl) or an sdist (" + ", ".join(SDIST_SUFFIXES) + ") nor a URL")
+    why = ""
+    if python is None:
+        python, why = _interpreter_choice(target)
+    try:
+        if is_url(text):
+            remote = _sibling(".remote", text, "reading remote files")
+            return remote.read_remote_metadata(text, python=python, allow_build=allow_build, index_urls=index_urls,
+                                               allow_uncontained=allow_uncontained)
         sdist = _sibling("..sdist", text, "reading sdists")
         return sdist.read_sdist_metadata(text, python=python, allow_build=allow_build, index_urls=index_urls,
                                          allow_uncontained=allow_uncontained)
-    raise UsageError(text, "not a wheel (.whl) or an sdist (" + ", ".join(SDIST_SUFFIXES) + ") nor a URL")
+    except InterpreterError as exc:
+        if not why:
+            raise
+        from ..sdist.chain import interpreter_failure
+
+        raise interpreter_failure(exc.where, exc, why) from None
 
 
 def audit_wheel(path_or_url: Union[str, "os.PathLike[str]", ByteSource]) -> WheelAudit:
@@ -104,6 +113,14 @@ def _sibling(module: str, where: str, purpose: str) -> Any:
 
 def _interpreter_for(target: Optional["Target"]) -> Optional[str]:
     """A ``pythonX.Y`` on PATH for a non-host target, so setup.py sees the target's version; else None."""
+    return _interpreter_choice(target)[0]
+
+
+def _interpreter_choice(target: Optional["Target"]) -> Tuple[Optional[str], str]:
+    """(the first ``pythonX.Y`` on PATH for a non-host target, so setup.py sees the target's version, and why it
+    was chosen); (None, "") for the running interpreter: the host, or no such name on PATH."""
     if target is None or getattr(target, "is_host", True):
-        return None
-    return shutil.which(f"python{target.python_version}")
+        return None, ""
+    name = f"python{target.python_version}"
+    found = shutil.which(name)
+    return (found, f"{name} on PATH, chosen for the target's Python {target.python_version}") if found else (None, "")

@@ -20,19 +20,24 @@ temporary folder that is removed afterwards. When every step fails, the error li
 
 from __future__ import annotations
 
+import configparser
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
+from packaging.markers import default_environment
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
-from ..errors import MetadataError, SandboxError, UncontainedError, WheelmetaError
+from ..errors import InterpreterError, MetadataError, SandboxError, UncontainedError, WheelmetaError
 from ..model import DistMetadata
 from .archive import SDIST_SUFFIXES, ArchiveLimits, SdistFiles, extract_tree, open_sdist
 from .poetry import poetry_metadata
+from .requirements import parse_requirements
 from .static import (
     build_system_requires,
     is_trivial_setup_py,
@@ -44,7 +49,7 @@ from .static import (
     setup_cfg_metadata,
 )
 
-__all__ = ["read_sdist_metadata", "LEGACY_BUILD_REQUIRES"]
+__all__ = ["read_sdist_metadata", "interpreter_failure", "LEGACY_BUILD_REQUIRES"]
 
 #: what pip installs to build an sdist without [build-system] (PEP 517's fallback plus wheel)
 LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0", "wheel")
@@ -89,11 +94,15 @@ def read_sdist_metadata(
 
     if "setup.py" in files.names:
         try:
-            answer = _step_setup_py(source, python, timeout, name, version, allow_uncontained)
+            answer = _with_legacy_wheel_requirements(
+                _step_setup_py(source, python, timeout, name, version, allow_uncontained), files.data.get("setup.cfg")
+            )
             return _finish(answer, name, version, build_requires, problems)
         except UncontainedError as refused:
             answer = _static_part(source, files, archive, name, version, refused)
             return _finish(answer, name, version, build_requires, problems)
+        except InterpreterError as exc:  # the PEP 517 route would need the same interpreter: say so now
+            raise interpreter_failure(source, exc) from None
         except SandboxError as exc:
             tried.append(f"setup.py in the sandbox failed: {exc.reason}")
     else:
@@ -108,9 +117,19 @@ def read_sdist_metadata(
     except UncontainedError as refused:
         answer = _static_part(source, files, archive, name, version, refused)
         return _finish(answer, name, version, build_requires, problems)
+    except InterpreterError as exc:
+        raise interpreter_failure(source, exc) from None
     except WheelmetaError as exc:
         tried.append(f"PEP 517 hook failed: {exc.reason}")
     raise SandboxError(source, "every step failed: " + "; ".join(problems + tried))
+
+
+def interpreter_failure(source: str, error: InterpreterError, why: str = "") -> InterpreterError:
+    """One line naming the sdist, the interpreter its code was to run under (and ``why`` that one), and what
+    went wrong with it."""
+    chosen = f"{error.interpreter} ({why})" if why else error.interpreter
+    return InterpreterError(source, f"the interpreter {chosen} does not work: {error.detail}; name a working one "
+                            "with --python PATH", interpreter=error.interpreter, detail=error.detail)
 
 
 def _finish(
@@ -236,11 +255,19 @@ def _step_setup_py(source: str, python: Optional[str], timeout: float, name: str
                    allow_uncontained: bool) -> DistMetadata:
     """Unpack below a fresh temporary folder and run setup.py under the patched setup() in the sandbox."""
     try:
-        from .sandbox import run_setup_py
+        from .sandbox import run_setup_py, warm_up
     except ImportError as exc:  # pragma: no cover - the sandbox module is part of the package
         raise SandboxError(source, f"the sandbox is not available: {exc}") from None
-    with _unpacked(source) as tree:
-        result = run_setup_py(tree, python=python, timeout=timeout, where=source, allow_uncontained=allow_uncontained)
+    # the sandbox's probes start processes of their own: let them run on another core while this one unpacks
+    probe = threading.Thread(target=warm_up, daemon=True)
+    probe.start()
+    try:
+        with _unpacked(source) as tree:
+            probe.join()
+            result = run_setup_py(tree, python=python, timeout=timeout, where=source,
+                                  allow_uncontained=allow_uncontained)
+    finally:
+        probe.join()
     fields = result.fields
     answer = setup_cfg_metadata(
         fields,
@@ -252,6 +279,64 @@ def _step_setup_py(source: str, python: Optional[str], timeout: float, name: str
     # the shim's warnings (e.g. setuptools could not merge setup.cfg) qualify the answer: keep them visible
     problems = answer.problems + tuple(f"setup.py: {w}" for w in result.warnings)
     return replace(answer, isolation=result.isolation, python_version=result.python_version, problems=problems)
+
+
+def _with_legacy_wheel_requirements(answer: DistMetadata, setup_cfg: Optional[bytes]) -> DistMetadata:
+    """wheel before 0.31 wrote setup.cfg's ``[metadata] requires-dist`` / ``provides-extra`` into the wheel in place
+    of what setup.py said, often the same list with markers where setup.py branched on the running Python. Where
+    the two agree on the Python setup.py ran under, setup.cfg's is the answer (it holds for every Python, as the
+    published wheels do); where they differ, later wheel versions' rule stands (setup.py's) and the difference is
+    named in ``problems``."""
+    declared = _setup_cfg_requires_dist(setup_cfg)
+    if declared is None:
+        return answer
+    problems = list(answer.problems)
+    requires = parse_requirements(declared[0], "setup.cfg [metadata] requires-dist", problems)
+    extras = set(declared[1]) | set(answer.provides_extra)
+    if _applicable(requires, extras, answer.python_version) == _applicable(answer.requires_dist, extras,
+                                                                           answer.python_version):
+        return replace(answer, requires_dist=tuple(requires), provides_extra=tuple(declared[1]) or
+                       answer.provides_extra, problems=tuple(problems))
+    problems.append("setup.cfg [metadata] requires-dist, which wheel < 0.31 wrote into wheels in place of setup.py's "
+                    f"requirements, differs from what setup.py said under Python {answer.python_version}: "
+                    + ", ".join(declared[0]))
+    return replace(answer, problems=tuple(problems))
+
+
+def _setup_cfg_requires_dist(setup_cfg: Optional[bytes]) -> Optional[Tuple[List[str], List[str]]]:
+    """(requires-dist lines, provides-extra names) of setup.cfg's ``[metadata]``, None when it names neither."""
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read_string((setup_cfg or b"").decode("utf-8", "replace"))
+    except configparser.Error:  # setup.py ran with it, so setuptools read it somehow; nothing to take from it
+        return None
+    if not parser.has_section("metadata"):
+        return None
+    metadata = {key.replace("-", "_"): value for key, value in parser.items("metadata")}
+    if "requires_dist" not in metadata and "provides_extra" not in metadata:
+        return None
+    lines = [line.strip() for line in metadata.get("requires_dist", "").splitlines() if line.strip()]
+    return lines, metadata.get("provides_extra", "").split()
+
+
+def _applicable(requires: Sequence[Requirement], extras, python_version: Optional[str]) -> set:
+    """(name, specifier, extra) of every requirement that applies on this machine under ``python_version``, for no
+    extra and for each of ``extras``: two lists that give the same set say the same thing there."""
+    environment = default_environment()
+    if python_version:
+        environment.update(python_full_version=python_version, implementation_version=python_version,
+                           python_version=".".join(python_version.split(".")[:2]))
+    out = set()
+    for extra in ["", *sorted(extras)]:
+        for req in requires:
+            try:
+                applies = req.marker is None or req.marker.evaluate({**environment, "extra": extra})
+            except Exception:  # an unevaluable marker: the lists are not known to agree
+                applies = str(req.marker)
+            if applies:
+                out.add((canonicalize_name(req.name), str(req.specifier), tuple(sorted(req.extras)), extra,
+                         applies is True))
+    return out
 
 
 def _unpack_base() -> Optional[str]:

@@ -174,7 +174,7 @@ def _requirement(name: str, spec: Mapping, extras_of: Sequence[str], problems: L
             problems.append(f"[tool.poetry.dependencies] {name}: a local path dependency has no index requirement")
             return None
         else:
-            head += str(poetry_constraint(str(spec.get("version", "*"))))
+            head += _constraint_or_none(name, str(spec.get("version", "*")), problems)
         marker = _and(
             poetry_python_marker(str(spec["python"])) if "python" in spec else "",
             f'sys_platform == "{spec["platform"]}"' if "platform" in spec else "",
@@ -186,6 +186,17 @@ def _requirement(name: str, spec: Mapping, extras_of: Sequence[str], problems: L
     except (PoetryConstraintError, InvalidRequirement, InvalidMarker, KeyError) as exc:
         problems.append(f"[tool.poetry.dependencies] {name}: cannot convert {dict(spec)!r}: {exc}")
         return None
+
+
+def _constraint_or_none(name: str, constraint: str, problems: List[str]) -> str:
+    """The PEP 440 form of a version constraint; one that has none (``^1 || ^2``) is left out, not the dependency,
+    and named in ``problems``."""
+    try:
+        return str(poetry_constraint(constraint))
+    except PoetryConstraintError as exc:
+        problems.append(f"[tool.poetry.dependencies] {name}: version constraint {constraint!r} left out, so any "
+                        f"version is allowed: {exc}")
+        return ""
 
 
 def _extras_by_dependency(poetry: Mapping) -> Dict[str, List[str]]:

@@ -17,8 +17,11 @@ from __future__ import annotations
 import re
 from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
+from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.specifiers import SpecifierSet
+
+from ..wheels.metadata import requirement_or_salvage, specifier_or_salvage
 
 __all__ = [
     "requirement_lines",
@@ -59,22 +62,30 @@ def parse_requirements(value: Lines, field_name: str, problems: List[str]) -> Li
     """Requirements parsed from a setuptools value; unparsable lines go to ``problems`` naming the field."""
     out: List[Requirement] = []
     for line in requirement_lines(value):
-        try:
-            out.append(Requirement(line))
-        except InvalidRequirement as exc:
-            problems.append(f"{field_name}: cannot parse {line!r}: {exc}")
+        if _is_marker(line):  # "foo;python_version<'3'" on one setup.cfg line: setuptools splits it at ";"
+            problems.append(f"{field_name}: {line!r} is an environment marker cut off the requirement before it "
+                            "(setuptools splits a one-line setup.cfg value at ';' and rejects it); that "
+                            "requirement applies everywhere here")
+            continue
+        requirement = requirement_or_salvage(line, f"{field_name}:", problems)
+        if requirement is not None:
+            out.append(requirement)
     return out
+
+
+def _is_marker(line: str) -> bool:
+    try:
+        Marker(line)
+    except InvalidMarker:
+        return False
+    return True
 
 
 def parse_requires_python(value: object, problems: List[str]) -> Optional[SpecifierSet]:
     """``python_requires`` as a SpecifierSet (None when absent or unparsable, the latter noted in ``problems``)."""
     if value is None or value == "":
         return None
-    try:
-        return SpecifierSet(str(value).strip())
-    except InvalidSpecifier as exc:
-        problems.append(f"python_requires: cannot parse {value!r}: {exc}")
-        return None
+    return specifier_or_salvage(str(value).strip(), "python_requires", problems)
 
 
 def _safe_extra(extra: str) -> str:

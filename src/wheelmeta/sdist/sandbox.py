@@ -49,11 +49,11 @@ import sysconfig
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
-from ..errors import SandboxError, UncontainedError
+from ..errors import InterpreterError, SandboxError, UncontainedError
 
 __all__ = [
     "ISOLATIONS",
@@ -257,6 +257,15 @@ def detect_isolation(*, allow_uncontained: bool = False) -> str:
                                f"the best left, {chosen}, would let it write anywhere this user can. Pass {OPT_IN} "
                                "to run it anyway")
     return chosen
+
+
+def warm_up() -> None:
+    """Run the isolation probes, whose answers are cached, now: e.g. on another thread while the sdist unpacks.
+    An error is left for the call that needs the answer to raise."""
+    try:
+        detect_isolation()
+    except SandboxError:
+        pass
 
 
 # ------------------------------------------------------------------------------------------------ pids cgroup
@@ -667,6 +676,7 @@ class _Interpreter:
     executable: str
     version: str
     paths: Tuple[Path, ...]  # what must stay readable inside the sandbox
+    sys_path: Tuple[str, ...] = ()  # its sys.path after site (the shim starts it with -S and sets this one)
 
 
 _PROBE = (
@@ -682,22 +692,49 @@ def interpreter(python: Optional[str] = None) -> _Interpreter:
     if python is None:  # this interpreter's default paths (not this process's sys.path: the child gets -E -s)
         paths = [sys.prefix, sys.exec_prefix, sys.base_prefix, sysconfig.get_config_var("LIBDIR") or "",
                  *sysconfig.get_paths().values(), *site.getsitepackages()]
-        executable, version = sys.executable, "%d.%d.%d" % sys.version_info[:3]
+        executable, version, sys_path = sys.executable, "%d.%d.%d" % sys.version_info[:3], _own_site_sys_path()
     else:
         found = shutil.which(python)
         if not found:
-            raise SandboxError(python, "no such Python interpreter")
-        try:
-            done = subprocess.run([found, "-E", "-s", "-c", _PROBE], capture_output=True, timeout=30,
-                                  stdin=subprocess.DEVNULL)
-            facts = json.loads(done.stdout)
-        except (OSError, subprocess.SubprocessError, ValueError):
-            raise SandboxError(python, "not a working Python interpreter") from None
-        executable, version, paths = facts["executable"] or found, facts["version"], facts["paths"]
+            raise InterpreterError(python, "no such Python interpreter", interpreter=python,
+                                   detail="no such file or not executable")
+        executable, version, paths = _probe_interpreter(found)
+        sys_path = [p for p in paths[4:] if p]  # after the four prefixes: its sys.path, without the '' of -c
     # Both spellings: a venv's python must be started through its symlink, which may sit below a masked folder.
     paths = [Path(os.path.abspath(p)) for p in paths if p] + [Path(os.path.abspath(executable)).parent]
     paths += [p.resolve() for p in paths] + [Path(executable).resolve().parent.parent]
-    return _Interpreter(executable, version, tuple(dict.fromkeys(p for p in paths if p.exists())))
+    return _Interpreter(executable, version, tuple(dict.fromkeys(p for p in paths if p.exists())), tuple(sys_path))
+
+
+def _own_site_sys_path() -> list:
+    """The sys.path a fresh ``python -E -s`` of this interpreter gets: this process's, less the script's folder,
+    ``PYTHONPATH`` and the user's site-packages."""
+    if sys.flags.ignore_environment:
+        added = set()
+    else:
+        added = {os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
+    user = os.path.abspath(site.getusersitepackages()) if site.ENABLE_USER_SITE else None
+    return [p for p in sys.path[1:] if p and os.path.abspath(p) not in added and os.path.abspath(p) != user]
+
+
+def _probe_interpreter(found: str) -> Tuple[str, str, list]:
+    """(executable, version, paths) as the interpreter at ``found`` reports them; InterpreterError saying what
+    went wrong otherwise (a pyenv shim of an inactive version exits 127 with one line on stderr)."""
+    try:
+        done = subprocess.run([found, "-E", "-s", "-c", _PROBE], capture_output=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
+        facts = json.loads(done.stdout)
+        return facts["executable"] or found, facts["version"], facts["paths"]
+    except subprocess.TimeoutExpired:
+        detail = "did not answer within 30 s"
+    except OSError as error:
+        detail = error.strerror or str(error)
+    except (ValueError, TypeError, KeyError):
+        said = [line.strip() for line in done.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+        detail = f"exited with status {done.returncode}" + (f": {said[0][:200]}" if said else "")
+        if done.returncode == 0:
+            detail = "does not answer like a Python interpreter" + (f": {said[0][:200]}" if said else "")
+    raise InterpreterError(found, f"not a working Python interpreter: {detail}", interpreter=found, detail=detail)
 
 
 def run_setup_py(tree: Path, *, python: Optional[str] = None, timeout: float = 60.0,
@@ -719,10 +756,26 @@ def run_setup_py(tree: Path, *, python: Optional[str] = None, timeout: float = 6
     child = interpreter(python)
     control = make_control_dir(tree, "tmp")
     shutil.copyfile(_SHIM, control / "shim.py")
-    argv = [child.executable, "-E", "-s", "-B", str(control / "shim.py"), RESULT_FD, str(tree / "setup.py")]
+    env = scrubbed_environment(tree, control / "tmp")
+    # -S: no site, whose .pth files may import anything at start-up; the shim sets the sys.path site would give
+    fast = child.sys_path and not child.version.startswith("2.")
+    if fast:
+        env[SHIM_SYS_PATH] = os.pathsep.join(child.sys_path)
+    shim = [child.executable, *(["-S"] if fast else []), "-E", "-s", "-B", str(control / "shim.py"), RESULT_FD,
+            str(tree / "setup.py")]
+    run_shim = functools.partial(run_sandboxed, tree=tree, timeout=timeout, limits=limits, isolation=isolation,
+                                 read_only=child.paths, env=env)
     try:
-        run = run_sandboxed(argv, tree, timeout=timeout, limits=limits, isolation=isolation,
-                            read_only=child.paths, env=scrubbed_environment(tree, control / "tmp"))
+        # the command line of a wheel build (setuptools' build_meta.build_wheel): the wheel's answer
+        run = run_shim([*shim, "bdist_wheel", "--dist-dir", str(control / "dist")])
+        record, limits = _first_record(run.result), limits or Limits()
+        if record and record.get("error") in _RETRY_AS_EGG_INFO and not run.timed_out:
+            # e.g. "if 'egg_info' not in sys.argv: import numpy": the metadata-only route pip takes first
+            retry = run_shim([*shim, "egg_info"])
+            if (_first_record(retry.result) or {}).get("ok") and not retry.timed_out:
+                why = failure_reason(run, record, timeout, limits)
+                return _with_warning(setup_result(retry, where, timeout, child.version, limits),
+                                     f"setup.py failed as a wheel build ({why}); answered as for `setup.py egg_info`")
     finally:
         shutil.rmtree(control, ignore_errors=True)
     return setup_result(run, where, timeout, child.version, limits or Limits())
@@ -734,6 +787,14 @@ def chosen_isolation(where: object, what: str, allow_uncontained: bool) -> str:
         return detect_isolation(allow_uncontained=allow_uncontained)
     except UncontainedError as refused:
         raise UncontainedError(where, f"{what} {refused.reason}") from None
+
+
+_RETRY_AS_EGG_INFO = ("exception", "exit", "no-setup")
+SHIM_SYS_PATH = "WHEELMETA_SHIM_SYS_PATH"  # the child's sys.path, for the shim started with -S
+
+
+def _with_warning(result: SetupResult, warning: str) -> SetupResult:
+    return replace(result, warnings=(*result.warnings, warning))
 
 
 def _first_record(data: bytes) -> Optional[dict]:

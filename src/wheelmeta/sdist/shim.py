@@ -1,13 +1,16 @@
 """The code that runs inside the sandbox's child interpreter: run setup.py, capture what it passes to setup().
 
-This file is executed as a script by another interpreter (``python -E -s -B shim.py RESULT_FD SETUP_PY``), so it
+This file is executed as a script by another interpreter (``python -E -s -B shim.py RESULT_FD SETUP_PY [ARG...]``,
+the ARGs being setup.py's command line, ``bdist_wheel --dist-dir DIR`` by default), so it
 imports nothing from wheelmeta and keeps to syntax that Python 2.7 and every Python 3 still parse (no f-strings,
 no annotations): ``--python`` may point at an old interpreter, because many old setup.py files branch on the
 Python version.
 
 What it does:
 
-1. puts the tree first on ``sys.path`` and makes it the working directory, like ``python setup.py egg_info``;
+1. puts the tree first on ``sys.path`` and makes it the working directory, and sets ``sys.argv`` to what a wheel
+   build passes (setuptools' ``build_meta.build_wheel`` runs ``setup.py bdist_wheel --dist-dir DIR``): a setup.py
+   that branches on ``sys.argv`` then gives the answer its wheel was built with;
 2. puts a stand-in ``setuptools`` first (``setup`` and ``find_packages`` only); anything more brings in the real
    setuptools, whose ``setup`` and ``distutils.core.setup`` are replaced too (on Python 2: the real one first);
 3. runs setup.py as ``__main__``; the replacement ``setup()`` answers with the keywords when nothing else could
@@ -24,6 +27,12 @@ import json
 import os
 import sys
 import traceback
+import types
+
+try:
+    import importlib.util
+except ImportError:  # Python 2: the stand-ins are not used there
+    importlib = None
 
 REQUIREMENT_KEYWORDS = ("install_requires", "setup_requires", "tests_require")
 FIELDS = ("name", "version", "python_requires", "extras_require") + REQUIREMENT_KEYWORDS
@@ -277,7 +286,9 @@ def real_setuptools():
         raise ImportError("setuptools is not installed in this interpreter (only setup() and find_packages() are "
                           "provided without it)")
     if _state.get("real") is None:
-        sys.modules.pop("setuptools", None)
+        for name in [n for n in sys.modules if n == "setuptools" or n.startswith("setuptools.")]:
+            if isinstance(sys.modules[name], StandInModule) or name == "setuptools":
+                del sys.modules[name]  # the stand-ins give way; what setup.py already holds keeps working
         _state["materializing"] = True
         try:
             import setuptools
@@ -306,9 +317,6 @@ def install_lazy_setuptools():
     Returns False where this cannot work (Python 2, no setuptools): then the real one is imported first."""
     if sys.version_info < (3, 4) or os.environ.get("WHEELMETA_SHIM_EAGER"):
         return False
-    import importlib.util
-    import types
-
     spec = importlib.util.find_spec("setuptools")
     if spec is None:  # e.g. Python 3.12+ without it: a plain setup.py still runs against the stand-in
         _state["absent"] = True
@@ -331,16 +339,84 @@ def install_lazy_setuptools():
         stand_in.__path__ = []
     stand_in.setup, stand_in.find_packages = capture_setup, find_packages
     stand_in.find_namespace_packages = find_namespace_packages
+    if spec is not None:
+        stand_in.Command = _state["Command"] = stand_in_class("setuptools", "Command")
+        _state["command_dir"] = os.path.join(spec.submodule_search_locations[0], "command")
+    stdlib_distutils = os.path.join(os.path.dirname(os.__file__), "distutils")
+    if sys.version_info < (3, 12) and os.path.isfile(os.path.join(stdlib_distutils, "core.py")):
+        _state["stdlib"] = os.path.dirname(stdlib_distutils)
     sys.modules["setuptools"] = stand_in
     sys.meta_path.insert(0, _RealOnDemandFinder())
     return True
 
 
+class StandInModule(types.ModuleType):
+    """A stand-in ``setuptools.command`` or ``setuptools.command.NAME``: NAME is a stand-in command class (the
+    package hands out those submodules); any other attribute comes from the real module."""
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if hasattr(self, "__path__") and stand_in_command_module(self.__name__ + "." + name) is not None:
+            return importlib.import_module(self.__name__ + "." + name)
+        real_setuptools()
+        return getattr(importlib.import_module(self.__name__), name)
+
+
+class _StandInMeta(type):
+    """Class attributes a stand-in command class lacks (``TestCommand.user_options``, read while setup.py defines
+    its subclass) come from the real class, which imports the real setuptools then."""
+
+    def __getattr__(cls, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        module_name, class_name = type.__getattribute__(cls, "_real_location")
+        real_setuptools()
+        return getattr(getattr(importlib.import_module(module_name), class_name), name)
+
+
+def stand_in_class(module_name, class_name):
+    """A placeholder for a setuptools command class: setup.py subclasses it and names it in ``cmdclass``, and
+    setup() answers before any command could run. Command stand-ins derive from the stand-in ``Command``."""
+    bases = (_state["Command"],) if "Command" in _state else (object,)
+    return _StandInMeta(class_name, bases, {"_real_location": (module_name, class_name), "__module__": module_name})
+
+
+def stand_in_command_module(fullname):
+    """A stand-in for ``setuptools.command`` or one of its command modules (where the real one exists), else None."""
+    parts = fullname.split(".")
+    command_dir = _state.get("command_dir")
+    if not command_dir or parts[:2] != ["setuptools", "command"] or len(parts) > 3:
+        return None
+    if len(parts) == 3 and not os.path.isfile(os.path.join(command_dir, parts[2] + ".py")):
+        return None
+    module = StandInModule(fullname)
+    if len(parts) == 2:
+        module.__path__ = [command_dir]
+    else:
+        setattr(module, parts[2], stand_in_class(fullname, parts[2]))
+    return module
+
+
 class _RealOnDemandFinder(object):
     """Imports of ``setuptools.*`` or ``distutils*`` bring in the real setuptools first; a module that import
-    already loaded is handed over as is (loading it a second time would make two copies of its classes)."""
+    already loaded is handed over as is (loading it a second time would make two copies of its classes).
+    Before that, ``setuptools.command.*`` gets stand-ins and, below Python 3.12, ``distutils*`` the standard
+    library's own (its ``setup()`` patched): neither needs setuptools' slow import."""
 
     def find_spec(self, fullname, path=None, target=None):
+        if _state.get("real") is None and not _state.get("materializing"):
+            stand_in = stand_in_command_module(fullname)
+            if stand_in is not None:
+                return importlib.util.spec_from_loader(fullname, _AlreadyLoaded(stand_in),
+                                                       is_package=hasattr(stand_in, "__path__"))
+            if fullname.split(".")[0] == "distutils" and _state.get("stdlib"):
+                from importlib.machinery import PathFinder
+
+                spec = PathFinder.find_spec(fullname, path or [_state["stdlib"]])
+                if spec is not None and fullname == "distutils.core":
+                    spec.loader = _PatchingLoader(spec.loader)
+                return spec
         wanted = fullname.startswith("setuptools.") or (
             fullname.split(".")[0] == "distutils" and not _state.get("absent"))  # then stdlib's is patched
         if not wanted or _state.get("real") is not None or _state.get("materializing"):
@@ -349,9 +425,21 @@ class _RealOnDemandFinder(object):
         loaded = sys.modules.get(fullname)
         if loaded is None:
             return None
-        import importlib.util
-
         return importlib.util.spec_from_loader(fullname, _AlreadyLoaded(loaded), is_package=hasattr(loaded, "__path__"))
+
+
+class _PatchingLoader(object):
+    """Loads the standard library's ``distutils.core`` and replaces its ``setup()``."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        module.setup = capture_setup
 
 
 class _AlreadyLoaded(object):
@@ -362,7 +450,8 @@ class _AlreadyLoaded(object):
         return self.module
 
     def exec_module(self, module):
-        module.__spec__ = self.spec  # the import system stamped our alias spec on it
+        if self.spec is not None:  # the import system stamped our alias spec on it; a stand-in keeps that one
+            module.__spec__ = self.spec
 
 
 def install_patches():
@@ -377,14 +466,19 @@ def install_patches():
         patch_distutils()
 
 
-def run_setup_py(setup_path):
-    """Run setup.py as ``python setup.py egg_info`` would, then report why it never reached setup()."""
+#: setup.py's command line when none is given: what setuptools' build_meta passes when it builds the wheel
+WHEEL_BUILD_ARGS = ["bdist_wheel"]
+
+
+def run_setup_py(setup_path, args=None):
+    """Run setup.py as ``python setup.py ARGS`` would (a wheel build by default), then report why it never
+    reached setup()."""
     import runpy
 
     tree = os.path.dirname(setup_path)
     os.chdir(tree)
     sys.path[0] = tree  # the shim's own folder must not shadow anything setup.py imports
-    sys.argv = [setup_path, "egg_info"]
+    sys.argv = [setup_path] + list(args or WHEEL_BUILD_ARGS)
     try:
         runpy.run_path(setup_path, run_name="__main__")
     except SystemExit as stop:
@@ -398,8 +492,21 @@ def run_setup_py(setup_path):
     emit({"ok": False, "error": "no-setup", "detail": "did not call setup()"})
 
 
+def restore_site():
+    """Started with -S (the .pth files' import lines, which may load anything, are skipped): take the sys.path
+    that site would have built from WHEELMETA_SHIM_SYS_PATH, and the ``exit``/``quit`` builtins setup.py may call."""
+    paths = os.environ.get("WHEELMETA_SHIM_SYS_PATH")
+    if not sys.flags.no_site or not paths:
+        return
+    sys.path[1:] = [path for path in paths.split(os.pathsep) if path]
+    import site
+
+    site.setquit()
+
+
 def main(argv):
-    """``shim.py RESULT_FD SETUP_PY``: report on RESULT_FD what SETUP_PY passes to setup()."""
+    """``shim.py RESULT_FD SETUP_PY [ARG...]``: report on RESULT_FD what SETUP_PY, run with ARGs as its command
+    line, passes to setup()."""
     fd = int(argv[1])
     try:  # setup.py's subprocesses must not inherit the result descriptor
         import fcntl
@@ -409,8 +516,9 @@ def main(argv):
         pass
     _state["fd"] = fd
     _state["pid"] = os.getpid()
+    restore_site()
     install_patches()
-    run_setup_py(os.path.abspath(argv[2]))
+    run_setup_py(os.path.abspath(argv[2]), argv[3:])
 
 
 if __name__ == "__main__":

@@ -207,10 +207,11 @@ def read_setup_cfg(
         raise MetadataError(source, f"setup.cfg cannot be parsed: {' '.join(str(exc).split())}") from None
 
     def requirement_list(value: str, label: str) -> List[str]:
-        value = value.strip()
-        if value.startswith("file:"):
+        # Not stripped: configparser keeps the newline of "key =\n  foo;marker", and that newline is what makes
+        # setuptools split by lines instead of by ";" (stripping it cut "foo;marker" into "foo" and "marker").
+        if value.strip().startswith("file:"):
             parts = []
-            for rel in _cfg_list(value[len("file:") :], ","):
+            for rel in _cfg_list(value.strip()[len("file:") :], ","):
                 data = read_file(rel)
                 if data is None:
                     raise MetadataError(source, f"setup.cfg {label} names {rel!r}, which the sdist lacks")

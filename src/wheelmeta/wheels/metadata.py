@@ -188,11 +188,24 @@ def _requires_python(fields: Dict[str, List[str]], problems: List[str]) -> Optio
     value = _first(fields, "requires-python")
     if value is None:
         return None
+    return specifier_or_salvage(value, "Requires-Python", problems)
+
+
+def specifier_or_salvage(value: str, label: str, problems: List[str]) -> Optional[SpecifierSet]:
+    """``value`` as a SpecifierSet; clauses packaging refuses (``>=3.4.*``, written when tools accepted them) are
+    left out and named in ``problems``, the others kept; None when no clause is left."""
     try:
         return SpecifierSet(value)
     except InvalidSpecifier as exc:
-        problems.append(f"Requires-Python {value!r} ignored: {exc}")
-        return None
+        kept, dropped = [], []
+        for clause in value.split(","):
+            try:
+                kept.append(str(SpecifierSet(clause)))
+            except InvalidSpecifier:
+                dropped.append(clause.strip())
+        problems.append(f"{label} {value!r}: {', '.join(dropped)} is not valid PEP 440 ({exc}); "
+                        + (f"kept as {','.join(kept)!r}" if kept else "ignored"))
+        return SpecifierSet(",".join(kept)) if kept else None
 
 
 def parse_requirement(value: str) -> Requirement:
@@ -229,15 +242,60 @@ def _shared_marker(text: str) -> Optional[Marker]:
     return Requirement("x; " + text).marker
 
 
+# name[extras] (specifiers) ; marker, the specifiers as free text after an operator (what legacy tools accepted);
+# greedy, so a long line costs linear time
+_LEGACY_REQUIREMENT = re.compile(
+    rf"\s*(?P<head>{_IDENTIFIER}\s*(?:\[[^\]]*\])?)\s*(?P<specs>(?:[<>=!~(][^;@\[\]]*)?)(?:;(?P<marker>.*))?",
+    re.DOTALL,
+)
+
+
+def salvage_requirement(value: str) -> Optional[Tuple[Requirement, str]]:
+    """A requirement packaging refuses only for its version specifier (``foo (>=1.0.*)``, ``pytz>dev``, accepted
+    by setuptools and pip of their time), kept with its name, extras, marker and every clause that still parses;
+    returns ``(requirement, the clauses left out)``, or None when more than the specifier is wrong.
+
+        >>> requirement, dropped = salvage_requirement('x[a] (>=1.0.*,<2); python_version < "3"')
+        >>> str(requirement), dropped
+        ('x[a]<2; python_version < "3"', '>=1.0.*')
+    """
+    match = _LEGACY_REQUIREMENT.fullmatch(value)
+    if match is None or not match["specs"].strip("() \t"):
+        return None
+    kept, dropped = [], []
+    for clause in match["specs"].strip("() \t").split(","):
+        try:
+            SpecifierSet(clause)
+            kept.append(clause.strip())
+        except InvalidSpecifier:
+            dropped.append(clause.strip())
+    marker = f"; {match['marker']}" if match["marker"] is not None else ""
+    try:
+        return Requirement(match["head"] + ",".join(kept) + marker), ",".join(dropped)
+    except InvalidRequirement:
+        return None
+
+
+def requirement_or_salvage(value: str, label: str, problems: List[str]) -> Optional[Requirement]:
+    """``value`` parsed; a legacy specifier is dropped, never the dependency (noted in ``problems``); None, also
+    noted, only when not even the name, extras and marker can be read."""
+    try:
+        return parse_requirement(value)
+    except InvalidRequirement as exc:
+        salvaged = salvage_requirement(value)
+        if salvaged is None:
+            problems.append(f"{label} {value!r} ignored: {' '.join(str(exc).split())}")
+            return None
+        reason = str(exc).strip().splitlines()[0]  # packaging's caret drawing adds nothing to one line
+        problems.append(f"{label} {value!r}: version specifier {salvaged[1]!r} is not valid PEP 440 ({reason}); "
+                        f"kept as {str(salvaged[0])!r}, which allows more versions than the author meant")
+        return salvaged[0]
+
+
 def _requirements(values, field: str, problems: List[str]) -> Tuple[Requirement, ...]:
     """One Requirement per line; a line packaging refuses becomes a problem, the others are kept."""
-    out = []
-    for value in values:
-        try:
-            out.append(parse_requirement(value))
-        except InvalidRequirement as exc:
-            problems.append(f"{field} {value!r} ignored: {' '.join(str(exc).split())}")
-    return tuple(out)
+    parsed = (requirement_or_salvage(value, field, problems) for value in values)
+    return tuple(r for r in parsed if r is not None)
 
 
 def _project_urls(values, problems: List[str]) -> Dict[str, str]:
