@@ -205,12 +205,10 @@ def evaluate_file(dist: DistFile, requirement: Requirement, target: "Target") ->
 
 
 def _is_version(text: str) -> bool:
-    from packaging.version import InvalidVersion
-
     try:
         Version(text)
         return True
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a release number too long for int()
         return False
 
 

@@ -57,12 +57,18 @@ def requirement_lines(value: Lines) -> Iterator[str]:
 
 def parse_requirements(value: Lines, field_name: str, problems: List[str]) -> List[Requirement]:
     """Requirements parsed from a setuptools value; unparsable lines go to ``problems`` naming the field."""
+    from ..target import marker_problem
+
     out: List[Requirement] = []
     for line in requirement_lines(value):
         try:
             out.append(Requirement(line))
         except InvalidRequirement as exc:
             problems.append(f"{field_name}: cannot parse {line!r}: {exc}")
+            continue
+        problem = marker_problem(out[-1])
+        if problem:  # kept, as written: never silently dropped
+            problems.append(f"{field_name}: {line[:300]!r}: {problem}")
     return out
 
 

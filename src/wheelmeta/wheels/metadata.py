@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Tuple, Union
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.markers import Marker
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from ..errors import MetadataError
 from ..model import DistMetadata
@@ -179,7 +179,7 @@ def _name_and_version(fields: Dict[str, List[str]], source: str, problems: List[
         problems.append(f"Name {name!r} is not a valid project name")
     try:
         Version(version)
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a release number too long for int()
         problems.append(f"Version {version!r} is not a valid PEP 440 version; kept as written")
     return name, version
 
@@ -231,12 +231,18 @@ def _shared_marker(text: str) -> Optional[Marker]:
 
 def _requirements(values, field: str, problems: List[str]) -> Tuple[Requirement, ...]:
     """One Requirement per line; a line packaging refuses becomes a problem, the others are kept."""
+    from ..target import marker_problem
+
     out = []
     for value in values:
         try:
             out.append(parse_requirement(value))
         except InvalidRequirement as exc:
             problems.append(f"{field} {value!r} ignored: {' '.join(str(exc).split())}")
+            continue
+        problem = marker_problem(out[-1])
+        if problem:  # kept, as written: never silently dropped
+            problems.append(f"{field} {value[:300]!r}: {problem}")
     return tuple(out)
 
 
