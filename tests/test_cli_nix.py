@@ -233,3 +233,21 @@ def test_native_input_named_like_a_wheel_of_the_set_is_taken_from_pkgs(tmp_path,
     assert code == 0
     result = evaluate_file(out_file, native=["mystery"], package_set=True)
     assert result["odd"]["buildInputs"] == ["mystery"]  # the native stand-in, not python3Packages.mystery
+
+
+@pytest.mark.parametrize("tag", ["manylinux_2__x86_64", "manylinux__x86_64", "manylinux_2_17_"])
+def test_platform_tag_nix_cannot_place_is_a_one_line_error_naming_the_file_with_exit_1(tmp_path, capsys, tag):
+    wheel = make_wheel(tmp_path, "demo", "1.0", tag=f"cp311-cp311-{tag}", files={"demo/__init__.py": b""})
+    code, out, err = _run_nix(capsys, wheel)
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and wheel.name in err
+
+
+def test_empty_tag_component_gives_scan_and_nix_the_same_clean_error(tmp_path, capsys):
+    wheel = make_wheel(tmp_path, "demo", "1.0", files={"demo/__init__.py": b""},
+                       filename="demo-1.0-py3-none-linux_x86_64..any.whl")
+    nix_code, _, nix_err = _run_nix(capsys, wheel)
+    scan_code = main(["scan", str(wheel)])
+    _, scan_err = capsys.readouterr()
+    assert nix_code == scan_code == 1
+    assert nix_err == scan_err and "empty component" in nix_err and len(nix_err.strip().splitlines()) == 1

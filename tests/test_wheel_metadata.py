@@ -211,3 +211,22 @@ def test_parse_requirement_refuses_what_packaging_refuses(text):
         Requirement(text)
     with pytest.raises(InvalidRequirement):
         parse_requirement(text)
+
+
+@pytest.mark.parametrize("marker", ["'a' == 'a'", "python_version >= '" + "1" * 5000 + "'"],
+                         ids=["two-literals", "5000-digit-version"])
+def test_marker_packaging_cannot_evaluate_is_a_problem_on_that_requirement(marker):
+    from wheelmeta.target import Target
+
+    text = f"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Dist: odd; {marker}\nRequires-Dist: six\n\n"
+    md = parse_metadata(text, source="demo.whl")
+    assert [r.name for r in md.requires_dist] == ["odd", "six"]  # kept as written, never dropped
+    (problem,) = md.problems
+    assert problem.startswith("Requires-Dist ") and "odd;" in problem and "cannot be evaluated" in problem
+    target = Target.from_options(python_version="3.11", platforms=["manylinux_2_17_x86_64"])
+    assert [r.name for r in md.for_target(target)] == ["six"]
+
+
+def test_version_of_5000_digits_is_a_problem_not_an_exception():
+    md = parse_metadata(f"Metadata-Version: 2.1\nName: demo\nVersion: {'9' * 5000}\n\n", source="demo.whl")
+    assert md.version == "9" * 5000 and any("not a valid PEP 440 version" in p for p in md.problems)
