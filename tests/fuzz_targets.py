@@ -25,6 +25,8 @@ CORPUS = Path("/opt/pypi/files")
 CORPUS_WHEELS = ("StrEnum-0.4.15-py3-none-any.whl", "mccabe-0.7.0-py2.py3-none-any.whl",
                  "glfw-2.10.2-py2.py3-none-manylinux2014_x86_64.whl")
 DEFAULT_WHEEL_NAME = "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+#: more real wheels for the wheel targets' seeds (benchmarks/fuzz.py --corpus-wheels fills it before the first run)
+EXTRA_CORPUS_WHEELS: List[Path] = []
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -224,9 +226,9 @@ def wheel_seeds(folder: Path) -> List[bytes]:
     seeds = [_with_name(p.name, p.read_bytes()) for p in made]
     seeds.append(_with_name(made[0].name, builders.to_zip64(made[0].read_bytes())))
     seeds.append(_with_name(made[1].name, builders.to_zip64(made[1].read_bytes())))
-    for name in CORPUS_WHEELS:
-        if (CORPUS / name).is_file():
-            seeds.append(_with_name(name, (CORPUS / name).read_bytes()))
+    for path in [CORPUS / name for name in CORPUS_WHEELS] + list(EXTRA_CORPUS_WHEELS):
+        if path.is_file():
+            seeds.append(_with_name(path.name, path.read_bytes()))
     return seeds
 
 

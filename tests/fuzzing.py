@@ -377,7 +377,7 @@ def _classify(target: FuzzTarget, data: bytes, scratch: Path) -> Outcome:
         return Outcome("traceback", _where(exc) + "".join(traceback.format_exception_only(type(exc), exc))[-2000:])
     if code is not None and code not in (0, 1):
         return Outcome("exit-code", f"exit code {code}")
-    return Outcome("ok")
+    return Outcome("expected" if code == 1 else "ok")  # exit 1: the CLI's one-line error
 
 
 def _where(exc: BaseException) -> str:
