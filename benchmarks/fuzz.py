@@ -16,7 +16,6 @@ Deterministic: the same seed, runs and corpus give the same inputs.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time

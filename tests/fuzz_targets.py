@@ -267,7 +267,8 @@ def elf_seeds(folder: Path) -> List[bytes]:
 _SDIST_FILES = {
     "PKG-INFO": builders.metadata_text("demo", "1.0", requires=["requests>=2"], metadata_version="2.2"),
     "pyproject.toml": '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
-                      '[project]\nname = "demo"\nversion = "1.0"\ndependencies = ["requests>=2; python_version >= \'3\'"]\n',
+                      '[project]\nname = "demo"\nversion = "1.0"\n'
+                      'dependencies = ["requests>=2; python_version >= \'3\'"]\n',
     "setup.cfg": "[options]\ninstall_requires =\n    six>=1.0\n",
     "demo/__init__.py": "x = 1\n",
 }

@@ -23,8 +23,9 @@ A round over the registry::
 Adding a parser: write a seed factory ``seeds(folder) -> List[bytes]`` that builds real inputs (with
 ``builders.py``, ``elfbuild.py``, or files from the corpus), a ``run(data, scratch)`` that feeds one input to the
 library the way a user's file reaches it, optionally a ``fields(data)`` that lists the format's structure fields
-(offset, width, byte order) for the structure-aware mutator, and append a :class:`FuzzTarget` to ``TARGETS`` in ``tests/fuzz_targets.py`` (the registry; ``fuzzing.TARGETS``).
-The suite's short round (tests/test_fuzz.py) and the long run (benchmarks/fuzz.py) pick it up from there.
+(offset, width, byte order) for the structure-aware mutator, and append a :class:`FuzzTarget` to ``TARGETS`` in
+``tests/fuzz_targets.py`` (the registry, also reachable as ``fuzzing.TARGETS``). The suite's short round
+(tests/test_fuzz.py) and the long run (benchmarks/fuzz.py) pick it up from there.
 """
 
 from __future__ import annotations
