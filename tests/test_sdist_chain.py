@@ -326,3 +326,10 @@ def test_pkg_info_header_with_undecodable_bytes_is_no_traceback(tmp_path):
         assert str(path) in str(exc)
     else:
         assert md.name.startswith("demo")
+
+
+def test_pyproject_integer_too_long_for_int_is_a_problem(tmp_path):
+    pkg_info = metadata_text("demo", "1.0", requires=["six"], metadata_version="2.2")
+    path = make_sdist(tmp_path, files={"PKG-INFO": pkg_info, "pyproject.toml": f"x = {'1' * 5000}\n"})
+    md = read_sdist_metadata(path)
+    assert [r.name for r in md.requires_dist] == ["six"] and any("not valid TOML" in p for p in md.problems)

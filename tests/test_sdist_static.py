@@ -245,3 +245,9 @@ def test_setup_requirement_whose_marker_cannot_be_evaluated_is_kept_with_a_probl
     reqs = parse_requirements(["odd; 'a' == 'a'", "six"], "install_requires", problems)
     assert [r.name for r in reqs] == ["odd", "six"]
     assert len(problems) == 1 and "install_requires" in problems[0] and "cannot be evaluated" in problems[0]
+
+
+def test_setup_requirement_with_a_nul_byte_or_a_5000_digit_version_is_a_problem():
+    problems = []
+    reqs = parse_requirements(['odd; os_name == "a\0b"', "odd>=" + "1" * 5000, "six"], "install_requires", problems)
+    assert [str(r) for r in reqs] == ["six"] and len(problems) == 2

@@ -315,3 +315,8 @@ def test_map_nested_past_the_recursion_limit_is_a_soname_map_error(tmp_path):
     with pytest.raises(SonameMapError, match="nested too deeply") as info:
         SonameMap.load(path, environ={})
     assert str(path) in str(info.value)
+
+
+def test_map_integer_too_long_for_int_is_a_soname_map_error(tmp_path):
+    with pytest.raises(SonameMapError, match="not valid TOML"):
+        SonameMap.load(_write(tmp_path, f"schema = {'1' * 5000}\n"), environ={})

@@ -230,3 +230,18 @@ def test_marker_packaging_cannot_evaluate_is_a_problem_on_that_requirement(marke
 def test_version_of_5000_digits_is_a_problem_not_an_exception():
     md = parse_metadata(f"Metadata-Version: 2.1\nName: demo\nVersion: {'9' * 5000}\n\n", source="demo.whl")
     assert md.version == "9" * 5000 and any("not a valid PEP 440 version" in p for p in md.problems)
+
+
+@pytest.mark.parametrize("line", ['odd; os_name == "a\0b"', "odd>=" + "1" * 5000], ids=["nul-byte", "5000-digits"])
+def test_requirement_packaging_cannot_parse_or_print_is_a_problem(line):
+    text = f"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Dist: {line}\nRequires-Dist: six\n\n"
+    md = parse_metadata(text, source="demo.whl")
+    assert [str(r) for r in md.requires_dist] == ["six"]
+    assert len(md.problems) == 1 and "ignored" in md.problems[0]
+    md.to_json()
+
+
+def test_requires_python_of_5000_digits_is_a_problem():
+    md = parse_metadata(f"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Python: >={'1' * 5000}\n\n",
+                        source="demo.whl")
+    assert md.requires_python is None and "Requires-Python" in md.problems[0]

@@ -183,7 +183,7 @@ def _requirement(name: str, spec: Mapping, extras_of: Sequence[str], problems: L
         if extras_of:
             marker = _and(marker, " or ".join(f'extra == "{e}"' for e in extras_of))
         return Requirement(head + (f"; {marker}" if marker else ""))
-    except (PoetryConstraintError, InvalidRequirement, InvalidMarker, KeyError) as exc:
+    except (PoetryConstraintError, InvalidRequirement, InvalidMarker, KeyError, SyntaxError) as exc:
         problems.append(f"[tool.poetry.dependencies] {name}: cannot convert {dict(spec)!r}: {exc}")
         return None
 

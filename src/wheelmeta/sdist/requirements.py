@@ -59,12 +59,14 @@ def parse_requirements(value: Lines, field_name: str, problems: List[str]) -> Li
     """Requirements parsed from a setuptools value; unparsable lines go to ``problems`` naming the field."""
     from ..target import marker_problem
 
+    from ..wheels.metadata import check_long_numbers
+
     out: List[Requirement] = []
     for line in requirement_lines(value):
         try:
-            out.append(Requirement(line))
-        except InvalidRequirement as exc:
-            problems.append(f"{field_name}: cannot parse {line!r}: {exc}")
+            out.append(check_long_numbers(Requirement(line), line))
+        except (ValueError, SyntaxError) as exc:  # InvalidRequirement; SyntaxError: packaging meets a NUL byte
+            problems.append(f"{field_name}: cannot parse {line[:300]!r}: {str(exc)[:300]}")
             continue
         problem = marker_problem(out[-1])
         if problem:  # kept, as written: never silently dropped
@@ -76,9 +78,11 @@ def parse_requires_python(value: object, problems: List[str]) -> Optional[Specif
     """``python_requires`` as a SpecifierSet (None when absent or unparsable, the latter noted in ``problems``)."""
     if value is None or value == "":
         return None
+    from ..wheels.metadata import check_long_numbers
+
     try:
-        return SpecifierSet(str(value).strip())
-    except InvalidSpecifier as exc:
+        return check_long_numbers(SpecifierSet(str(value).strip()), str(value))
+    except (InvalidSpecifier, ValueError) as exc:
         problems.append(f"python_requires: cannot parse {value!r}: {exc}")
         return None
 

@@ -82,8 +82,8 @@ def load_pyproject(data: bytes, *, source: str) -> dict:
     """pyproject.toml as a dict; a TOML error is a MetadataError naming the sdist."""
     try:
         return tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise MetadataError(source, f"pyproject.toml is not valid TOML: {exc}") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # TOMLDecodeError, or an integer too long for int()
+        raise MetadataError(source, f"pyproject.toml is not valid TOML: {str(exc)[:300]}") from None
     except RecursionError:  # tomllib recurses once per nesting level
         raise MetadataError(source, "pyproject.toml is nested too deeply to read") from None
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, TypeVar, Union
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.markers import Marker
@@ -29,7 +29,9 @@ from packaging.version import Version
 from ..errors import MetadataError
 from ..model import DistMetadata
 
-__all__ = ["KNOWN_METADATA_VERSIONS", "parse_headers", "parse_metadata", "parse_requirement"]
+__all__ = ["KNOWN_METADATA_VERSIONS", "parse_headers", "parse_metadata", "parse_requirement", "check_long_numbers"]
+
+T = TypeVar("T")
 
 KNOWN_METADATA_VERSIONS = ("1.0", "1.1", "1.2", "2.0", "2.1", "2.2", "2.3", "2.4", "2.5")
 
@@ -189,9 +191,9 @@ def _requires_python(fields: Dict[str, List[str]], problems: List[str]) -> Optio
     if value is None:
         return None
     try:
-        return SpecifierSet(value)
-    except InvalidSpecifier as exc:
-        problems.append(f"Requires-Python {value!r} ignored: {exc}")
+        return check_long_numbers(SpecifierSet(value), value)
+    except (InvalidSpecifier, ValueError) as exc:
+        problems.append(f"Requires-Python {value[:300]!r} ignored: {str(exc)[:300]}")
         return None
 
 
@@ -236,14 +238,27 @@ def _requirements(values, field: str, problems: List[str]) -> Tuple[Requirement,
     out = []
     for value in values:
         try:
-            out.append(parse_requirement(value))
-        except InvalidRequirement as exc:
-            problems.append(f"{field} {value!r} ignored: {' '.join(str(exc).split())}")
+            requirement = check_long_numbers(parse_requirement(value), value)
+        except (ValueError, SyntaxError) as exc:  # InvalidRequirement; SyntaxError: packaging meets a NUL byte
+            problems.append(f"{field} {value[:300]!r} ignored: {' '.join(str(exc).split())[:300]}")
             continue
+        out.append(requirement)
         problem = marker_problem(out[-1])
         if problem:  # kept, as written: never silently dropped
             problems.append(f"{field} {value[:300]!r}: {problem}")
     return tuple(out)
+
+
+def check_long_numbers(parsed: T, text: str) -> T:
+    """``parsed`` (a Requirement or SpecifierSet of ``text``) once its versions are known to be usable: packaging
+    parses a version of 5,000 digits, but comparing or printing it later raises ValueError (int()'s digit limit),
+    far from the file. Only long texts can hold such a number, so short ones cost nothing."""
+    if len(text) > 4000:
+        str(parsed)
+        for spec in getattr(parsed, "specifier", parsed):
+            if spec.operator != "===":
+                Version(spec.version[:-2] if spec.version.endswith(".*") else spec.version)
+    return parsed
 
 
 def _project_urls(values, problems: List[str]) -> Dict[str, str]:
