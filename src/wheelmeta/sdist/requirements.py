@@ -20,6 +20,9 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Uni
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from ..target import marker_problem
+from ..wheels.metadata import check_long_numbers
+
 __all__ = [
     "requirement_lines",
     "parse_requirements",
@@ -57,10 +60,6 @@ def requirement_lines(value: Lines) -> Iterator[str]:
 
 def parse_requirements(value: Lines, field_name: str, problems: List[str]) -> List[Requirement]:
     """Requirements parsed from a setuptools value; unparsable lines go to ``problems`` naming the field."""
-    from ..target import marker_problem
-
-    from ..wheels.metadata import check_long_numbers
-
     out: List[Requirement] = []
     for line in requirement_lines(value):
         try:
@@ -78,8 +77,6 @@ def parse_requires_python(value: object, problems: List[str]) -> Optional[Specif
     """``python_requires`` as a SpecifierSet (None when absent or unparsable, the latter noted in ``problems``)."""
     if value is None or value == "":
         return None
-    from ..wheels.metadata import check_long_numbers
-
     try:
         return check_long_numbers(SpecifierSet(str(value).strip()), str(value))
     except (InvalidSpecifier, ValueError) as exc:
