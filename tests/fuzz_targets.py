@@ -100,7 +100,8 @@ def run_wheel_cli(data: bytes, scratch: Path) -> int:
     path = scratch / name
     path.write_bytes(body)
     os.environ.pop("WHEELMETA_SONAME_MAP", None)
-    codes = [main(["-q", "scan", "--json", str(path)]), main(["-q", "nix", str(path)])]
+    codes = [main(["-q", "scan", "--json", str(path)]), main(["-q", "scan", "--members", str(path)]),
+             main(["-q", "nix", str(path)])]
     return next((c for c in codes if c not in (0, 1)), max(codes))
 
 
@@ -137,6 +138,25 @@ def run_sdist(suffix: str) -> Callable[[bytes, Path], None]:
         _each(*calls)
 
     return run
+
+
+def run_sdist_cli(data: bytes, scratch: Path) -> Optional[int]:
+    """``wheelmeta metadata --json`` and the text output with target options, in-process: exit 0 or 1 only."""
+    from wheelmeta.cli import main
+    from wheelmeta.errors import WheelmetaError
+    from wheelmeta.sdist.archive import open_sdist
+
+    path = scratch / "demo-1.0.tar.gz"
+    path.write_bytes(data)
+    try:
+        if "setup.py" in open_sdist(path).read_files(lambda rel: False).names:
+            return None  # no sandbox runs under the fuzzer
+    except WheelmetaError:
+        pass  # the CLI must say it too, on one line
+    codes = [main(["-q", "metadata", "--json", str(path)]),
+             main(["-q", "metadata", "--python-version", "3.8", "--platform", "win_amd64", "--extras", "socks",
+                   str(path)])]
+    return next((c for c in codes if c not in (0, 1)), max(codes))
 
 
 def _sdist_with(scratch: Path, files: dict) -> Path:
@@ -413,6 +433,8 @@ TARGETS: List[FuzzTarget] = [
     _sdist("tar.xz", ".tar.xz", (lzma.decompress, lzma.compress), rebuild=rename_tar_member),
     _sdist("tar", ".tar", fields=_tar_fields, rebuild=rename_tar_member),
     _sdist("zip", ".zip", fields=zip_fields, rebuild=rename_zip_member),
+    FuzzTarget("sdist-cli", sdist_seeds("tar.gz"), run_sdist_cli, layer=(gzip.decompress, _gzip),
+               rebuild=rename_tar_member),
     FuzzTarget("metadata", _texts(METADATA), run_metadata, text=True),
     FuzzTarget("pyproject", _texts(PYPROJECTS), run_pyproject, text=True),
     FuzzTarget("setup-cfg", _texts(SETUP_CFGS), run_setup_cfg, text=True),

@@ -251,3 +251,27 @@ def test_empty_tag_component_gives_scan_and_nix_the_same_clean_error(tmp_path, c
     _, scan_err = capsys.readouterr()
     assert nix_code == scan_code == 1
     assert nix_err == scan_err and "empty component" in nix_err and len(nix_err.strip().splitlines()) == 1
+
+
+def test_needed_name_with_a_byte_that_is_not_utf8_is_written_as_that_byte(tmp_path):
+    import subprocess
+    import sys
+
+    from elfbuild import hand_built_elf
+    from nixstub import nix_parse
+
+    elf = hand_built_elf(needed=["libc.so.6", "libodd.so.6"], machine="x86_64").replace(b"libodd.so.6\0",
+                                                                                       b"libodd.so\xae6\0")
+    wheel = make_wheel(tmp_path, "demo", "1.0", tag="cp311-cp311-manylinux_2_17_x86_64",
+                       files={"demo/__init__.py": b"", "demo/_c.so": elf})
+    run = subprocess.run([sys.executable, "-m", "wheelmeta", "-q", "nix", str(wheel)], capture_output=True,
+                         env=_UTF8_LOCALE)
+    assert run.returncode == 0 and b"libodd.so\xae6" in run.stdout
+    out = tmp_path / "demo.nix"
+    out.write_bytes(run.stdout)
+    nix_parse(out)
+
+
+# stdout as on a machine with a UTF-8 locale such as en_US.UTF-8: strict (under C or C.UTF-8, Python escapes
+# surrogates by itself)
+_UTF8_LOCALE = {**__import__("os").environ, "PYTHONIOENCODING": "utf-8:strict"}

@@ -12,6 +12,7 @@ from .common import (
     expand_paths,
     print_json,
     stderr_is_terminal,
+    write_out,
 )
 
 
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
             continue
         inputs = nix_inputs(audit, soname_map) if audit.kind == "elf" else None
         if not args.json:
-            print(_scan_text(audit, inputs, members=args.members), flush=True)
+            write_out(_scan_text(audit, inputs, members=args.members) + "\n")
+            sys.stdout.flush()
             continue
         obj = audit_to_json(audit)
         # the one place where other layers add keys to a wheel's JSON object (e.g. "nix" from patchelf_nix)
