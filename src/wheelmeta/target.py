@@ -556,16 +556,16 @@ def marker_problem(req: Requirement) -> Optional[str]:
     """
     if req.marker is None:
         return None
-    return _marker_problem(req.marker)
-
-
-@lru_cache(maxsize=4096)  # real metadata repeats a few markers thousands of times
-def _marker_problem(marker) -> Optional[str]:
     try:
-        marker.evaluate({**default_environment(), "extra": ""})
+        req.marker.evaluate(_trial_environment())
     except _UNEVALUABLE as exc:
-        return f"marker {str(marker)[:200]} cannot be evaluated: {type(exc).__name__} {str(exc)[:200]}"
+        return f"marker {str(req.marker)[:200]} cannot be evaluated: {type(exc).__name__} {str(exc)[:200]}"
     return None
+
+
+@lru_cache(maxsize=1)
+def _trial_environment() -> Dict[str, str]:
+    return {**default_environment(), "extra": ""}
 
 
 def marker_extras(reqs: Iterable[Requirement]) -> List[str]:

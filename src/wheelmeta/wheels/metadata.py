@@ -233,8 +233,6 @@ def _shared_marker(text: str) -> Optional[Marker]:
 
 def _requirements(values, field: str, problems: List[str]) -> Tuple[Requirement, ...]:
     """One Requirement per line; a line packaging refuses becomes a problem, the others are kept."""
-    from ..target import marker_problem
-
     out = []
     for value in values:
         try:
@@ -243,10 +241,30 @@ def _requirements(values, field: str, problems: List[str]) -> Tuple[Requirement,
             problems.append(f"{field} {value[:300]!r} ignored: {' '.join(str(exc).split())[:300]}")
             continue
         out.append(requirement)
-        problem = marker_problem(out[-1])
+        problem = _marker_problem(requirement, value)
         if problem:  # kept, as written: never silently dropped
             problems.append(f"{field} {value[:300]!r}: {problem}")
     return tuple(out)
+
+
+def _marker_problem(requirement: Requirement, value: str) -> Optional[str]:
+    """:func:`wheelmeta.target.marker_problem`, tried once per distinct marker text (metadata repeats a few
+    markers thousands of times, and a trial evaluation costs more than parsing the requirement)."""
+    if requirement.marker is None:
+        return None
+    try:
+        return _marker_text_problem(value.partition(";")[2].strip())
+    except (ValueError, SyntaxError):  # not a marker of its own (a ";" inside a URL): judged with its requirement
+        from ..target import marker_problem
+
+        return marker_problem(requirement)
+
+
+@lru_cache(maxsize=4096)
+def _marker_text_problem(text: str) -> Optional[str]:
+    from ..target import marker_problem  # lazily: reading a wheel's metadata needs no tag machinery
+
+    return marker_problem(Requirement("x; " + text))
 
 
 def check_long_numbers(parsed: T, text: str) -> T:
