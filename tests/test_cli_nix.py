@@ -315,3 +315,45 @@ def test_pure_wheel_with_several_architectures_is_written_for_the_targets(tmp_pa
     assert "unknown to the soname map, add its input: libarmonly.so.2" in out and "libi686only" not in out
     # x86_64's members need nothing those inputs lack, i686's need libi686only.so.3
     assert _eval(tmp_path, out)["meta"]["platforms"] == ["aarch64-linux", "x86_64-linux"]
+
+
+@pytest.mark.parametrize("tag", ["manylinux_2__x86_64", "manylinux__x86_64", "manylinux_2_17_"])
+def test_platform_tag_nix_cannot_place_is_a_one_line_error_naming_the_file_with_exit_1(tmp_path, capsys, tag):
+    wheel = make_wheel(tmp_path, "demo", "1.0", tag=f"cp311-cp311-{tag}", files={"demo/__init__.py": b""})
+    code, out, err = _run_nix(capsys, wheel)
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and wheel.name in err
+
+
+def test_empty_tag_component_gives_scan_and_nix_the_same_clean_error(tmp_path, capsys):
+    wheel = make_wheel(tmp_path, "demo", "1.0", files={"demo/__init__.py": b""},
+                       filename="demo-1.0-py3-none-linux_x86_64..any.whl")
+    nix_code, _, nix_err = _run_nix(capsys, wheel)
+    scan_code = main(["scan", str(wheel)])
+    _, scan_err = capsys.readouterr()
+    assert nix_code == scan_code == 1
+    assert nix_err == scan_err and "empty component" in nix_err and len(nix_err.strip().splitlines()) == 1
+
+
+def test_needed_name_with_a_byte_that_is_not_utf8_is_written_as_that_byte(tmp_path):
+    import subprocess
+    import sys
+
+    from elfbuild import hand_built_elf
+    from nixstub import nix_parse
+
+    elf = hand_built_elf(needed=["libc.so.6", "libodd.so.6"], machine="x86_64").replace(b"libodd.so.6\0",
+                                                                                       b"libodd.so\xae6\0")
+    wheel = make_wheel(tmp_path, "demo", "1.0", tag="cp311-cp311-manylinux_2_17_x86_64",
+                       files={"demo/__init__.py": b"", "demo/_c.so": elf})
+    run = subprocess.run([sys.executable, "-m", "wheelmeta", "-q", "nix", str(wheel)], capture_output=True,
+                         env=_UTF8_LOCALE)
+    assert run.returncode == 0 and b"libodd.so\xae6" in run.stdout
+    out = tmp_path / "demo.nix"
+    out.write_bytes(run.stdout)
+    nix_parse(out)
+
+
+# stdout as on a machine with a UTF-8 locale such as en_US.UTF-8: strict (under C or C.UTF-8, Python escapes
+# surrogates by itself)
+_UTF8_LOCALE = {**__import__("os").environ, "PYTHONIOENCODING": "utf-8:strict"}

@@ -187,3 +187,20 @@ def test_platform_that_names_no_linux_architecture_is_a_usage_error(multiarch_wh
     result = scan("--platform", "win_amd64", str(multiarch_wheel))
     assert result.returncode == 2 and "win_amd64: not a Linux platform tag" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_needed_name_with_a_byte_that_is_not_utf8_is_no_traceback_in_the_text_output(tmp_path):
+    from elfbuild import hand_built_elf
+
+    elf = hand_built_elf(needed=["libc.so.6", "libodd.so.6"], machine="x86_64").replace(b"libodd.so.6\0",
+                                                                                       b"libodd.so\xae6\0")
+    wheel = make_wheel(tmp_path, "demo", "1.0", tag="cp311-cp311-manylinux_2_17_x86_64",
+                       files={"demo/__init__.py": b"", "demo/_c.so": elf})
+    result = subprocess.run([sys.executable, "-m", "wheelmeta", "-q", "scan", "--members", str(wheel)],
+                            capture_output=True, env=_UTF8_LOCALE)
+    assert result.returncode == 0 and b"libodd.so\xae6" in result.stdout and b"Traceback" not in result.stderr
+
+
+# stdout as on a machine with a UTF-8 locale such as en_US.UTF-8: strict (under C or C.UTF-8, Python escapes
+# surrogates by itself)
+_UTF8_LOCALE = {**__import__("os").environ, "PYTHONIOENCODING": "utf-8:strict"}

@@ -269,3 +269,48 @@ def test_reads_just_behind_the_stream_position_need_no_second_pass():
     window = _Window(chunks_of(data, 1000), lambda: pytest.fail("no second pass expected"), keep=0)
     window.read(9000, 10)  # consumes up to byte 9000 in 1000-byte chunks
     assert window.read_many([(8500, 4), (8990, 20)]) == [data[8500:8504], data[8990:9010]]
+
+
+def _hostile_verneed_elf(needs: int, versions: int) -> bytes:
+    """A 64-bit object whose version needs are ``needs`` Verneed entries of ``versions`` Vernaux entries each
+    (every entry well-formed, 16 bytes), all for one file and each version a distinct name: thousands by
+    thousands of entries, which a walk bounded only by the counts takes minutes and gigabytes to read."""
+    data = bytearray(hand_built_elf(verneed={"libc.so.6": ["GLIBC_2.2.5"]}, machine="x86_64"))
+    strtab = (len(data) + 15) // 16 * 16
+    names = b"v" * 5000 + b"\0"  # every offset into it is a different string
+    verneed = (strtab + len(names) + 15) // 16 * 16
+    aux = verneed + 16 * needs
+    data += bytes(aux + 16 * needs * versions - len(data))
+    data[strtab : strtab + len(names)] = names
+    for k in range(needs):
+        at, block = verneed + 16 * k, aux + 16 * versions * k
+        struct.pack_into("<HHIII", data, at, 1, versions, 0, block - at, 16 if k + 1 < needs else 0)
+        for j in range(versions):
+            struct.pack_into("<IHHII", data, block + 16 * j, 0, 0, 2, (k * versions + j) % 5000,
+                             16 if j + 1 < versions else 0)
+    struct.pack_into("<QQ", data, 64 + 32, len(data), len(data))  # PT_LOAD covers it all (vaddr = offset)
+    dyn_off = struct.unpack_from("<Q", data, 64 + 56 + 8)[0]
+    for at in range(dyn_off, len(data), 16):
+        tag = struct.unpack_from("<q", data, at)[0]
+        value = {5: strtab, 10: len(names), 0x6FFFFFFE: verneed, 0x6FFFFFFF: needs}.get(tag)
+        if value is not None:
+            struct.pack_into("<Q", data, at + 8, value)
+        if tag == 0:
+            break
+    return bytes(data)
+
+
+def test_version_needs_walk_is_bounded_whatever_the_counts_say():
+    data = _hostile_verneed_elf(needs=25, versions=4096)  # 102,400 entries, 1.6 MB
+    facts = read_elf_facts(chunks_of(data), "hostile.so", size=len(data), reopen=lambda: chunks_of(data))
+    assert any(f"more than {elf_module.MAX_VERNEED_ENTRIES} entries" in p for p in facts.problems)
+    (versions,) = facts.version_requirements.values()
+    assert 0 < len(versions) <= elf_module.MAX_VERNEED_ENTRIES
+
+
+def test_version_needs_walk_is_bounded_by_the_bytes_the_member_has():
+    data = _hostile_verneed_elf(needs=1, versions=64)
+    cut = data[: len(data) - 16 * 60]  # the last 60 entries are not there: the walk stops at the data present
+    facts = read_elf_facts(chunks_of(cut), "short.so", size=len(cut), reopen=lambda: chunks_of(cut))
+    (versions,) = facts.version_requirements.values()
+    assert len(versions) <= 4 and any("entries; the rest is not read" in p for p in facts.problems)

@@ -32,3 +32,21 @@ def test_not_a_wheel_filename_is_an_invalid_wheel(name):
     with pytest.raises(InvalidWheel, match=name.replace(".", r"\.")):
         parse_wheel_filename(name)
     assert not is_wheel_filename(name)
+
+
+@pytest.mark.parametrize("name", ["demo-1.0-py3..cp37-none-any.whl", "demo-1.0-py3-.none-any.whl",
+                                  "demo-1.0-py3-none-linux_x86_64..any.whl"])
+def test_a_compressed_tag_set_with_an_empty_component_is_an_invalid_wheel(name):
+    with pytest.raises(InvalidWheel, match="empty component"):
+        parse_wheel_filename(name)
+
+
+@pytest.mark.parametrize("name", ["demo-" + "1" * 5000 + "-py3-none-any.whl",
+                                  "demo-1.0-" + "9" * 5000 + "-py3-none-any.whl"], ids=["version", "build"])
+def test_a_number_too_long_for_int_is_an_invalid_wheel_or_kept_as_written(name):
+    try:
+        parsed = parse_wheel_filename(name)
+    except InvalidWheel as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert parsed.version == "1" * 5000

@@ -209,3 +209,14 @@ def test_file_url_folder_reads_its_index_html(tmp_path):
 )
 def test_parse_content_range(header, parsed):
     assert parse_content_range(header) == parsed
+
+
+def test_gzip_page_that_inflates_past_the_page_cap_is_a_network_error(tmp_path):
+    from wheelmeta.http import MAX_PAGE
+
+    (tmp_path / "demo-1.0-py3-none-any.whl").write_bytes(b"PK")
+    bomb = {"demo-1.0-py3-none-any.whl": ">=3" + " " * (MAX_PAGE + 1)}  # ~64 MiB of spaces: ~64 KiB gzipped
+    with IndexServer(tmp_path, fmt="html", gzip_pages=True, requires_python=bomb) as server:
+        with pytest.raises(NetworkError, match="inflates past") as info:
+            _client().get_page(server.index_url + "/demo/", accept="text/html")
+    assert "/simple/demo/" in str(info.value)

@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import stat
+import struct
 import tarfile
 import zipfile
 from pathlib import Path
@@ -215,3 +216,127 @@ def test_extract_tree_member_below_a_file_is_a_clear_error(tmp_path):
     path = _tar(tmp_path / "demo-1.0.tar.gz", [({"name": "demo-1.0/a"}, b"file"), ({"name": "demo-1.0/a/b"}, b"x")])
     with pytest.raises(InvalidSdist, match="cannot unpack member 'demo-1.0/a/b'"):
         extract_tree(path, tmp_path)
+
+
+# -- damaged member data: met while reading or unpacking a member, after the listing guard ----------------------------
+
+_FILES = {"PKG-INFO": PKG_INFO, "pyproject.toml": "[project]\nname = 'demo'\n"}
+
+
+def _zip_with_edit(tmp_path: Path, edit) -> Path:
+    """A real zip sdist with the bytes of its PKG-INFO member (local header and data) edited by ``edit``."""
+    path = make_sdist(tmp_path, files=_FILES, fmt="zip")
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("demo-1.0/PKG-INFO")
+    edit(data, info)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _data_start(data: bytearray, info: zipfile.ZipInfo) -> int:
+    name_len, extra_len = struct.unpack_from("<HH", data, info.header_offset + 26)
+    return info.header_offset + 30 + name_len + extra_len
+
+
+def _flip_data_byte(data: bytearray, info: zipfile.ZipInfo) -> None:
+    data[_data_start(data, info) + 3] ^= 0x55
+
+
+def _wrong_crc(data: bytearray, info: zipfile.ZipInfo) -> None:
+    central = data.rfind(b"demo-1.0/PKG-INFO") - 46  # the central header's copy of the name is the last one
+    struct.pack_into("<I", data, central + 16, info.CRC ^ 1)
+
+
+def _local_name_differs(data: bytearray, info: zipfile.ZipInfo) -> None:
+    data[info.header_offset + 30 + len("demo-1.0/")] = ord("X")
+
+
+def _encrypted_flag(data: bytearray, info: zipfile.ZipInfo) -> None:
+    for at in (info.header_offset + 6, data.rfind(b"demo-1.0/PKG-INFO") - 46 + 8):
+        data[at] |= 1
+
+
+@pytest.mark.parametrize("edit", [_flip_data_byte, _wrong_crc, _local_name_differs, _encrypted_flag],
+                         ids=["inflate-error", "bad-crc", "names-differ", "encrypted"])
+@pytest.mark.parametrize("unpack", [False, True], ids=["read", "unpack"])
+def test_zip_member_with_damaged_data_is_invalid_sdist_naming_the_file(tmp_path, edit, unpack):
+    path = _zip_with_edit(tmp_path, edit)
+    with pytest.raises(InvalidSdist) as info:
+        if unpack:
+            extract_tree(path, tmp_path)
+        else:
+            open_sdist(path).read_files(lambda name: name == "PKG-INFO")
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def _gz_sdist_with_damaged_stream(tmp_path: Path, damage: str) -> Path:
+    """A tar.gz whose deflate stream is cut in half, or whose second stored block has lengths that disagree (an
+    inflate error, deterministic: stored blocks put their header at a known place)."""
+    path = make_sdist(tmp_path, files={**_FILES, "big.txt": "0123456789abcdef" * 25_000}, fmt="tar")
+    data = bytearray(gzip.compress(path.read_bytes(), compresslevel=0, mtime=0))
+    if damage == "truncated":
+        del data[len(data) // 2 :]
+    else:
+        first_len = struct.unpack_from("<H", data, 11)[0]  # gzip header: 10 bytes; block header: 1 + LEN + NLEN
+        second = 10 + 5 + first_len
+        data[second + 3] ^= 0xFF  # NLEN no longer the complement of LEN
+    gz = tmp_path / "demo-1.0.tar.gz"
+    gz.write_bytes(bytes(data))
+    return gz
+
+
+@pytest.mark.parametrize("damage", ["truncated", "inflate-error"])
+@pytest.mark.parametrize("unpack", [False, True], ids=["read", "unpack"])
+def test_tar_gz_with_damaged_stream_is_invalid_sdist_never_a_gzip_or_isal_error(tmp_path, damage, unpack):
+    path = _gz_sdist_with_damaged_stream(tmp_path, damage)
+    with pytest.raises(InvalidSdist, match="corrupt or truncated") as info:
+        if unpack:
+            extract_tree(path, tmp_path)
+        else:
+            open_sdist(path).read_files(lambda name: name == "big.txt")
+    assert str(path) in str(info.value)
+
+
+def test_tar_member_thousands_of_folders_deep_is_refused_before_unpacking(tmp_path):
+    deep = "demo-1.0/" + "d/" * 3000 + "f.py"
+    path = _tar(tmp_path / "deep.tar.gz", [({"name": deep, "mode": 0o644}, b"x")])
+    with pytest.raises(InvalidSdist, match="3002 folders deep"):
+        extract_tree(path, tmp_path)
+
+
+def test_zip_member_thousands_of_folders_deep_is_refused(tmp_path):
+    path = make_sdist(tmp_path, files={"d/" * 3000 + "f.py": "x"}, fmt="zip")
+    _refused(path, "folders deep")
+
+
+def test_tar_member_with_a_nul_byte_in_its_path_is_refused(tmp_path):
+    path = tmp_path / "nul.tar"
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tf:  # a long name goes to a pax header, NUL and all
+        info = tarfile.TarInfo("demo-1.0/" + "a" * 120 + "\0b.py")
+        info.size = 1
+        tf.addfile(info, io.BytesIO(b"x"))
+    _refused(path, "NUL byte")
+    with pytest.raises(InvalidSdist, match="NUL byte"):
+        extract_tree(path, tmp_path)
+
+
+def _base256_size(header: bytearray, size: int) -> None:
+    header[124:136] = b"\x80" + size.to_bytes(11, "big")
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+
+
+@pytest.mark.parametrize("compress, match", [(False, "declares 10{26} bytes, more than the file holds"),
+                                             (True, "inflates to more than")], ids=["tar", "tar.gz"])
+def test_tar_member_declaring_a_base256_size_of_1e26_bytes_is_refused_not_skipped_forever(tmp_path, compress, match):
+    plain = _tar(tmp_path / "demo.tar", [({"name": "demo-1.0/PKG-INFO"}, PKG_INFO.encode()),
+                                         ({"name": "demo-1.0/x.py"}, b"x = 1\n")], mode="w")
+    data = bytearray(plain.read_bytes())
+    header = data[1024:1536]  # the second member's header (PKG-INFO takes one header and one data block)
+    assert header[:13] == b"demo-1.0/x.py"
+    _base256_size(header, 10**26)
+    data[1024:1536] = header
+    path = tmp_path / ("demo-1.0.tar.gz" if compress else "demo-1.0.tar")
+    path.write_bytes(gzip.compress(bytes(data)) if compress else bytes(data))
+    _refused(path, match)

@@ -351,3 +351,54 @@ def test_setup_cfg_requires_dist_that_disagrees_with_setup_py_is_a_problem_not_t
     md = read_sdist_metadata(make_sdist(tmp_path, files=files))
     assert [str(r) for r in md.requires_dist] == ["six>=1.9", 'PySocks; extra == "socks"']
     assert any("setup.cfg [metadata] requires-dist, which wheel < 0.31" in p and "differs" in p for p in md.problems)
+
+
+# -- values of the wrong type and TOML nested too deeply: a step without an answer, never a traceback ---------------
+
+
+@pytest.mark.parametrize("pyproject", [
+    "build-system = 5\n[project]\nname = 'demo'\nversion = '1.0'\ndependencies = ['six']\n",
+    "[build-system]\nrequires = 5\n[project]\nname = 'demo'\nversion = '1.0'\ndependencies = ['six']\n",
+    "[project]\nname = 'demo'\nversion = '1.0'\ndependencies = 5\n",
+    "[project]\nname = 'demo'\nversion = '1.0'\ndynamic = 5\ndependencies = ['six']\n",
+    "[project]\nname = 'demo'\nversion = '1.0'\ndependencies = ['six']\noptional-dependencies = { a = 5 }\n",
+    "tool = { poetry = { dependencies = { python = 5, six = { version = 5 } } } }\n",
+], ids=["build-system-number", "requires-number", "dependencies-number", "dynamic-number", "extra-number",
+        "poetry-numbers"])
+def test_pyproject_value_of_the_wrong_type_is_no_traceback(tmp_path, pyproject):
+    path = make_sdist(tmp_path, files={"PKG-INFO": metadata_text("demo", "1.0"), "pyproject.toml": pyproject,
+                                       "setup.cfg": "[options]\ninstall_requires = six\n"})
+    try:
+        md = read_sdist_metadata(path)
+    except MetadataError as exc:  # no step could answer: a clear error naming the file
+        assert str(path) in str(exc)
+    else:  # another step answered, or this one did and says what it could not read
+        assert [r.name for r in md.requires_dist] == ["six"] or any("not a list" in p for p in md.problems)
+
+
+@pytest.mark.parametrize("nesting", ["x = " + "[" * 5000 + "]" * 5000, "x = " + "{ a = " * 5000 + "1" + " }" * 5000],
+                         ids=["arrays", "inline-tables"])
+def test_pyproject_nested_past_the_recursion_limit_is_a_problem_and_pkg_info_still_answers(tmp_path, nesting):
+    pkg_info = metadata_text("demo", "1.0", requires=["six"], metadata_version="2.2")
+    path = make_sdist(tmp_path, files={"PKG-INFO": pkg_info, "pyproject.toml": nesting + "\n"})
+    md = read_sdist_metadata(path)
+    assert [r.name for r in md.requires_dist] == ["six"]
+    assert any("nested too deeply" in p for p in md.problems)
+
+
+def test_pkg_info_header_with_undecodable_bytes_is_no_traceback(tmp_path):
+    pkg_info = b"Metadata-Version: 2.2\xff\nName: demo\xfe\nVersion: 1.0\xff\nRequires-Dist: six\n\n"
+    path = make_sdist(tmp_path, files={"PKG-INFO": pkg_info})
+    try:
+        md = read_sdist_metadata(path)
+    except MetadataError as exc:
+        assert str(path) in str(exc)
+    else:
+        assert md.name.startswith("demo")
+
+
+def test_pyproject_integer_too_long_for_int_is_a_problem(tmp_path):
+    pkg_info = metadata_text("demo", "1.0", requires=["six"], metadata_version="2.2")
+    path = make_sdist(tmp_path, files={"PKG-INFO": pkg_info, "pyproject.toml": f"x = {'1' * 5000}\n"})
+    md = read_sdist_metadata(path)
+    assert [r.name for r in md.requires_dist] == ["six"] and any("not valid TOML" in p for p in md.problems)

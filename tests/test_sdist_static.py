@@ -14,7 +14,7 @@ from builders import metadata_text
 from packaging.requirements import Requirement
 
 from wheelmeta.errors import MetadataError
-from wheelmeta.sdist.requirements import requirement_lines, setuptools_requires_dist
+from wheelmeta.sdist.requirements import parse_requirements, requirement_lines, setuptools_requires_dist
 from wheelmeta.sdist.static import (
     is_trivial_setup_py,
     pkg_info_metadata,
@@ -283,3 +283,16 @@ def test_setuptools_dynamic_dependencies_without_file_are_not_static():
     }
     md, why = pyproject_metadata(pyproject, source=SOURCE, read_file=lambda rel: b"")
     assert md is None and "names no file for dependencies" in why
+
+
+def test_setup_requirement_whose_marker_cannot_be_evaluated_is_kept_with_a_problem():
+    problems = []
+    reqs = parse_requirements(["odd; 'a' == 'a'", "six"], "install_requires", problems)
+    assert [r.name for r in reqs] == ["odd", "six"]
+    assert len(problems) == 1 and "install_requires" in problems[0] and "cannot be evaluated" in problems[0]
+
+
+def test_setup_requirement_with_a_nul_byte_or_a_5000_digit_version_is_a_problem():
+    problems = []
+    reqs = parse_requirements(['odd; os_name == "a\0b"', "odd>=" + "1" * 5000, "six"], "install_requires", problems)
+    assert [str(r) for r in reqs] == ["six"] and len(problems) == 2

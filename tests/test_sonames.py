@@ -386,3 +386,15 @@ def test_override_file_that_is_not_utf8_is_an_error(tmp_path):
     path.write_bytes(b'[sonames]\n"lib\xe9.so.1" = "x"\n')
     with pytest.raises(SonameMapError, match="cannot read soname map"):
         SonameMap.load(path, environ={})
+
+
+def test_map_nested_past_the_recursion_limit_is_a_soname_map_error(tmp_path):
+    path = _write(tmp_path, "x = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(SonameMapError, match="nested too deeply") as info:
+        SonameMap.load(path, environ={})
+    assert str(path) in str(info.value)
+
+
+def test_map_integer_too_long_for_int_is_a_soname_map_error(tmp_path):
+    with pytest.raises(SonameMapError, match="not valid TOML"):
+        SonameMap.load(_write(tmp_path, f"schema = {'1' * 5000}\n"), environ={})

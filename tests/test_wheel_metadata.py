@@ -237,3 +237,37 @@ def test_legacy_specifier_salvage_of_a_very_long_line_is_bounded():
     text = "Metadata-Version: 2.0\nName: x\nVersion: 1\nRequires-Dist: a>" + " " * 200_000 + "x\n"
     md = parse_metadata(text.encode(), source="x.whl")  # a lazy pattern took quadratic time here
     assert [str(r) for r in md.requires_dist] == ["a"] and len(md.problems) == 1
+
+
+@pytest.mark.parametrize("marker", ["'a' == 'a'", "python_version >= '" + "1" * 5000 + "'"],
+                         ids=["two-literals", "5000-digit-version"])
+def test_marker_packaging_cannot_evaluate_is_a_problem_on_that_requirement(marker):
+    from wheelmeta.target import Target
+
+    text = f"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Dist: odd; {marker}\nRequires-Dist: six\n\n"
+    md = parse_metadata(text, source="demo.whl")
+    assert [r.name for r in md.requires_dist] == ["odd", "six"]  # kept as written, never dropped
+    (problem,) = md.problems
+    assert problem.startswith("Requires-Dist ") and "odd;" in problem and "cannot be evaluated" in problem
+    target = Target.from_options(python_version="3.11", platforms=["manylinux_2_17_x86_64"])
+    assert [r.name for r in md.for_target(target)] == ["six"]
+
+
+def test_version_of_5000_digits_is_a_problem_not_an_exception():
+    md = parse_metadata(f"Metadata-Version: 2.1\nName: demo\nVersion: {'9' * 5000}\n\n", source="demo.whl")
+    assert md.version == "9" * 5000 and any("not a valid PEP 440 version" in p for p in md.problems)
+
+
+@pytest.mark.parametrize("line", ['odd; os_name == "a\0b"', "odd>=" + "1" * 5000], ids=["nul-byte", "5000-digits"])
+def test_requirement_packaging_cannot_parse_or_print_is_a_problem(line):
+    text = f"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Dist: {line}\nRequires-Dist: six\n\n"
+    md = parse_metadata(text, source="demo.whl")
+    assert [str(r) for r in md.requires_dist] == ["six"]
+    assert len(md.problems) == 1 and "ignored" in md.problems[0]
+    md.to_json()
+
+
+def test_requires_python_of_5000_digits_is_a_problem():
+    md = parse_metadata(f"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Python: >={'1' * 5000}\n\n",
+                        source="demo.whl")
+    assert md.requires_python is None and "Requires-Python" in md.problems[0]

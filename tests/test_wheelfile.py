@@ -52,3 +52,8 @@ def test_record_size_that_is_not_a_number_is_an_invalid_wheel():
 def test_record_row_with_too_many_fields_is_an_invalid_wheel():
     with pytest.raises(InvalidWheel, match="RECORD line 2 has 4 fields"):
         parse_record(b"a.py,,\nb.py,sha256=x,1,extra\n", "x.whl")
+
+
+def test_record_field_longer_than_the_csv_limit_is_an_invalid_wheel():
+    with pytest.raises(InvalidWheel, match="RECORD cannot be read as CSV"):
+        parse_record('"' + "x" * 200_000 + '",,\n', "demo.whl")

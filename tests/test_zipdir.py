@@ -340,3 +340,22 @@ def test_errors_are_wheelmeta_errors_with_one_line():
     with pytest.raises(WheelmetaError) as info:
         ZipDirectory.read(BytesSource(b"\n\n" * 40, "multi\nline.whl"))
     assert "\n" not in str(info.value).replace("multi\nline", "")
+
+
+def test_zip64_offset_of_2_to_the_64_minus_1_is_an_invalid_wheel_not_an_overflow(tmp_path):
+    plain = make_wheel(tmp_path, "demo", "1.0", files={"demo/__init__.py": b"print('hi')\n"}).read_bytes()
+    data = bytearray(to_zip64(plain))
+    name = b"demo/__init__.py"
+    extra = data.rindex(name) + len(name)  # the central header's zip64 extra field: usize, csize, offset
+    assert data[extra : extra + 2] == b"\x01\x00"
+    struct.pack_into("<Q", data, extra + 4 + 16, (1 << 64) - 1)
+    path = tmp_path / "huge-offset.whl"
+    path.write_bytes(bytes(data))
+    with LocalFileSource(path) as source:  # pread with an offset past off_t raised OverflowError
+        zd = ZipDirectory.read(source)
+        entry = zd.find("demo/__init__.py")
+        assert entry.header_offset == (1 << 64) - 1
+        with pytest.raises(InvalidWheel, match="no local file header"):
+            zd.read_member(entry, limit=1000)
+        assert source.read_at((1 << 64) - 1, 30) == b""
+        assert list(source.stream((1 << 64) - 1, 30)) == []

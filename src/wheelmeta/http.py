@@ -67,6 +67,8 @@ READ_AHEAD = 64 * 1024
 CACHE_LIMIT = 32 * 1024 * 1024
 #: Longest wait honoured from a Retry-After header, so a hostile or confused server cannot stall us for hours.
 MAX_RETRY_AFTER = 30.0
+#: an index page larger than this, raw or inflated, is refused (the largest real project pages are a few MB)
+MAX_PAGE = 64 << 20
 #: Ask for raw bytes: a transparently gzipped body would make byte offsets meaningless.
 IDENTITY = {"Accept-Encoding": "identity"}
 
@@ -269,7 +271,7 @@ class HttpClient:
                         last_modified=validators.get("last_modified"), not_modified=True)
         self._check_status(url, response)
         with response:
-            data = b"".join(self._iter_body(response, 256 * 1024))
+            data = _bounded_join(url, self._iter_body(response, 256 * 1024))
         # requests decompresses Content-Encoding itself in .content; we read raw, so undo gzip by hand
         data = _decode_content(url, data, response.headers.get("Content-Encoding", ""))
         content_type = response.headers.get("Content-Type", "text/html")
@@ -450,20 +452,36 @@ def _charset(content_type: str) -> str:
     return match.group(1) if match else "utf-8"
 
 
+def _bounded_join(url: str, blocks: Iterator[bytes]) -> bytes:
+    parts, size = [], 0
+    for block in blocks:
+        size += len(block)
+        if size > MAX_PAGE:
+            raise NetworkError(url, f"index page larger than {MAX_PAGE} bytes")
+        parts.append(block)
+    return b"".join(parts)
+
+
 def _decode_content(url: str, data: bytes, encoding: str) -> bytes:
+    """The body with its Content-Encoding undone, inflating at most :data:`MAX_PAGE` bytes (a gzip bomb of a
+    page is refused, not inflated into memory)."""
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
         return data
     import zlib
 
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise NetworkError(url, f"unsupported Content-Encoding {encoding!r}")
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS)
     try:
-        if encoding in ("gzip", "x-gzip"):
-            return zlib.decompress(data, 16 + zlib.MAX_WBITS)
-        if encoding == "deflate":
-            return zlib.decompress(data)
+        out = inflater.decompress(data, MAX_PAGE + 1)
     except zlib.error as exc:
         raise NetworkError(url, f"corrupt {encoding} body: {exc}") from None
-    raise NetworkError(url, f"unsupported Content-Encoding {encoding!r}")
+    if len(out) > MAX_PAGE:
+        raise NetworkError(url, f"{encoding} body inflates past {MAX_PAGE} bytes (a decompression bomb?)")
+    if not inflater.eof:
+        raise NetworkError(url, f"corrupt {encoding} body: truncated stream")
+    return out
 
 
 _DEFAULT: Optional[HttpClient] = None

@@ -54,10 +54,12 @@ class LocalFileSource:
     def read_at(self, offset: int, length: int) -> bytes:
         if offset < 0 or length < 0:
             raise InvalidArchive(self.name, f"read at negative offset {offset} or length {length}")
-        return os.pread(self._fd, length, offset)
+        if offset >= self.size:  # a recorded offset past the end (zip64's 2^64-1 would overflow pread's off_t)
+            return b""
+        return os.pread(self._fd, min(length, self.size - offset), offset)
 
     def stream(self, offset: int, length: int, chunk: int = DEFAULT_CHUNK) -> Iterator[bytes]:
-        end = offset + length
+        end = min(offset + length, self.size)  # never ask pread for an offset past the file
         while offset < end:
             data = os.pread(self._fd, min(chunk, end - offset), offset)
             if not data:
@@ -113,11 +115,13 @@ class FileObjectSource:
         self.size = fileobj.tell()
 
     def read_at(self, offset: int, length: int) -> bytes:
+        if offset >= self.size:  # past the end: nothing, and no seek to an offset the OS cannot take
+            return b""
         self._f.seek(offset)
-        return self._f.read(length)
+        return self._f.read(min(length, self.size - offset))
 
     def stream(self, offset: int, length: int, chunk: int = DEFAULT_CHUNK) -> Iterator[bytes]:
-        end = offset + length
+        end = min(offset + length, self.size)
         while offset < end:
             data = self.read_at(offset, min(chunk, end - offset))
             if not data:

@@ -37,7 +37,8 @@ from packaging.utils import canonicalize_name
 
 from .errors import UsageError
 
-__all__ = ["Target", "evaluate_requirements", "expand_platform", "platform_environment", "marker_extras", "MARKER_KEYS"]
+__all__ = ["Target", "evaluate_requirements", "expand_platform", "platform_environment", "marker_extras", "MARKER_KEYS",
+           "marker_problem"]
 
 log = logging.getLogger(__name__)
 
@@ -533,12 +534,38 @@ def evaluate_requirements(
     return tuple(out)
 
 
+# What packaging raises for markers it parses but cannot evaluate: an undefined comparison, a quoted string where
+# a variable belongs ('a' == 'a': KeyError), a version too long for int() (ValueError)
+_UNEVALUABLE = (UndefinedComparison, KeyError, ValueError, TypeError)
+
+
 def _holds(req: Requirement, env: Mapping[str, str]) -> bool:
     try:
         return req.marker.evaluate(env)  # type: ignore[union-attr]
-    except UndefinedComparison as exc:
-        log.warning("cannot evaluate marker of %r: %s", str(req), exc)
+    except _UNEVALUABLE as exc:
+        log.warning("cannot evaluate marker of %r: %s", str(req)[:200], str(exc)[:200])
         return False
+
+
+def marker_problem(req: Requirement) -> Optional[str]:
+    """Why ``req``'s marker cannot be evaluated on any machine, or None: a parser keeps the requirement and
+    reports this as a problem on it (evaluation then leaves the requirement out, with a warning).
+
+        >>> print(marker_problem(Requirement("x; 'a' == 'a'")))
+        marker "a" == "a" cannot be evaluated: KeyError 'a'
+    """
+    if req.marker is None:
+        return None
+    try:
+        req.marker.evaluate(_trial_environment())
+    except _UNEVALUABLE as exc:
+        return f"marker {str(req.marker)[:200]} cannot be evaluated: {type(exc).__name__} {str(exc)[:200]}"
+    return None
+
+
+@lru_cache(maxsize=1)
+def _trial_environment() -> Dict[str, str]:
+    return {**default_environment(), "extra": ""}
 
 
 def marker_extras(reqs: Iterable[Requirement]) -> List[str]:

@@ -160,6 +160,21 @@ def print_json(obj: object) -> None:
     sys.stdout.write("\n")
 
 
+def write_out(text: str) -> None:
+    """``text`` on stdout. Names read from binaries keep their undecodable bytes as surrogates (the ELF reader
+    decodes with ``surrogateescape``); they are written back as those bytes, where a strict UTF-8 stdout raises."""
+    try:
+        sys.stdout.write(text)
+    except UnicodeEncodeError:  # the text wrapper encodes before writing: nothing of ``text`` went out yet
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is None:
+            sys.stdout.write(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+            return
+        sys.stdout.flush()
+        buffer.write(text.encode("utf-8", "surrogateescape"))
+        buffer.flush()
+
+
 def stderr_is_terminal() -> bool:
     return sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
 

@@ -16,6 +16,7 @@ from .common import (
     nixpkgs_from_args,
     refuse_non_wheel,
     require_file,
+    write_out,
 )
 
 
@@ -81,12 +82,12 @@ def run(args: argparse.Namespace) -> int:
             continue
         text = render(function)
         if args.output:
-            with open(args.output, "w", encoding="utf-8") as f:
+            with open(args.output, "w", encoding="utf-8", errors="surrogateescape") as f:
                 f.write(text)
         else:
             separator = "\n" if i else ""
             header = f"{separator}# {os.path.basename(wheel)}\n" if len(wheels) > 1 else ""
-            sys.stdout.write(header + text)
+            write_out(header + text)
     return status
 
 
@@ -117,7 +118,7 @@ def _write_nix_package_set(wheels: List[str], args: argparse.Namespace, soname_m
     if args.python_version and len(python_versions) == 1:
         python_set = f"python{python_versions.pop().replace('.', '')}Packages"
     text = package_set_expression(zip(names, functions), python_set)
-    with open(args.output, "w", encoding="utf-8") as f:
+    with open(args.output, "w", encoding="utf-8", errors="surrogateescape") as f:
         f.write(text)
     return 0
 

@@ -19,6 +19,7 @@ from .common import (
     refuse_non_wheel,
     require_file,
     stderr_is_terminal,
+    write_out,
 )
 
 
@@ -75,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
             continue
         inputs = nix_inputs(audit, soname_map, nixpkgs=check) if audit.kind == "elf" else None
         if not args.json:
-            print(_scan_text(audit, inputs, members=args.members), flush=True)
+            write_out(_scan_text(audit, inputs, members=args.members) + "\n")
+            sys.stdout.flush()
             continue
         obj = audit_to_json(audit)
         # the one place where other layers add keys to a wheel's JSON object (e.g. "nix" from patchelf_nix)

@@ -248,12 +248,10 @@ def _refused_by_constraint(dist: DistFile, constraints: Sequence["Constraint"]) 
 
 
 def _is_version(text: str) -> bool:
-    from packaging.version import InvalidVersion
-
     try:
         Version(text)
         return True
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a release number too long for int()
         return False
 
 

@@ -73,7 +73,7 @@ def dist_file_from_filename(filename: str, url: str, *, project: Optional[str] =
             return None
         try:
             name, version = split[0], Version(split[1])
-        except InvalidVersion:
+        except ValueError:  # InvalidVersion, or a release number too long for int()
             logger.debug("%s: version %r is not PEP 440, ignored", url, split[1])
             return None
         kind = "sdist"

@@ -361,10 +361,13 @@ def audit_source(
 
 
 def _claimed_platforms(wheel: str) -> Tuple[Tuple[str, ...], List[str]]:
+    base = posixpath.basename(wheel.split("?", 1)[0].split("#", 1)[0])
     try:
-        parsed = parse_wheel_filename(posixpath.basename(wheel.split("?", 1)[0].split("#", 1)[0]))
+        parsed = parse_wheel_filename(base)
     except WheelmetaError as exc:
-        return (), [f"filename: {exc.reason}"]
+        if base.endswith(".whl"):  # a wheel's name that breaks the spec: the same clean error as everywhere else
+            raise InvalidWheel(wheel, exc.reason) from None
+        return (), [f"filename: {exc.reason}"]  # a source without a wheel's name (bytes, a bare URL)
     return tuple(sorted(parsed.platforms)), []
 
 

@@ -51,6 +51,7 @@ MAX_READ = 64 << 20  # largest single range (a string table, the symbol table)
 MAX_PHNUM = 512  # real files have about 10 program headers
 MAX_DYNAMIC = 1 << 20  # 65536 dynamic entries; real files have < 100
 MAX_VERNEED = 4096  # libraries with version needs, and versions per library
+MAX_VERNEED_ENTRIES = 4096  # Verneed + Vernaux entries walked in all (real files: a few dozen)
 MAX_STRING = 4096
 
 PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE = 1, 2, 3, 4
@@ -537,14 +538,14 @@ class _ElfReader:
         block = self.read(start, min(block_len, 1 << 16), "version needs")
         needs = self.walk_version_needs(start, count, block)
         texts = self.strings([f for f, _ in needs] + [v for _, vs in needs for v in vs])
-        requirements: Dict[str, List[str]] = {}
+        requirements: Dict[str, Dict[str, None]] = {}  # dicts: ordered sets, so a repeat costs no list scan
         for file_offset, version_offsets in needs:
-            versions = requirements.setdefault(texts.get(file_offset, f"<bad name {file_offset}>"), [])
+            versions = requirements.setdefault(texts.get(file_offset, f"<bad name {file_offset}>"), {})
             for v in version_offsets:
                 if v not in texts:
                     self.problem(f"version name offset {v} is out of range")
-                elif texts[v] not in versions:
-                    versions.append(texts[v])
+                else:
+                    versions.setdefault(texts[v])
         self.fields["version_requirements"] = {k: tuple(v) for k, v in requirements.items()}
 
     def walk_version_needs(self, start: int, count: int, block: bytes) -> List[Tuple[int, List[int]]]:
@@ -557,10 +558,17 @@ class _ElfReader:
                 return struct_.parse(block[rel : rel + struct_.sizeof()])
             return struct_.parse(self.read(offset, struct_.sizeof(), what))
 
+        # each entry is 16 bytes of the file: the walk never visits more entries than the bytes after the
+        # section's start can hold, nor more than real files have by far (overlapping hostile chains otherwise
+        # visit millions of offsets)
+        budget = MAX_VERNEED_ENTRIES if self.size is None else min(MAX_VERNEED_ENTRIES, max(self.size - start, 0) // 16)
         seen, out, offset = set(), [], start
         for _ in range(count):
             if offset in seen:
                 self.problem(f"version needs chain loops back to offset {offset}")
+                break
+            if len(seen) >= budget:
+                self.problem(f"version needs chain has more than {budget} entries; the rest is not read")
                 break
             seen.add(offset)
             need = entry(vn, offset, "version need")
@@ -569,6 +577,9 @@ class _ElfReader:
             for _ in range(min(need.vn_cnt, MAX_VERNEED)):
                 if aux_at in seen:
                     self.problem(f"version needs chain loops back to offset {aux_at}")
+                    break
+                if len(seen) >= budget:
+                    self.problem(f"version needs chain has more than {budget} entries; the rest is not read")
                     break
                 seen.add(aux_at)
                 aux = entry(vna, aux_at, "version need entry")

@@ -187,8 +187,11 @@ def default_target(wheel_filename: str):
     newest = max(versions, key=lambda v: int(v[1:]), default=None)
     python = f"{newest[0]}.{newest[1:]}" if newest else DEFAULT_PYTHON
     platforms = sorted({t.platform for t in tags if t.platform != "any"})
-    return Target.from_options(python_version=python, implementation="cp",
-                               platforms=platforms or ["manylinux_2_17_x86_64"])
+    try:
+        return Target.from_options(python_version=python, implementation="cp",
+                                   platforms=platforms or ["manylinux_2_17_x86_64"])
+    except UsageError as exc:  # a tag in the file's name, not an option the user typed: exit 1, naming the file
+        raise InvalidWheel(wheel_filename, f"the file name's platform tag cannot be placed: {exc}") from None
 
 
 def _wheel_tags(wheel_filename: str):

@@ -271,8 +271,10 @@ def _read_layer(path: Path, *, origin: str) -> _Layer:
         raise SonameMapError(path, "soname map file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SonameMapError(path, f"cannot read soname map: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SonameMapError(path, f"not valid TOML: {exc}") from None
+    except ValueError as exc:  # TOMLDecodeError, or an integer too long for int()
+        raise SonameMapError(path, f"not valid TOML: {str(exc)[:300]}") from None
+    except RecursionError:  # tomllib recurses once per nesting level
+        raise SonameMapError(path, "not readable: TOML nested too deeply") from None
     unknown_keys = set(data) - {"schema", "provider", "sonames"}
     if unknown_keys:
         raise SonameMapError(path, f"unknown top-level key(s) {sorted(unknown_keys)}; expected provider, sonames")

@@ -57,6 +57,7 @@ class ArchiveLimits:
     max_ratio: float = 200.0  # inflated / compressed, judged once ``ratio_floor`` bytes have been inflated
     ratio_floor: int = 32 << 20
     max_read_size: int = 16 << 20  # one member read into memory (PKG-INFO, pyproject.toml, setup.py ...)
+    max_depth: int = 256  # folders in one member path (unpacking creates each; real sdists stay below 20)
 
 
 @dataclass(frozen=True)
@@ -79,14 +80,19 @@ class SdistFiles:
     data: Dict[str, bytes] = field(default_factory=dict)  # relative path -> bytes, for wanted members
 
 
-def _checked_name(archive: str, name: str) -> str:
-    """The member path with ``./`` and trailing slashes removed; traversal and absolute paths refused."""
+def _checked_name(archive: str, name: str, max_depth: int = ArchiveLimits.max_depth) -> str:
+    """The member path with ``./`` and trailing slashes removed; traversal, absolute paths, NUL bytes (no file
+    system takes them) and paths deeper than ``max_depth`` folders refused."""
     raw = name.replace("\\", "/")
+    if "\0" in raw:
+        raise InvalidSdist(archive, f"member {name[:200]!r} has a NUL byte in its path")
     if raw.startswith("/") or (len(raw) > 1 and raw[1] == ":"):
         raise InvalidSdist(archive, f"member {name!r} has an absolute path")
     parts = [p for p in raw.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise InvalidSdist(archive, f"member {name!r} climbs out of the archive with '..'")
+        raise InvalidSdist(archive, f"member {name[:200]!r} climbs out of the archive with '..'")
+    if len(parts) > max_depth:
+        raise InvalidSdist(archive, f"member {name[:100]!r}... is {len(parts)} folders deep (more than {max_depth})")
     if not parts:
         return ""
     return "/".join(parts)
@@ -167,8 +173,15 @@ def _decompressor(kind: str, raw: BinaryIO) -> BinaryIO:
     return raw
 
 
+try:  # the inflate errors of isal's gzip reader are not zlib.error
+    from isal.isal_zlib import error as _isal_error
+except ImportError:  # pragma: no cover - isal is an optional speed-up
+    _isal_error = zlib.error
+
 # Errors the decompressors and tarfile/zipfile raise on damaged input: all mean "corrupt", never a traceback.
-_CORRUPT = (tarfile.TarError, zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError)
+# zipfile raises RuntimeError for encrypted members and NotImplementedError (a RuntimeError) for unknown methods.
+_CORRUPT = (tarfile.TarError, zipfile.BadZipFile, zlib.error, _isal_error, lzma.LZMAError, EOFError, OSError,
+            ValueError, RuntimeError)
 
 
 class SdistArchive:
@@ -207,11 +220,18 @@ class SdistArchive:
                 if member.size > self.limits.max_read_size:
                     cap = self.limits.max_read_size
                     raise InvalidSdist(self.path, f"member {member.name!r} is larger than {cap} bytes")
-                with read() as f:
-                    data[member.name] = f.read(self.limits.max_read_size + 1)
+                data[member.name] = self._read_member(member, read)
         root = _common_root(names)
         cut = len(root) + 1 if root else 0
         return SdistFiles(root=root, names=[n[cut:] for n in names], data={k[cut:]: v for k, v in data.items()})
+
+    def _read_member(self, member: SdistMember, read: Callable[[], BinaryIO]) -> bytes:
+        """A wanted member's bytes; damaged data (bad CRC, inflate errors, short streams) is an InvalidSdist."""
+        try:
+            with read() as f:
+                return f.read(self.limits.max_read_size + 1)
+        except _CORRUPT as exc:
+            raise InvalidSdist(self.path, f"member {member.name!r} is corrupt or truncated: {exc}") from None
 
     # -- tar -------------------------------------------------------------------------------------------------------
 
@@ -225,6 +245,7 @@ class SdistArchive:
                 for info in tar:
                     count += 1
                     self._check_count(count)
+                    self._check_declared_size(info, size, stream.inflated)
                     member = self._tar_member(info)
                     if member is None:
                         continue
@@ -233,8 +254,16 @@ class SdistArchive:
                         opener = _tar_opener(tar, info)
                     yield member, opener
 
+    def _check_declared_size(self, info: tarfile.TarInfo, size: int, inflated: int) -> None:
+        """Refuse a member larger than the file (plain tar) or than the caps let it inflate to, before tarfile
+        skips over it: a base-256 size of 10^26 bytes would make that skip loop for ever."""
+        if self.kind == "tar" and info.size > size:
+            raise InvalidSdist(self.path, f"member {info.name[:200]!r} declares {info.size} bytes, more than the "
+                               f"file holds ({size}; truncated or corrupt)")
+        _check_inflated(self.path, inflated + info.size, size, self.limits)
+
     def _tar_member(self, info: tarfile.TarInfo) -> Optional[SdistMember]:
-        name = _checked_name(self.path, info.name)
+        name = _checked_name(self.path, info.name, self.limits.max_depth)
         if not name:
             return None
         if info.ischr() or info.isblk():
@@ -271,9 +300,11 @@ class SdistArchive:
                 yield member, opener
 
     def _zip_member(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Optional[SdistMember]:
-        name = _checked_name(self.path, info.filename)
+        name = _checked_name(self.path, info.filename, self.limits.max_depth)
         if not name:
             return None
+        if info.flag_bits & 0x1:
+            raise InvalidSdist(self.path, f"member {info.filename!r} is encrypted")
         mode = info.external_attr >> 16 if info.create_system == 3 else 0
         if info.is_dir():
             return SdistMember(name, "dir")
@@ -341,8 +372,10 @@ def extract_tree(
     for member, opener in archive.members():
         try:
             writer.write(member, opener)
-        except OSError as exc:  # e.g. a member below a name an earlier member made a file
+        except OSError as exc:  # e.g. a member below a name an earlier member made a file, or a short stream
             raise InvalidSdist(archive.path, f"cannot unpack member {member.name!r}: {exc.strerror or exc}") from None
+        except _CORRUPT as exc:  # damaged member data met while copying it out
+            raise InvalidSdist(archive.path, f"member {member.name!r} is corrupt or truncated: {exc}") from None
         names.append(member.name)
     root = _common_root(names)
     top = Path(writer.top)

@@ -47,6 +47,7 @@ from .static import (
     pyproject_metadata,
     read_setup_cfg,
     setup_cfg_metadata,
+    toml_table,
 )
 
 __all__ = ["read_sdist_metadata", "interpreter_failure", "LEGACY_BUILD_REQUIRES"]
@@ -83,11 +84,11 @@ def read_sdist_metadata(
     problems: List[str] = []
     pyproject = _pyproject_or_problem(source, files, problems)
     build_requires = build_system_requires(pyproject, problems) if pyproject else []
-    if not (pyproject.get("build-system") or {}).get("requires") and "setup.py" in files.names:
+    if not toml_table(pyproject, "build-system").get("requires") and "setup.py" in files.names:
         build_requires = [Requirement(r) for r in LEGACY_BUILD_REQUIRES]
 
     for step in (_step_pkg_info, _step_pep621, _step_poetry, _step_setup_cfg):
-        answer, why = step(source, files, pyproject, name, version, archive)
+        answer, why = _static_step(step, source, files, pyproject, name, version, archive)
         if answer is not None:
             return _finish(answer, name, version, build_requires, problems)
         tried.append(why)
@@ -159,6 +160,15 @@ def _unique(reqs: Sequence[Requirement]) -> List[Requirement]:
     return out
 
 
+def _static_step(step, source, files, pyproject, name, version, archive):
+    """One static step; a value of a type the step did not expect (a TOML table where a string belongs, a
+    number where a table belongs) makes the step give no answer, with the reason, instead of a traceback."""
+    try:
+        return step(source, files, pyproject, name, version, archive)
+    except (TypeError, AttributeError) as exc:
+        return None, f"{step.__name__[len('_step_'):]}: a value has an unexpected type ({exc})"
+
+
 def _pyproject_or_problem(source: str, files: SdistFiles, problems: List[str]) -> dict:
     """pyproject.toml parsed; broken TOML is a problem, not the end: PKG-INFO or setup.py may still answer."""
     if "pyproject.toml" not in files.data:
@@ -174,8 +184,8 @@ def _name_and_version(source: str, files: SdistFiles) -> Tuple[str, str]:
     """Name and version from PKG-INFO when present, else from the file name (``name-version.tar.gz``)."""
     if "PKG-INFO" in files.data:
         headers = pkg_info_headers(files.data["PKG-INFO"])
-        if headers.get("Name") and headers.get("Version"):
-            return headers["Name"].strip(), headers["Version"].strip()
+        if headers.get("Name") and headers.get("Version"):  # str(): odd bytes give Header objects
+            return str(headers["Name"]).strip(), str(headers["Version"]).strip()
     base = os.path.basename(source)
     suffix = next((s for s in SDIST_SUFFIXES if base.lower().endswith(s)), "")
     name, _, version = base[: len(base) - len(suffix)].rpartition("-")
@@ -210,7 +220,7 @@ def _step_setup_cfg(source, files, pyproject, name, version, archive):
         return None, "no setup.cfg"
     if "setup.py" in files.data and not is_trivial_setup_py(files.data["setup.py"]):
         return None, "setup.py is more than the setup() shim, so setup.cfg is not the whole truth"
-    backend = str((pyproject.get("build-system") or {}).get("build-backend") or "setuptools")
+    backend = str(toml_table(pyproject, "build-system").get("build-backend") or "setuptools")
     if "setup.py" not in files.data and not backend.startswith("setuptools"):
         return None, f"setup.cfg is not read by the build backend {backend!r}"
     fields = read_setup_cfg(

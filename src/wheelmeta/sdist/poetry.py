@@ -22,7 +22,7 @@ from packaging.markers import InvalidMarker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from ..model import DistMetadata
 from .static import StepAnswer
@@ -76,7 +76,7 @@ def _single(term: str) -> List[Tuple[str, str]]:
         if version.endswith((".*", ".x")):
             return [(operator if operator in ("==", "!=") else "==", version[:-2] + ".*")]
         return [(operator if operator not in ("", "=") else "==", version)]
-    except InvalidVersion as exc:
+    except ValueError as exc:  # InvalidVersion, or a release number too long for int()
         raise PoetryConstraintError(f"{term!r}: {exc}") from None
 
 
@@ -183,7 +183,7 @@ def _requirement(name: str, spec: Mapping, extras_of: Sequence[str], problems: L
         if extras_of:
             marker = _and(marker, " or ".join(f'extra == "{e}"' for e in extras_of))
         return Requirement(head + (f"; {marker}" if marker else ""))
-    except (PoetryConstraintError, InvalidRequirement, InvalidMarker, KeyError) as exc:
+    except (PoetryConstraintError, InvalidRequirement, InvalidMarker, KeyError, SyntaxError) as exc:
         problems.append(f"[tool.poetry.dependencies] {name}: cannot convert {dict(spec)!r}: {exc}")
         return None
 

@@ -23,6 +23,7 @@ from packaging.specifiers import SpecifierSet
 
 from ..wheels.metadata import requirement_or_salvage, specifier_or_salvage
 
+
 __all__ = [
     "requirement_lines",
     "parse_requirements",
@@ -76,7 +77,7 @@ def parse_requirements(value: Lines, field_name: str, problems: List[str]) -> Li
 def _is_marker(line: str) -> bool:
     try:
         Marker(line)
-    except InvalidMarker:
+    except (InvalidMarker, ValueError, SyntaxError):  # SyntaxError: packaging meets a NUL byte
         return False
     return True
 

@@ -24,7 +24,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from ..errors import MetadataError
 from ..model import DistMetadata
@@ -62,14 +62,14 @@ def pkg_info_headers(data: bytes) -> email.message.Message:
 def pkg_info_metadata(data: bytes, *, source: str) -> StepAnswer:
     """PEP 643: PKG-INFO is the answer when Metadata-Version >= 2.2 and no dependency field is Dynamic."""
     headers = pkg_info_headers(data)
-    raw_version = (headers.get("Metadata-Version") or "").strip()
+    raw_version = str(headers.get("Metadata-Version") or "").strip()  # str(): a Header object for odd bytes
     try:
         metadata_version = Version(raw_version)
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a release number too long for int()
         return None, f"PKG-INFO has an unreadable Metadata-Version {raw_version!r}"
     if metadata_version < Version("2.2"):
         return None, f"PKG-INFO is Metadata-Version {raw_version} (< 2.2, so its dependencies may be stale)"
-    dynamic = {v.strip().lower() for v in headers.get_all("Dynamic") or ()}
+    dynamic = {str(v).strip().lower() for v in headers.get_all("Dynamic") or ()}
     named = sorted(dynamic.intersection(_DEPENDENCY_FIELDS))
     if named:
         return None, f"PKG-INFO marks {', '.join(named)} as Dynamic"
@@ -82,13 +82,22 @@ def load_pyproject(data: bytes, *, source: str) -> dict:
     """pyproject.toml as a dict; a TOML error is a MetadataError naming the sdist."""
     try:
         return tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise MetadataError(source, f"pyproject.toml is not valid TOML: {exc}") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # TOMLDecodeError, or an integer too long for int()
+        raise MetadataError(source, f"pyproject.toml is not valid TOML: {str(exc)[:300]}") from None
+    except RecursionError:  # tomllib recurses once per nesting level
+        raise MetadataError(source, "pyproject.toml is nested too deeply to read") from None
+
+
+def toml_table(mapping: Mapping, key: str) -> Mapping:
+    """``mapping[key]`` when it is a table, else an empty one: a value of the wrong type (``build-system = 5``)
+    reads as absent, and the caller's checks report what is missing."""
+    value = mapping.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def build_system_requires(pyproject: Mapping, problems: List[str]) -> List[Requirement]:
     """``[build-system] requires`` parsed (what Nix must provide to build the sdist)."""
-    value = (pyproject.get("build-system") or {}).get("requires") or []
+    value = toml_table(pyproject, "build-system").get("requires") or []
     if not isinstance(value, list):
         problems.append("pyproject.toml: [build-system] requires is not a list")
         return []
@@ -116,20 +125,21 @@ def pyproject_metadata(
     project = pyproject.get("project")
     if not isinstance(project, dict):
         return None, "pyproject.toml has no [project] table"
-    dynamic = {str(d).lower() for d in project.get("dynamic") or ()}
+    problems: List[str] = []
+    dynamic = {str(d).lower() for d in _toml_list(project, "dynamic", problems)}
     named = sorted(dynamic.intersection(_PEP621_DEPENDENCY_KEYS))
     if named:
         resolved, why = _setuptools_dynamic_files(pyproject, named, read_file)
         if resolved is None:
             return None, why
         project = {**project, **resolved}
-    problems: List[str] = []
-    requires = parse_requirements(list(project.get("dependencies") or ()), "[project] dependencies", problems)
+    requires = parse_requirements(_toml_list(project, "dependencies", problems), "[project] dependencies", problems)
     extras: List[str] = []
-    for extra, reqs in (project.get("optional-dependencies") or {}).items():
+    for extra, reqs in toml_table(project, "optional-dependencies").items():
         extras.append(str(extra))
         label = f"[project.optional-dependencies] {extra}"
-        requires += [_with_extra(r, str(extra)) for r in parse_requirements(list(reqs or ()), label, problems)]
+        reqs = [str(r) for r in reqs] if isinstance(reqs, list) else []
+        requires += [_with_extra(r, str(extra)) for r in parse_requirements(reqs, label, problems)]
     return (
         DistMetadata(
             name=str(project.get("name") or name),
@@ -144,6 +154,17 @@ def pyproject_metadata(
         ),
         "",
     )
+
+
+def _toml_list(table: Mapping, key: str, problems: List[str]) -> List[str]:
+    """A list of strings from ``table[key]``; any other type is a problem and reads as an empty list."""
+    value = table.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.append(f"pyproject.toml: {key} is a {type(value).__name__}, not a list; ignored")
+        return []
+    return [str(v) for v in value]
 
 
 def _setuptools_dynamic_files(

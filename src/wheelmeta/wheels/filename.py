@@ -11,9 +11,9 @@ import os
 from typing import FrozenSet, NamedTuple, Optional, Tuple
 
 from packaging.tags import Tag, parse_tag
-from packaging.utils import InvalidWheelFilename, canonicalize_name
+from packaging.utils import canonicalize_name
 from packaging.utils import parse_wheel_filename as _packaging_parse
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from ..errors import InvalidWheel
 
@@ -42,11 +42,13 @@ def parse_wheel_filename(filename: str) -> WheelFilename:
     base = os.path.basename(filename)
     try:
         name, version, build, tags = _packaging_parse(base)
-        return WheelFilename(str(name), str(version), tuple(build) if build else None, frozenset(tags))
-    except InvalidWheelFilename as exc:
-        strict_error = str(exc)
-    # old wheels on the index carry versions packaging >= 22 refuses ("1.0-beta"); accept them as written
-    return _parse_legacy(base, filename, strict_error)
+        parsed = WheelFilename(str(name), str(version), tuple(build) if build else None, frozenset(tags))
+    except ValueError as exc:  # InvalidWheelFilename, or a number too long for int()
+        # old wheels on the index carry versions packaging >= 22 refuses ("1.0-beta"); accept them as written
+        parsed = _parse_legacy(base, filename, " ".join(str(exc).split())[:300])
+    if any(not (tag.interpreter and tag.abi and tag.platform) for tag in parsed.tags):
+        raise InvalidWheel(filename, "not a wheel filename: a compressed tag set has an empty component ('..')")
+    return parsed
 
 
 def _parse_legacy(base: str, filename: str, strict_error: str) -> WheelFilename:
@@ -58,12 +60,12 @@ def _parse_legacy(base: str, filename: str, strict_error: str) -> WheelFilename:
     build = None
     if len(parts) == 6:
         digits = len(parts[2]) - len(parts[2].lstrip("0123456789"))
-        if not digits:
-            raise InvalidWheel(filename, f"build tag {parts[2]!r} does not start with a digit")
+        if not digits or digits > 64:
+            raise InvalidWheel(filename, f"build tag {parts[2][:80]!r} does not start with a number of 1 to 64 digits")
         build = (int(parts[2][:digits]), parts[2][digits:])
     try:
         version = str(Version(parts[1]))
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a release number too long for int()
         version = parts[1]
     tags = frozenset(parse_tag("-".join(parts[-3:])))
     return WheelFilename(canonicalize_name(parts[0]), version, build, tags)

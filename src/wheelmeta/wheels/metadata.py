@@ -19,17 +19,19 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, TypeVar, Union
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.markers import Marker
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from ..errors import MetadataError
 from ..model import DistMetadata
 
-__all__ = ["KNOWN_METADATA_VERSIONS", "parse_headers", "parse_metadata", "parse_requirement"]
+__all__ = ["KNOWN_METADATA_VERSIONS", "parse_headers", "parse_metadata", "parse_requirement", "check_long_numbers"]
+
+T = TypeVar("T")
 
 KNOWN_METADATA_VERSIONS = ("1.0", "1.1", "1.2", "2.0", "2.1", "2.2", "2.3", "2.4", "2.5")
 
@@ -179,7 +181,7 @@ def _name_and_version(fields: Dict[str, List[str]], source: str, problems: List[
         problems.append(f"Name {name!r} is not a valid project name")
     try:
         Version(version)
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a release number too long for int()
         problems.append(f"Version {version!r} is not a valid PEP 440 version; kept as written")
     return name, version
 
@@ -195,17 +197,20 @@ def specifier_or_salvage(value: str, label: str, problems: List[str]) -> Optiona
     """``value`` as a SpecifierSet; clauses packaging refuses (``>=3.4.*``, written when tools accepted them) are
     left out and named in ``problems``, the others kept; None when no clause is left."""
     try:
-        return SpecifierSet(value)
+        return check_long_numbers(SpecifierSet(value), value)
     except InvalidSpecifier as exc:
         kept, dropped = [], []
         for clause in value.split(","):
             try:
-                kept.append(str(SpecifierSet(clause)))
-            except InvalidSpecifier:
-                dropped.append(clause.strip())
-        problems.append(f"{label} {value!r}: {', '.join(dropped)} is not valid PEP 440 ({exc}); "
+                kept.append(str(check_long_numbers(SpecifierSet(clause), clause)))
+            except ValueError:  # InvalidSpecifier, or a version too long to print
+                dropped.append(clause.strip()[:300])
+        problems.append(f"{label} {value[:300]!r}: {', '.join(dropped)} is not valid PEP 440 ({str(exc)[:300]}); "
                         + (f"kept as {','.join(kept)!r}" if kept else "ignored"))
         return SpecifierSet(",".join(kept)) if kept else None
+    except ValueError as exc:  # a version too long to compare or print
+        problems.append(f"{label} {value[:300]!r} ignored: {str(exc)[:300]}")
+        return None
 
 
 def parse_requirement(value: str) -> Requirement:
@@ -278,24 +283,70 @@ def salvage_requirement(value: str) -> Optional[Tuple[Requirement, str]]:
 
 def requirement_or_salvage(value: str, label: str, problems: List[str]) -> Optional[Requirement]:
     """``value`` parsed; a legacy specifier is dropped, never the dependency (noted in ``problems``); None, also
-    noted, only when not even the name, extras and marker can be read."""
+    noted, only when not even the name, extras and marker can be read. A marker packaging cannot evaluate
+    (``'a' == 'a'``) keeps its requirement, with a problem."""
+    shown = repr(value[:300])
     try:
-        return parse_requirement(value)
+        requirement = check_long_numbers(parse_requirement(value), value)
     except InvalidRequirement as exc:
-        salvaged = salvage_requirement(value)
+        try:
+            salvaged = salvage_requirement(value)
+            if salvaged is not None:
+                check_long_numbers(salvaged[0], value)
+        except (ValueError, SyntaxError):
+            salvaged = None
         if salvaged is None:
-            problems.append(f"{label} {value!r} ignored: {' '.join(str(exc).split())}")
+            problems.append(f"{label} {shown} ignored: {' '.join(str(exc).split())[:300]}")
             return None
-        reason = str(exc).strip().splitlines()[0]  # packaging's caret drawing adds nothing to one line
-        problems.append(f"{label} {value!r}: version specifier {salvaged[1]!r} is not valid PEP 440 ({reason}); "
-                        f"kept as {str(salvaged[0])!r}, which allows more versions than the author meant")
-        return salvaged[0]
+        reason = str(exc).strip().splitlines()[0][:300]  # packaging's caret drawing adds nothing to one line
+        problems.append(f"{label} {shown}: version specifier {salvaged[1][:300]!r} is not valid PEP 440 ({reason}); "
+                        f"kept as {str(salvaged[0])[:300]!r}, which allows more versions than the author meant")
+        requirement = salvaged[0]
+    except (ValueError, SyntaxError) as exc:  # a version too long to compare; SyntaxError: packaging meets NUL
+        problems.append(f"{label} {shown} ignored: {' '.join(str(exc).split())[:300]}")
+        return None
+    problem = _marker_problem(requirement, value)
+    if problem:  # kept, as written: never silently dropped
+        problems.append(f"{label} {shown}: {problem}")
+    return requirement
 
 
 def _requirements(values, field: str, problems: List[str]) -> Tuple[Requirement, ...]:
     """One Requirement per line; a line packaging refuses becomes a problem, the others are kept."""
     parsed = (requirement_or_salvage(value, field, problems) for value in values)
     return tuple(r for r in parsed if r is not None)
+
+
+def _marker_problem(requirement: Requirement, value: str) -> Optional[str]:
+    """:func:`wheelmeta.target.marker_problem`, tried once per distinct marker text (metadata repeats a few
+    markers thousands of times, and a trial evaluation costs more than parsing the requirement)."""
+    if requirement.marker is None:
+        return None
+    try:
+        return _marker_text_problem(value.partition(";")[2].strip())
+    except (ValueError, SyntaxError):  # not a marker of its own (a ";" inside a URL): judged with its requirement
+        from ..target import marker_problem
+
+        return marker_problem(requirement)
+
+
+@lru_cache(maxsize=4096)
+def _marker_text_problem(text: str) -> Optional[str]:
+    from ..target import marker_problem  # lazily: reading a wheel's metadata needs no tag machinery
+
+    return marker_problem(Requirement("x; " + text))
+
+
+def check_long_numbers(parsed: T, text: str) -> T:
+    """``parsed`` (a Requirement or SpecifierSet of ``text``) once its versions are known to be usable: packaging
+    parses a version of 5,000 digits, but comparing or printing it later raises ValueError (int()'s digit limit),
+    far from the file. Only long texts can hold such a number, so short ones cost nothing."""
+    if len(text) > 4000:
+        str(parsed)
+        for spec in getattr(parsed, "specifier", parsed):
+            if spec.operator != "===":
+                Version(spec.version[:-2] if spec.version.endswith(".*") else spec.version)
+    return parsed
 
 
 def _project_urls(values, problems: List[str]) -> Dict[str, str]:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Iterator, List, Optional, Tuple, Union
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from ..errors import InvalidWheel
 from ..model import DistMetadata
@@ -172,5 +172,5 @@ def _filename_problems(metadata: DistMetadata, filename: Optional[Tuple[str, str
 def _normalized(version: str) -> str:
     try:
         return str(Version(version))
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a release number too long for int()
         return version

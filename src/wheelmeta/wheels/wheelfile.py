@@ -66,6 +66,13 @@ def parse_record(data: Union[bytes, str], source: str) -> List[RecordRow]:
     :raises InvalidWheel: on a row with more than three fields or a size that is not a number.
     """
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    try:
+        return _record_rows(text, source)
+    except csv.Error as exc:  # e.g. a field longer than the csv module's limit
+        raise InvalidWheel(source, f"RECORD cannot be read as CSV: {exc}") from None
+
+
+def _record_rows(text: str, source: str) -> List[RecordRow]:
     rows = []
     for number, row in enumerate(csv.reader(text.splitlines()), start=1):
         if not row or not row[0]:
