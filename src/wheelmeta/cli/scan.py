@@ -49,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
             results.append({"wheel": wheel, "error": str(exc)})
             status = max(status, exc.exit_code)
             continue
+        if audit.format in ("macho", "pe"):  # a macOS or Windows wheel: no Nix inputs to name
+            results.append(_binary_report(audit, args))
+            continue
         inputs = nix_inputs(audit, soname_map) if audit.kind == "elf" else None
         if not args.json:
             print(_scan_text(audit, inputs, members=args.members), flush=True)
@@ -60,6 +63,15 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(results)
     return status
+
+
+def _binary_report(audit, args: argparse.Namespace) -> dict:
+    """Print a macOS or Windows wheel's text now, or return its JSON object for the array."""
+    from ..binaries.report import binary_audit_to_json, binary_audit_to_text
+
+    if not args.json:
+        print(binary_audit_to_text(audit, members=args.members), flush=True)
+    return binary_audit_to_json(audit)
 
 
 def _scan_text(audit, inputs, *, members: bool) -> str:

@@ -35,6 +35,7 @@ def audit_to_json(audit: WheelAudit) -> dict:
     return {
         "wheel": audit.wheel,
         "kind": audit.kind,
+        "format": audit.format,
         "claimed_tags": list(audit.claimed_tags),
         "claims_hold": audit.claims_hold,
         "sym_tag": audit.sym_tag,

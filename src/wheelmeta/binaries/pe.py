@@ -1,0 +1,182 @@
+"""PE facts of one streamed wheel member (DLL, .pyd, .exe): machine, imported and delay-loaded DLLs.
+
+pefile parses; this module only decides which bytes it sees. pefile wants the file as one buffer, so it gets an
+anonymous memory map of the member's size into which only the headers and the sections holding the import and
+delay-import directories are written: untouched pages of such a map cost no memory, so a 200 MB DLL costs the
+size of its ``.rdata``, and the member is inflated once, front to back, up to the end of the last of them::
+
+    >>> facts = read_pe_facts(lambda: iter([data]), "pkg/_ext.cp311-win_amd64.pyd", len(data))   # doctest: +SKIP
+    >>> facts.machine, facts.imports, facts.delay_imports                                          # doctest: +SKIP
+    ('amd64', ('python311.dll', 'KERNEL32.dll'), ())
+
+A name that points outside the sections read makes the member be read a second time with that section kept too.
+What pefile cannot read (bad headers, import tables out of range) becomes a ``problems`` entry of the member.
+"""
+
+from __future__ import annotations
+
+import mmap
+from typing import Callable, Iterator, List, Set, Tuple
+
+import pefile
+
+from ..model import PEFacts
+from .members import ForwardReader
+
+__all__ = ["is_pe", "read_pe_facts"]
+
+_IMPORT = pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_IMPORT"]
+_DELAY_IMPORT = pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_DELAY_IMPORT"]
+_HEADER_BYTES = 64 << 10  # DOS + NT headers and the section table; SizeOfHeaders is 0x400-0x1000 in practice
+_MAX_DLL_NAME = 256
+_ROUNDS = 3  # reads of the member at most: each may add sections that names pointed into
+
+
+def is_pe(head: bytes) -> bool:
+    """Whether the first bytes of a member are a DOS header (``MZ``), as every PE file starts."""
+    return head[:2] == b"MZ"
+
+
+def read_pe_facts(open_chunks: Callable[[], Iterator[bytes]], path: str, size: int) -> PEFacts:
+    """The PE facts of the member whose inflated bytes each call of ``open_chunks`` yields from the start."""
+    if size < 64:
+        return PEFacts(path=path, problems=("truncated DOS header",))
+    buffer = mmap.mmap(-1, size)
+    try:
+        return _read(open_chunks, path, size, buffer)
+    finally:
+        buffer.close()
+
+
+def _read(open_chunks: Callable[[], Iterator[bytes]], path: str, size: int, buffer: mmap.mmap) -> PEFacts:
+    kept: List[Tuple[int, int]] = [(0, min(size, _HEADER_BYTES))]
+    _fill(open_chunks(), size, kept, buffer)
+    try:
+        pe = pefile.PE(data=buffer, fast_load=True)
+    except pefile.PEFormatError as exc:
+        return PEFacts(path=path, problems=(f"not a readable PE file: {exc.value}",))
+    try:
+        for _ in range(_ROUNDS):
+            wanted = _missing(_directory_ranges(pe) | _name_ranges(pe, kept), kept)
+            if not wanted:
+                break
+            kept = sorted(kept + wanted)
+            _fill(open_chunks(), size, wanted, buffer)
+            _forget_directories(pe)
+        problems = _parse_imports(pe)
+        imports = _dll_names(pe, "DIRECTORY_ENTRY_IMPORT", kept, problems)
+        delay = _dll_names(pe, "DIRECTORY_ENTRY_DELAY_IMPORT", kept, problems)
+        machine = pefile.MACHINE_TYPE.get(pe.FILE_HEADER.Machine, f"machine 0x{pe.FILE_HEADER.Machine:x}")
+        bits = 64 if pe.OPTIONAL_HEADER.Magic == pefile.OPTIONAL_HEADER_MAGIC_PE_PLUS else 32
+        return PEFacts(
+            path=path,
+            machine=machine.replace("IMAGE_FILE_MACHINE_", "").lower(),
+            bits=bits,
+            dll=pe.is_dll(),
+            imports=imports,
+            delay_imports=delay,
+            problems=tuple(problems),
+        )
+    finally:
+        pe.close()
+
+
+def _fill(chunks: Iterator[bytes], size: int, ranges: List[Tuple[int, int]], buffer: mmap.mmap) -> None:
+    """Write the member's bytes of each (start, end) range, in increasing order, into ``buffer``."""
+    reader = ForwardReader(chunks, size)
+    try:
+        for start, end in sorted(ranges):
+            start = max(start, reader.position)
+            if end > start:
+                data = reader.read(start, end - start)
+                buffer[start : start + len(data)] = data
+    finally:
+        close = getattr(chunks, "close", None)
+        if close:
+            close()  # stop inflating: the rest of the member is not needed
+
+
+def _directory_ranges(pe: pefile.PE) -> Set[Tuple[int, int]]:
+    """File ranges of the sections holding the import and delay-import directories."""
+    out = set()
+    directories = pe.OPTIONAL_HEADER.DATA_DIRECTORY
+    for index in (_IMPORT, _DELAY_IMPORT):
+        if index < len(directories) and directories[index].VirtualAddress:
+            out |= _section_range(pe, directories[index].VirtualAddress)
+    return out
+
+
+def _name_ranges(pe: pefile.PE, kept: List[Tuple[int, int]]) -> Set[Tuple[int, int]]:
+    """File ranges of the sections that DLL names of the directories parsed so far point into."""
+    out = set()
+    for rva in _name_rvas(pe):
+        offset = _offset(pe, rva)
+        if offset is not None and not _inside(offset, kept):
+            out |= _section_range(pe, rva)
+    return out
+
+
+def _name_rvas(pe: pefile.PE) -> List[int]:
+    _parse_imports(pe)
+    rvas = [e.struct.Name for e in getattr(pe, "DIRECTORY_ENTRY_IMPORT", [])]
+    rvas += [e.struct.szName for e in getattr(pe, "DIRECTORY_ENTRY_DELAY_IMPORT", [])]
+    return rvas
+
+
+def _section_range(pe: pefile.PE, rva: int) -> Set[Tuple[int, int]]:
+    section = pe.get_section_by_rva(rva)
+    if section is None:
+        return set()
+    start = section.PointerToRawData
+    return {(start, min(start + section.SizeOfRawData, len(pe.__data__)))}
+
+
+def _missing(ranges: Set[Tuple[int, int]], kept: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
+    return sorted(r for r in ranges if r[1] > r[0] and not any(s <= r[0] and r[1] <= e for s, e in kept))
+
+
+def _inside(offset: int, kept: List[Tuple[int, int]]) -> bool:
+    return any(start <= offset < end for start, end in kept)
+
+
+def _offset(pe: pefile.PE, rva: int):
+    try:
+        return pe.get_offset_from_rva(rva)
+    except pefile.PEFormatError:
+        return None
+
+
+def _parse_imports(pe: pefile.PE) -> List[str]:
+    """Parse the two directories (once per filling) and return pefile's warnings about them."""
+    if getattr(pe, "_wheelmeta_parsed", False):
+        return list(pe._wheelmeta_problems)  # noqa: SLF001
+    before = len(pe.get_warnings())
+    pe.parse_data_directories(directories=[_IMPORT, _DELAY_IMPORT], import_dllnames_only=True)
+    problems = [w for w in pe.get_warnings()[before:] if "import" in w.lower()]
+    pe._wheelmeta_parsed, pe._wheelmeta_problems = True, problems  # noqa: SLF001
+    return list(problems)
+
+
+def _forget_directories(pe: pefile.PE) -> None:
+    """Drop what was parsed from a partly filled buffer, so the next parse sees the sections added since."""
+    for name in ("DIRECTORY_ENTRY_IMPORT", "DIRECTORY_ENTRY_DELAY_IMPORT"):
+        if hasattr(pe, name):
+            delattr(pe, name)
+    pe._wheelmeta_parsed = False  # noqa: SLF001
+
+
+def _dll_names(pe: pefile.PE, attribute: str, kept: List[Tuple[int, int]], problems: List[str]) -> Tuple[str, ...]:
+    """The DLL names of one directory; a name pefile could not read, or read outside the bytes kept, is a problem."""
+    names = []
+    for entry in getattr(pe, attribute, []):
+        rva = entry.struct.Name if attribute == "DIRECTORY_ENTRY_IMPORT" else entry.struct.szName
+        offset = _offset(pe, rva)
+        raw = entry.dll or b""
+        if offset is None or not _inside(offset, kept) or not raw:
+            problems.append(f"{attribute[16:].lower().replace('_', ' ')} entry names no readable DLL (RVA 0x{rva:x})")
+            continue
+        if len(raw) >= _MAX_DLL_NAME or not raw.isascii():
+            problems.append(f"{attribute[16:].lower().replace('_', ' ')} entry has an implausible DLL name {raw[:40]!r}")
+            continue
+        names.append(raw.decode("ascii"))
+    return tuple(names)
