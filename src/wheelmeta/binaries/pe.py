@@ -16,6 +16,7 @@ What pefile cannot read (bad headers, import tables out of range) becomes a ``pr
 from __future__ import annotations
 
 import mmap
+import struct
 from typing import Callable, Iterator, List, Set, Tuple
 
 import pefile
@@ -30,6 +31,9 @@ _DELAY_IMPORT = pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_DELAY_IMPORT"]
 _HEADER_BYTES = 64 << 10  # DOS + NT headers and the section table; SizeOfHeaders is 0x400-0x1000 in practice
 _MAX_DLL_NAME = 256
 _ROUNDS = 3  # reads of the member at most: each may add sections that names pointed into
+# directory -> (descriptor size, offset of its name RVA): IMAGE_IMPORT_DESCRIPTOR.Name, ImgDelayDescr.szName
+_DESCRIPTORS = {_IMPORT: (20, 12), _DELAY_IMPORT: (32, 4)}
+_MAX_DESCRIPTORS = 4096
 
 
 def is_pe(head: bytes) -> bool:
@@ -66,6 +70,11 @@ def _read(open_chunks: Callable[[], Iterator[bytes]], path: str, size: int, buff
         problems = _parse_imports(pe)
         imports = _dll_names(pe, "DIRECTORY_ENTRY_IMPORT", kept, problems)
         delay = _dll_names(pe, "DIRECTORY_ENTRY_DELAY_IMPORT", kept, problems)
+        for index, attribute, label in ((_IMPORT, "DIRECTORY_ENTRY_IMPORT", "import"),
+                                        (_DELAY_IMPORT, "DIRECTORY_ENTRY_DELAY_IMPORT", "delay import")):
+            found, parsed = len(_descriptor_names(pe, index)), len(getattr(pe, attribute, []))
+            if parsed < found:
+                problems.append(f"{label} directory: {found} descriptors, only {parsed} with a readable DLL name")
         machine = pefile.MACHINE_TYPE.get(pe.FILE_HEADER.Machine, f"machine 0x{pe.FILE_HEADER.Machine:x}")
         bits = 64 if pe.OPTIONAL_HEADER.Magic == pefile.OPTIONAL_HEADER_MAGIC_PE_PLUS else 32
         return PEFacts(
@@ -117,9 +126,26 @@ def _name_ranges(pe: pefile.PE, kept: List[Tuple[int, int]]) -> Set[Tuple[int, i
 
 
 def _name_rvas(pe: pefile.PE) -> List[int]:
-    _parse_imports(pe)
-    rvas = [e.struct.Name for e in getattr(pe, "DIRECTORY_ENTRY_IMPORT", [])]
-    rvas += [e.struct.szName for e in getattr(pe, "DIRECTORY_ENTRY_DELAY_IMPORT", [])]
+    return _descriptor_names(pe, _IMPORT) + _descriptor_names(pe, _DELAY_IMPORT)
+
+
+def _descriptor_names(pe: pefile.PE, index: int) -> List[int]:
+    """The name RVA of every descriptor of one directory, read from the descriptor array itself: pefile drops an
+    entry whose name it cannot read, so its parsed entries can say neither which bytes are missing nor that one
+    was dropped."""
+    directories = pe.OPTIONAL_HEADER.DATA_DIRECTORY
+    if index >= len(directories) or not directories[index].VirtualAddress:
+        return []
+    size, field = _DESCRIPTORS[index]
+    start, rvas = directories[index].VirtualAddress, []
+    for i in range(_MAX_DESCRIPTORS):
+        try:
+            data = pe.get_data(start + i * size, size)
+        except pefile.PEFormatError:
+            break
+        if len(data) < size or not any(data):  # an all-zero descriptor ends the array
+            break
+        rvas.append(struct.unpack_from("<I", data, field)[0])
     return rvas
 
 
