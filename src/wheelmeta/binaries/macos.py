@@ -15,9 +15,10 @@ from __future__ import annotations
 import posixpath
 import re
 from collections import defaultdict
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ..model import BinaryAudit, LinkedLibrary, MachOFacts, MachOSlice
+from .members import installed_path
 
 __all__ = ["judge", "tag_architectures", "resolve"]
 
@@ -48,7 +49,7 @@ def judge(wheel: str, claimed: Tuple[str, ...], facts: Sequence[MachOFacts], pro
     if not facts:
         problems.append("platform-tagged wheel without any Mach-O file")
         return BinaryAudit(wheel=wheel, format="macho", kind="pure", claimed_tags=claimed, problems=tuple(problems))
-    libraries = _resolve_all(facts)
+    libraries, loaded_archs = _resolve_all(facts)
     carried: Dict[str, str] = {}
     by_class: Dict[str, Dict[str, Set[str]]] = defaultdict(lambda: defaultdict(set))
     for path, libs in libraries.items():
@@ -57,7 +58,7 @@ def judge(wheel: str, claimed: Tuple[str, ...], facts: Sequence[MachOFacts], pro
                 carried.setdefault(lib.name, lib.member or "")
             else:
                 by_class[lib.cls][lib.name].add(path)
-    holds, why = _claims_hold(claimed, facts)
+    holds, why = _claims_hold(claimed, facts, loaded_archs)
     return BinaryAudit(
         wheel=wheel,
         format="macho",
@@ -70,7 +71,7 @@ def judge(wheel: str, claimed: Tuple[str, ...], facts: Sequence[MachOFacts], pro
         missing_libs={n: tuple(sorted(m)) for n, m in sorted(by_class["missing"].items())},
         archs=tuple(sorted({s.arch for f in facts for s in f.slices})),
         min_os=_newest_min_os(facts),
-        overall_tag=_overall_tag(facts),
+        overall_tag=_overall_tag(facts, loaded_archs),
         claims_hold=holds,
         problems=tuple(problems + why),
     )
@@ -79,9 +80,11 @@ def judge(wheel: str, claimed: Tuple[str, ...], facts: Sequence[MachOFacts], pro
 # -- resolution ------------------------------------------------------------------------------------------------------
 
 
-def _resolve_all(facts: Sequence[MachOFacts]) -> Dict[str, Tuple[LinkedLibrary, ...]]:
-    """member -> what each of its slices loads, resolved; @rpath also through the rpaths of the members loading it."""
-    members = {f.path for f in facts}
+def _resolve_all(facts: Sequence[MachOFacts]) -> Tuple[Dict[str, Tuple[LinkedLibrary, ...]], Dict[str, Set[str]]]:
+    """(member -> what each of its slices loads, resolved; member -> architectures of the slices loading it).
+
+    ``@rpath`` is also tried through the rpaths of the members that load the member, as dyld does."""
+    members = {installed_path(f.path): f.path for f in facts}
     first = {f.path: [(s, n, k, resolve(f.path, s, n, members)) for s in f.slices for n, k in s.dylibs] for f in facts}
     loaders: Dict[str, List[Tuple[str, MachOSlice]]] = defaultdict(list)
     for path, rows in first.items():
@@ -89,6 +92,7 @@ def _resolve_all(facts: Sequence[MachOFacts]) -> Dict[str, Tuple[LinkedLibrary, 
             if cls == "carried" and member:
                 loaders[member].append((path, s))
     out = {}
+    loaded_archs: Dict[str, Set[str]] = defaultdict(set)
     for path, rows in first.items():
         seen: Dict[Tuple[str, str], LinkedLibrary] = {}
         for s, name, kind, (cls, member) in rows:
@@ -98,13 +102,16 @@ def _resolve_all(facts: Sequence[MachOFacts]) -> Dict[str, Tuple[LinkedLibrary, 
                     if found:
                         cls, member = "carried", found
                         break
+            if member:
+                loaded_archs[member].add(s.arch)
             seen.setdefault((name, kind), LinkedLibrary(name=name, kind=kind, cls=cls, member=member))
         out[path] = tuple(seen.values())
-    return out
+    return out, loaded_archs
 
 
-def resolve(path: str, slice_: MachOSlice, name: str, members: Set[str]) -> Tuple[str, Optional[str]]:
-    """(class, member providing it) of install name ``name`` loaded by slice ``slice_`` of member ``path``."""
+def resolve(path: str, slice_: MachOSlice, name: str, members: Mapping[str, str]) -> Tuple[str, Optional[str]]:
+    """(class, member providing it) of install name ``name`` loaded by slice ``slice_`` of member ``path``;
+    ``members`` maps each Mach-O member's installed path to its member path."""
     if name.startswith("@rpath/"):
         found = _through_rpaths(name, path, slice_, members)
         if found:
@@ -115,27 +122,27 @@ def resolve(path: str, slice_: MachOSlice, name: str, members: Set[str]) -> Tupl
     if folder is not None:
         candidate = _inside(folder, name.split("/", 1)[1] if "/" in name else "")
         if candidate in members:
-            return "carried", candidate
+            return "carried", members[candidate]
         return ("missing" if candidate is not None else "external"), None
     if name.startswith(_SYSTEM):
         return "system", None
     return "external", None
 
 
-def _through_rpaths(name: str, path: str, slice_: MachOSlice, members: Set[str]) -> Optional[str]:
+def _through_rpaths(name: str, path: str, slice_: MachOSlice, members: Mapping[str, str]) -> Optional[str]:
     tail = name[len("@rpath/"):]
     for entry in slice_.rpaths:
         folder = _rpath_folder(entry, path, slice_)
         candidate = _inside(folder, tail) if folder is not None else None
         if candidate in members:
-            return candidate
+            return members[candidate]
     return None
 
 
 def _anchor_folder(name: str, path: str, slice_: MachOSlice) -> Optional[str]:
     """The wheel folder ``@loader_path`` (or an executable's ``@executable_path``) names, else None."""
     if name.startswith("@loader_path/") or (name.startswith("@executable_path/") and slice_.filetype == "execute"):
-        return posixpath.dirname(path)
+        return posixpath.dirname(installed_path(path))
     return None
 
 
@@ -171,8 +178,11 @@ def _allowed(slice_: MachOSlice, tag_version: Tuple[int, int]) -> Tuple[int, int
     return max(tag_version, _ARM64_FIRST) if slice_.arch.startswith("arm64") else tag_version
 
 
-def _claims_hold(claimed: Sequence[str], facts: Sequence[MachOFacts]) -> Tuple[Optional[bool], List[str]]:
-    """Whether every macosx tag holds for every binary, and why not."""
+def _claims_hold(
+    claimed: Sequence[str], facts: Sequence[MachOFacts], loaded_archs: Mapping[str, Set[str]]
+) -> Tuple[Optional[bool], List[str]]:
+    """Whether every macosx tag holds for every binary, and why not. A binary that other members load needs a slice
+    only for the architectures of the slices loading it (a universal2 wheel may carry one library per arch)."""
     holds: Optional[bool] = None
     why: List[str] = []
     for tag in claimed:
@@ -183,9 +193,10 @@ def _claims_hold(claimed: Sequence[str], facts: Sequence[MachOFacts]) -> Tuple[O
         tag_version, wanted = (int(match.group(1)), int(match.group(2))), tag_architectures(match.group(3))
         for f in facts:
             archs = {s.arch for s in f.slices}
-            if f.slices and not wanted <= archs:
+            needed_archs = wanted & loaded_archs[f.path] if f.path in loaded_archs else wanted
+            if f.slices and not needed_archs <= archs:
                 holds = False
-                why.append(f"claims {tag} but {f.path} has no {', '.join(sorted(wanted - archs))} slice "
+                why.append(f"claims {tag} but {f.path} has no {', '.join(sorted(needed_archs - archs))} slice "
                            f"(has {', '.join(sorted(archs))})")
             for s in f.slices:
                 if s.arch not in wanted:
@@ -206,9 +217,11 @@ def _newest_min_os(facts: Sequence[MachOFacts]) -> Optional[str]:
     return max(versions, key=lambda v: tuple(int(p) for p in v.split(".")), default=None)
 
 
-def _overall_tag(facts: Sequence[MachOFacts]) -> Optional[str]:
-    """The macosx tag the binaries allow: the architectures every binary has, the newest minimum macOS they ask."""
-    sets = [{s.arch for s in f.slices} for f in facts if f.slices]
+def _overall_tag(facts: Sequence[MachOFacts], loaded_archs: Mapping[str, Set[str]]) -> Optional[str]:
+    """The macosx tag the binaries allow: the architectures every binary that no member loads (extensions,
+    programs) has, and the newest minimum macOS the slices of those architectures ask for."""
+    entries = [f for f in facts if f.slices and f.path not in loaded_archs] or [f for f in facts if f.slices]
+    sets = [{s.arch for s in f.slices} for f in entries]
     if not sets:
         return None
     common = set.intersection(*sets)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from typing import Dict, Iterator, List, Optional
 
-__all__ = ["ForwardReader", "SparseFile", "BackwardRead"]
+__all__ = ["ForwardReader", "SparseFile", "BackwardRead", "installed_path"]
 
 
 class BackwardRead(ValueError):
@@ -97,3 +97,16 @@ class SparseFile:
         data = piece[self._pos - start : self._pos - start + n]
         self._pos += len(data)
         return data
+
+
+def installed_path(member: str) -> str:
+    """Where a member lands in site-packages: ``x-1.0.data/platlib/a.dll`` -> ``a.dll`` (the wheel spec's
+    ``.data`` scheme folders ``platlib``/``purelib`` install at the root); other members stay as they are.
+
+        >>> installed_path("ujson-6.1.0.data/platlib/msvcp140.dll"), installed_path("pkg/_x.so")
+        ('msvcp140.dll', 'pkg/_x.so')
+    """
+    head, _, rest = member.partition("/")
+    if head.endswith(".data") and rest.startswith(("platlib/", "purelib/")):
+        return rest.split("/", 1)[1]
+    return member

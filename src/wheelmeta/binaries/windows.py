@@ -22,6 +22,7 @@ from importlib import resources
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from ..model import BinaryAudit, LinkedLibrary, PEFacts
+from .members import installed_path
 
 __all__ = ["judge", "classify_dll", "TAG_MACHINES"]
 
@@ -65,7 +66,7 @@ def judge(wheel: str, claimed: Tuple[str, ...], facts: Sequence[PEFacts], proble
         problems.append("platform-tagged wheel without any PE file")
         return BinaryAudit(wheel=wheel, format="pe", kind="pure", claimed_tags=claimed, problems=tuple(problems))
     platform = next((p for p in claimed if p in TAG_MACHINES), None)
-    by_folder_name = {(posixpath.dirname(f.path), posixpath.basename(f.path).lower()): f.path for f in facts}
+    by_folder_name = {_folder_and_name(f.path): f.path for f in facts}
     by_name: Dict[str, str] = {}
     for f in sorted(facts, key=lambda f: f.path):
         by_name.setdefault(posixpath.basename(f.path).lower(), f.path)
@@ -109,10 +110,16 @@ def judge(wheel: str, claimed: Tuple[str, ...], facts: Sequence[PEFacts], proble
     )
 
 
+def _folder_and_name(member: str) -> Tuple[str, str]:
+    """(installed folder, lower-case file name): Windows compares DLL names without case."""
+    folder, name = posixpath.split(installed_path(member))
+    return folder, name.lower()
+
+
 def _carried(path: str, name: str, by_folder_name, libs_dirs: Sequence[str]) -> Optional[str]:
     """The member called ``name`` in the importer's folder or a ``*.libs`` folder, where the loader finds it."""
     lower = name.lower()
-    for folder in [posixpath.dirname(path), *libs_dirs]:
+    for folder in [_folder_and_name(path)[0], *libs_dirs]:
         if (folder, lower) in by_folder_name:
             return by_folder_name[(folder, lower)]
     return None
