@@ -127,3 +127,24 @@ def dll(
     args += [f"/delayload:{d}" for d in delay]
     _run(args, folder)
     return out
+
+
+def mutations(data: bytes, seed: int, rounds: int, head: int = 4096):
+    """Fixed-seed mutants of ``data`` for a short fuzz round: flipped bits, 32-bit fields set to 0, 1 or all ones,
+    and truncations, aimed at the first ``head`` bytes where the headers and load commands or import tables lie."""
+    import random
+
+    rng = random.Random(seed)
+    for _ in range(rounds):
+        mutant = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(min(head, len(mutant) - 4))
+            how = rng.random()
+            if how < 0.4:
+                mutant[at] ^= 1 << rng.randrange(8)
+            elif how < 0.9:
+                mutant[at : at + 4] = rng.choice([b"\0\0\0\0", b"\1\0\0\0", b"\xff\xff\xff\xff", b"\xff\xff\xff\x7f"])
+            else:
+                del mutant[rng.randrange(len(mutant)) :]
+                break
+        yield bytes(mutant)

@@ -124,3 +124,12 @@ def test_slice_outside_the_file_is_a_problem(built):
     struct.pack_into(">I", data, 8 + 8, len(data) + 4096)  # first slice's offset
     facts = facts_of(bytes(data))
     assert len(facts.slices) == 1 and "outside the file" in facts.problems[0]
+
+
+def test_fuzz_round_of_mutated_dylibs_gives_facts_or_problems_never_an_exception(built):
+    from machobuild import mutations
+
+    for name in ("ext", "universal"):
+        for mutant in mutations(built[name].read_bytes(), seed=14, rounds=150):
+            facts = facts_of(mutant)
+            assert facts.slices or facts.problems

@@ -74,3 +74,11 @@ def test_descriptor_naming_a_dll_outside_the_file_is_a_problem_not_a_silent_drop
     facts = facts_of(bytes(data))
     assert len(facts.imports) == 1
     assert any("only 1 with a readable DLL name" in p for p in facts.problems)
+
+
+def test_fuzz_round_of_mutated_dlls_gives_facts_or_problems_never_an_exception(built):
+    from machobuild import mutations
+
+    for mutant in mutations(built["amd64"].read_bytes(), seed=14, rounds=200, head=2048):
+        facts = facts_of(mutant)
+        assert facts.machine or facts.problems

@@ -21,6 +21,7 @@ from typing import Callable, Iterator, List, Set, Tuple
 
 import pefile
 
+from ..errors import WheelmetaError
 from ..model import PEFacts
 from .members import ForwardReader
 
@@ -45,9 +46,16 @@ def read_pe_facts(open_chunks: Callable[[], Iterator[bytes]], path: str, size: i
     """The PE facts of the member whose inflated bytes each call of ``open_chunks`` yields from the start."""
     if size < 64:
         return PEFacts(path=path, problems=("truncated DOS header",))
-    buffer = mmap.mmap(-1, size)
+    try:
+        buffer = mmap.mmap(-1, size)  # address space only: pages never written cost no memory
+    except (OSError, OverflowError, ValueError) as exc:
+        return PEFacts(path=path, problems=(f"cannot map a member of {size} bytes ({exc})",))
     try:
         return _read(open_chunks, path, size, buffer)
+    except WheelmetaError:
+        raise  # the zip layer's own errors (corrupt deflate data) are the caller's to report
+    except Exception as exc:  # noqa: BLE001 - pefile signals some malformed input with assorted exception types
+        return PEFacts(path=path, problems=(f"unreadable PE file ({type(exc).__name__}: {exc})",))
     finally:
         buffer.close()
 

@@ -65,7 +65,7 @@ def binary_audit_to_text(audit: BinaryAudit, *, members: bool = False, max_membe
         lines.append(f"  overall:  {audit.overall_tag or '-'}    {'architectures' if audit.format == 'macho' else 'machines'}: "
                      f"{', '.join(audit.archs) or '-'}{extra}")
         lines.append(f"  {what} files: {len(audit.binaries)}, libraries carried in the wheel: {len(audit.carried_libs)}")
-        for label, names in (("system:   ", audit.system_libs), ("runtime:  ", audit.runtime_libs)):
+        for label, names in (("system:   ", _api_sets_counted(audit.system_libs)), ("runtime:  ", audit.runtime_libs)):
             if names:
                 shown = list(names[:8]) + ([f"(+{len(names) - 8} more)"] if len(names) > 8 else [])
                 lines.append(f"  {label}{', '.join(shown)}")
@@ -81,6 +81,12 @@ def binary_audit_to_text(audit: BinaryAudit, *, members: bool = False, max_membe
     if len(audit.problems) > max_problems:
         lines.append(f"  ... {len(audit.problems) - max_problems} more problems (see --json)")
     return "\n".join(lines)
+
+
+def _api_sets_counted(names) -> List[str]:
+    """System DLL names with the API sets (dozens of api-ms-win-crt-*) counted instead of listed."""
+    api_sets = [n for n in names if n.lower().startswith(("api-ms-win-", "ext-ms-"))]
+    return [n for n in names if n not in api_sets] + ([f"{len(api_sets)} API sets (api-ms-win-*)"] if api_sets else [])
 
 
 _MARKS = {"carried": "c", "system": "s", "msvc-runtime": "r", "python": "p", "external": "x", "missing": "m"}
