@@ -48,14 +48,14 @@ def main() -> int:
     parser.add_argument("wheels", nargs="+")
     parser.add_argument("--runs", type=int, default=3, help="best of N for each side (default 3)")
     args = parser.parse_args()
-    audits = {wheel: best_of(args.runs, lambda: audit_source(wheel)) for wheel in args.wheels}
+    audits = {wheel: best_of(args.runs, lambda w=wheel: audit_source(w)) for wheel in args.wheels}
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # wheelmeta's side ran alone so far
     for wheel, (ours_s, audit) in audits.items():
         fmt = audit.format
         with tempfile.TemporaryDirectory() as tmp:
             folder = os.path.join(tmp, "unzipped")
-            unzip_s, _ = best_of(1, lambda: zipfile.ZipFile(wheel).extractall(folder))
-            base_s, expected = best_of(args.runs, lambda: baseline(wheel, fmt, folder))
+            unzip_s, _ = best_of(1, lambda w=wheel, d=folder: zipfile.ZipFile(w).extractall(d))
+            base_s, expected = best_of(args.runs, lambda w=wheel, f=fmt, d=folder: baseline(w, f, d))
             stats = {"macho": 0, "pe": 0, "binaries": 0, "names": 0, "readobj": []}
             disagreements = compare(wheel, fmt, expected, {f.path: ours(f) for f in audit.binaries}, folder, stats)
         size = os.path.getsize(wheel) / 1e6

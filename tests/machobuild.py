@@ -10,7 +10,6 @@ tests read it back with macholib before trusting it.
 from __future__ import annotations
 
 import glob
-import os
 import shutil
 import subprocess
 from pathlib import Path

@@ -62,27 +62,17 @@ def audit_binaries(
 def _read_members(
     source: ByteSource, entries: Sequence[ZipEntry], fmt: str, progress, workers: int
 ) -> List[Facts]:
-    """The facts of every member of format ``fmt``, in wheel order."""
-    total, done = sum(e.compressed_size for e in entries), 0
-    results = {}
-
-    def finished(entry: ZipEntry, facts: Optional[Facts]) -> None:
-        nonlocal done
-        done += entry.compressed_size
-        if facts is not None:
-            results[entry.name] = facts
-        if progress is not None:
-            progress(done, total)
-
-    order = sorted(entries, key=lambda e: -e.compressed_size)  # the largest first, so the workers end together
-    if workers <= 1 or len(order) <= 1:
-        for entry in order:
-            finished(entry, _member_facts(source, entry, fmt))
-    else:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_member_facts, source, e, fmt): e for e in order}
-            for future in concurrent.futures.as_completed(futures):
-                finished(futures[future], future.result())
+    """The facts of every member of format ``fmt``, in wheel order; the largest members are read first."""
+    order = sorted(entries, key=lambda e: -e.compressed_size)
+    total, done, results = sum(e.compressed_size for e in entries), 0, {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        read = pool.map if workers > 1 and len(order) > 1 else map
+        for entry, facts in zip(order, read(lambda e: _member_facts(source, e, fmt), order)):
+            done += entry.compressed_size
+            if facts is not None:
+                results[entry.name] = facts
+            if progress is not None:
+                progress(done, total)
     return [results[e.name] for e in entries if e.name in results]
 
 

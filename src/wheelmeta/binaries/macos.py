@@ -18,7 +18,7 @@ from collections import defaultdict
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ..model import BinaryAudit, LinkedLibrary, MachOFacts, MachOSlice
-from .members import installed_path
+from .members import assemble, installed_path
 
 __all__ = ["judge", "tag_architectures", "resolve"]
 
@@ -50,30 +50,13 @@ def judge(wheel: str, claimed: Tuple[str, ...], facts: Sequence[MachOFacts], pro
         problems.append("platform-tagged wheel without any Mach-O file")
         return BinaryAudit(wheel=wheel, format="macho", kind="pure", claimed_tags=claimed, problems=tuple(problems))
     libraries, loaded_archs = _resolve_all(facts)
-    carried: Dict[str, str] = {}
-    by_class: Dict[str, Dict[str, Set[str]]] = defaultdict(lambda: defaultdict(set))
-    for path, libs in libraries.items():
-        for lib in libs:
-            if lib.cls == "carried":
-                carried.setdefault(lib.name, lib.member or "")
-            else:
-                by_class[lib.cls][lib.name].add(path)
     holds, why = _claims_hold(claimed, facts, loaded_archs)
-    return BinaryAudit(
-        wheel=wheel,
-        format="macho",
-        claimed_tags=claimed,
-        binaries=tuple(facts),
-        libraries=libraries,
-        carried_libs=dict(sorted(carried.items())),
-        system_libs=tuple(sorted(by_class["system"])),
-        external_libs={n: tuple(sorted(m)) for n, m in sorted(by_class["external"].items())},
-        missing_libs={n: tuple(sorted(m)) for n, m in sorted(by_class["missing"].items())},
+    return assemble(
+        wheel, "macho", claimed, facts, libraries, problems + why,
         archs=tuple(sorted({s.arch for f in facts for s in f.slices})),
         min_os=_newest_min_os(facts),
         overall_tag=_overall_tag(facts, loaded_archs),
         claims_hold=holds,
-        problems=tuple(problems + why),
     )
 
 

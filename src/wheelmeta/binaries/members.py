@@ -1,4 +1,5 @@
-"""Bytes of one streamed member at the offsets a binary reader asks for, without ever holding the whole member.
+"""Bytes of one streamed member at the offsets a binary reader asks for, without ever holding the whole member;
+and the two helpers both verdicts share: where a member installs, and libraries grouped by class.
 
 Mach-O load commands sit at the start of each slice and a PE file's import tables sit in one or two sections, so
 a reader needs a few ranges at increasing offsets: :class:`ForwardReader` inflates the member once, front to back,
@@ -9,9 +10,12 @@ wants a file object (macholib); outside them it reads as the end of the file.
 from __future__ import annotations
 
 import bisect
-from typing import Dict, Iterator, List, Optional
+from collections import defaultdict
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence
 
-__all__ = ["ForwardReader", "SparseFile", "BackwardRead", "installed_path"]
+from ..model import BinaryAudit, LinkedLibrary
+
+__all__ = ["ForwardReader", "SparseFile", "BackwardRead", "installed_path", "group_by_class", "assemble"]
 
 
 class BackwardRead(ValueError):
@@ -110,3 +114,30 @@ def installed_path(member: str) -> str:
     if head.endswith(".data") and rest.startswith(("platlib/", "purelib/")):
         return rest.split("/", 1)[1]
     return member
+
+
+def group_by_class(libraries: Mapping[str, Sequence[LinkedLibrary]]):
+    """(name -> member carrying it, class -> name -> sorted members needing it) over every member's libraries;
+    both sorted by name, the first carrier of a name kept."""
+    carried: Dict[str, str] = {}
+    by_class: Dict[str, Dict[str, set]] = defaultdict(lambda: defaultdict(set))
+    for path, libs in libraries.items():
+        for lib in libs:
+            if lib.cls == "carried":
+                carried.setdefault(lib.name, lib.member or "")
+            else:
+                by_class[lib.cls][lib.name].add(path)
+    grouped = defaultdict(dict, {cls: {n: tuple(sorted(m)) for n, m in sorted(names.items())}
+                                 for cls, names in by_class.items()})
+    return dict(sorted(carried.items())), grouped
+
+
+def assemble(wheel: str, fmt: str, claimed, facts, libraries, problems, **verdict) -> BinaryAudit:
+    """The BinaryAudit of a wheel: its binaries, their libraries grouped by class, the problems, and ``verdict``
+    (the format's own fields: archs, min_os, overall_tag, claims_hold, runtime_libs)."""
+    carried, by_class = group_by_class(libraries)
+    return BinaryAudit(
+        wheel=wheel, format=fmt, claimed_tags=tuple(claimed), binaries=tuple(facts), libraries=libraries,
+        carried_libs=carried, system_libs=tuple(sorted(by_class["system"], key=str.lower)),
+        external_libs=by_class["external"], missing_libs=by_class["missing"], problems=tuple(problems), **verdict,
+    )

@@ -17,12 +17,11 @@ import functools
 import json
 import posixpath
 import re
-from collections import defaultdict
 from importlib import resources
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..model import BinaryAudit, LinkedLibrary, PEFacts
-from .members import installed_path
+from .members import assemble, group_by_class, installed_path
 
 __all__ = ["judge", "classify_dll", "TAG_MACHINES"]
 
@@ -72,8 +71,6 @@ def judge(wheel: str, claimed: Tuple[str, ...], facts: Sequence[PEFacts], proble
         by_name.setdefault(posixpath.basename(f.path).lower(), f.path)
     libs_dirs = sorted({folder for folder, _ in by_folder_name if folder.split("/")[-1].endswith(".libs")})
     libraries: Dict[str, Tuple[LinkedLibrary, ...]] = {}
-    carried: Dict[str, str] = {}
-    by_class: Dict[str, Dict[str, Set[str]]] = defaultdict(lambda: defaultdict(set))
     for f in facts:
         rows = []
         for kind, names in (("import", f.imports), ("delay", f.delay_imports)):
@@ -85,28 +82,16 @@ def judge(wheel: str, claimed: Tuple[str, ...], facts: Sequence[PEFacts], proble
                                     "searches only when the package adds it (os.add_dll_directory)")
                 cls = "carried" if member else classify_dll(name, platform)
                 rows.append(LinkedLibrary(name=name, kind=kind, cls=cls, member=member))
-                if member:
-                    carried.setdefault(name, member)
-                else:
-                    by_class[cls][name].add(f.path)
         libraries[f.path] = tuple(rows)
+    _, by_class = group_by_class(libraries)
     problems += _redistributable_needs(by_class["msvc-runtime"], platform)
     holds, why = _claims_hold(claimed, facts)
-    runtime = sorted(set(by_class["msvc-runtime"]) | set(by_class["python"]))
-    return BinaryAudit(
-        wheel=wheel,
-        format="pe",
-        claimed_tags=claimed,
-        binaries=tuple(facts),
-        libraries=libraries,
-        carried_libs=dict(sorted(carried.items())),
-        system_libs=tuple(sorted(by_class["system"], key=str.lower)),
-        runtime_libs=tuple(runtime),
-        external_libs={n: tuple(sorted(m)) for n, m in sorted(by_class["external"].items())},
+    return assemble(
+        wheel, "pe", claimed, facts, libraries, problems + why,
+        runtime_libs=tuple(sorted(set(by_class["msvc-runtime"]) | set(by_class["python"]))),
         archs=tuple(sorted({f.machine for f in facts if f.machine})),
         overall_tag=_overall_tag(facts),
         claims_hold=holds,
-        problems=tuple(problems + why),
     )
 
 
@@ -125,7 +110,7 @@ def _carried(path: str, name: str, by_folder_name, libs_dirs: Sequence[str]) -> 
     return None
 
 
-def _redistributable_needs(runtime: Dict[str, Set[str]], platform: Optional[str]) -> List[str]:
+def _redistributable_needs(runtime: Mapping[str, Sequence[str]], platform: Optional[str]) -> List[str]:
     """A problem for each MSVC runtime DLL that neither CPython ships nor the wheel carries."""
     shipped_by = _dll_data()["shipped_with_cpython"]
     shipped = {n for p, names in shipped_by.items() if platform in (None, p) for n in names}
