@@ -165,3 +165,16 @@ def test_scan_json_and_text_for_a_macos_wheel(tmp_path, mac):
     text = run("--members", str(wheel)).stdout
     assert "does NOT hold" in text and "external  /opt/homebrew/opt/libomp/lib/libomp.dylib" in text
     assert "m @loader_path/libgone.dylib (weak)" in text
+
+
+def test_remote_windows_and_macos_wheels_are_read_through_range_requests(tmp_path, mac, win):
+    from indexserver import IndexServer
+    from wheelmeta import audit_wheel
+
+    mac_wheel = make_wheel(tmp_path, "demo", "1.0", tag=MAC, files=mac["files"])
+    win_wheel = make_wheel(tmp_path, "demo", "1.0", tag=WIN, files={"demo/_ext.pyd": win["ext"]})
+    with IndexServer(tmp_path, ranges="ok") as server:
+        remote_mac = audit_wheel(server.file_url(mac_wheel.name))
+        remote_win = audit_wheel(server.file_url(win_wheel.name))
+    assert remote_mac.carried_libs == audit_source(mac_wheel).carried_libs != {}
+    assert remote_win.libraries["demo/_ext.pyd"] == audit_source(win_wheel).libraries["demo/_ext.pyd"]

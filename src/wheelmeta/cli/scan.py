@@ -20,15 +20,17 @@ from .common import (
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "scan",
-        help="audit the ELF files of binary wheels: needed libraries, manylinux tag, nixpkgs inputs",
+        help="audit the binaries of wheels: needed libraries, the platform tag, nixpkgs inputs",
         description="For each wheel: which libraries each ELF member needs, which the wheel carries, which the "
-        "manylinux policy allows, which are external, and which manylinux tag the wheel really satisfies.",
+        "manylinux policy allows, which are external, and which manylinux tag the wheel really satisfies. macOS "
+        "and Windows wheels get the same from their Mach-O and PE members: carried, system, runtime, external "
+        "and missing libraries, and whether the macosx or win tag holds.",
     )
     p.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel, folder, quoted glob, or URL")
     p.add_argument("--json", action="store_true", help="print one JSON array")
     p.add_argument("--map", metavar="FILE", help="soname map overrides (TOML) for the nixpkgs classification")
     p.add_argument("--members", action="store_true",
-                   help="text output: also list every ELF file and what it needs (the JSON always has them)")
+                   help="text output: also list every binary and what it needs (the JSON always has them)")
     p.set_defaults(run=run)
 
 
