@@ -31,6 +31,7 @@ _IMPORT = pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_IMPORT"]
 _DELAY_IMPORT = pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_DELAY_IMPORT"]
 _HEADER_BYTES = 64 << 10  # DOS + NT headers and the section table; SizeOfHeaders is 0x400-0x1000 in practice
 _MAX_DLL_NAME = 256
+_PIECE = 1 << 20
 _ROUNDS = 3  # reads of the member at most: each may add sections that names pointed into
 # directory -> (descriptor size, offset of its name RVA): IMAGE_IMPORT_DESCRIPTOR.Name, ImgDelayDescr.szName
 _DESCRIPTORS = {_IMPORT: (20, 12), _DELAY_IMPORT: (32, 4)}
@@ -74,7 +75,6 @@ def _read(open_chunks: Callable[[], Iterator[bytes]], path: str, size: int, buff
                 break
             kept = sorted(kept + wanted)
             _fill(open_chunks(), size, wanted, buffer)
-            _forget_directories(pe)
         problems = _parse_imports(pe)
         imports = _dll_names(pe, "DIRECTORY_ENTRY_IMPORT", kept, problems)
         delay = _dll_names(pe, "DIRECTORY_ENTRY_DELAY_IMPORT", kept, problems)
@@ -104,9 +104,12 @@ def _fill(chunks: Iterator[bytes], size: int, ranges: List[Tuple[int, int]], buf
     try:
         for start, end in sorted(ranges):
             start = max(start, reader.position)
-            if end > start:
-                data = reader.read(start, end - start)
+            while end > start:  # a piece at a time: a section of .rdata is never held twice
+                data = reader.read(start, min(end - start, _PIECE))
+                if not data:
+                    break
                 buffer[start : start + len(data)] = data
+                start += len(data)
     finally:
         close = getattr(chunks, "close", None)
         if close:
@@ -181,22 +184,10 @@ def _offset(pe: pefile.PE, rva: int):
 
 
 def _parse_imports(pe: pefile.PE) -> List[str]:
-    """Parse the two directories (once per filling) and return pefile's warnings about them."""
-    if getattr(pe, "_wheelmeta_parsed", False):
-        return list(pe._wheelmeta_problems)  # noqa: SLF001
+    """Let pefile parse the two directories, once every byte they need is in place; its warnings about them."""
     before = len(pe.get_warnings())
     pe.parse_data_directories(directories=[_IMPORT, _DELAY_IMPORT], import_dllnames_only=True)
-    problems = [w for w in pe.get_warnings()[before:] if "import" in w.lower()]
-    pe._wheelmeta_parsed, pe._wheelmeta_problems = True, problems  # noqa: SLF001
-    return list(problems)
-
-
-def _forget_directories(pe: pefile.PE) -> None:
-    """Drop what was parsed from a partly filled buffer, so the next parse sees the sections added since."""
-    for name in ("DIRECTORY_ENTRY_IMPORT", "DIRECTORY_ENTRY_DELAY_IMPORT"):
-        if hasattr(pe, name):
-            delattr(pe, name)
-    pe._wheelmeta_parsed = False  # noqa: SLF001
+    return [w for w in pe.get_warnings()[before:] if "import" in w.lower()]
 
 
 def _dll_names(pe: pefile.PE, attribute: str, kept: List[Tuple[int, int]], problems: List[str]) -> Tuple[str, ...]:
