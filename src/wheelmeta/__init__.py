@@ -33,6 +33,9 @@ _EXPORTS = {
     "DistFile": "model",
     "ElfFacts": "model",
     "WheelAudit": "model",
+    "BinaryAudit": "model",
+    "MachOFacts": "model",
+    "PEFacts": "model",
     "Choice": "model",
     # targets
     "Target": "target",
