@@ -133,3 +133,13 @@ def test_fuzz_round_of_mutated_dylibs_gives_facts_or_problems_never_an_exception
         for mutant in mutations(built[name].read_bytes(), seed=14, rounds=150):
             facts = facts_of(mutant)
             assert facts.slices or facts.problems
+
+
+def test_dylib_name_offset_outside_its_command_is_a_problem_and_no_empty_name(built):
+    data = bytearray(built["libb"].read_bytes())
+    [header] = MachO(str(built["libb"])).headers
+    offset = 32 + sum(lc.cmdsize for lc, _, _ in header.commands[: next(
+        i for i, (lc, _, _) in enumerate(header.commands) if lc.cmd == mach_o.LC_LOAD_DYLIB)])
+    struct.pack_into("<I", data, offset + 8, 0x7000)  # the lc_str offset of LC_LOAD_DYLIB's name
+    facts = facts_of(bytes(data))
+    assert facts.slices[0].dylibs == () and "string offset 28672 outside the command" in facts.problems[0]

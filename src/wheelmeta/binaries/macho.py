@@ -172,11 +172,15 @@ def _slice_facts(header, where: str, problems: List[str]) -> MachOSlice:
     install_name = platform = min_os = sdk = None
     for lc, cmd, data in header.commands:
         if lc.cmd in _DYLIB_COMMANDS:
-            dylibs.append((_lc_string(lc, cmd, data, cmd.name, where, problems), _DYLIB_COMMANDS[lc.cmd]))
+            name = _lc_string(lc, cmd, data, cmd.name, where, problems)
+            if name:  # an unreadable name is already a problem; "" would only be classified as a library
+                dylibs.append((name, _DYLIB_COMMANDS[lc.cmd]))
         elif lc.cmd == mach_o.LC_ID_DYLIB:
             install_name = _lc_string(lc, cmd, data, cmd.name, where, problems)
         elif lc.cmd == mach_o.LC_RPATH:
-            rpaths.append(_lc_string(lc, cmd, data, cmd.path, where, problems))
+            rpath = _lc_string(lc, cmd, data, cmd.path, where, problems)
+            if rpath:
+                rpaths.append(rpath)
         elif lc.cmd == mach_o.LC_BUILD_VERSION:
             platform = mach_o.PLATFORM_NAMES.get(cmd.platform, f"platform {cmd.platform}")
             min_os, sdk = _version(cmd.minos), _version(cmd.sdk)
