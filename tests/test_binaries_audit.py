@@ -45,7 +45,7 @@ def libs(audit: BinaryAudit, member: str):
 
 def test_macos_wheel_classes_carried_through_rpaths_system_external_and_missing(tmp_path, mac):
     audit = audit_source(make_wheel(tmp_path, "demo", "1.0", tag=MAC, files=mac["files"]))
-    assert isinstance(audit, BinaryAudit) and audit.format == "macho"
+    assert isinstance(audit, BinaryAudit) and (audit.format, audit.kind) == ("macho", "non-linux")
     assert libs(audit, "demo/_ext.so") == {
         "@rpath/liba.dylib": ("carried", "demo/.dylibs/liba.dylib"),
         "/opt/homebrew/opt/libomp/lib/libomp.dylib": ("external", None),
@@ -104,7 +104,7 @@ def test_malformed_member_is_a_problem_and_the_rest_is_audited(tmp_path, mac):
 
 def test_macos_wheel_without_mach_o_files_says_so(tmp_path):
     audit = audit_source(make_wheel(tmp_path, "demo", "1.0", tag=MAC, files={"demo/x.dat": b"\0" * 100}))
-    assert audit.kind == "pure" and audit.problems == ("platform-tagged wheel without any Mach-O file",)
+    assert audit.binaries == () and audit.problems == ("platform-tagged wheel without any Mach-O file",)
 
 
 @pytest.fixture(scope="module")

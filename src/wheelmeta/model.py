@@ -7,7 +7,8 @@ consume them. Nothing here does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping, Optional, Sequence, Tuple
+from types import MappingProxyType
+from typing import TYPE_CHECKING, ClassVar, Mapping, Optional, Sequence, Tuple
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -269,7 +270,7 @@ class BinaryAudit:
 
     wheel: str
     format: str  # "macho" or "pe"
-    kind: str = "binary"  # "binary", or "pure" for a platform-tagged wheel without a binary of its format
+    kind: str = "non-linux"  # as WheelAudit's: not a Linux wheel (``format`` says it was read)
     claimed_tags: Tuple[str, ...] = ()
     binaries: Tuple[object, ...] = ()  # MachOFacts or PEFacts
     libraries: Mapping[str, Tuple[LinkedLibrary, ...]] = field(default_factory=dict)  # member -> what it loads
@@ -283,3 +284,13 @@ class BinaryAudit:
     overall_tag: Optional[str] = None  # the platform tag the binaries honestly allow
     claims_hold: Optional[bool] = None
     problems: Tuple[str, ...] = ()
+
+    # What code written for WheelAudit reads (nix_inputs, the Nix expression, patch): a macOS or Windows wheel has
+    # no ELF facts, so to that code it is the non-Linux wheel it already handles. Class constants, not fields.
+    elf_files: ClassVar[Tuple[ElfFacts, ...]] = ()
+    policy_libs: ClassVar[Tuple[str, ...]] = ()
+    versioned_symbols: ClassVar[Mapping[str, Tuple[str, ...]]] = MappingProxyType({})
+    preloaded_libs: ClassVar[Mapping[str, str]] = MappingProxyType({})
+    architectures: ClassVar[Mapping[str, "WheelAudit"]] = MappingProxyType({})
+    sym_tag: ClassVar[Optional[str]] = None
+    arch: ClassVar[Optional[str]] = None

@@ -48,7 +48,7 @@ def judge(wheel: str, claimed: Tuple[str, ...], facts: Sequence[MachOFacts], pro
     problems = problems + [f"{f.path}: {p}" for f in facts for p in f.problems]
     if not facts:
         problems.append("platform-tagged wheel without any Mach-O file")
-        return BinaryAudit(wheel=wheel, format="macho", kind="pure", claimed_tags=claimed, problems=tuple(problems))
+        return BinaryAudit(wheel=wheel, format="macho", claimed_tags=claimed, problems=tuple(problems))
     libraries, loaded_archs = _resolve_all(facts)
     holds, why = _claims_hold(claimed, facts, loaded_archs)
     return assemble(

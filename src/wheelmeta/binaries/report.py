@@ -1,6 +1,6 @@
 """A BinaryAudit (macOS or Windows wheel) as JSON and as a screenful of text, in the ELF report's shape.
 
-    >>> binary_audit_to_json(BinaryAudit(wheel="x-1.0-cp311-cp311-win_amd64.whl", format="pe", kind="pure"))["format"]
+    >>> binary_audit_to_json(BinaryAudit(wheel="x-1.0-cp311-cp311-win_amd64.whl", format="pe"))["format"]
     'pe'
 """
 
@@ -56,7 +56,7 @@ def binary_audit_to_text(audit: BinaryAudit, *, members: bool = False, max_membe
     """The verdict, what is carried, provided by the system or runtime, external or missing, and the problems."""
     what = "Mach-O" if audit.format == "macho" else "PE"
     lines: List[str] = [audit.wheel]
-    if audit.kind == "pure":
+    if not audit.binaries:
         lines.append(f"  no {what} files")
     else:
         verdict = "holds" if audit.claims_hold else "does NOT hold" if audit.claims_hold is False else "n/a"

@@ -63,7 +63,7 @@ def judge(wheel: str, claimed: Tuple[str, ...], facts: Sequence[PEFacts], proble
     problems = problems + [f"{f.path}: {p}" for f in facts for p in f.problems]
     if not facts:
         problems.append("platform-tagged wheel without any PE file")
-        return BinaryAudit(wheel=wheel, format="pe", kind="pure", claimed_tags=claimed, problems=tuple(problems))
+        return BinaryAudit(wheel=wheel, format="pe", claimed_tags=claimed, problems=tuple(problems))
     platform = next((p for p in claimed if p in TAG_MACHINES), None)
     by_folder_name = {_folder_and_name(f.path): f.path for f in facts}
     by_name: Dict[str, str] = {}

@@ -136,7 +136,6 @@ def _nix_function(wheel: str, args: argparse.Namespace, soname_map, target, base
     from urllib.parse import quote
 
     from ..extract import audit_wheel, read_metadata
-    from ..model import WheelAudit
     from ..patchelf_nix.classify import nix_inputs
     from ..patchelf_nix.expression import import_modules, package_function, split_sha256_fragment
 
@@ -150,8 +149,6 @@ def _nix_function(wheel: str, args: argparse.Namespace, soname_map, target, base
     elif url and url.endswith("/"):
         url += quote(os.path.basename(wheel))
     audit = audit_wheel(source)
-    if audit.format in ("macho", "pe"):  # nothing for autoPatchelfHook: the expression is as for any non-Linux wheel
-        audit = WheelAudit(wheel=audit.wheel, claimed_tags=audit.claimed_tags, kind="non-linux")
     metadata = read_metadata(source)
     inputs = nix_inputs(audit, soname_map)
     if inputs.unknown and not args.quiet:
