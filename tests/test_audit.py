@@ -97,8 +97,8 @@ def test_pure_wheel_is_reported_as_pure(tmp_path):
     assert audit.kind == "pure" and audit.elf_files == () and audit.problems == ()
 
 
-def test_macos_wheel_is_not_linux_and_not_read(tmp_path):
-    path = make_wheel(tmp_path, "demo", "1.0", tag="cp311-cp311-macosx_11_0_arm64", files={"demo/_x.so": b"\xcf\xfa\xed\xfe" * 30})
+def test_ios_wheel_is_not_linux_and_not_read(tmp_path):
+    path = make_wheel(tmp_path, "demo", "1.0", tag="cp313-cp313-ios_13_0_arm64_iphoneos", files={"demo/_x.so": b"\xcf\xfa\xed\xfe" * 30})
     audit = audit_source(path)
     assert audit.kind == "non-linux" and audit.claims_hold is None
 

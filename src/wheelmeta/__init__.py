@@ -36,6 +36,9 @@ _EXPORTS = {
     "DistFile": "model",
     "ElfFacts": "model",
     "WheelAudit": "model",
+    "BinaryAudit": "model",
+    "MachOFacts": "model",
+    "PEFacts": "model",
     "Choice": "model",
     # targets
     "Target": "target",

@@ -7,7 +7,8 @@ consume them. Nothing here does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping, NamedTuple, Optional, Sequence, Tuple
+from types import MappingProxyType
+from typing import TYPE_CHECKING, ClassVar, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -24,6 +25,11 @@ __all__ = [
     "ElfFacts",
     "WheelAudit",
     "Choice",
+    "MachOSlice",
+    "MachOFacts",
+    "PEFacts",
+    "LinkedLibrary",
+    "BinaryAudit",
 ]
 
 #: How a DistMetadata was learned. The first seven were read, never executed (``static-partial`` may be incomplete).
@@ -190,6 +196,12 @@ class WheelAudit:
     # a pure wheel with ELF files for several architectures: architecture -> the audit of its members alone
     architectures: Mapping[str, "WheelAudit"] = field(default_factory=dict)
 
+    @property
+    def format(self) -> Optional[str]:
+        """The binary format read: "elf", or None for a pure wheel and an unread non-Linux one (BinaryAudit has
+        "macho" and "pe")."""
+        return "elf" if self.kind == "elf" else None
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -207,3 +219,100 @@ class Choice:
     def needed(self) -> bool:
         """Whether the requirement applies on the target (False: its marker is false there)."""
         return self.file is not None
+
+
+@dataclass(frozen=True)
+class MachOSlice:
+    """One architecture of a Mach-O file (a thin file has one), read from its header and load commands."""
+
+    arch: str  # "arm64", "x86_64", "i386", "arm64e", "x86_64h", "ppc", "ppc64", "arm"
+    bits: int = 64  # 32 or 64
+    filetype: str = ""  # macholib's short name: "dylib", "bundle", "execute", "object"...
+    install_name: Optional[str] = None  # LC_ID_DYLIB
+    # (install name, command) in file order; command is "load", "weak", "reexport", "upward" or "lazy"
+    dylibs: Tuple[Tuple[str, str], ...] = ()
+    rpaths: Tuple[str, ...] = ()  # LC_RPATH entries as written
+    platform: Optional[str] = None  # "macOS", "iOS"... from LC_BUILD_VERSION / LC_VERSION_MIN_*
+    min_os: Optional[str] = None  # "11.0": LC_BUILD_VERSION's minos or LC_VERSION_MIN_MACOSX's version
+    sdk: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class MachOFacts:
+    """What one Mach-O member of a wheel declares: its slices (one per architecture) and what could not be read."""
+
+    path: str  # member path inside the wheel
+    fat: bool = False
+    slices: Tuple[MachOSlice, ...] = ()
+    problems: Tuple[str, ...] = ()
+
+    @property
+    def needed(self) -> Tuple[str, ...]:
+        """Every install name some slice loads, first occurrence order."""
+        return tuple(dict.fromkeys(name for s in self.slices for name, _ in s.dylibs))
+
+
+@dataclass(frozen=True)
+class PEFacts:
+    """What one PE member (DLL, .pyd, .exe) of a wheel declares: its machine and imported DLLs."""
+
+    path: str  # member path inside the wheel
+    machine: str = ""  # pefile's machine name without IMAGE_FILE_MACHINE_, lower case: "amd64", "i386", "arm64"
+    bits: int = 0  # 32 (PE32) or 64 (PE32+)
+    dll: bool = False
+    imports: Tuple[str, ...] = ()  # DLL names of the import directory, as written
+    delay_imports: Tuple[str, ...] = ()  # DLL names of the delay-load import directory
+    problems: Tuple[str, ...] = ()
+
+    @property
+    def needed(self) -> Tuple[str, ...]:
+        """Imported and delay-loaded DLL names, first occurrence order."""
+        return tuple(dict.fromkeys(self.imports + self.delay_imports))
+
+
+@dataclass(frozen=True)
+class LinkedLibrary:
+    """One library a binary of a macOS or Windows wheel loads, and where it comes from."""
+
+    name: str  # install name (Mach-O) or DLL name (PE) as written
+    kind: str  # Mach-O: "load", "weak", "reexport", "upward", "lazy"; PE: "import" or "delay"
+    cls: str  # "carried", "system", "msvc-runtime", "python", "external" or "missing"
+    member: Optional[str] = None  # the wheel member that provides it (carried)
+
+
+@dataclass(frozen=True)
+class BinaryAudit:
+    """The audit of a macOS (Mach-O) or Windows (PE) wheel: ELF's report shape where the meaning is the same.
+
+    ``carried_libs`` and ``external_libs`` mean what they mean for ELF; ``system_libs`` are provided by the
+    operating system (``/usr/lib``, ``/System/Library``; Windows' own DLLs and API sets), ``runtime_libs`` by the
+    MSVC runtime or the Python interpreter, and ``missing_libs`` are names that point into the wheel but are not
+    there. ``min_os`` is the newest minimum macOS any binary asks for; ``overall_tag`` the tag the binaries allow.
+    """
+
+    wheel: str
+    format: str  # "macho" or "pe"
+    kind: str = "non-linux"  # as WheelAudit's: not a Linux wheel (``format`` says it was read)
+    claimed_tags: Tuple[str, ...] = ()
+    binaries: Tuple[object, ...] = ()  # MachOFacts or PEFacts
+    libraries: Mapping[str, Tuple[LinkedLibrary, ...]] = field(default_factory=dict)  # member -> what it loads
+    carried_libs: Mapping[str, str] = field(default_factory=dict)  # name -> member providing it
+    system_libs: Tuple[str, ...] = ()
+    runtime_libs: Tuple[str, ...] = ()
+    external_libs: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)  # name -> members needing it
+    missing_libs: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)  # name -> members needing it
+    archs: Tuple[str, ...] = ()  # Mach-O architectures or PE machines found, sorted
+    min_os: Optional[str] = None  # Mach-O: the newest minimum macOS of any slice
+    overall_tag: Optional[str] = None  # the platform tag the binaries honestly allow
+    claims_hold: Optional[bool] = None
+    problems: Tuple[str, ...] = ()
+
+    # What code written for WheelAudit reads (nix_inputs, the Nix expression, patch): a macOS or Windows wheel has
+    # no ELF facts, so to that code it is the non-Linux wheel it already handles. Class constants, not fields.
+    elf_files: ClassVar[Tuple[ElfFacts, ...]] = ()
+    policy_libs: ClassVar[Tuple[str, ...]] = ()
+    versioned_symbols: ClassVar[Mapping[str, Tuple[str, ...]]] = MappingProxyType({})
+    preloaded_libs: ClassVar[Mapping[str, str]] = MappingProxyType({})
+    architectures: ClassVar[Mapping[str, "WheelAudit"]] = MappingProxyType({})
+    sym_tag: ClassVar[Optional[str]] = None
+    arch: ClassVar[Optional[str]] = None

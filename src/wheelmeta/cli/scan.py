@@ -26,16 +26,18 @@ from .common import (
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "scan",
-        help="audit the ELF files of binary wheels: needed libraries, manylinux tag, nixpkgs inputs",
+        help="audit the binaries of wheels: needed libraries, the platform tag, nixpkgs inputs",
         description="For each wheel: which libraries each ELF member needs, which the wheel carries, which the "
-        "manylinux policy allows, which are external, and which manylinux tag the wheel really satisfies.",
+        "manylinux policy allows, which are external, and which manylinux tag the wheel really satisfies. macOS "
+        "and Windows wheels get the same from their Mach-O and PE members: carried, system, runtime, external "
+        "and missing libraries, and whether the macosx or win tag holds.",
     )
     p.add_argument("wheels", nargs="+", metavar="WHEEL", help="wheel, folder, quoted glob, or URL")
     p.add_argument("--json", action="store_true", help="print one JSON array")
     p.add_argument("--map", metavar="FILE", help="soname map overrides (TOML) for the nixpkgs classification")
     add_nixpkgs_option(p)
     p.add_argument("--members", action="store_true",
-                   help="text output: also list every ELF file and what it needs (the JSON always has them)")
+                   help="text output: also list every binary and what it needs (the JSON always has them)")
     p.add_argument("--platform", metavar="PLAT", type=_platform_arch,
                    help="the target's platform tag (manylinux2014_aarch64) or architecture (i686): a pure wheel "
                    "carrying ELF files for several architectures is judged for this one (default: each on its own)")
@@ -74,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
             results.append({"wheel": wheel, "error": str(audit)})
             status = max(status, audit.exit_code)
             continue
+        if audit.format in ("macho", "pe"):  # a macOS or Windows wheel: no Nix inputs to name
+            results.append(_binary_report(audit, args))
+            continue
         inputs = nix_inputs(audit, soname_map, nixpkgs=check) if audit.kind == "elf" else None
         if not args.json:
             write_out(_scan_text(audit, inputs, members=args.members) + "\n")
@@ -99,6 +104,15 @@ def _audits(wheels, *, quiet: bool, arch: Optional[str]):
             if os.environ.get("WHEELMETA_DEBUG"):
                 raise
             yield wheel, exc
+
+
+def _binary_report(audit, args: argparse.Namespace) -> dict:
+    """Print a macOS or Windows wheel's text now, or return its JSON object for the array."""
+    from ..binaries.report import binary_audit_to_json, binary_audit_to_text
+
+    if not args.json:
+        print(binary_audit_to_text(audit, members=args.members), flush=True)
+    return binary_audit_to_json(audit)
 
 
 def _scan_text(audit, inputs, *, members: bool) -> str:

@@ -16,7 +16,7 @@ import shutil
 from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple, Union
 
 from ..errors import InterpreterError, UsageError
-from ..model import DistMetadata, WheelAudit
+from ..model import BinaryAudit, DistMetadata, WheelAudit
 from ..sources import ByteSource, LocalFileSource
 from ..wheels.reader import read_wheel_metadata
 
@@ -83,8 +83,9 @@ def read_metadata(
         raise interpreter_failure(exc.where, exc, why) from None
 
 
-def audit_wheel(path_or_url: Union[str, "os.PathLike[str]", ByteSource]) -> WheelAudit:
-    """The manylinux audit of a wheel from its bytes alone: local path, URL (range requests) or ByteSource.
+def audit_wheel(path_or_url: Union[str, "os.PathLike[str]", ByteSource]) -> Union[WheelAudit, BinaryAudit]:
+    """The audit of a wheel from its bytes alone: local path, URL (range requests) or ByteSource. A Linux wheel
+    gets the manylinux audit, a macOS or Windows wheel the audit of its Mach-O or PE members.
 
     manylinux/ never sees URLs: a URL becomes an ``http.RangeSource`` here.
     """

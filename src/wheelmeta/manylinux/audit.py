@@ -32,10 +32,10 @@ import re
 import signal
 import zlib
 from collections import defaultdict
-from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from ..errors import InvalidWheel, WheelmetaError
-from ..model import ElfFacts, WheelAudit
+from ..model import BinaryAudit, ElfFacts, WheelAudit
 from ..sources import BytesSource, ByteSource, LocalFileSource, open_source
 from ..wheels.filename import parse_wheel_filename
 from ..wheels.zipdir import DEFLATED, STORED, ZipDirectory, ZipEntry, compressed_range, iter_member
@@ -335,10 +335,11 @@ def _default_workers(source: ByteSource) -> int:
 
 def audit_source(
     source, *, name: Optional[str] = None, progress: Optional[Progress] = None, workers: Optional[int] = None
-) -> WheelAudit:
+) -> Union[WheelAudit, BinaryAudit]:
     """Audit the wheel whose bytes ``source`` (a ByteSource or a local path) holds; ``name`` is its filename or URL.
 
-    macOS and Windows wheels come back with ``kind="non-linux"`` and pure wheels with ``kind="pure"``, unread.
+    macOS and Windows wheels come back as a :class:`~wheelmeta.model.BinaryAudit` of their Mach-O or PE members
+    (``binaries/``), other non-Linux wheels with ``kind="non-linux"`` unread, and pure wheels with ``kind="pure"``.
     Raises :class:`~wheelmeta.errors.InvalidWheel` only when the zip itself cannot be read; a bad member becomes a
     ``problems`` entry of that member and the rest of the wheel is still audited.
     """
@@ -346,7 +347,12 @@ def audit_source(
     wheel = name or source.name
     claimed, problems = _claimed_platforms(wheel)
     if claimed and all(_is_other_os(p) for p in claimed):
-        return WheelAudit(wheel=wheel, claimed_tags=claimed, kind="non-linux")
+        from ..binaries.audit import audit_binaries, binary_format
+
+        if binary_format(claimed) is None:  # iOS, Android, WebAssembly...: not read
+            return WheelAudit(wheel=wheel, claimed_tags=claimed, kind="non-linux")
+        return audit_binaries(source, wheel, claimed, problems=problems, progress=progress,
+                              workers=workers or _default_workers(source))
     directory = ZipDirectory.read(source)
     watch = _imports_to_watch
     entries = elf_candidates(directory)

@@ -51,6 +51,7 @@ def _verdict_json(audit: WheelAudit) -> dict:
         "wheel": audit.wheel,
         "kind": audit.kind,
         "arch": audit.arch,
+        "format": audit.format,
         "claimed_tags": list(audit.claimed_tags),
         "claims_hold": audit.claims_hold,
         "sym_tag": audit.sym_tag,
