@@ -231,8 +231,109 @@ def run_index_page(data: bytes, scratch: Path) -> None:
           lambda: parse_json_page(text, "https://index.invalid/simple/demo/", project="demo"))
 
 
+def _chunks(data: bytes):
+    return (data[i : i + 4096] for i in range(0, len(data), 4096))
+
+
+def _binary_wheel(scratch: Path, tag: str, member: str, data: bytes) -> Path:
+    path = scratch / f"demo-1.0-{tag}.whl"
+    path.write_bytes(builders.zip_bytes({member: data, "demo-1.0.dist-info/METADATA":
+                                         builders.metadata_text("demo", "1.0").encode()}, zipfile.ZIP_STORED))
+    return path
+
+
+def run_macho(data: bytes, scratch: Path) -> None:
+    """The Mach-O reader on the bytes as a streamed member, then the audit of a macOS wheel carrying them."""
+    from wheelmeta.binaries.macho import read_macho_facts
+    from wheelmeta.extract import audit_wheel
+
+    read_macho_facts(_chunks(data), "demo/_demo.so", len(data))
+    audit_wheel(str(_binary_wheel(scratch, "cp311-cp311-macosx_11_0_universal2", "demo/_demo.so", data)))
+
+
+def run_pe(data: bytes, scratch: Path) -> None:
+    """The PE reader on the bytes as a streamed member, then the audit of a Windows wheel carrying them."""
+    from wheelmeta.binaries.pe import read_pe_facts
+    from wheelmeta.extract import audit_wheel
+
+    read_pe_facts(lambda: _chunks(data), "demo/_demo.pyd", len(data))
+    audit_wheel(str(_binary_wheel(scratch, "cp311-cp311-win_amd64", "demo/_demo.pyd", data)))
+
+
+def run_pylock(data: bytes, scratch: Path) -> None:
+    """A pylock.toml as `wheelmeta env` reads it, and the environment written from it."""
+    from wheelmeta.patchelf_nix.environment import environment_expression, read_pylock
+
+    path = scratch / "pylock.toml"
+    path.write_bytes(data)
+    environment_expression(read_pylock(path), lock_path=str(path), relative_to=str(scratch))
+
+
+def run_lock_inputs(data: bytes, scratch: Path) -> None:
+    """A requirements file as `wheelmeta lock -r` reads it (includes, constraints, index lines, hashes)."""
+    from wheelmeta.resolve.inputs import LockInputs
+
+    path = scratch / "requirements.txt"
+    path.write_bytes(data)
+    LockInputs.from_arguments([], [str(path)])
+
+
+def run_patch_manifest(data: bytes, scratch: Path) -> None:
+    """`wheelmeta patch --undo` on an environment whose manifest is the bytes: it may restore files inside the
+    environment only, and only files whose hashes say they are the ones it patched."""
+    from wheelmeta.patchelf_nix.sitepatch import MANIFEST_DIR, undo_site
+
+    site = scratch / "site"
+    (site / MANIFEST_DIR / "originals").mkdir(parents=True)
+    (site / MANIFEST_DIR / "originals" / "0").write_bytes(b"original")
+    (site / "demo").mkdir()
+    (site / "demo" / "_demo.so").write_bytes(b"patched")
+    (site / MANIFEST_DIR / "manifest.json").write_bytes(data)
+    undo_site(str(site))
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # seeds
+
+
+def macho_seeds(folder: Path) -> List[bytes]:
+    """A 32-bit dylib written with macholib's structures, and (with clang and lld) a thin arm64 bundle and a
+    universal2 dylib linked by ld64.lld."""
+    import machobuild
+
+    seeds = [machobuild.i386_dylib("@rpath/libdemo.dylib", ["/usr/lib/libSystem.B.dylib", "@rpath/libdep.dylib"])]
+    arm = machobuild.dylib(folder, "ext", bundle=True, rpaths=["@loader_path/.dylibs"])
+    intel = machobuild.dylib(folder, "lib", arch="x86_64", min_os="10.9")
+    lib_arm = machobuild.dylib(folder, "lib", arch="arm64")
+    return seeds + [arm.read_bytes(), machobuild.fat(folder, "libfat", intel, lib_arm).read_bytes()]
+
+
+def pe_seeds(folder: Path) -> List[bytes]:
+    """DLLs linked by lld-link with imports and delay-load imports, for amd64 and i386."""
+    import machobuild
+
+    made = [machobuild.dll(folder / "amd64", "demo", imports={"KERNEL32.dll": ["GetTickCount"]},
+                           delay={"USER32.dll": ["MessageBoxA"]}),
+            machobuild.dll(folder / "i386", "demo", machine="i386", imports={"python311.dll": ["Py_Initialize"]})]
+    return [path.read_bytes() for path in made]
+
+
+def pylock_seeds(folder: Path) -> List[bytes]:
+    import lockbuild
+
+    return [lockbuild.toml_text(lockbuild.lock_dict(lockbuild.seed_packages())).encode()]
+
+
+REQUIREMENT_FILES = [
+    "numpy>=1.17\nrequests[socks] (<2.22); python_version >= '3.7'\n-c constraints.txt\n",
+    "--index-url https://index.invalid/simple\n--extra-index-url https://other.invalid/simple\n"
+    "six==1.16.0 --hash=sha256:" + "a" * 64 + " \\\n    --hash=sha256:" + "b" * 64 + "\n",
+    "-f ./wheels\ndemo @ https://index.invalid/demo-1.0-py3-none-any.whl\n# a comment\n-r more.txt\n",
+]
+PATCH_MANIFESTS = [
+    '{"files": [{"path": "demo/_demo.so", "backup": "originals/0", "mode": 493, "before": "'
+    + "0" * 64 + '", "after": "' + "1" * 64 + '"}]}',
+]
 
 
 def wheel_seeds(folder: Path) -> List[bytes]:
@@ -440,4 +541,9 @@ TARGETS: List[FuzzTarget] = [
     FuzzTarget("setup-cfg", _texts(SETUP_CFGS), run_setup_cfg, text=True),
     FuzzTarget("soname-map", _builtin_map, run_soname_map, text=True),
     FuzzTarget("index-page", _texts(INDEX_PAGES), run_index_page, text=True),
+    FuzzTarget("macho", macho_seeds, run_macho),
+    FuzzTarget("pe", pe_seeds, run_pe),
+    FuzzTarget("pylock", pylock_seeds, run_pylock, text=True),
+    FuzzTarget("lock-inputs", _texts(REQUIREMENT_FILES), run_lock_inputs, text=True),
+    FuzzTarget("patch-manifest", _texts(PATCH_MANIFESTS), run_patch_manifest, text=True),
 ]

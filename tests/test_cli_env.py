@@ -57,7 +57,7 @@ def test_a_file_that_is_not_toml_is_one_error_line(tmp_path, capsys):
     lock.write_bytes(b"lock-version = \xff\n")
     assert main(["env", str(lock)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"wheelmeta: error: {lock}: not TOML") and err.count("\n") == 1
+    assert err.startswith(f"wheelmeta: error: {lock}: the lock is not valid TOML") and err.count("\n") == 1
 
 
 def test_a_lock_entry_env_cannot_build_is_one_error_line_naming_the_package(tmp_path, capsys):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform as _platform
 import re
 import sys
 from dataclasses import dataclass, field

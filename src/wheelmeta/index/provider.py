@@ -145,19 +145,16 @@ class Preference:
         A file that does not exist is a :class:`UsageError` (like any path that names nothing); one whose content
         cannot be used is a :class:`SettingsFileError`.
         """
-        try:
-            import tomllib  # type: ignore[import-not-found]
-        except ImportError:  # Python < 3.11
-            import tomli as tomllib  # type: ignore[no-redef]
+        from ..tomlfile import parse_toml
+
         try:
             with open(path, "rb") as f:
-                data = tomllib.load(f)
+                raw = f.read()
         except FileNotFoundError:
             raise UsageError(path, "no such providers file") from None
         except OSError as exc:
             raise SettingsFileError(path, exc.strerror or str(exc)) from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise SettingsFileError(path, f"not valid TOML: {exc}") from None
+        data = parse_toml(raw, path, SettingsFileError)
         table = data.get("providers", data)
         if not isinstance(table, dict):
             raise SettingsFileError(path, "[providers] must be a table of name = \"wheel,sdist\"")

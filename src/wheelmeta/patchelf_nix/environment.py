@@ -78,24 +78,20 @@ _PKGS, _FINAL, _PREV = "pkgs.", "final.", "prev."
 def read_pylock(path) -> "Pylock":  # noqa: F821 (packaging.pylock imported lazily)
     """``pylock.toml`` at ``path`` as a validated :class:`packaging.pylock.Pylock`; :class:`InvalidLock` naming the
     file when it cannot be read, is not TOML, or is not a lock ``packaging.pylock`` accepts."""
-    try:
-        import tomllib
-    except ImportError:  # Python < 3.11
-        import tomli as tomllib  # type: ignore[no-redef]
-
     from packaging.pylock import (
         Pylock,
         PylockUnsupportedVersionError,
         PylockValidationError,
     )
 
+    from ..tomlfile import parse_toml
+
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            raw = f.read()
     except OSError as exc:
         raise InvalidLock(path, f"cannot read the lock: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidLock(path, f"not TOML: {exc}") from None
+    data = parse_toml(raw, path, InvalidLock, what="the lock")
     try:
         return Pylock.from_dict(data)
     except (PylockValidationError, PylockUnsupportedVersionError) as exc:

@@ -210,14 +210,9 @@ def read_script_metadata(path: str) -> Optional[dict]:
 
 
 def _load_toml(path: str, data: bytes) -> dict:
-    try:
-        import tomllib  # type: ignore[import-not-found]
-    except ImportError:  # Python < 3.11
-        import tomli as tomllib  # type: ignore[no-redef]
-    try:
-        return tomllib.loads(data.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(path, f"not valid TOML: {exc}") from None
+    from ..tomlfile import parse_toml
+
+    return parse_toml(data, path, UsageError)
 
 
 def _logical_lines(text: str) -> Iterator[Tuple[int, str]]:

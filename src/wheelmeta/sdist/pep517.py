@@ -24,12 +24,10 @@ from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 import pyproject_hooks
 
 from ..errors import SandboxError
+from ..tomlfile import parse_toml
 from .sandbox import Limits, chosen_isolation, interpreter, make_control_dir, run_sandboxed, scrubbed_environment
+from .static import toml_table
 
-try:
-    import tomllib
-except ImportError:  # Python < 3.11
-    import tomli as tomllib  # type: ignore[no-redef]
 
 __all__ = ["BuildSystem", "read_build_system", "install_build_requirements", "prepare_metadata"]
 
@@ -53,10 +51,7 @@ def read_build_system(tree: Path, where: object = None) -> BuildSystem:
     path = Path(tree) / "pyproject.toml"
     table: Mapping = {}
     if path.is_file():
-        try:
-            table = tomllib.loads(path.read_text(encoding="utf-8")).get("build-system", {})
-        except (ValueError, UnicodeDecodeError) as error:
-            raise SandboxError(where, f"pyproject.toml is not valid TOML: {error}") from None
+        table = toml_table(parse_toml(path.read_bytes(), where, SandboxError, what="pyproject.toml"), "build-system")
     backend = table.get("build-backend") or _LEGACY[0]
     requires = table.get("requires", list(_LEGACY[1]) if not table.get("build-backend") else [])
     backend_path = table.get("backend-path", [])

@@ -28,12 +28,9 @@ from packaging.version import Version
 
 from ..errors import MetadataError
 from ..model import DistMetadata
+from ..tomlfile import parse_toml
 from .requirements import parse_requirements, parse_requires_python, requirement_lines, setuptools_requires_dist
 
-try:  # Python 3.11+
-    import tomllib
-except ImportError:  # pragma: no cover - Python 3.9/3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 __all__ = [
     "StepAnswer",
@@ -80,12 +77,7 @@ def pkg_info_metadata(data: bytes, *, source: str) -> StepAnswer:
 
 def load_pyproject(data: bytes, *, source: str) -> dict:
     """pyproject.toml as a dict; a TOML error is a MetadataError naming the sdist."""
-    try:
-        return tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:  # TOMLDecodeError, or an integer too long for int()
-        raise MetadataError(source, f"pyproject.toml is not valid TOML: {str(exc)[:300]}") from None
-    except RecursionError:  # tomllib recurses once per nesting level
-        raise MetadataError(source, "pyproject.toml is nested too deeply to read") from None
+    return parse_toml(data, source, MetadataError, what="pyproject.toml")
 
 
 def toml_table(mapping: Mapping, key: str) -> Mapping:
