@@ -98,6 +98,9 @@ class IndexServer:
         gzip_pages: bool = False,
         truncate: bool = False,
         etags: bool = False,
+        failing_pages: Optional[Dict[str, int]] = None,
+        slow_pages: Optional[Dict[str, float]] = None,
+        upload_times: Optional[Dict[str, str]] = None,
     ) -> None:
         self.folder = Path(folder)
         self.ranges = ranges
@@ -111,6 +114,11 @@ class IndexServer:
         self.gzip_pages = gzip_pages
         self.truncate = truncate
         self.etags = etags
+        self.failing_pages = dict(failing_pages or {})
+        self.slow_pages = dict(slow_pages or {})
+        self.upload_times = dict(upload_times or {})
+        self.failing_files: Dict[str, int] = {}  # file name (or its .metadata) -> status, changed by tests at will
+        self.not_modified = 0
         self.requests = 0
         self.bytes_sent = 0
         self.by_path: Counter = Counter()
@@ -150,6 +158,7 @@ class IndexServer:
             self.bytes_sent = 0
             self.by_path.clear()
             self.log.clear()
+            self.not_modified = 0
 
     # -- content -----------------------------------------------------------------------------------------------------
 
@@ -191,6 +200,8 @@ class IndexServer:
                 entry["requires-python"] = self.requires_python[name]
             if name in self.yanked:
                 entry["yanked"] = self.yanked[name] or True
+            if name in self.upload_times:
+                entry["upload-time"] = self.upload_times[name]
             if self.pep658 and name.endswith(".whl"):
                 key = "core-metadata" if self.metadata_key == "data-core-metadata" else "dist-info-metadata"
                 entry[key] = {"sha256": self._metadata_hash(name)}
@@ -238,6 +249,12 @@ class IndexServer:
             def _simple(self, project: str) -> None:
                 if project != canonicalize_name(project) or not server.files_of(project):
                     return self._send(404, b"no such project", "text/plain")
+                if project in server.failing_pages:
+                    return self._send(server.failing_pages[project], b"broken", "text/plain")
+                if project in server.slow_pages:
+                    import time
+
+                    time.sleep(server.slow_pages[project])
                 accept = self.headers.get("Accept", "")
                 use_json = server.fmt == "json" or (server.fmt == "auto" and JSON_TYPE in accept)
                 body = (server.project_json(project) if use_json else server.project_html(project)).encode()
@@ -245,6 +262,8 @@ class IndexServer:
                 if server.etags:
                     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
                     if self.headers.get("If-None-Match") == etag:
+                        with server._lock:
+                            server.not_modified += 1
                         return self._send(304, b"", ctype, {"ETag": etag})
                     return self._send(200, body, ctype, {"ETag": etag})
                 if server.gzip_pages and "gzip" in self.headers.get("Accept-Encoding", ""):
@@ -254,6 +273,8 @@ class IndexServer:
                 return self._send(200, body, ctype)
 
             def _file(self, name: str) -> None:
+                if name in server.failing_files:
+                    return self._send(server.failing_files[name], b"broken", "text/plain")
                 if name.endswith(".metadata") and server.pep658:
                     wheel = name[: -len(".metadata")]
                     if (server.folder / wheel).is_file():

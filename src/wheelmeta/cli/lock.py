@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
+from pathlib import Path
 
 from ..errors import UsageError
+from ..store import default_store_path
 from .choose import _choose_preference as preference_from_args
 from .choose import add_index_and_preference_options
 from .common import (
@@ -42,8 +45,13 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--offline", action="store_true",
                    help="resolve from the metadata store alone; a fact it lacks is an error naming the project")
-    p.add_argument("--cache-dir", metavar="DIR",
-                   help="folder of the metadata store (default: $WHEELMETA_CACHE_DIR, else $XDG_CACHE_HOME/wheelmeta)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--cache-dir", metavar="DIR",
+                       help="folder of the metadata store (default: $WHEELMETA_CACHE_DIR, else "
+                       "$XDG_CACHE_HOME/wheelmeta)")
+    where.add_argument("--store", metavar="FILE",
+                       help="the metadata store file to use, or a snapshot of `wheelmeta crawl --export` (validated, "
+                       "with --offline; its indexes are the default ones)")
     p.add_argument("--sdists", choices=("needed", "all"), default="needed",
                    help="read the sdists of packages without a wheel for the target only (needed, the default), or "
                    "every locked sdist for its build requirements and dependencies (all)")
@@ -61,7 +69,6 @@ def run(args: argparse.Namespace) -> int:
     from ..resolve.inputs import LockInputs
     from ..resolve.lockfile import lock_document, render_lock
     from ..resolve.provider import resolve
-    from ..store import MetadataStore
     from ..target import Target
 
     if args.jobs < 1:
@@ -71,12 +78,13 @@ def run(args: argparse.Namespace) -> int:
     _check_requires_python(inputs, target)
     preference = preference_from_args(args)
     soname_map = SonameMap.load(args.map)
-    config = IndexConfig.from_pip(index_url=args.index_url or inputs.index_url,
-                                  extra_index_urls=[*(args.extra_index_url or ()), *inputs.extra_index_urls],
-                                  find_links=[*(args.find_links or ()), *inputs.find_links],
-                                  no_index=args.no_index or inputs.no_index)
-    http = config.http_client()
-    with MetadataStore.open(args.cache_dir, readonly=args.offline) as store:
+    with _opened_store(args) as (store, snapshot_indexes):
+        config = IndexConfig.from_pip(index_url=args.index_url or inputs.index_url or snapshot_indexes[0],
+                                      extra_index_urls=[*(args.extra_index_url or ()), *inputs.extra_index_urls,
+                                                        *snapshot_indexes[1:]],
+                                      find_links=[*(args.find_links or ()), *inputs.find_links],
+                                      no_index=args.no_index or inputs.no_index)
+        http = config.http_client()
         index = StoreIndexClient(store, config.index_urls(), config.find_links, http, offline=args.offline)
         facts = Facts(store, index, target, offline=args.offline)
         try:
@@ -109,6 +117,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"wheelmeta: locked {summary['packages']} packages for {summary['target']} into {args.output} "
               f"({http.requests} requests, {store.reads} facts from the store)", file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def _opened_store(args: argparse.Namespace):
+    """(the store, the indexes a snapshot was crawled from, [None] otherwise). A snapshot is validated and imported
+    into a temporary store that lives as long as the lock takes."""
+    from ..crawl import import_snapshot, is_snapshot
+    from ..store import MetadataStore
+
+    if not args.store or not is_snapshot(args.store):
+        path = args.store or default_store_path(args.cache_dir)
+        with MetadataStore(path, readonly=args.offline) as store:
+            yield store, [None]
+        return
+    if not args.offline:
+        raise UsageError("--store", f"{args.store} is a snapshot, which is read-only: add --offline")
+    with tempfile.TemporaryDirectory(prefix="wheelmeta-snapshot-") as folder:
+        header = import_snapshot(args.store, os.path.join(folder, "store.sqlite"))
+        with MetadataStore(os.path.join(folder, "store.sqlite"), readonly=True) as store:
+            store.path = Path(args.store)  # errors name the snapshot the user gave, not the temporary copy
+            yield store, header["indexes"] or [None]
 
 
 def _constraints(inputs, target):

@@ -33,7 +33,7 @@ import typing
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -41,7 +41,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from ..errors import StoreError
 from ..model import DistFile, DistMetadata, WheelAudit
 
-__all__ = ["MetadataStore", "default_store_path", "SCHEMA_VERSION", "STORE_FILENAME", "CACHE_DIR_ENV"]
+__all__ = ["MetadataStore", "default_store_path", "SCHEMA_VERSION", "STORE_FILENAME", "CACHE_DIR_ENV", "TABLE_KEYS"]
 
 #: Bumped when a table changes shape; an older wheelmeta refuses a newer store instead of misreading it.
 SCHEMA_VERSION = 1
@@ -50,6 +50,10 @@ CACHE_DIR_ENV = "WHEELMETA_CACHE_DIR"
 _APPLICATION = "wheelmeta-store"
 #: Seconds a writer waits for another process's transaction before giving up.
 BUSY_TIMEOUT = 60.0
+
+#: The fact tables and their primary keys, in the order snapshots list them.
+TABLE_KEYS = {"files": ("sha256",), "metadata": ("sha256",), "audits": ("sha256",), "pages": ("url",),
+              "failures": ("sha256", "step")}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -227,6 +231,27 @@ class MetadataStore:
         with self._use(write=True) as db:
             db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?)", (sha256.lower(), step, reason, _now()))
 
+    def clear_failure(self, sha256: str, step: str) -> None:
+        """Forget a failure that a later attempt overcame (a network error retried by a re-crawl)."""
+        with self._use(write=True) as db:
+            db.execute("DELETE FROM failures WHERE sha256 = ? AND step = ?", (sha256.lower(), step))
+
+    def known(self, sha256s: Sequence[str]) -> Mapping[str, frozenset]:
+        """What the store already holds for each file: ``"metadata"``, ``"audit"`` and the steps of recorded
+        failures (``"failed:<step>"``). A crawler skips what is known, so nothing is done twice."""
+        out: dict = {}
+        keys = sorted({s.lower() for s in sha256s})
+        with self._use() as db:
+            for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+                chunk = keys[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                for table, label in (("metadata", "'metadata'"), ("audits", "'audit'"),
+                                     ("failures", "'failed:' || step")):
+                    query = f"SELECT sha256, {label} FROM {table} WHERE sha256 IN ({marks})"  # noqa: S608
+                    for sha256, fact in db.execute(query, chunk):
+                        out.setdefault(sha256, set()).add(fact)
+        return {k: frozenset(v) for k, v in out.items()}
+
     # -- index pages -----------------------------------------------------------------------------------------------
 
     def page(self, url: str, *, count: bool = True) -> Optional[dict]:
@@ -246,6 +271,26 @@ class MetadataStore:
             db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (url, project, index_url, page.url, page.content_type, page.text, page.etag,
                         page.last_modified, _now()))
+
+    # -- whole tables (snapshots) ----------------------------------------------------------------------------------
+
+    def rows(self, table: str) -> Iterator[tuple]:
+        """Every row of ``table`` in primary-key order, all columns in schema order (a snapshot's export)."""
+        key = TABLE_KEYS[table]  # KeyError for a name that is not a table: never interpolated unchecked
+        with self._use() as db:
+            cursor = db.execute(f"SELECT * FROM {table} ORDER BY {', '.join(key)}")  # noqa: S608 - fixed names
+            while True:
+                batch = cursor.fetchmany(1000)
+                if not batch:
+                    return
+                yield from batch
+
+    def load_rows(self, rows: Iterable[Tuple[str, Sequence]]) -> None:
+        """Insert (table, full row) pairs in one transaction: all of them, or (an exception) none."""
+        with self._use(write=True) as db:
+            for table, row in rows:
+                TABLE_KEYS[table]
+                db.execute(f"INSERT INTO {table} VALUES ({', '.join('?' * len(row))})", tuple(row))  # noqa: S608
 
     def counts(self) -> Mapping[str, int]:
         """Rows per table, for ``--json`` summaries and tests."""
