@@ -21,13 +21,8 @@ from elfbuild import PYEXT_SOURCE, compile_so
 from indexserver import IndexServer
 
 from wheelmeta.cli import main
-from wheelmeta.crawl import (
-    CrawlSettings,
-    crawl,
-    export_snapshot,
-    import_snapshot,
-    select_releases,
-)
+from wheelmeta.crawl import CrawlSettings, crawl, export_snapshot, import_snapshot, parse_since, select_releases
+from wheelmeta.crawl.tasks import client_for
 from wheelmeta.errors import StoreError
 from wheelmeta.store import MetadataStore
 
@@ -120,7 +115,6 @@ def test_latest_keeps_only_the_newest_releases_of_each_project(tmp_path, index_f
 
 
 def test_since_keeps_releases_uploaded_since_the_date_and_those_without_a_date(index_folder):
-    from wheelmeta.crawl import parse_since
     from wheelmeta.index.simple import IndexClient
 
     times = {"lib01-1.0-py3-none-any.whl": "2019-05-01T10:00:00Z", "lib01-2.0-py3-none-any.whl": "2025-02-01T10:00:00Z"}
@@ -303,3 +297,32 @@ def test_a_bad_project_name_in_the_list_is_a_usage_error_naming_the_line(tmp_pat
     (tmp_path / "projects.txt").write_text("lib02\nnot a name\n")
     assert main(["crawl", "--from", str(tmp_path / "projects.txt"), "--store", str(tmp_path / "s.sqlite")]) == 2
     assert "projects.txt:2" in capsys.readouterr().err
+
+
+# -- Dask -------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dask_scheduler(monkeypatch):
+    """The address of a LocalCluster of two worker processes (which import this checkout's wheelmeta)."""
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed (wheelmeta[crawl])")
+    source = str(Path(__file__).resolve().parent.parent / "src")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")])))
+    try:
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None)
+    except Exception as exc:  # noqa: BLE001 - whatever keeps a cluster from starting here is the reason to skip
+        pytest.skip(f"a Dask LocalCluster cannot start here: {exc}")
+    with cluster:
+        yield cluster.scheduler_address
+
+
+def test_a_crawl_on_dask_workers_gives_the_same_store_as_a_local_crawl(tmp_path, index_folder, dask_scheduler):
+    settings = CrawlSettings(scan=True, retries=1, backoff=0.0)
+    with _server(index_folder, fmt="json", pep658=True) as server:
+        local = _crawl(tmp_path / "local.sqlite", server, settings=settings)
+        here = client_for(settings).requests
+        remote = _crawl(tmp_path / "dask.sqlite", server, settings=settings, scheduler=dask_scheduler)
+        pages_only = client_for(settings).requests - here
+    assert remote.files_done == local.files_done > 60
+    assert pages_only == len(PROJECTS) + 1  # this process asked for the pages (the failing one twice), no file
+    assert _facts(tmp_path / "dask.sqlite") == _facts(tmp_path / "local.sqlite")
