@@ -64,7 +64,8 @@ def index_folder(tmp_path_factory) -> Path:
 
 
 def _server(folder: Path, **options) -> IndexServer:
-    return IndexServer(folder, failing_pages={"failing": 500}, slow_pages={"slowpoke": 0.3}, etags=True, **options)
+    options = {"failing_pages": {"failing": 500}, "slow_pages": {"slowpoke": 0.3}, "etags": True, **options}
+    return IndexServer(folder, **options)
 
 
 def _crawl(store_path: Path, server: IndexServer, projects=PROJECTS, **options):
@@ -152,6 +153,42 @@ def test_an_interrupted_crawl_resumes_to_the_same_store_without_redoing_a_file(t
     assert report.files_skipped >= 10
     assert not any(path.split("/")[-1].removesuffix(".metadata") in committed for path in fetched)
     assert _facts(tmp_path / "resumed.sqlite") == _facts(tmp_path / "full.sqlite")
+
+
+def test_a_killed_crawl_process_resumes_to_the_same_store(tmp_path, index_folder):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    slow = {name: 0.2 for name in PROJECTS}  # a page every 0.2 s with one job: the kill lands mid-crawl
+    with _server(index_folder, slow_pages=slow) as server:
+        _crawl(tmp_path / "full.sqlite", server)
+        command = [sys.executable, "-m", "wheelmeta", "crawl", *PROJECTS, "-i", server.index_url, "--jobs", "1",
+                   "--store", str(tmp_path / "killed.sqlite"), "-q"]
+        child = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent / "src")},
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while _metadata_rows(tmp_path / "killed.sqlite") < 5 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            child.send_signal(signal.SIGKILL)
+        finally:
+            child.wait()
+        killed_with = _metadata_rows(tmp_path / "killed.sqlite")
+        _crawl(tmp_path / "killed.sqlite", server)
+    assert 5 <= killed_with < len(list(index_folder.glob("*.*"))) - 2
+    assert _facts(tmp_path / "killed.sqlite") == _facts(tmp_path / "full.sqlite")
+
+
+def _metadata_rows(path: Path) -> int:
+    if not path.exists():
+        return 0
+    try:
+        with MetadataStore(path, readonly=True) as store:
+            return store.counts()["metadata"]
+    except StoreError:  # created but its schema not yet written
+        return 0
 
 
 def test_an_unchanged_recrawl_makes_only_conditional_page_requests(tmp_path, index_folder):
@@ -326,3 +363,86 @@ def test_a_crawl_on_dask_workers_gives_the_same_store_as_a_local_crawl(tmp_path,
     assert remote.files_done == local.files_done > 60
     assert pages_only == len(PROJECTS) + 1  # this process asked for the pages (the failing one twice), no file
     assert _facts(tmp_path / "dask.sqlite") == _facts(tmp_path / "local.sqlite")
+
+
+# -- fuzz: importing a snapshot from an untrusted source ----------------------------------------------------------------
+
+
+def run_snapshot_import(data: bytes, scratch: Path) -> None:
+    """Feed one snapshot file to the import as ``lock --store FILE --offline`` does (a fuzz target's ``run``)."""
+    (scratch / "in.gz").write_bytes(data)
+    store = scratch / "store.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{store}{suffix}").unlink(missing_ok=True)
+    import_snapshot(scratch / "in.gz", store)
+
+
+def _mutations(rng, lines: List[bytes]) -> bytes:
+    """One mutated snapshot: lines flipped, cut, repeated, retyped, then (sometimes) the compressed bytes too."""
+    lines = list(lines)
+    for _ in range(rng.randint(1, 3)):
+        i = rng.randrange(len(lines))
+        line = bytearray(lines[i])
+        choice = rng.randrange(6)
+        if choice == 0 and len(line) > 1:
+            position = rng.randrange(len(line) - 1)
+            line[position] ^= 1 << rng.randrange(8)
+        elif choice == 1:
+            line = line[: rng.randrange(len(line))] + b"\n"
+        elif choice == 2:
+            lines.insert(i, bytes(line))
+        elif choice == 3:
+            for old, new in ((b'"', b"'"), (b"null", b"[]"), (b"1", b"1e999"), (b"{", b"[{"), (b":\"", b":1,\"")):
+                if old in line and rng.random() < 0.5:
+                    line = line.replace(old, new, 1)
+        elif choice == 4:
+            line = bytearray(b"[" * rng.randint(1, 100000) + b"\n")
+        else:
+            del lines[i]
+            continue
+        lines[i] = bytes(line)
+    if lines and rng.random() < 0.5:  # a forger recomputes the hash: the checks of each row must stop it
+        import hashlib
+
+        try:
+            header = json.loads(lines[0])
+            header["content_sha256"] = hashlib.sha256(b"".join(lines[1:])).hexdigest()
+            lines[0] = json.dumps(header).encode() + b"\n"
+        except (ValueError, TypeError, RecursionError):
+            pass
+    data = gzip.compress(b"".join(lines), mtime=0)
+    if rng.random() < 0.2:
+        flipped = bytearray(data)
+        flipped[rng.randrange(len(flipped))] ^= 0xFF
+        data = bytes(flipped)
+    return data
+
+
+def test_a_mutated_snapshot_is_imported_or_refused_with_one_store_error(tmp_path, crawled):
+    import random
+
+    store_path, _ = crawled
+    with MetadataStore(store_path) as store:
+        export_snapshot(store, tmp_path / "seed.gz")
+    with gzip.open(tmp_path / "seed.gz") as f:
+        lines = f.read().splitlines(keepends=True)
+    rng, outcomes = random.Random(13), {"ok": 0, "refused": 0}
+    for _ in range(200):
+        try:
+            run_snapshot_import(_mutations(rng, lines), tmp_path)
+            outcomes["ok"] += 1
+        except StoreError:
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 100 and outcomes["ok"] > 0  # never anything but a StoreError
+
+
+def test_the_command_ends_with_a_table_of_failures_and_exits_zero(tmp_path, index_folder, capsys):
+    with _server(index_folder) as server:
+        code = main(["crawl", "broken", "failing", "lib01", "-i", server.index_url, "--store",
+                     str(tmp_path / "s.sqlite"), "--rate", "0"])
+    out, err = capsys.readouterr()
+    table = out.splitlines()
+    assert code == 0
+    assert table[0].split() == ["file", "or", "project", "step", "reason"]
+    assert [line.split()[:2] for line in table[1:]] == [["failing", "page"], ["broken-1.0.tar.gz", "metadata"]]
+    assert "crawled 3 projects: 3 files read" in err
