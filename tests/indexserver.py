@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import os
 import re
 import threading
 import zipfile
@@ -126,6 +127,8 @@ class IndexServer:
         self.fail_next: List[int] = []  # statuses to answer before serving normally (retry tests)
         self._lock = threading.Lock()
         self._sha_cache: Dict[str, str] = {}
+        self._projects: Dict[str, List[str]] = {}
+        self._projects_stamp: Optional[Tuple[int, int]] = None
         self._httpd = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -168,8 +171,17 @@ class IndexServer:
         return self._sha_cache[filename]
 
     def files_of(self, project: str) -> List[str]:
-        want = canonicalize_name(project)
-        return sorted(p.name for p in self.folder.iterdir() if p.is_file() and _project_of(p.name) == want)
+        """The folder's files of ``project``, from a map of the folder rebuilt whenever the folder changes (a page
+        must not cost a walk of a mirror's thousands of files)."""
+        stamp = (self.folder.stat().st_mtime_ns, len(os.listdir(self.folder)))  # coarse clocks: count entries too
+        with self._lock:
+            if self._projects_stamp != stamp:
+                projects: Dict[str, List[str]] = {}
+                for path in sorted(self.folder.iterdir()):
+                    if path.is_file():
+                        projects.setdefault(_project_of(path.name) or "", []).append(path.name)
+                self._projects, self._projects_stamp = projects, stamp
+            return list(self._projects.get(canonicalize_name(project), ()))
 
     def _metadata_hash(self, filename: str) -> str:
         return hashlib.sha256(_wheel_metadata(self.folder / filename)).hexdigest()

@@ -446,3 +446,11 @@ def test_the_command_ends_with_a_table_of_failures_and_exits_zero(tmp_path, inde
     assert table[0].split() == ["file", "or", "project", "step", "reason"]
     assert [line.split()[:2] for line in table[1:]] == [["failing", "page"], ["broken-1.0.tar.gz", "metadata"]]
     assert "crawled 3 projects: 3 files read" in err
+
+
+def test_local_files_listed_without_a_hash_are_hashed_and_crawled(tmp_path, index_folder):
+    with MetadataStore(tmp_path / "s.sqlite") as store:
+        report = crawl(store, ["lib04"], index_urls=[], find_links=[str(index_folder)], settings=FAST, jobs=2)
+        listed = sorted(row[1] for row in store.rows("files"))
+    assert report.files_done == 2 and not report.failures
+    assert listed == ["lib04-1.0-py3-none-any.whl", "lib04-2.0-py3-none-any.whl"]

@@ -29,6 +29,7 @@ from typing import (
 from packaging.utils import canonicalize_name
 
 from ..errors import UsageError, WheelmetaError
+from ..index.provider import _with_local_facts
 from ..index.simple import IndexClient
 from ..resolve.facts import StoreIndexClient
 from .runners import runner_for
@@ -105,7 +106,7 @@ def crawl(store: "MetadataStore", projects: Iterable[str], *, index_urls: Sequen
     in_flight: Dict[object, "DistFile"] = {}
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="wheelmeta-pages") as pages:
-            for project, files, error in _listings(index, projects, pages, ahead=2 * jobs):
+            for project, files, error in _listings(index, projects, pages, ahead=4 * jobs):
                 report.projects += 1
                 if error is not None:
                     report.failures.append({"what": project, "step": "page", "reason": error})
@@ -130,30 +131,37 @@ def crawl(store: "MetadataStore", projects: Iterable[str], *, index_urls: Sequen
 
 
 def _listings(index: _CrawlIndex, projects: Iterable[str], pool, ahead: int) -> Iterator[Tuple[str, list, Optional[str]]]:
-    """(project, files, error) in input order, with up to ``ahead`` pages fetched ahead of the caller."""
-    queue: collections.deque = collections.deque()
+    """(project, files, error) as pages arrive, with up to ``ahead`` pages in flight (a slow page holds up no
+    other project)."""
+    pending: Dict[concurrent.futures.Future, str] = {}
 
-    def outcome(project: str, future) -> Tuple[str, list, Optional[str]]:
-        try:
-            return project, future.result(), None
-        except WheelmetaError as exc:
-            return project, [], f"{type(exc).__name__}: {exc}"
+    def finished(block: bool) -> Iterator[Tuple[str, list, Optional[str]]]:
+        done, _ = concurrent.futures.wait(list(pending), timeout=None if block else 0,
+                                          return_when=concurrent.futures.FIRST_COMPLETED)
+        for future in done:
+            project = pending.pop(future)
+            try:
+                yield project, future.result(), None
+            except WheelmetaError as exc:
+                yield project, [], f"{type(exc).__name__}: {exc}"
 
     for project in projects:
-        queue.append((project, pool.submit(index.files, project)))
-        if len(queue) >= ahead:
-            yield outcome(*queue.popleft())
-    while queue:
-        yield outcome(*queue.popleft())
+        pending[pool.submit(index.files, project)] = project
+        yield from finished(block=len(pending) >= ahead)
+    while pending:
+        yield from finished(block=True)
 
 
 def _work(store: "MetadataStore", files: Sequence["DistFile"], settings: CrawlSettings,
           report: CrawlReport) -> List[Tuple["DistFile", Tuple[bool, bool]]]:
     """(file, (wants metadata, wants scan)) for each file the store does not know enough about yet."""
+    hashed = [_with_local_facts(f) for f in files if not f.sha256 and f.url.startswith("file:")]
+    store.record_files(hashed)  # listed without a hash, so not recorded with the page
+    files = [f for f in files if f.sha256 or not f.url.startswith("file:")] + hashed
     known = store.known([f.sha256 for f in files if f.sha256])
     out = []
     for dist in files:
-        if not dist.sha256:
+        if not dist.sha256:  # a remote file the index gives no hash for: hashing it would mean downloading it
             report.failures.append({"what": dist.filename, "step": "listing",
                                     "reason": "the index gives no sha256, so its facts cannot be keyed"})
             continue
@@ -189,17 +197,10 @@ def _collect(runner, in_flight: Dict[object, "DistFile"], store: "MetadataStore"
 
 
 def commit(store: "MetadataStore", facts: FileFacts) -> None:
-    """Write one file's facts (and forget the network failures they overcame)."""
-    from ..store import audit_from_json, metadata_from_json
-
-    if facts.metadata is not None:
-        store.record_metadata(facts.sha256, metadata_from_json(facts.metadata))
-        store.clear_failure(facts.sha256, network_step(METADATA))
-    if facts.audit is not None:
-        store.record_audit(facts.sha256, audit_from_json(facts.audit["audit"]), facts.audit["modules"])
-        store.clear_failure(facts.sha256, network_step(SCAN))
-    for step, reason in facts.failures:
-        store.record_failure(facts.sha256, step, reason)
+    """Write one file's facts in one transaction (and forget the network failures they overcame)."""
+    cleared = [network_step(step) for step, body in ((METADATA, facts.metadata), (SCAN, facts.audit)) if body]
+    store.record_file_facts(facts.sha256, metadata=facts.metadata, audit=facts.audit, failures=facts.failures,
+                            cleared=cleared)
 
 
 def select_releases(files: Sequence["DistFile"], *, latest: Optional[int] = None,

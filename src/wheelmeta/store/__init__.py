@@ -39,7 +39,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from ..errors import StoreError
-from ..model import DistFile, DistMetadata, WheelAudit
+from ..model import STATIC_PROVENANCES, DistFile, DistMetadata, WheelAudit
 
 __all__ = ["MetadataStore", "default_store_path", "SCHEMA_VERSION", "STORE_FILENAME", "CACHE_DIR_ENV", "TABLE_KEYS"]
 
@@ -123,6 +123,9 @@ class MetadataStore:
         try:
             db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
             db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            # WAL with NORMAL: a commit survives the process being killed, and costs no fsync (a crawl commits
+            # each file; a power cut may lose the last few commits, never the database)
+            db.execute("PRAGMA synchronous = NORMAL")
             self._check_or_create(db)
         except sqlite3.DatabaseError as exc:
             raise StoreError(self.path, f"not a usable wheelmeta metadata store ({exc}); move it away or use "
@@ -207,11 +210,7 @@ class MetadataStore:
         return json.loads(row[0])
 
     def record_metadata(self, sha256: str, metadata: DistMetadata) -> None:
-        body = json.dumps(metadata_to_json(metadata), sort_keys=True)
-        with self._use(write=True) as db:
-            db.execute("INSERT OR REPLACE INTO metadata VALUES (?, ?, ?, ?, ?, ?)",
-                       (sha256.lower(), metadata.provenance, int(metadata.static), body, _now(), self._version))
-        self.writes += 1
+        self.record_file_facts(sha256, metadata=metadata_to_json(metadata))
 
     # -- scans -----------------------------------------------------------------------------------------------------
 
@@ -221,20 +220,33 @@ class MetadataStore:
         return None if body is None else (audit_from_json(body["audit"]), tuple(body["modules"]))
 
     def record_audit(self, sha256: str, audit: WheelAudit, modules: Sequence[str]) -> None:
-        body = json.dumps({"audit": dataclasses.asdict(audit), "modules": list(modules)}, sort_keys=True)
-        with self._use(write=True) as db:
-            db.execute("INSERT OR REPLACE INTO audits VALUES (?, ?, ?, ?)",
-                       (sha256.lower(), body, _now(), self._version))
-        self.writes += 1
+        self.record_file_facts(sha256, audit={"audit": dataclasses.asdict(audit), "modules": list(modules)})
 
     def record_failure(self, sha256: str, step: str, reason: str) -> None:
-        with self._use(write=True) as db:
-            db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?)", (sha256.lower(), step, reason, _now()))
+        self.record_file_facts(sha256, failures=[(step, reason)])
 
     def clear_failure(self, sha256: str, step: str) -> None:
         """Forget a failure that a later attempt overcame (a network error retried by a re-crawl)."""
+        self.record_file_facts(sha256, cleared=[step])
+
+    def record_file_facts(self, sha256: str, *, metadata: Optional[Mapping] = None, audit: Optional[Mapping] = None,
+                          failures: Sequence[Tuple[str, str]] = (), cleared: Sequence[str] = ()) -> None:
+        """Everything learned about one file in one transaction: ``metadata`` as :func:`metadata_to_json` gives it,
+        ``audit`` as ``{"audit": ..., "modules": [...]}``, failures as (step, reason), and failure steps to forget.
+        The crawler hands over its workers' JSON as it is, without parsing it back into objects."""
+        sha256, now = sha256.lower(), _now()
         with self._use(write=True) as db:
-            db.execute("DELETE FROM failures WHERE sha256 = ? AND step = ?", (sha256.lower(), step))
+            if metadata is not None:
+                db.execute("INSERT OR REPLACE INTO metadata VALUES (?, ?, ?, ?, ?, ?)",
+                           (sha256, metadata["provenance"], int(metadata["provenance"] in STATIC_PROVENANCES),
+                            json.dumps(metadata, sort_keys=True), now, self._version))
+            if audit is not None:
+                db.execute("INSERT OR REPLACE INTO audits VALUES (?, ?, ?, ?)",
+                           (sha256, json.dumps(audit, sort_keys=True), now, self._version))
+            db.executemany("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?)",
+                           [(sha256, step, reason, now) for step, reason in failures])
+            db.executemany("DELETE FROM failures WHERE sha256 = ? AND step = ?", [(sha256, step) for step in cleared])
+        self.writes += (metadata is not None) + (audit is not None)
 
     def known(self, sha256s: Sequence[str]) -> Mapping[str, frozenset]:
         """What the store already holds for each file: ``"metadata"``, ``"audit"`` and the steps of recorded
