@@ -17,6 +17,7 @@ Sdists are left out (``--only-wheels``): their cost is the sandbox's (benchmarks
 
     python benchmarks/bench_crawl.py                    # every wheel of both mirrors
     python benchmarks/bench_crawl.py --limit 200        # the first 200 projects
+    python benchmarks/bench_crawl.py --scan             # and a crawl with --scan (reads every Linux wheel's ELF)
 """
 
 from __future__ import annotations
@@ -65,11 +66,13 @@ def _rss_kib(pid: int) -> int:
         return 0
 
 
-def _crawl(server, names: List[str], jobs: int, folder: Path) -> dict:
-    """One crawl in a child process; its --json summary plus timing, memory samples and the server's count."""
+def _crawl(server, names: List[str], jobs: int, folder: Path, scan: bool = False) -> dict:
+    """One crawl in a child process; its --json summary plus timing, memory samples, the server's count and the
+    sizes of the store and of its snapshot."""
     (folder / "projects.txt").write_text("\n".join(names) + "\n")
     command = [sys.executable, "-m", "wheelmeta", "crawl", "--from", str(folder / "projects.txt"), "-i",
-               server.index_url, "--store", str(folder / "store.sqlite"), "--jobs", str(jobs), "--rate", "0", "--json"]
+               server.index_url, "--store", str(folder / "store.sqlite"), "--jobs", str(jobs), "--rate", "0", "--json",
+               "--export", str(folder / "snapshot.jsonl.gz"), *(["--scan"] if scan else [])]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}  # this index alone, no find-links
     env.update(PYTHONPATH=str(ROOT / "src"), PIP_CONFIG_FILE=os.devnull)
     server.reset()
@@ -96,7 +99,9 @@ def _crawl(server, names: List[str], jobs: int, folder: Path) -> dict:
     return {"seconds": summary["crawl"]["seconds"], "wall_seconds": seconds, "summary": summary["crawl"],
             "server_requests": server.requests, "server_bytes": server.bytes_sent,
             "rss_second_quarter_kib": max(samples[quarter : 2 * quarter] or samples),
-            "rss_last_quarter_kib": max(samples[-quarter:]), "rss_max_kib": max(samples)}
+            "rss_last_quarter_kib": max(samples[-quarter:]), "rss_max_kib": max(samples),
+            "store_bytes": sum(p.stat().st_size for p in folder.glob("store.sqlite*")),
+            "snapshot_bytes": (folder / "snapshot.jsonl.gz").stat().st_size, "counts": summary["counts"]}
 
 
 def _pkginfo(server, wheels: List[Path], jobs: int) -> dict:
@@ -131,6 +136,7 @@ def main() -> int:
                         "/opt/pypi-more/files, the mirrors pip is configured with here)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N projects (0: all)")
     parser.add_argument("--jobs", type=int, default=8, help="crawl --jobs and download threads (default 8)")
+    parser.add_argument("--scan", action="store_true", help="also a crawl with --scan (ELF facts of Linux wheels)")
     args = parser.parse_args()
     from indexserver import IndexServer
 
@@ -141,11 +147,12 @@ def main() -> int:
         os.symlink(path, only_wheels / path.name)
     results = {}
     try:
-        for label, pep658 in (("crawl-pep658", True), ("crawl-ranges", False)):
+        runs = [("crawl-pep658", True, False), ("crawl-ranges", False, False)]
+        for label, pep658, scan in runs + ([("crawl-pep658-scan", True, True)] if args.scan else []):
             with IndexServer(only_wheels, fmt="json", pep658=pep658) as server, \
                     tempfile.TemporaryDirectory(prefix="bench-crawl-") as folder:
                 _warm(server, wheels)
-                results[label] = _crawl(server, names, args.jobs, Path(folder))
+                results[label] = _crawl(server, names, args.jobs, Path(folder), scan=scan)
         with IndexServer(only_wheels, fmt="json") as server:
             results["pkginfo"] = _pkginfo(server, wheels, args.jobs)
     finally:
@@ -162,7 +169,7 @@ def _report(results: dict, projects: int, wheels: int, size: int) -> None:
     base_rate = base["files"] / base["seconds"]
     print(f"{'run':<14} {'files/s':>9} {'x pkginfo':>10} {'req/file':>9} {'MB received':>12} "
           f"{'RSS 2nd/last quarter, max (MiB)':>32}")
-    for label in ("crawl-pep658", "crawl-ranges"):
+    for label in [k for k in results if k.startswith("crawl")]:
         r = results[label]
         done = r["summary"]["files_done"]
         rate = done / r["seconds"]
@@ -170,6 +177,8 @@ def _report(results: dict, projects: int, wheels: int, size: int) -> None:
         print(f"{label:<14} {rate:>9.1f} {rate / base_rate:>10.1f} {per_file:>9.2f} "
               f"{r['server_bytes'] / 1e6:>12.1f} {r['rss_second_quarter_kib'] / 1024:>12.0f} / "
               f"{r['rss_last_quarter_kib'] / 1024:.0f}, {r['rss_max_kib'] / 1024:.0f}")
+        print(f"   store {r['store_bytes'] / 1e6:.1f} MB ({r['counts']['metadata']} metadata, {r['counts']['audits']} "
+              f"audits), snapshot {r['snapshot_bytes'] / 1e6:.2f} MB")
         if r["summary"]["failures"]:
             print(f"   {len(r['summary']['failures'])} failures, first: {r['summary']['failures'][0]}")
     print(f"{'pkginfo':<14} {base_rate:>9.1f} {1.0:>10.1f} {base['server_requests'] / base['files']:>9.2f} "

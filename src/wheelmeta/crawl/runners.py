@@ -9,7 +9,7 @@ from __future__ import annotations
 import concurrent.futures
 from typing import Callable, Iterable, Set, Tuple
 
-from ..errors import UsageError
+from ..errors import NetworkError, UsageError
 
 __all__ = ["LocalRunner", "DaskRunner", "runner_for"]
 
@@ -46,7 +46,7 @@ class DaskRunner:
         try:
             self._client = Client(address, timeout="30s")
         except (OSError, TimeoutError) as exc:
-            raise UsageError("--scheduler", f"cannot connect to {address}: {exc}") from None
+            raise NetworkError(address, f"cannot reach the Dask scheduler: {exc}") from None
         threads = sum(self._client.nthreads().values()) or 1
         self.slots = 2 * threads
 
