@@ -18,6 +18,7 @@ import pytest
 import tomllib
 from builders import make_sdist, make_wheel, metadata_text
 from elfbuild import PYEXT_SOURCE, compile_so
+from fuzz_snapshot import run_snapshot, snapshot_seeds
 from indexserver import IndexServer
 
 from wheelmeta.cli import main
@@ -330,6 +331,14 @@ def test_the_command_reads_projects_from_a_file_and_prints_a_json_summary(tmp_pa
     assert summary["crawl"]["files_done"] == 3 == summary["counts"]["metadata"]  # lib03 2.0 has an sdist too
 
 
+def test_a_project_the_index_does_not_have_is_reported_not_fatal(tmp_path, index_folder):
+    with _server(index_folder) as server:
+        report = _crawl(tmp_path / "s.sqlite", server, projects=["lib02", "no-such-project"])
+    assert report.files_done == 2
+    assert [(f["what"], f["step"]) for f in report.failures] == [("no-such-project", "page")]
+    assert "no such project" in report.failures[0]["reason"]
+
+
 def test_a_bad_project_name_in_the_list_is_a_usage_error_naming_the_line(tmp_path, capsys):
     (tmp_path / "projects.txt").write_text("lib02\nnot a name\n")
     assert main(["crawl", "--from", str(tmp_path / "projects.txt"), "--store", str(tmp_path / "s.sqlite")]) == 2
@@ -368,19 +377,12 @@ def test_a_crawl_on_dask_workers_gives_the_same_store_as_a_local_crawl(tmp_path,
 # -- fuzz: importing a snapshot from an untrusted source ----------------------------------------------------------------
 
 
-def run_snapshot_import(data: bytes, scratch: Path) -> None:
-    """Feed one snapshot file to the import as ``lock --store FILE --offline`` does (a fuzz target's ``run``)."""
-    (scratch / "in.gz").write_bytes(data)
-    store = scratch / "store.sqlite"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{store}{suffix}").unlink(missing_ok=True)
-    import_snapshot(scratch / "in.gz", store)
-
-
 def _mutations(rng, lines: List[bytes]) -> bytes:
     """One mutated snapshot: lines flipped, cut, repeated, retyped, then (sometimes) the compressed bytes too."""
     lines = list(lines)
     for _ in range(rng.randint(1, 3)):
+        if not lines:
+            break
         i = rng.randrange(len(lines))
         line = bytearray(lines[i])
         choice = rng.randrange(6)
@@ -424,12 +426,12 @@ def test_a_mutated_snapshot_is_imported_or_refused_with_one_store_error(tmp_path
     store_path, _ = crawled
     with MetadataStore(store_path) as store:
         export_snapshot(store, tmp_path / "seed.gz")
-    with gzip.open(tmp_path / "seed.gz") as f:
-        lines = f.read().splitlines(keepends=True)
+    seeds = [(tmp_path / "seed.gz").read_bytes(), *snapshot_seeds(tmp_path)]
     rng, outcomes = random.Random(13), {"ok": 0, "refused": 0}
-    for _ in range(200):
+    for run in range(240):
+        lines = gzip.decompress(seeds[run % len(seeds)]).splitlines(keepends=True)
         try:
-            run_snapshot_import(_mutations(rng, lines), tmp_path)
+            run_snapshot(_mutations(rng, lines), tmp_path)
             outcomes["ok"] += 1
         except StoreError:
             outcomes["refused"] += 1

@@ -9,7 +9,7 @@ from typing import List
 
 from ..errors import UsageError
 from .choose import add_index_options
-from .common import print_json, require_file, stderr_is_terminal
+from .common import ProgressBar, print_json, require_file
 
 #: PEP 508 project names (packaging's own rule).
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
@@ -71,11 +71,11 @@ def run(args: argparse.Namespace) -> int:
     with MetadataStore(args.store or default_store_path(args.cache_dir)) as store:
         summary["store"] = str(store.path)
         if projects:
-            with _Progress(args) as progress:
+            with ProgressBar("crawl", args, unit="file", leave=True) as progress:
                 report = crawl(store, projects, index_urls=config.index_urls(),
                                find_links=config.find_links, settings=settings, latest=args.latest, since=since,
-                               jobs=args.jobs, scheduler=args.scheduler or "", on_queued=progress.queued,
-                               on_file=progress.done)
+                               jobs=args.jobs, scheduler=args.scheduler or "", on_queued=progress.add_total,
+                               on_file=lambda facts: progress.step(facts.filename[:40]))
             summary["crawl"] = report.to_json()
         if args.export:
             summary["export"] = {"file": args.export, **export_snapshot(store, args.export)}
@@ -130,31 +130,3 @@ def _print_summary(summary: dict) -> None:
               f"{exported['crawled']['from']} to {exported['crawled']['to']})", file=sys.stderr)
     print(f"wheelmeta: store {summary['store']}: " + ", ".join(f"{n} {t}" for t, n in summary["counts"].items()),
           file=sys.stderr)
-
-
-class _Progress:
-    """A tqdm bar of files (rate and ETA) on a terminal, not with -q or --json; a no-op otherwise."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.bar = None
-        if stderr_is_terminal() and not args.quiet and not args.json:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=0, desc="crawl", unit="file", file=sys.stderr, dynamic_ncols=True)
-
-    def queued(self, count: int) -> None:
-        if self.bar is not None and count:
-            self.bar.total += count
-            self.bar.refresh()
-
-    def done(self, facts) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix_str(facts.filename[:40], refresh=False)
-            self.bar.update(1)
-
-    def __enter__(self) -> "_Progress":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()

@@ -14,10 +14,10 @@ from ..store import default_store_path
 from .choose import _choose_preference as preference_from_args
 from .choose import add_index_and_preference_options
 from .common import (
+    ProgressBar,
     add_target_options,
     print_json,
     split_commas,
-    stderr_is_terminal,
     target_from_args,
 )
 
@@ -88,14 +88,14 @@ def run(args: argparse.Namespace) -> int:
         index = StoreIndexClient(store, config.index_urls(), config.find_links, http, offline=args.offline)
         facts = Facts(store, index, target, offline=args.offline)
         try:
-            with _Progress("resolving", args) as progress:
+            with ProgressBar("resolving", args) as progress:
                 resolution = resolve(inputs.requirements, facts, preference,
                                      constraints=_constraints(inputs, target), origins=inputs.origins,
                                      on_pin=progress.step)
         finally:
             facts.close()
         wheels = sum(1 for p in resolution.packages.values() if p.candidate.wheel is not None)
-        with _Progress("scanning", args, total=wheels) as progress:
+        with ProgressBar("scanning", args, total=wheels) as progress:
             document = lock_document(resolution, facts, soname_map=soname_map, sdists=args.sdists,
                                      hashes=inputs.hashes, hash_origins=inputs.hash_origins, jobs=args.jobs,
                                      on_scan=progress.step)
@@ -184,26 +184,3 @@ def _write_atomically(path: str, text: str) -> None:
     except OSError as exc:
         os.unlink(temporary)
         raise UsageError(path, f"cannot write: {exc.strerror or exc}") from None
-
-
-class _Progress:
-    """A tqdm bar on a terminal (not with -q or --json); a no-op otherwise."""
-
-    def __init__(self, what: str, args: argparse.Namespace, total=None) -> None:
-        self.bar = None
-        if stderr_is_terminal() and not args.quiet and not args.json:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=what, unit="pkg", file=sys.stderr, leave=False)
-
-    def step(self, name: str) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix_str(name, refresh=False)
-            self.bar.update(1)
-
-    def __enter__(self) -> "_Progress":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()

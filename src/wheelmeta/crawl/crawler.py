@@ -108,8 +108,9 @@ def crawl(store: "MetadataStore", projects: Iterable[str], *, index_urls: Sequen
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="wheelmeta-pages") as pages:
             for project, files, error in _listings(index, projects, pages, ahead=4 * jobs):
                 report.projects += 1
-                if error is not None:
-                    report.failures.append({"what": project, "step": "page", "reason": error})
+                if error is not None or not files:
+                    reason = error or f"no files on {index.describe()} (no such project?)"
+                    report.failures.append({"what": project, "step": "page", "reason": reason})
                     continue
                 report.files_listed += len(files)
                 selected = select_releases(files, latest=latest, since=since)
