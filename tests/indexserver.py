@@ -250,6 +250,8 @@ class IndexServer:
 
             def _route(self) -> None:
                 path = self.path.split("?", 1)[0]
+                if path == "/simple/":
+                    return self._root()
                 if path.startswith("/simple/"):
                     return self._simple(path[len("/simple/") :].strip("/"))
                 if path == "/links/":
@@ -257,6 +259,16 @@ class IndexServer:
                 if path.startswith("/files/"):
                     return self._file(path[len("/files/") :])
                 return self._send(404, b"not found", "text/plain")
+
+            def _root(self) -> None:
+                """The project list (PEP 691 JSON or PEP 503 HTML, as for project pages)."""
+                names = sorted({_project_of(p.name) for p in server.folder.iterdir() if p.is_file()} - {None})
+                use_json = server.fmt == "json" or (server.fmt == "auto" and JSON_TYPE in self.headers.get("Accept", ""))
+                if use_json:
+                    body = json.dumps({"meta": {"api-version": "1.1"}, "projects": [{"name": n} for n in names]})
+                    return self._send(200, body.encode(), JSON_TYPE)
+                links = "".join(f'<a href="{n}/">{n}</a>\n' for n in names)
+                return self._send(200, f"<html><body>{links}</body></html>".encode(), "text/html; charset=utf-8")
 
             def _simple(self, project: str) -> None:
                 if project != canonicalize_name(project) or not server.files_of(project):

@@ -18,7 +18,7 @@ import pytest
 import tomllib
 from builders import make_sdist, make_wheel, metadata_text
 from elfbuild import PYEXT_SOURCE, compile_so
-from fuzz_snapshot import run_snapshot, snapshot_seeds
+from fuzz_crawl import project_list_seeds, run_project_list, run_snapshot, snapshot_seeds
 from indexserver import IndexServer
 
 from wheelmeta.cli import main
@@ -456,3 +456,31 @@ def test_local_files_listed_without_a_hash_are_hashed_and_crawled(tmp_path, inde
         listed = sorted(row[1] for row in store.rows("files"))
     assert report.files_done == 2 and not report.failures
     assert listed == ["lib04-1.0-py3-none-any.whl", "lib04-2.0-py3-none-any.whl"]
+
+
+@pytest.mark.parametrize("fmt", ["html", "json"])
+def test_all_crawls_every_project_of_the_index_root(tmp_path, index_folder, fmt, capsys):
+    with _server(index_folder, fmt=fmt) as server:
+        code = main(["crawl", "--all", "-i", server.index_url, "--store", str(tmp_path / "s.sqlite"), "--json",
+                     "--latest", "1", "--rate", "0"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0 and summary["crawl"]["projects"] == len(PROJECTS)
+
+
+def test_a_mutated_project_list_is_read_or_refused_with_one_index_error(tmp_path):
+    import random
+
+    from wheelmeta.errors import IndexError_
+
+    rng, seeds, outcomes = random.Random(17), project_list_seeds(tmp_path), {"ok": 0, "refused": 0}
+    for run in range(300):
+        data = bytearray(seeds[run % 2])
+        for _ in range(rng.randint(1, 4)):
+            position = rng.randrange(len(data))
+            data[position : position + rng.randint(0, 8)] = rng.choice([b"", b"{", b"[", b'"', b"null", b"<a", b"\xff"])
+        try:
+            run_project_list(bytes(data), tmp_path)
+            outcomes["ok"] += 1
+        except IndexError_:
+            outcomes["refused"] += 1
+    assert outcomes["ok"] > 0 and outcomes["refused"] > 0  # and never another exception

@@ -29,6 +29,8 @@ def add_parser(sub) -> None:
     p.add_argument("projects", nargs="*", metavar="PROJECT", help="a project name on the index")
     p.add_argument("--from", dest="from_file", metavar="FILE",
                    help="read project names from FILE, one a line ('#' comments)")
+    p.add_argument("--all", action="store_true",
+                   help="every project the indexes list on their root page (PEP 691 JSON or PEP 503 HTML)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--latest", type=int, metavar="N", help="only the N newest releases of each project")
     g.add_argument("--since", metavar="DATE", help="only releases with a file uploaded since DATE (YYYY-MM-DD or "
@@ -59,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from ..store import MetadataStore, default_store_path
 
     projects = _projects(args)
-    if not projects and not args.export:
-        raise UsageError("crawl", "name projects, --from FILE, or --export FILE")
+    if not projects and not args.export and not args.all:
+        raise UsageError("crawl", "name projects, --from FILE, --all, or --export FILE")
     if args.jobs < 1 or (args.latest is not None and args.latest < 1) or args.rate < 0:
         raise UsageError("crawl", "--jobs and --latest must be at least 1, --rate at least 0")
     since = parse_since(args.since) if args.since else None
@@ -68,6 +70,14 @@ def run(args: argparse.Namespace) -> int:
                                   find_links=args.find_links or (), no_index=args.no_index)
     settings = CrawlSettings(scan=args.scan, rate=args.rate, timeout=config.timeout or 30.0, cert=config.cert)
     summary: dict = {}
+    if args.all:
+        from packaging.utils import canonicalize_name
+
+        from ..index.simple import IndexClient
+
+        named = {canonicalize_name(n) for n in projects}
+        projects += [name for name in IndexClient.from_config(config, config.http_client()).projects()
+                     if name not in named]
     with MetadataStore(args.store or default_store_path(args.cache_dir)) as store:
         summary["store"] = str(store.path)
         if projects:

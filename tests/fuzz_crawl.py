@@ -1,11 +1,12 @@
-"""The snapshot importer as a fuzz target: real seed snapshots, and the way a user's file reaches the importer.
+"""The crawl's parsers of outside bytes as fuzz targets: snapshot import, and an index's project list (``--all``).
 
-For the fuzz registry (``tests/fuzz_targets.py`` on main; this branch predates it), one line in ``TARGETS``::
+For the fuzz registry (``tests/fuzz_targets.py`` on main; this branch predates it), two lines in ``TARGETS``::
 
-    FuzzTarget("snapshot", fuzz_snapshot.snapshot_seeds, fuzz_snapshot.run_snapshot, layer=(gzip.decompress, _gzip)),
+    FuzzTarget("snapshot", fuzz_crawl.snapshot_seeds, fuzz_crawl.run_snapshot, layer=(gzip.decompress, _gzip)),
+    FuzzTarget("project-list", fuzz_crawl.project_list_seeds, fuzz_crawl.run_project_list, text=True),
 
 ``layer`` makes the harness mutate the JSON lines inside the gzip, not the compressed bytes only. Until then,
-``tests/test_crawl.py`` runs its own fixed-seed round over the same ``run_snapshot``.
+``tests/test_crawl.py`` runs its own fixed-seed rounds over the same functions.
 """
 
 from __future__ import annotations
@@ -57,3 +58,20 @@ def run_snapshot(data: bytes, scratch: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{store}{suffix}").unlink(missing_ok=True)
     import_snapshot(scratch / "in.jsonl.gz", store)
+
+
+def project_list_seeds(folder: Path) -> List[bytes]:
+    """An index root page in each form: PEP 691 JSON (first byte ``{``) and PEP 503 HTML."""
+    names = ["Absl-Py", "numpy", "zope.interface"]
+    return [json.dumps({"meta": {"api-version": "1.1"}, "projects": [{"name": n} for n in names]}).encode(),
+            ("<!DOCTYPE html><html><body>" + "".join(f'<a href="{n}/">{n}</a>\n' for n in names)
+             + "</body></html>").encode()]
+
+
+def run_project_list(data: bytes, scratch: Path) -> None:
+    """Parse one root page as the index client does, in the form its first byte suggests."""
+    from wheelmeta.index.simple import JSON_TYPE, parse_project_list
+
+    text = data.decode("utf-8", "replace")
+    kind = JSON_TYPE if text.lstrip().startswith("{") else "text/html"
+    parse_project_list(text, kind, "http://127.0.0.1:9/simple/")
