@@ -171,6 +171,15 @@ def split_commas(values: Optional[Sequence[str]]) -> List[str]:
     return out
 
 
+def add_store_options(parser: argparse.ArgumentParser, store_help: str) -> None:
+    """``--store FILE`` or ``--cache-dir DIR``: where the metadata store is (``lock`` and ``crawl``)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--store", metavar="FILE", help=store_help)
+    where.add_argument("--cache-dir", metavar="DIR",
+                       help="folder of the metadata store, store.sqlite in it (default: $WHEELMETA_CACHE_DIR, else "
+                       "$XDG_CACHE_HOME/wheelmeta)")
+
+
 class ProgressBar:
     """A tqdm bar on a terminal (not with -q or --json); a no-op otherwise. ``add_total`` grows the total when the
     work is discovered on the way (a crawl learns its files page by page), keeping the ETA honest."""

@@ -9,7 +9,7 @@ from typing import List
 
 from ..errors import UsageError
 from .choose import add_index_options
-from .common import ProgressBar, print_json, require_file
+from .common import ProgressBar, add_store_options, print_json, require_file
 
 #: PEP 508 project names (packaging's own rule).
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
@@ -45,11 +45,7 @@ def add_parser(sub) -> None:
     p.add_argument("--export", metavar="FILE",
                    help="after crawling (or alone), write the store as a deterministic snapshot (gzip of canonical "
                    "JSON lines with its content sha256 and the crawl's date range in a header)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--store", metavar="FILE", help="the SQLite store to fill (default: the cache folder's)")
-    where.add_argument("--cache-dir", metavar="DIR",
-                       help="folder of the metadata store (default: $WHEELMETA_CACHE_DIR, else "
-                       "$XDG_CACHE_HOME/wheelmeta)")
+    add_store_options(p, "the SQLite store to fill (default: the cache folder's)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     add_index_options(p)
     p.set_defaults(run=run)

@@ -15,6 +15,7 @@ from .choose import _choose_preference as preference_from_args
 from .choose import add_index_and_preference_options
 from .common import (
     ProgressBar,
+    add_store_options,
     add_target_options,
     print_json,
     split_commas,
@@ -45,13 +46,8 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--offline", action="store_true",
                    help="resolve from the metadata store alone; a fact it lacks is an error naming the project")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--cache-dir", metavar="DIR",
-                       help="folder of the metadata store (default: $WHEELMETA_CACHE_DIR, else "
-                       "$XDG_CACHE_HOME/wheelmeta)")
-    where.add_argument("--store", metavar="FILE",
-                       help="the metadata store file to use, or a snapshot of `wheelmeta crawl --export` (validated, "
-                       "with --offline; its indexes are the default ones)")
+    add_store_options(p, "the metadata store file to use, or a snapshot of `wheelmeta crawl --export` (validated, "
+                         "with --offline; its indexes are the default ones)")
     p.add_argument("--sdists", choices=("needed", "all"), default="needed",
                    help="read the sdists of packages without a wheel for the target only (needed, the default), or "
                    "every locked sdist for its build requirements and dependencies (all)")
