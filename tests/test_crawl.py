@@ -18,11 +18,23 @@ import pytest
 import tomllib
 from builders import make_sdist, make_wheel, metadata_text
 from elfbuild import PYEXT_SOURCE, compile_so
-from fuzz_crawl import project_list_seeds, run_project_list, run_snapshot, snapshot_seeds
+from fuzz_crawl import (
+    project_list_seeds,
+    run_project_list,
+    run_snapshot,
+    snapshot_seeds,
+)
 from indexserver import IndexServer
 
 from wheelmeta.cli import main
-from wheelmeta.crawl import CrawlSettings, crawl, export_snapshot, import_snapshot, parse_since, select_releases
+from wheelmeta.crawl import (
+    CrawlSettings,
+    crawl,
+    export_snapshot,
+    import_snapshot,
+    parse_since,
+    select_releases,
+)
 from wheelmeta.crawl.tasks import client_for
 from wheelmeta.errors import StoreError
 from wheelmeta.store import MetadataStore
@@ -117,20 +129,17 @@ def test_latest_keeps_only_the_newest_releases_of_each_project(tmp_path, index_f
 
 
 def test_since_keeps_releases_uploaded_since_the_date_and_those_without_a_date(index_folder):
+    import dataclasses
+
     from wheelmeta.index.simple import IndexClient
 
     times = {"lib01-1.0-py3-none-any.whl": "2019-05-01T10:00:00Z", "lib01-2.0-py3-none-any.whl": "2025-02-01T10:00:00Z"}
     with _server(index_folder, fmt="json", upload_times=times) as server:
         files = IndexClient([server.index_url]).files("lib01")
-    assert [str(f.version) for f in select_releases(files, since=parse_since("2024-12-31"))] == ["2.0"]
-    undated = [f for f in files if str(f.version) == "1.0"]
-    assert select_releases([dataclass_without_time(f) for f in undated], since=parse_since("2024-12-31"))
-
-
-def dataclass_without_time(dist):
-    import dataclasses
-
-    return dataclasses.replace(dist, upload_time=None)
+    since = parse_since("2024-12-31")
+    assert [str(f.version) for f in select_releases(files, since=since)] == ["2.0"]
+    undated = [dataclasses.replace(f, upload_time=None) for f in files if str(f.version) == "1.0"]
+    assert select_releases(undated, since=since) == undated
 
 
 # -- resuming and re-crawling -----------------------------------------------------------------------------------------
@@ -484,3 +493,16 @@ def test_a_mutated_project_list_is_read_or_refused_with_one_index_error(tmp_path
         except IndexError_:
             outcomes["refused"] += 1
     assert outcomes["ok"] > 0 and outcomes["refused"] > 0  # and never another exception
+
+
+def test_lock_offline_reads_a_crawled_store_file_directly(tmp_path, crawled):
+    store_path, server = crawled
+    code = main(["lock", "lib03", *LINUX, "-i", server.index_url, "--store", str(store_path), "--offline", "-q",
+                 "-o", str(tmp_path / "lock.toml")])
+    lock = tomllib.loads((tmp_path / "lock.toml").read_text())
+    assert code == 0 and {p["name"] for p in lock["packages"]} == {"lib00", "lib01", "lib02", "lib03"}
+
+
+def test_a_since_that_is_not_a_date_is_a_usage_error(tmp_path, capsys):
+    assert main(["crawl", "lib01", "--since", "last tuesday", "--store", str(tmp_path / "s.sqlite")]) == 2
+    assert "--since: 'last tuesday' is not a date" in capsys.readouterr().err
