@@ -18,6 +18,7 @@ Sdists are left out (``--only-wheels``): their cost is the sandbox's (benchmarks
     python benchmarks/bench_crawl.py                    # every wheel of both mirrors
     python benchmarks/bench_crawl.py --limit 200        # the first 200 projects
     python benchmarks/bench_crawl.py --scan             # and a crawl with --scan (reads every Linux wheel's ELF)
+    python benchmarks/bench_crawl.py --scan --largest 24 --jobs 1   # memory of --scan against --jobs
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ def _projects(folders: List[Path], limit: int) -> Tuple[List[str], List[Path]]:
             projects.setdefault(canonicalize_name(parse_wheel_filename(path.name)[0]), []).append(path)
     names = sorted(projects)[:limit] if limit else sorted(projects)
     return names, [p for n in names for p in projects[n]]
+
+
+def _project_of(wheel: Path) -> str:
+    from packaging.utils import canonicalize_name, parse_wheel_filename
+
+    return canonicalize_name(parse_wheel_filename(wheel.name)[0])
 
 
 def _warm(server, wheels: List[Path]) -> None:
@@ -137,11 +144,16 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=0, help="only the first N projects (0: all)")
     parser.add_argument("--jobs", type=int, default=8, help="crawl --jobs and download threads (default 8)")
     parser.add_argument("--scan", action="store_true", help="also a crawl with --scan (ELF facts of Linux wheels)")
+    parser.add_argument("--largest", type=int, default=0, metavar="N",
+                        help="only the N largest Linux wheels (how memory follows --jobs under --scan)")
     args = parser.parse_args()
     from indexserver import IndexServer
 
     folders = [Path(f) for f in args.files or ("/opt/pypi/files", "/opt/pypi-more/files")]
     names, wheels = _projects([f for f in folders if f.is_dir()], args.limit)
+    if args.largest:
+        wheels = sorted((w for w in wheels if "linux" in w.name), key=lambda w: -w.stat().st_size)[: args.largest]
+        names = sorted({_project_of(w) for w in wheels})
     only_wheels = Path(tempfile.mkdtemp(prefix="bench-crawl-wheels-"))
     for path in wheels:  # the server lists every file of the folder: give it the wheels alone
         os.symlink(path, only_wheels / path.name)
