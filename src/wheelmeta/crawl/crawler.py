@@ -104,26 +104,28 @@ def crawl(store: "MetadataStore", projects: Iterable[str], *, index_urls: Sequen
     runner = runner_for(jobs, scheduler)
     remote = bool(scheduler)
     in_flight: Dict[object, "DistFile"] = {}
+    # not a with-block: on Ctrl-C, waiting for the pages still coming would delay the stop
+    pages = concurrent.futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="wheelmeta-pages")
     try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="wheelmeta-pages") as pages:
-            for project, files, error in _listings(index, projects, pages, ahead=4 * jobs):
-                report.projects += 1
-                if error is not None or not files:
-                    reason = error or f"no files on {index.describe()} (no such project?)"
-                    report.failures.append({"what": project, "step": "page", "reason": reason})
-                    continue
-                report.files_listed += len(files)
-                selected = select_releases(files, latest=latest, since=since)
-                report.files_selected += len(selected)
-                work = _work(store, selected, settings, report)
-                on_queued(len(work))
-                for dist, wants in work:
-                    while len(in_flight) >= runner.slots:
-                        _collect(runner, in_flight, store, report, remote, on_file)
-                    in_flight[runner.submit(file_facts, settings, dist, *wants)] = dist
+        for project, files, error in _listings(index, projects, pages, ahead=4 * jobs):
+            report.projects += 1
+            if error is not None or not files:
+                reason = error or f"no files on {index.describe()} (no such project?)"
+                report.failures.append({"what": project, "step": "page", "reason": reason})
+                continue
+            report.files_listed += len(files)
+            selected = select_releases(files, latest=latest, since=since)
+            report.files_selected += len(selected)
+            work = _work(store, selected, settings, report)
+            on_queued(len(work))
+            for dist, wants in work:
+                while len(in_flight) >= runner.slots:
+                    _collect(runner, in_flight, store, report, remote, on_file)
+                in_flight[runner.submit(file_facts, settings, dist, *wants)] = dist
         while in_flight:
             _collect(runner, in_flight, store, report, remote, on_file)
     finally:
+        pages.shutdown(wait=False, cancel_futures=True)
         runner.close()
         report.pages_not_modified = index.not_modified
         report.requests += client.requests - requests_before
