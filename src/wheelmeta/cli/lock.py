@@ -13,8 +13,8 @@ from ..errors import UsageError
 from ..store import default_store_path
 from .choose import _choose_preference as preference_from_args
 from .choose import add_index_and_preference_options
+from .common import ProgressBar as _Progress  # noqa: N814 - the name its call sites have always used
 from .common import (
-    ProgressBar,
     add_store_options,
     add_target_options,
     print_json,
@@ -84,14 +84,14 @@ def run(args: argparse.Namespace) -> int:
         index = StoreIndexClient(store, config.index_urls(), config.find_links, http, offline=args.offline)
         facts = Facts(store, index, target, offline=args.offline)
         try:
-            with ProgressBar("resolving", args) as progress:
+            with _Progress("resolving", args) as progress:
                 resolution = resolve(inputs.requirements, facts, preference,
                                      constraints=_constraints(inputs, target), origins=inputs.origins,
                                      on_pin=progress.step)
         finally:
             facts.close()
         wheels = sum(1 for p in resolution.packages.values() if p.candidate.wheel is not None)
-        with ProgressBar("scanning", args, total=wheels) as progress:
+        with _Progress("scanning", args, total=wheels) as progress:
             document = lock_document(resolution, facts, soname_map=soname_map, sdists=args.sdists,
                                      hashes=inputs.hashes, hash_origins=inputs.hash_origins, jobs=args.jobs,
                                      on_scan=progress.step)
