@@ -58,6 +58,27 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+@contextlib.contextmanager
+def _opened_store(args: argparse.Namespace):
+    """(the store, the indexes a snapshot was crawled from, [None] otherwise). A snapshot is validated and imported
+    into a temporary store that lives as long as the lock takes."""
+    from ..crawl import import_snapshot, is_snapshot
+    from ..store import MetadataStore
+
+    if not args.store or not is_snapshot(args.store):
+        path = args.store or default_store_path(args.cache_dir)
+        with MetadataStore(path, readonly=args.offline) as store:
+            yield store, [None]
+        return
+    if not args.offline:
+        raise UsageError("--store", f"{args.store} is a snapshot, which is read-only: add --offline")
+    with tempfile.TemporaryDirectory(prefix="wheelmeta-snapshot-") as folder:
+        header = import_snapshot(args.store, os.path.join(folder, "store.sqlite"))
+        with MetadataStore(os.path.join(folder, "store.sqlite"), readonly=True) as store:
+            store.path = Path(args.store)  # errors name the snapshot the user gave, not the temporary copy
+            yield store, header["indexes"] or [None]
+
+
 def run(args: argparse.Namespace) -> int:
     from ..index.config import IndexConfig
     from ..patchelf_nix.sonames import SonameMap
@@ -113,27 +134,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"wheelmeta: locked {summary['packages']} packages for {summary['target']} into {args.output} "
               f"({http.requests} requests, {store.reads} facts from the store)", file=sys.stderr)
     return 0
-
-
-@contextlib.contextmanager
-def _opened_store(args: argparse.Namespace):
-    """(the store, the indexes a snapshot was crawled from, [None] otherwise). A snapshot is validated and imported
-    into a temporary store that lives as long as the lock takes."""
-    from ..crawl import import_snapshot, is_snapshot
-    from ..store import MetadataStore
-
-    if not args.store or not is_snapshot(args.store):
-        path = args.store or default_store_path(args.cache_dir)
-        with MetadataStore(path, readonly=args.offline) as store:
-            yield store, [None]
-        return
-    if not args.offline:
-        raise UsageError("--store", f"{args.store} is a snapshot, which is read-only: add --offline")
-    with tempfile.TemporaryDirectory(prefix="wheelmeta-snapshot-") as folder:
-        header = import_snapshot(args.store, os.path.join(folder, "store.sqlite"))
-        with MetadataStore(os.path.join(folder, "store.sqlite"), readonly=True) as store:
-            store.path = Path(args.store)  # errors name the snapshot the user gave, not the temporary copy
-            yield store, header["indexes"] or [None]
 
 
 def _constraints(inputs, target):
