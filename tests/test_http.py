@@ -235,4 +235,3 @@ def test_file_url_folder_reads_its_index_html(tmp_path):
 )
 def test_parse_content_range(header, parsed):
     assert parse_content_range(header) == parsed
-
