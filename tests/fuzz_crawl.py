@@ -1,6 +1,7 @@
 """The crawl's parsers of outside bytes as fuzz targets: snapshot import, and an index's project list (``--all``).
 
-For the fuzz registry (``tests/fuzz_targets.py`` on main; this branch predates it), two lines in ``TARGETS``::
+For the fuzz registry (``tests/fuzz_targets.py`` on main; this branch predates it), ``import fuzz_crawl`` and two
+lines in ``TARGETS`` (checked in a merge of this branch with main: main's round gives no failure on either)::
 
     FuzzTarget("snapshot", fuzz_crawl.snapshot_seeds, fuzz_crawl.run_snapshot, layer=(gzip.decompress, _gzip)),
     FuzzTarget("project-list", fuzz_crawl.project_list_seeds, fuzz_crawl.run_project_list, text=True),
