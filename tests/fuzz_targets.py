@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
 import builders
+import fuzz_crawl
 from fuzzing import Field, FuzzTarget, _tar_fields, elf_fields, zip_fields
 
 CORPUS = Path("/opt/pypi/files")
@@ -546,4 +547,6 @@ TARGETS: List[FuzzTarget] = [
     FuzzTarget("pylock", pylock_seeds, run_pylock, text=True),
     FuzzTarget("lock-inputs", _texts(REQUIREMENT_FILES), run_lock_inputs, text=True),
     FuzzTarget("patch-manifest", _texts(PATCH_MANIFESTS), run_patch_manifest, text=True),
+    FuzzTarget("snapshot", fuzz_crawl.snapshot_seeds, fuzz_crawl.run_snapshot, layer=(gzip.decompress, _gzip)),
+    FuzzTarget("project-list", fuzz_crawl.project_list_seeds, fuzz_crawl.run_project_list, text=True),
 ]

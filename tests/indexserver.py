@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import os
 import re
 import threading
 import zipfile
@@ -98,6 +99,9 @@ class IndexServer:
         gzip_pages: bool = False,
         truncate: bool = False,
         etags: bool = False,
+        failing_pages: Optional[Dict[str, int]] = None,
+        slow_pages: Optional[Dict[str, float]] = None,
+        upload_times: Optional[Dict[str, str]] = None,
     ) -> None:
         self.folder = Path(folder)
         self.ranges = ranges
@@ -111,6 +115,11 @@ class IndexServer:
         self.gzip_pages = gzip_pages
         self.truncate = truncate
         self.etags = etags
+        self.failing_pages = dict(failing_pages or {})
+        self.slow_pages = dict(slow_pages or {})
+        self.upload_times = dict(upload_times or {})
+        self.failing_files: Dict[str, int] = {}  # file name (or its .metadata) -> status, changed by tests at will
+        self.not_modified = 0
         self.requests = 0
         self.bytes_sent = 0
         self.by_path: Counter = Counter()
@@ -118,6 +127,8 @@ class IndexServer:
         self.fail_next: List[int] = []  # statuses to answer before serving normally (retry tests)
         self._lock = threading.Lock()
         self._sha_cache: Dict[str, str] = {}
+        self._projects: Dict[str, List[str]] = {}
+        self._projects_stamp: Optional[Tuple[int, int]] = None
         self._httpd = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -150,6 +161,7 @@ class IndexServer:
             self.bytes_sent = 0
             self.by_path.clear()
             self.log.clear()
+            self.not_modified = 0
 
     # -- content -----------------------------------------------------------------------------------------------------
 
@@ -159,8 +171,17 @@ class IndexServer:
         return self._sha_cache[filename]
 
     def files_of(self, project: str) -> List[str]:
-        want = canonicalize_name(project)
-        return sorted(p.name for p in self.folder.iterdir() if p.is_file() and _project_of(p.name) == want)
+        """The folder's files of ``project``, from a map of the folder rebuilt whenever the folder changes (a page
+        must not cost a walk of a mirror's thousands of files)."""
+        stamp = (self.folder.stat().st_mtime_ns, len(os.listdir(self.folder)))  # coarse clocks: count entries too
+        with self._lock:
+            if self._projects_stamp != stamp:
+                projects: Dict[str, List[str]] = {}
+                for path in sorted(self.folder.iterdir()):
+                    if path.is_file():
+                        projects.setdefault(_project_of(path.name) or "", []).append(path.name)
+                self._projects, self._projects_stamp = projects, stamp
+            return list(self._projects.get(canonicalize_name(project), ()))
 
     def _metadata_hash(self, filename: str) -> str:
         return hashlib.sha256(_wheel_metadata(self.folder / filename)).hexdigest()
@@ -191,6 +212,8 @@ class IndexServer:
                 entry["requires-python"] = self.requires_python[name]
             if name in self.yanked:
                 entry["yanked"] = self.yanked[name] or True
+            if name in self.upload_times:
+                entry["upload-time"] = self.upload_times[name]
             if self.pep658 and name.endswith(".whl"):
                 key = "core-metadata" if self.metadata_key == "data-core-metadata" else "dist-info-metadata"
                 entry[key] = {"sha256": self._metadata_hash(name)}
@@ -227,6 +250,8 @@ class IndexServer:
 
             def _route(self) -> None:
                 path = self.path.split("?", 1)[0]
+                if path == "/simple/":
+                    return self._root()
                 if path.startswith("/simple/"):
                     return self._simple(path[len("/simple/") :].strip("/"))
                 if path == "/links/":
@@ -235,9 +260,25 @@ class IndexServer:
                     return self._file(path[len("/files/") :])
                 return self._send(404, b"not found", "text/plain")
 
+            def _root(self) -> None:
+                """The project list (PEP 691 JSON or PEP 503 HTML, as for project pages)."""
+                names = sorted({_project_of(p.name) for p in server.folder.iterdir() if p.is_file()} - {None})
+                use_json = server.fmt == "json" or (server.fmt == "auto" and JSON_TYPE in self.headers.get("Accept", ""))
+                if use_json:
+                    body = json.dumps({"meta": {"api-version": "1.1"}, "projects": [{"name": n} for n in names]})
+                    return self._send(200, body.encode(), JSON_TYPE)
+                links = "".join(f'<a href="{n}/">{n}</a>\n' for n in names)
+                return self._send(200, f"<html><body>{links}</body></html>".encode(), "text/html; charset=utf-8")
+
             def _simple(self, project: str) -> None:
                 if project != canonicalize_name(project) or not server.files_of(project):
                     return self._send(404, b"no such project", "text/plain")
+                if project in server.failing_pages:
+                    return self._send(server.failing_pages[project], b"broken", "text/plain")
+                if project in server.slow_pages:
+                    import time
+
+                    time.sleep(server.slow_pages[project])
                 accept = self.headers.get("Accept", "")
                 use_json = server.fmt == "json" or (server.fmt == "auto" and JSON_TYPE in accept)
                 body = (server.project_json(project) if use_json else server.project_html(project)).encode()
@@ -245,6 +286,8 @@ class IndexServer:
                 if server.etags:
                     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
                     if self.headers.get("If-None-Match") == etag:
+                        with server._lock:
+                            server.not_modified += 1
                         return self._send(304, b"", ctype, {"ETag": etag})
                     return self._send(200, body, ctype, {"ETag": etag})
                 if server.gzip_pages and "gzip" in self.headers.get("Accept-Encoding", ""):
@@ -254,6 +297,8 @@ class IndexServer:
                 return self._send(200, body, ctype)
 
             def _file(self, name: str) -> None:
+                if name in server.failing_files:
+                    return self._send(server.failing_files[name], b"broken", "text/plain")
                 if name.endswith(".metadata") and server.pep658:
                     wheel = name[: -len(".metadata")]
                     if (server.folder / wheel).is_file():

@@ -184,6 +184,32 @@ def test_download_cap_is_a_network_error(folder):
             _client().get_bytes(server.file_url(BLOB), limit=1000)
 
 
+def test_the_rate_limit_spaces_requests_to_one_host_and_leaves_other_hosts_alone(monkeypatch):
+    import wheelmeta.http as http
+
+    slept = []
+    monkeypatch.setattr(http.time, "monotonic", lambda: 100.0)  # a clock that stands still: every wait is booked
+    monkeypatch.setattr(http.time, "sleep", slept.append)
+    limit = http.HostRateLimit(per_second=50)
+    for url in ("http://a.test/1", "http://a.test/2", "http://b.test/1", "http://a.test/3"):
+        limit.wait(url)
+    assert slept == pytest.approx([0.02, 0.04])  # a.test's 2nd and 3rd request; b.test's first goes at once
+
+
+def test_a_client_with_a_rate_limit_asks_it_before_every_request_retries_included(folder):
+    asked = []
+
+    class Recording:
+        def wait(self, url: str) -> None:
+            asked.append(url)
+
+    with IndexServer(folder) as server:
+        server.fail_next = [503]
+        client = HttpClient(timeout=10, retries=2, backoff=0.0, rate_limit=Recording())
+        client.get_bytes(server.file_url(BLOB))
+    assert asked == [server.file_url(BLOB)] * 2
+
+
 def test_counters_count_body_bytes(folder):
     with IndexServer(folder) as server:
         client = _client()

@@ -315,3 +315,12 @@ def test_mutated_constraints_files_give_constraints_or_one_error(tmp_path):
                 constraints.binding(name, PY312)
         except WheelmetaError as exc:
             assert "constraints" in exc.where or "nested" in exc.where, (text, exc)
+
+
+def test_a_page_the_html_parser_chokes_on_is_one_index_error_naming_it():
+    from wheelmeta.errors import IndexError_
+    from wheelmeta.index.simple import parse_html_page
+
+    with pytest.raises(IndexError_, match=r"http://127\.0\.0\.1:9/simple/a/: malformed HTML"):
+        parse_html_page('<html><![TYPE x]><a href="a-1.0.tar.gz">a</a></html>', "http://127.0.0.1:9/simple/a/",
+                        project="a")

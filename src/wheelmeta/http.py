@@ -42,6 +42,7 @@ from .sources import DEFAULT_CHUNK, FileObjectSource
 
 __all__ = [
     "HttpClient",
+    "HostRateLimit",
     "RangeSource",
     "Page",
     "default_client",
@@ -111,6 +112,28 @@ def parse_content_range(value: Optional[str]) -> Optional[Tuple[int, int, Option
     return int(first), int(last), None if total == "*" else int(total)
 
 
+class HostRateLimit:
+    """At most ``per_second`` requests to each host (``scheme://host:port``), shared by every thread of a process:
+    a crawler is a good citizen of the index it reads. Retries count too."""
+
+    def __init__(self, per_second: float) -> None:
+        if per_second <= 0:
+            raise ValueError("per_second must be positive")
+        self.interval = 1.0 / per_second
+        self._next: Dict[str, float] = {}  # host -> the earliest time its next request may go
+        self._lock = threading.Lock()
+
+    def wait(self, url: str) -> None:
+        """Sleep until a request to the host of ``url`` is allowed, and book that slot."""
+        host = _host_of(url)
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next.get(host, now))
+            self._next[host] = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
 class RangeUnusable(Exception):
     """Internal: the server did not answer a range request with the range asked for (reason in args[0])."""
 
@@ -138,6 +161,7 @@ class HttpClient:
         session=None,
         user_agent: Optional[str] = None,
         verify: Optional[str] = None,
+        rate_limit: Optional["HostRateLimit"] = None,
     ) -> None:
         import requests  # imported here so that `import wheelmeta` and local reads never load the HTTP stack
 
@@ -156,6 +180,7 @@ class HttpClient:
         self.bytes_received = 0
         self.no_range_hosts: Set[str] = set()
         self.no_suffix_range_hosts: Set[str] = set()
+        self.rate_limit = rate_limit
         self._lock = threading.Lock()
 
     # -- accounting ----------------------------------------------------------------------------------------------
@@ -185,6 +210,8 @@ class HttpClient:
         url = _strip_fragment(url)
         attempt = 0
         while True:
+            if self.rate_limit is not None:
+                self.rate_limit.wait(url)
             self._count_request()
             try:
                 response = self.session.request(

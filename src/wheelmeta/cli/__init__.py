@@ -16,7 +16,7 @@ from typing import List, Optional, Sequence
 
 from .. import __version__
 from ..errors import WheelmetaError
-from . import choose, env, lock, metadata, nix, patch, scan
+from . import choose, crawl, env, lock, metadata, nix, patch, scan
 from .common import expand_paths
 
 __all__ = ["main", "build_parser", "expand_paths"]
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help=_QUIET_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for command in (metadata, scan, nix, choose, lock, env, patch):
+    for command in (metadata, scan, nix, choose, lock, crawl, env, patch):
         command.add_parser(sub)
     for command_parser in sub.choices.values():
         _add_global_options(command_parser)

@@ -36,14 +36,19 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def add_index_and_preference_options(p: argparse.ArgumentParser) -> None:
-    """Where files come from and which kind is taken (shared with ``wheelmeta lock``)."""
+def add_index_options(p: argparse.ArgumentParser) -> None:
+    """Where files come from (shared with ``wheelmeta lock`` and ``wheelmeta crawl``)."""
     g = p.add_argument_group("indexes (default: pip's configuration)")
     g.add_argument("-i", "--index-url", metavar="URL", help="main index (PEP 503/691), replaces pip's configured one")
     g.add_argument("--extra-index-url", metavar="URL", action="append", help="another index; repeatable")
     g.add_argument("-f", "--find-links", metavar="PATH_OR_URL", action="append",
                    help="a folder or HTML page of files; repeatable")
     g.add_argument("--no-index", action="store_true", help="ignore indexes, use --find-links only")
+
+
+def add_index_and_preference_options(p: argparse.ArgumentParser) -> None:
+    """Where files come from and which kind is taken (shared with ``wheelmeta lock``)."""
+    add_index_options(p)
     g = p.add_argument_group("preference (default: like pip, newest version, wheel over sdist at that version)")
     kinds = g.add_mutually_exclusive_group()
     kinds.add_argument("--prefer-wheels", "--prefer-binary", action="store_true",

@@ -184,3 +184,41 @@ def split_commas(values: Optional[Sequence[str]]) -> List[str]:
     for v in values or ():
         out.extend(x.strip() for x in v.split(",") if x.strip())
     return out
+
+
+def add_store_options(parser: argparse.ArgumentParser, store_help: str) -> None:
+    """``--store FILE`` or ``--cache-dir DIR``: where the metadata store is (``lock`` and ``crawl``)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--store", metavar="FILE", help=store_help)
+    where.add_argument("--cache-dir", metavar="DIR",
+                       help="folder of the metadata store, store.sqlite in it (default: $WHEELMETA_CACHE_DIR, else "
+                       "$XDG_CACHE_HOME/wheelmeta)")
+
+
+class ProgressBar:
+    """A tqdm bar on a terminal (not with -q or --json); a no-op otherwise. ``add_total`` grows the total when the
+    work is discovered on the way (a crawl learns its files page by page), keeping the ETA honest."""
+
+    def __init__(self, what: str, args, *, total: Optional[int] = None, unit: str = "pkg", leave: bool = False) -> None:
+        self.bar = None
+        if stderr_is_terminal() and not args.quiet and not args.json:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=what, unit=unit, file=sys.stderr, leave=leave, dynamic_ncols=True)
+
+    def add_total(self, count: int) -> None:
+        if self.bar is not None and count:
+            self.bar.total = (self.bar.total or 0) + count
+            self.bar.refresh()
+
+    def step(self, label: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(label, refresh=False)
+            self.bar.update(1)
+
+    def __enter__(self) -> "ProgressBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()

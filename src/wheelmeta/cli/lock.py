@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
+from pathlib import Path
 
 from ..errors import UsageError
+from ..store import default_store_path
 from .choose import _choose_preference as preference_from_args
 from .choose import add_index_and_preference_options
+from .common import ProgressBar as _Progress  # noqa: N814 - the name its call sites have always used
 from .common import (
+    add_store_options,
     add_target_options,
     print_json,
     split_commas,
-    stderr_is_terminal,
     target_from_args,
 )
 
@@ -44,8 +48,8 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--offline", action="store_true",
                    help="resolve from the metadata store alone; a fact it lacks is an error naming the project")
-    p.add_argument("--cache-dir", metavar="DIR",
-                   help="folder of the metadata store (default: $WHEELMETA_CACHE_DIR, else $XDG_CACHE_HOME/wheelmeta)")
+    add_store_options(p, "the metadata store file to use, or a snapshot of `wheelmeta crawl --export` (validated, "
+                         "with --offline; its indexes are the default ones)")
     p.add_argument("--sdists", choices=("needed", "all"), default="needed",
                    help="read the sdists of packages without a wheel for the target only (needed, the default), or "
                    "every locked sdist for its build requirements and dependencies (all)")
@@ -56,6 +60,27 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+@contextlib.contextmanager
+def _opened_store(args: argparse.Namespace):
+    """(the store, the indexes a snapshot was crawled from, [None] otherwise). A snapshot is validated and imported
+    into a temporary store that lives as long as the lock takes."""
+    from ..crawl import import_snapshot, is_snapshot
+    from ..store import MetadataStore
+
+    if not args.store or not is_snapshot(args.store):
+        path = args.store or default_store_path(args.cache_dir)
+        with MetadataStore(path, readonly=args.offline) as store:
+            yield store, [None]
+        return
+    if not args.offline:
+        raise UsageError("--store", f"{args.store} is a snapshot, which is read-only: add --offline")
+    with tempfile.TemporaryDirectory(prefix="wheelmeta-snapshot-") as folder:
+        header = import_snapshot(args.store, os.path.join(folder, "store.sqlite"))
+        with MetadataStore(os.path.join(folder, "store.sqlite"), readonly=True) as store:
+            store.path = Path(args.store)  # errors name the snapshot the user gave, not the temporary copy
+            yield store, header["indexes"] or [None]
+
+
 def run(args: argparse.Namespace) -> int:
     from ..index.config import IndexConfig
     from ..patchelf_nix.sonames import SonameMap
@@ -63,7 +88,6 @@ def run(args: argparse.Namespace) -> int:
     from ..resolve.inputs import LockInputs
     from ..resolve.lockfile import lock_document, render_lock
     from ..resolve.provider import resolve
-    from ..store import MetadataStore
     from ..target import Target
 
     if args.jobs < 1:
@@ -73,12 +97,13 @@ def run(args: argparse.Namespace) -> int:
     _check_requires_python(inputs, target)
     preference = preference_from_args(args)
     soname_map = SonameMap.load(args.map)
-    config = IndexConfig.from_pip(index_url=args.index_url or inputs.index_url,
-                                  extra_index_urls=[*(args.extra_index_url or ()), *inputs.extra_index_urls],
-                                  find_links=[*(args.find_links or ()), *inputs.find_links],
-                                  no_index=args.no_index or inputs.no_index)
-    http = config.http_client()
-    with MetadataStore.open(args.cache_dir, readonly=args.offline) as store:
+    with _opened_store(args) as (store, snapshot_indexes):
+        config = IndexConfig.from_pip(index_url=args.index_url or inputs.index_url or snapshot_indexes[0],
+                                      extra_index_urls=[*(args.extra_index_url or ()), *inputs.extra_index_urls,
+                                                        *snapshot_indexes[1:]],
+                                      find_links=[*(args.find_links or ()), *inputs.find_links],
+                                      no_index=args.no_index or inputs.no_index)
+        http = config.http_client()
         index = StoreIndexClient(store, config.index_urls(), config.find_links, http, offline=args.offline)
         facts = Facts(store, index, target, offline=args.offline)
         try:
@@ -170,26 +195,3 @@ def _write_atomically(path: str, text: str) -> None:
     except OSError as exc:
         os.unlink(temporary)
         raise UsageError(path, f"cannot write: {exc.strerror or exc}") from None
-
-
-class _Progress:
-    """A tqdm bar on a terminal (not with -q or --json); a no-op otherwise."""
-
-    def __init__(self, what: str, args: argparse.Namespace, total=None) -> None:
-        self.bar = None
-        if stderr_is_terminal() and not args.quiet and not args.json:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=what, unit="pkg", file=sys.stderr, leave=False)
-
-    def step(self, name: str) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix_str(name, refresh=False)
-            self.bar.update(1)
-
-    def __enter__(self) -> "_Progress":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()

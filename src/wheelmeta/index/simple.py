@@ -28,7 +28,8 @@ from packaging.version import InvalidVersion, Version
 from ..errors import IndexError_, InvalidWheel
 from ..model import DistFile
 
-__all__ = ["IndexClient", "project_page_url", "parse_html_page", "parse_json_page", "dist_file_from_filename", "SDIST_SUFFIXES"]
+__all__ = ["IndexClient", "project_page_url", "parse_html_page", "parse_json_page", "parse_project_list",
+           "dist_file_from_filename", "SDIST_SUFFIXES"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +120,11 @@ class _LinkParser(HTMLParser):
 def _html_links(text: str, page_url: str) -> List[Tuple[str, str, Dict[str, object]]]:
     """``(filename, url, DistFile fields)`` for each link of a PEP 503 or find-links page."""
     parser = _LinkParser()
-    parser.feed(text)
-    parser.close()
+    try:
+        parser.feed(text)
+        parser.close()
+    except AssertionError as exc:  # the stdlib's _markupbase asserts on some malformed declarations (<![TYPE ...)
+        raise IndexError_(page_url, f"malformed HTML: {exc}") from None
     base = urllib.parse.urljoin(page_url, parser.base) if parser.base else page_url
     out = []
     for anchor in parser.anchors:
@@ -189,6 +193,21 @@ def parse_json_page(text: str, page_url: str, *, project: Optional[str] = None, 
     return out
 
 
+def parse_project_list(text: str, content_type: str, page_url: str) -> List[str]:
+    """The project names an index's root page lists: PEP 691 JSON ``projects[].name``, or the last path segment of
+    each PEP 503 link (the project URL), canonical and sorted."""
+    if "json" in content_type.lower():
+        try:
+            projects = json.loads(text)["projects"]
+            names = [str(p["name"]) for p in projects]
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            raise IndexError_(page_url, f"not a PEP 691 project list: {exc}") from None
+    else:
+        names = [posixpath.basename(urllib.parse.urlsplit(href).path.rstrip("/")) for _, href, _ in
+                 _html_links(text, page_url)]
+    return sorted({canonicalize_name(n) for n in names if n.strip()})
+
+
 class IndexClient:
     """Every file offered for a project by the configured indexes and find-links locations.
 
@@ -238,6 +257,18 @@ class IndexClient:
                 found.extend(self._find_links_files(location, key))
             self._cache[key] = _first_by_filename(found)
         return list(self._cache[key])
+
+    def projects(self) -> List[str]:
+        """Every project name the indexes list on their root pages (find-links locations list files, not
+        projects, and are not asked)."""
+        names = set()
+        for index_url in self.index_urls:
+            root = index_url.rstrip("/") + "/"
+            page = self.http.get_page(root, accept=ACCEPT)
+            if page is None:
+                raise IndexError_(root, "the index has no project list (its root page answered 404)")
+            names.update(parse_project_list(page.text, page.content_type, page.url))
+        return sorted(names)
 
     def _index_files(self, index_url: str, project: str) -> List[DistFile]:
         page = self._project_page(index_url, project)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..store import MetadataStore
     from ..target import Target
 
-__all__ = ["StoreIndexClient", "Facts", "ABSENT", "PREFETCH_THREADS"]
+__all__ = ["StoreIndexClient", "Facts", "ABSENT", "PREFETCH_THREADS", "scan_wheel"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class StoreIndexClient(IndexClient):
         self.store = store
         self.offline = offline
         self._listed = _Once()
+        self.not_modified = 0  # pages the index answered 304 for: the stored copy was current
 
     def _project_page(self, index_url: str, project: str) -> Optional[Page]:
         url = project_page_url(index_url, project)
@@ -85,6 +86,7 @@ class StoreIndexClient(IndexClient):
         page = self.http.get_page(url, accept=ACCEPT, validators=validators or None)
         if page is not None and page.not_modified:  # one small request: the stored copy is current
             self.store.reads += 1
+            self.not_modified += 1
             return Page(stored["final_url"], stored["content_type"], stored["body"], stored["etag"],
                         stored["last_modified"])
         self.store.record_page(url, project, index_url, page or Page(url, ABSENT, ""))
@@ -200,7 +202,7 @@ class Facts:
         if self.offline:
             raise StoreError(self.store.path, f"--offline: the store has no scan of {wheel.filename}; "
                                               "run once online to record it")
-        audit, modules = _scan_wheel(wheel.url, self.index.http)
+        audit, modules = scan_wheel(wheel.url, self.index.http)
         self.fetched += 1
         if wheel.sha256:
             self.store.record_audit(wheel.sha256, audit, modules)
@@ -245,7 +247,7 @@ def _working(python: Optional[str]) -> Optional[str]:
     return python
 
 
-def _scan_wheel(url: str, client) -> Tuple[WheelAudit, Tuple[str, ...]]:
+def scan_wheel(url: str, client) -> Tuple[WheelAudit, Tuple[str, ...]]:
     """The audit and the top-level modules of the wheel at ``url``, by range reads over one RangeSource."""
     from ..http import RangeSource, url_to_path
     from ..manylinux.audit import audit_source

@@ -33,15 +33,15 @@ import typing
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from ..errors import StoreError
-from ..model import DistFile, DistMetadata, WheelAudit
+from ..model import STATIC_PROVENANCES, DistFile, DistMetadata, WheelAudit
 
-__all__ = ["MetadataStore", "default_store_path", "SCHEMA_VERSION", "STORE_FILENAME", "CACHE_DIR_ENV"]
+__all__ = ["MetadataStore", "default_store_path", "SCHEMA_VERSION", "STORE_FILENAME", "CACHE_DIR_ENV", "TABLE_KEYS"]
 
 #: Bumped when a table changes shape; an older wheelmeta refuses a newer store instead of misreading it.
 SCHEMA_VERSION = 1
@@ -50,6 +50,10 @@ CACHE_DIR_ENV = "WHEELMETA_CACHE_DIR"
 _APPLICATION = "wheelmeta-store"
 #: Seconds a writer waits for another process's transaction before giving up.
 BUSY_TIMEOUT = 60.0
+
+#: The fact tables and their primary keys, in the order snapshots list them.
+TABLE_KEYS = {"files": ("sha256",), "metadata": ("sha256",), "audits": ("sha256",), "pages": ("url",),
+              "failures": ("sha256", "step")}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -119,6 +123,9 @@ class MetadataStore:
         try:
             db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
             db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            # WAL with NORMAL: a commit survives the process being killed, and costs no fsync (a crawl commits
+            # each file; a power cut may lose the last few commits, never the database)
+            db.execute("PRAGMA synchronous = NORMAL")
             self._check_or_create(db)
         except sqlite3.DatabaseError as exc:
             raise StoreError(self.path, f"not a usable wheelmeta metadata store ({exc}); move it away or use "
@@ -203,11 +210,7 @@ class MetadataStore:
         return json.loads(row[0])
 
     def record_metadata(self, sha256: str, metadata: DistMetadata) -> None:
-        body = json.dumps(metadata_to_json(metadata), sort_keys=True)
-        with self._use(write=True) as db:
-            db.execute("INSERT OR REPLACE INTO metadata VALUES (?, ?, ?, ?, ?, ?)",
-                       (sha256.lower(), metadata.provenance, int(metadata.static), body, _now(), self._version))
-        self.writes += 1
+        self.record_file_facts(sha256, metadata=metadata_to_json(metadata))
 
     # -- scans -----------------------------------------------------------------------------------------------------
 
@@ -217,15 +220,49 @@ class MetadataStore:
         return None if body is None else (audit_from_json(body["audit"]), tuple(body["modules"]))
 
     def record_audit(self, sha256: str, audit: WheelAudit, modules: Sequence[str]) -> None:
-        body = json.dumps({"audit": dataclasses.asdict(audit), "modules": list(modules)}, sort_keys=True)
-        with self._use(write=True) as db:
-            db.execute("INSERT OR REPLACE INTO audits VALUES (?, ?, ?, ?)",
-                       (sha256.lower(), body, _now(), self._version))
-        self.writes += 1
+        self.record_file_facts(sha256, audit={"audit": dataclasses.asdict(audit), "modules": list(modules)})
 
     def record_failure(self, sha256: str, step: str, reason: str) -> None:
+        self.record_file_facts(sha256, failures=[(step, reason)])
+
+    def clear_failure(self, sha256: str, step: str) -> None:
+        """Forget a failure that a later attempt overcame (a network error retried by a re-crawl)."""
+        self.record_file_facts(sha256, cleared=[step])
+
+    def record_file_facts(self, sha256: str, *, metadata: Optional[Mapping] = None, audit: Optional[Mapping] = None,
+                          failures: Sequence[Tuple[str, str]] = (), cleared: Sequence[str] = ()) -> None:
+        """Everything learned about one file in one transaction: ``metadata`` as :func:`metadata_to_json` gives it,
+        ``audit`` as ``{"audit": ..., "modules": [...]}``, failures as (step, reason), and failure steps to forget.
+        The crawler hands over its workers' JSON as it is, without parsing it back into objects."""
+        sha256, now = sha256.lower(), _now()
         with self._use(write=True) as db:
-            db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?)", (sha256.lower(), step, reason, _now()))
+            if metadata is not None:
+                db.execute("INSERT OR REPLACE INTO metadata VALUES (?, ?, ?, ?, ?, ?)",
+                           (sha256, metadata["provenance"], int(metadata["provenance"] in STATIC_PROVENANCES),
+                            json.dumps(metadata, sort_keys=True), now, self._version))
+            if audit is not None:
+                db.execute("INSERT OR REPLACE INTO audits VALUES (?, ?, ?, ?)",
+                           (sha256, json.dumps(audit, sort_keys=True), now, self._version))
+            db.executemany("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?)",
+                           [(sha256, step, reason, now) for step, reason in failures])
+            db.executemany("DELETE FROM failures WHERE sha256 = ? AND step = ?", [(sha256, step) for step in cleared])
+        self.writes += (metadata is not None) + (audit is not None)
+
+    def known(self, sha256s: Sequence[str]) -> Mapping[str, frozenset]:
+        """What the store already holds for each file: ``"metadata"``, ``"audit"`` and the steps of recorded
+        failures (``"failed:<step>"``). A crawler skips what is known, so nothing is done twice."""
+        out: dict = {}
+        keys = sorted({s.lower() for s in sha256s})
+        with self._use() as db:
+            for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+                chunk = keys[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                for table, label in (("metadata", "'metadata'"), ("audits", "'audit'"),
+                                     ("failures", "'failed:' || step")):
+                    query = f"SELECT sha256, {label} FROM {table} WHERE sha256 IN ({marks})"  # noqa: S608
+                    for sha256, fact in db.execute(query, chunk):
+                        out.setdefault(sha256, set()).add(fact)
+        return {k: frozenset(v) for k, v in out.items()}
 
     # -- index pages -----------------------------------------------------------------------------------------------
 
@@ -246,6 +283,26 @@ class MetadataStore:
             db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (url, project, index_url, page.url, page.content_type, page.text, page.etag,
                         page.last_modified, _now()))
+
+    # -- whole tables (snapshots) ----------------------------------------------------------------------------------
+
+    def rows(self, table: str) -> Iterator[tuple]:
+        """Every row of ``table`` in primary-key order, all columns in schema order (a snapshot's export)."""
+        key = TABLE_KEYS[table]  # KeyError for a name that is not a table: never interpolated unchecked
+        with self._use() as db:
+            cursor = db.execute(f"SELECT * FROM {table} ORDER BY {', '.join(key)}")  # noqa: S608 - fixed names
+            while True:
+                batch = cursor.fetchmany(1000)
+                if not batch:
+                    return
+                yield from batch
+
+    def load_rows(self, rows: Iterable[Tuple[str, Sequence]]) -> None:
+        """Insert (table, full row) pairs in one transaction: all of them, or (an exception) none."""
+        with self._use(write=True) as db:
+            for table, row in rows:
+                TABLE_KEYS[table]
+                db.execute(f"INSERT INTO {table} VALUES ({', '.join('?' * len(row))})", tuple(row))  # noqa: S608
 
     def counts(self) -> Mapping[str, int]:
         """Rows per table, for ``--json`` summaries and tests."""

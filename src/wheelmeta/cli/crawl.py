@@ -1,0 +1,138 @@
+"""``wheelmeta crawl``."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from typing import List
+
+from ..errors import UsageError
+from .choose import add_index_options
+from .common import ProgressBar, add_store_options, print_json, require_file
+
+#: PEP 508 project names (packaging's own rule).
+_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "crawl",
+        help="fill the metadata store with the facts of every file of many projects; export it as a snapshot",
+        description="For every file of the selected releases of each project on the configured index: its "
+        "metadata with provenance (PEP 658, range reads, the sdist chain in the sandbox), hash, size, upload time, "
+        "yanked state and requires-python, and with --scan the ELF facts of Linux wheels, into the metadata store "
+        "that `wheelmeta lock` reads. Files already in the store are skipped, so an interrupted crawl resumes and "
+        "a re-crawl of an unchanged project costs one conditional request. --export writes the store as a "
+        "deterministic snapshot that `wheelmeta lock --store FILE --offline` resolves from.",
+    )
+    p.add_argument("projects", nargs="*", metavar="PROJECT", help="a project name on the index")
+    p.add_argument("--from", dest="from_file", metavar="FILE",
+                   help="read project names from FILE, one a line ('#' comments)")
+    p.add_argument("--all", action="store_true",
+                   help="every project the indexes list on their root page (PEP 691 JSON or PEP 503 HTML)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--latest", type=int, metavar="N", help="only the N newest releases of each project")
+    g.add_argument("--since", metavar="DATE", help="only releases with a file uploaded since DATE (YYYY-MM-DD or "
+                   "ISO 8601); releases the index gives no upload time for are crawled")
+    p.add_argument("--scan", action="store_true", help="also scan Linux wheels (ELF facts, by range reads)")
+    p.add_argument("--jobs", type=int, default=8, metavar="N", help="files worked on at once (default %(default)s)")
+    p.add_argument("--rate", type=float, default=10.0, metavar="R",
+                   help="at most R requests per second to each host, per process (default %(default)s; 0: no limit)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the per-file tasks on a Dask distributed scheduler (tcp://host:8786); this process "
+                   "stays the one store writer. Needs wheelmeta[crawl]")
+    p.add_argument("--export", metavar="FILE",
+                   help="after crawling (or alone), write the store as a deterministic snapshot (gzip of canonical "
+                   "JSON lines with its content sha256 and the crawl's date range in a header)")
+    add_store_options(p, "the SQLite store to fill (default: the cache folder's)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    add_index_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..crawl import CrawlSettings, crawl, export_snapshot, parse_since
+    from ..index.config import IndexConfig
+    from ..store import MetadataStore, default_store_path
+
+    projects = _projects(args)
+    if not projects and not args.export and not args.all:
+        raise UsageError("crawl", "name projects, --from FILE, --all, or --export FILE")
+    if args.jobs < 1 or (args.latest is not None and args.latest < 1) or args.rate < 0:
+        raise UsageError("crawl", "--jobs and --latest must be at least 1, --rate at least 0")
+    since = parse_since(args.since) if args.since else None
+    config = IndexConfig.from_pip(index_url=args.index_url, extra_index_urls=args.extra_index_url or (),
+                                  find_links=args.find_links or (), no_index=args.no_index)
+    settings = CrawlSettings(scan=args.scan, rate=args.rate, timeout=config.timeout or 30.0, cert=config.cert)
+    summary: dict = {}
+    if args.all:
+        from packaging.utils import canonicalize_name
+
+        from ..index.simple import IndexClient
+
+        named = {canonicalize_name(n) for n in projects}
+        projects += [name for name in IndexClient.from_config(config, config.http_client()).projects()
+                     if name not in named]
+    with MetadataStore(args.store or default_store_path(args.cache_dir)) as store:
+        summary["store"] = str(store.path)
+        if projects:
+            with ProgressBar("crawl", args, unit="file", leave=True) as progress:
+                report = crawl(store, projects, index_urls=config.index_urls(),
+                               find_links=config.find_links, settings=settings, latest=args.latest, since=since,
+                               jobs=args.jobs, scheduler=args.scheduler or "", on_queued=progress.add_total,
+                               on_file=lambda facts: progress.step(facts.filename[:40]))
+            summary["crawl"] = report.to_json()
+        if args.export:
+            summary["export"] = {"file": args.export, **export_snapshot(store, args.export)}
+        summary["counts"] = dict(store.counts())
+    if args.json:
+        print_json(summary)
+    elif not args.quiet:
+        _print_summary(summary)
+    return 0
+
+
+def _projects(args: argparse.Namespace) -> List[str]:
+    """The projects named on the command line, then those of --from, each once, as given."""
+    named = [(name, "the command line") for name in args.projects]
+    if args.from_file:
+        path = require_file("--from", args.from_file)
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(path, f"cannot read: {exc}") from None
+        for number, line in enumerate(lines, 1):
+            name = line.split("#", 1)[0].strip()
+            if name:
+                named.append((name, f"{path}:{number}"))
+    seen, out = set(), []
+    for name, where in named:
+        if not _NAME.match(name):
+            raise UsageError(where, f"{name!r} is not a project name")
+        key = name.lower().replace("_", "-").replace(".", "-")
+        if key not in seen:
+            seen.add(key)
+            out.append(name)
+    return out
+
+
+def _print_summary(summary: dict) -> None:
+    crawled = summary.get("crawl")
+    if crawled:
+        print(f"wheelmeta: crawled {crawled['projects']} projects: {crawled['files_done']} files read "
+              f"({crawled['files_per_second']} files/s), {crawled['files_skipped']} already in the store, "
+              f"{crawled['pages_not_modified']} pages unchanged, {crawled['requests']} requests; "
+              f"{len(crawled['failures'])} failures", file=sys.stderr)
+        if crawled["failures"]:
+            width = max(len(f["what"]) for f in crawled["failures"])
+            print(f"{'file or project':<{width}}  {'step':<16}  reason")
+            for failure in crawled["failures"]:
+                print(f"{failure['what']:<{width}}  {failure['step']:<16}  {failure['reason']}")
+    exported = summary.get("export")
+    if exported:
+        print(f"wheelmeta: wrote {exported['file']} (sha256 {exported['sha256']}; facts of "
+              f"{exported['crawled']['from']} to {exported['crawled']['to']})", file=sys.stderr)
+    print(f"wheelmeta: store {summary['store']}: " + ", ".join(f"{n} {t}" for t, n in summary["counts"].items()),
+          file=sys.stderr)
