@@ -360,3 +360,31 @@ def test_fuzz_nix_path_and_versions_never_raise(tmp_path, builtin):
         version = "".join(rng.choice("0123456789.-+abcw ") for _ in range(rng.randint(0, 12)))
         problem = entry.version_problem("libxml2.so.16", version)
         assert problem is None or isinstance(problem, str)
+
+
+def test_env_checks_a_whole_lock_in_one_evaluation_spelling_and_majors(tmp_path, nix_env):
+    import lockbuild
+
+    from wheelmeta.cli import main
+
+    nix = {"build-inputs": ["libx11", "libxml2", "zlib"], "driver-runpath": False,
+           "sonames": {"libX11.so.6": "libx11", "libxml2.so.16": "libxml2", "libz.so.1": "zlib"}}
+    packages = [lockbuild.package("fastx", "1.0", wheel="cp312-cp312-manylinux_2_28_x86_64", wheelmeta={"nix": nix}),
+                lockbuild.package("fasty", "1.0", wheel="cp312-cp312-manylinux_2_28_x86_64",
+                                  wheelmeta={"nix": {"build-inputs": ["zlib"], "driver-runpath": False,
+                                                     "sonames": {"libz.so.1": "zlib"}}})]
+    lock = lockbuild.write_lock(tmp_path / "pylock.toml", packages)
+    old = tree(tmp_path / "old", OLD_TREE)
+    assert main(["env", str(lock), "--nixpkgs", str(old), "-o", str(tmp_path / "env.nix")]) == 0
+    text = (tmp_path / "env.nix").read_text()
+    nix_parse(tmp_path / "env.nix")
+    assert runs(nix_env) == 1  # one evaluation for every package of the lock
+    assert "pkgs.xorg.libX11" in text and "pkgs.libx11" not in text  # that revision's spelling
+    assert "pkgs.libxml2" not in text  # 2.13 there: it cannot give libxml2.so.16
+    assert "not in your nixpkgs, add its input: libxml2.so.16: libxml2 2.13.4" in text and str(old) in text
+    assert "inputs not checked" not in text
+
+    assert main(["env", str(lock), "--nixpkgs", "none", "-o", str(tmp_path / "unchecked.nix")]) == 0
+    unchecked = (tmp_path / "unchecked.nix").read_text()
+    assert "pkgs.libxml2" in unchecked and "inputs not checked against a nixpkgs" in unchecked
+    assert runs(nix_env) == 1

@@ -128,12 +128,19 @@ def nixpkgs_from_args(args: argparse.Namespace) -> Optional[str]:
 
 
 def check_nixpkgs_for(args: argparse.Namespace, nixpkgs: Optional[str], audits, soname_map):
-    """The one nixpkgs check of a command's whole output (None: unchecked). A nixpkgs named with --nixpkgs that
-    cannot be evaluated is an error; one only found on NIX_PATH is a warning, and the output stays unchecked."""
-    from ..patchelf_nix.nixpkgs_check import NixpkgsCheckError, check_audits
+    """The one nixpkgs check of a command's whole output (None: unchecked), for the wheels ``audits``."""
+    from ..patchelf_nix.nixpkgs_check import check_audits
+
+    return nixpkgs_check_or_warning(args, lambda: check_audits(audits, soname_map, nixpkgs))
+
+
+def nixpkgs_check_or_warning(args: argparse.Namespace, evaluate):
+    """``evaluate()`` (one evaluation of the user's nixpkgs). A nixpkgs named with --nixpkgs that cannot be
+    evaluated is an error; one only found on NIX_PATH is a warning, and the output stays unchecked (None)."""
+    from ..patchelf_nix.nixpkgs_check import NixpkgsCheckError
 
     try:
-        return check_audits(audits, soname_map, nixpkgs)
+        return evaluate()
     except NixpkgsCheckError as exc:
         if getattr(args, "nixpkgs", None):
             raise

@@ -26,7 +26,7 @@ import logging
 import os
 import posixpath
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, List, Mapping, Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
@@ -102,20 +102,27 @@ def read_pylock(path) -> "Pylock":  # noqa: F821 (packaging.pylock imported lazi
 # the file
 
 
-def environment_expression(lock, *, lock_path: str = "pylock.toml", relative_to: Optional[str] = None) -> str:
+def environment_expression(lock, *, lock_path: str = "pylock.toml", relative_to: Optional[str] = None,
+                           nixpkgs=None, soname_map=None) -> str:
     """The text of the environment file for ``lock`` (a :class:`packaging.pylock.Pylock`), final newline
     included; the same lock always gives the same bytes. ``lock_path`` names the lock in errors and locates
-    archives given by ``path``; ``relative_to`` is the folder of the Nix file, for such paths."""
-    return render(environment_function(lock, lock_path=lock_path, relative_to=relative_to))
+    archives given by ``path``; ``relative_to`` is the folder of the Nix file, for such paths. ``nixpkgs`` (a
+    :class:`~.nixpkgs_check.NixpkgsCheck`, see :func:`check_lock`) lets the user's nixpkgs spell each native
+    input and move what it cannot provide to the unknown comments."""
+    return render(environment_function(lock, lock_path=lock_path, relative_to=relative_to, nixpkgs=nixpkgs,
+                                       soname_map=soname_map))
 
 
-def environment_function(lock, *, lock_path: str = "pylock.toml", relative_to: Optional[str] = None) -> Function:
+def environment_function(lock, *, lock_path: str = "pylock.toml", relative_to: Optional[str] = None,
+                         nixpkgs=None, soname_map=None) -> Function:
     """The syntax tree behind :func:`environment_expression`."""
     packages = sorted(lock.packages, key=lambda p: (canonicalize_name(p.name), str(p.version or "")))
     names = [canonicalize_name(p.name) for p in packages]
     _check_names(names, lock_path)
     bare = _Context(lock_path, relative_to, set(names), set())
     facts = {name: _facts(package, bare) for name, package in zip(names, packages)}
+    if nixpkgs is not None:
+        facts = {name: _checked_facts(fact, nixpkgs, soname_map) for name, fact in facts.items()}
     edges = {name: [d for d in _all_dependency_names(package, facts[name]) if d in bare.locked]
              for name, package in zip(names, packages)}
     ctx = _Context(lock_path, relative_to, set(names), _cycle_edges(names, edges))
@@ -316,12 +323,16 @@ def _facts(package, ctx: _Context) -> _Facts:
         driver = nix.get("driver-runpath", False)
         if not isinstance(driver, bool):
             raise ctx.error(package, "driver-runpath must be true or false")
+        sonames = _table(nix.get("sonames", {}), "sonames", package, ctx)
+        if not all(isinstance(v, str) for v in sonames.values()):
+            raise ctx.error(package, "sonames must map sonames to attribute paths")
         inputs = NixInputs(
             build_inputs=tuple(_string_list(nix, "build-inputs", package, ctx)),
             ignore_missing_deps=tuple(_string_list(nix, "ignore-missing-deps", package, ctx)),
             driver_runpath=driver,
             unknown=tuple(_string_list(nix, "unknown", package, ctx)),
             python_search_paths=tuple(_search_paths(nix.get("python-search-paths", []), package, ctx)),
+            by_soname={soname: {"class": "nixpkgs", "attribute": attribute} for soname, attribute in sonames.items()},
         )
     return _Facts(
         build_requires=_string_list(table, "build-requires", package, ctx) if "build-requires" in table else None,
@@ -329,6 +340,55 @@ def _facts(package, ctx: _Context) -> _Facts:
         import_modules=_string_list(nix or {}, "import-modules", package, ctx),
         differ=differ,
     )
+
+
+def lock_sonames(lock) -> List[str]:
+    """Every soname the lock's native inputs were chosen for (``[packages.tool.wheelmeta.nix] sonames``)."""
+    out = set()
+    for package in lock.packages:
+        sonames = (((package.tool or {}).get("wheelmeta") or {}).get("nix") or {}).get("sonames")
+        if isinstance(sonames, Mapping):
+            out.update(s for s in sonames if isinstance(s, str))
+    return sorted(out)
+
+
+def check_lock(lock, soname_map, nixpkgs: str):
+    """The one evaluation of the user's nixpkgs for a whole lock: every map entry its sonames rest on."""
+    from .nixpkgs_check import check_nixpkgs
+
+    entries = {}
+    for soname in lock_sonames(lock):
+        entry = soname_map.lookup(soname)
+        if entry is not None:
+            entries.setdefault(id(entry), entry)
+    return check_nixpkgs(entries.values(), nixpkgs)
+
+
+def _checked_facts(fact: "_Facts", check, soname_map) -> "_Facts":
+    """The package's native inputs as the user's nixpkgs spells them; a soname it cannot provide leaves
+    buildInputs (unless another soname still needs that attribute) and is said as unknown, with why."""
+    inputs = fact.inputs
+    if inputs is None or not inputs.by_soname:
+        return fact
+    by_soname, unknown, problems, spelled = {}, list(inputs.unknown), [], {}
+    for soname, entry in inputs.by_soname.items():
+        locked = entry["attribute"]
+        mapped = soname_map.lookup(soname)
+        if mapped is None or locked not in (mapped.attribute, *mapped.spellings()):
+            by_soname[soname], spelled[soname] = dict(entry), locked  # the map no longer knows it: kept as locked
+            continue
+        resolved, problem = check.resolve(soname, mapped)
+        if problem:
+            by_soname[soname] = {"class": "unknown", "attribute": None, "problem": problem}
+            unknown.append(soname)
+            problems.append(problem)
+        else:
+            by_soname[soname], spelled[soname] = {"class": resolved.cls, "attribute": resolved.attribute}, resolved.attribute
+    checked_attributes = {entry["attribute"] for entry in inputs.by_soname.values()}
+    build_inputs = {a for a in inputs.build_inputs if a not in checked_attributes} | set(spelled.values())
+    new = replace(inputs, build_inputs=tuple(sorted(build_inputs)), unknown=tuple(sorted(set(unknown))),
+                  by_soname=by_soname, nixpkgs=check.nixpkgs, nixpkgs_problems=tuple(problems))
+    return replace(fact, inputs=new)
 
 
 def _table(value, what: str, package, ctx: _Context) -> Mapping[str, Any]:

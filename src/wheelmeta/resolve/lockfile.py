@@ -233,6 +233,9 @@ def _nix_table(scan, soname_map) -> Optional[dict]:
     table: Dict[str, object] = {}
     if inputs.build_inputs:
         table["build-inputs"] = sorted(inputs.build_inputs)
+        # which soname asked for each input: `wheelmeta env --nixpkgs` checks them against the user's nixpkgs
+        table["sonames"] = {soname: entry["attribute"] for soname, entry in sorted(inputs.by_soname.items())
+                            if entry.get("class") in ("nixpkgs", "cc-runtime") and entry.get("attribute")}
     if inputs.ignore_missing_deps:
         table["ignore-missing-deps"] = sorted(inputs.ignore_missing_deps)
     table["driver-runpath"] = bool(inputs.driver_runpath)
