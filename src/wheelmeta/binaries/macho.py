@@ -137,6 +137,8 @@ def _keep_commands(reader: ForwardReader, offset: int, size: int, head: bytes = 
     if magic not in _THIN:
         return b"", f"not a Mach-O header (magic 0x{magic:08x})"
     cls, endian = _THIN[magic]
+    if len(header) < sizeof(cls):  # a 64-bit magic in a 28-byte (32-bit sized) slice
+        return b"", "truncated Mach-O header"
     fields = cls.from_str(header[: sizeof(cls)], _endian_=endian)
     end = sizeof(cls) + fields.sizeofcmds
     if fields.ncmds * sizeof(mach_o.load_command) > fields.sizeofcmds:

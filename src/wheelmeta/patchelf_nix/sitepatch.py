@@ -206,7 +206,7 @@ def undo_site(site: str) -> List[str]:
         current = _sha256(full) if os.path.exists(full) else None
         if current == entry["before"]:
             continue  # never patched (an interrupted run), or already restored
-        if current != entry["after"]:
+        if current != entry.get("after"):
             raise SitePatchError(full, "changed since wheelmeta patched it; nothing was restored")
         todo.append(entry)
     for entry in todo:
@@ -239,7 +239,8 @@ def _load_manifest(state: str) -> dict:
     files = manifest.get("files") if isinstance(manifest, dict) else None
     keys = {"path": str, "backup": str, "before": str, "mode": int}
     if not isinstance(files, list) or not all(
-        isinstance(e, dict) and all(isinstance(e.get(k), t) for k, t in keys.items()) for e in files
+        isinstance(e, dict) and all(isinstance(e.get(k), t) for k, t in keys.items())
+        and isinstance(e.get("after"), (str, type(None))) for e in files
     ):
         raise SitePatchError(path, "not a wheelmeta patch manifest")
     for entry in files:  # the manifest names files to overwrite: none may point outside the environment

@@ -104,6 +104,8 @@ class LockInputs:
     # -- pip requirement files -------------------------------------------------------------------------------------
 
     def _add_file(self, path: str, stack: Tuple[str, ...], *, constraint: bool, origin: str = "") -> None:
+        if "\0" in path:  # no file can have this name (os calls raise ValueError on it)
+            raise UsageError(origin or repr(path), "a file name with a NUL byte")
         real = os.path.realpath(path)
         if real in stack:
             chain = " -> ".join(os.path.relpath(p) for p in (*stack, real))
