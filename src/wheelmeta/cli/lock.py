@@ -44,6 +44,9 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--offline", action="store_true",
                    help="resolve from the metadata store alone; a fact it lacks is an error naming the project")
+    p.add_argument("--refresh", action="store_true",
+                   help="revalidate every stored index page with the index, even while its Cache-Control max-age "
+                   "says it is fresh")
     p.add_argument("--cache-dir", metavar="DIR",
                    help="folder of the metadata store (default: $WHEELMETA_CACHE_DIR, else $XDG_CACHE_HOME/wheelmeta)")
     p.add_argument("--sdists", choices=("needed", "all"), default="needed",
@@ -68,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise UsageError("--jobs", "must be at least 1")
+    if args.refresh and args.offline:
+        raise UsageError("--refresh", "cannot be combined with --offline (it asks the index)")
     inputs = LockInputs.from_arguments(args.items, args.requirement, args.constraint, split_commas(args.extras))
     target = target_from_args(args) or Target.from_host()
     _check_requires_python(inputs, target)
@@ -79,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
                                   no_index=args.no_index or inputs.no_index)
     http = config.http_client()
     with MetadataStore.open(args.cache_dir, readonly=args.offline) as store:
-        index = StoreIndexClient(store, config.index_urls(), config.find_links, http, offline=args.offline)
+        index = StoreIndexClient(store, config.index_urls(), config.find_links, http, offline=args.offline,
+                                 refresh=args.refresh)
         facts = Facts(store, index, target, offline=args.offline)
         try:
             with _Progress("resolving", args) as progress:
