@@ -103,6 +103,12 @@ def cache_lifetime(headers: Mapping[str, str]) -> Optional[int]:
     return lifetime if lifetime > 0 else None
 
 
+def _requests_exception():
+    from requests import RequestException
+
+    return RequestException
+
+
 def _file_validator(path: str) -> str:
     """An ETag for a local index page: its modification time and size (a mirror rewrites the file to change it)."""
     st = os.stat(path)
@@ -161,15 +167,9 @@ class HttpClient:
         user_agent: Optional[str] = None,
         verify: Optional[str] = None,
     ) -> None:
-        import requests  # imported here so that `import wheelmeta` and local reads never load the HTTP stack
-
-        from . import __version__
-
-        self._requests_mod = requests
-        self.session = session or requests.Session()
-        self.session.headers["User-Agent"] = user_agent or f"wheelmeta/{__version__}"
-        if verify:  # a CA bundle path (pip's `cert`); otherwise requests' own bundle / REQUESTS_CA_BUNDLE
-            self.session.verify = verify
+        self._user_agent = user_agent
+        self._verify = verify
+        self._session = None if session is None else self._configured(session)
         self.timeout = timeout
         self.retries = max(0, int(retries))
         self.backoff = backoff
@@ -179,6 +179,25 @@ class HttpClient:
         self.no_range_hosts: Set[str] = set()
         self.no_suffix_range_hosts: Set[str] = set()
         self._lock = threading.Lock()
+
+    @property
+    def session(self):
+        """The requests session, made on first use: a run answered from the store and local files (a warm lock,
+        ``--offline``, a ``file://`` index) never loads the HTTP stack."""
+        with self._lock:
+            if self._session is None:
+                import requests
+
+                self._session = self._configured(requests.Session())
+            return self._session
+
+    def _configured(self, session):
+        from . import __version__
+
+        session.headers["User-Agent"] = self._user_agent or f"wheelmeta/{__version__}"
+        if self._verify:  # a CA bundle path (pip's `cert`); otherwise requests' own bundle / REQUESTS_CA_BUNDLE
+            session.verify = self._verify
+        return session
 
     # -- accounting ----------------------------------------------------------------------------------------------
 
@@ -212,7 +231,7 @@ class HttpClient:
                 response = self.session.request(
                     method, url, headers=dict(headers or {}), stream=True, timeout=self.timeout, allow_redirects=True
                 )
-            except self._requests_mod.RequestException as exc:
+            except _requests_exception() as exc:
                 if attempt >= self.retries:
                     raise NetworkError(url, f"request failed after {attempt + 1} attempts: {exc}") from None
                 self._sleep_before_retry(attempt, None)

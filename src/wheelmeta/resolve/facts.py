@@ -95,7 +95,8 @@ class StoreIndexClient(IndexClient):
             self.store.touch_page(url, page.max_age)  # the stored copy is current: fresh again from now
             return self._stored_files(stored, index_url, project)
         if page is None:
-            self.store.record_page(url, project, index_url, Page(url, ABSENT, ""))
+            if stored is None or stored["content_type"] != ABSENT:  # already known absent: nothing to write
+                self.store.record_page(url, project, index_url, Page(url, ABSENT, ""))
             return []
         files = self._parse_project_page(page, index_url, project)
         self.store.record_page(url, project, index_url, page, files)
