@@ -31,6 +31,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 import typing
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -143,7 +144,7 @@ class MetadataStore:
         if not tables:
             if self.readonly:
                 raise StoreError(self.path, "an empty database, not a wheelmeta store")
-            db.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(db)
             with _transaction(db):
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     db.execute(statement)
@@ -285,6 +286,20 @@ class MetadataStore:
         with self._use() as db:
             return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed names
                     for t in ("files", "metadata", "audits", "pages", "failures")}
+
+
+def _enable_wal(db: sqlite3.Connection) -> None:
+    """Switch a new store to WAL. The switch needs the file to itself and SQLite answers "database is locked" at once
+    (no busy handler) while another process is creating the same store, so it is retried up to the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 @contextmanager
