@@ -92,7 +92,8 @@ class StoreIndexClient(IndexClient):
         page = self.http.get_page(url, accept=ACCEPT, validators=validators or None)
         if page is not None and (page.not_modified or stored and stored["files"] is not None
                                  and stored["body_sha256"] == text_sha256(page.text)):
-            self.store.touch_page(url, page.max_age)  # the stored copy is current: fresh again from now
+            if page.max_age or stored["max_age"]:  # the stored copy is current: fresh again from now
+                self.store.touch_page(url, page.max_age)
             return self._stored_files(stored, index_url, project)
         if page is None:
             if stored is None or stored["content_type"] != ABSENT:  # already known absent: nothing to write
@@ -140,6 +141,9 @@ class Facts:
         self._python_checked = python is not None
         self._python_lock = threading.Lock()
         self.fetched = 0  # facts learned from the network or the files this run (not from the store)
+        # prefetching hides network latency; over local indexes it only adds threads contending for the GIL
+        self._all_local = all(url.startswith("file:") or "://" not in url
+                              for url in (*index.index_urls, *index.find_links))
 
     @property
     def python(self) -> Optional[str]:
@@ -174,8 +178,9 @@ class Facts:
 
     def prefetch(self, work: Callable[[], object]) -> None:
         """Run ``work`` (fetching a page or metadata the resolver will ask for soon) on a worker thread; its
-        failure is ignored here, as the resolver meets it again when it asks itself."""
-        if self.offline:
+        failure is ignored here, as the resolver meets it again when it asks itself. Nothing runs offline or when
+        every index is local (``file://`` or a folder): there is no latency to hide."""
+        if self.offline or self._all_local:
             return
         with self._pool_lock:
             if self._pool is None:

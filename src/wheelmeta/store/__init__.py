@@ -131,6 +131,9 @@ class MetadataStore:
         try:
             db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
             db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            # WAL with NORMAL sync cannot corrupt the file; a power cut may lose the last facts, which a cache
+            # learns again (FULL would fsync on every commit, the cost of most small writes of a cold lock)
+            db.execute("PRAGMA synchronous = NORMAL")
             self._check_or_create(db)
         except sqlite3.DatabaseError as exc:
             raise StoreError(self.path, f"not a usable wheelmeta metadata store ({exc}); move it away or use "
