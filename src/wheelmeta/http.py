@@ -33,7 +33,6 @@ import tempfile
 import threading
 import time
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from typing import IO, Dict, Iterator, Mapping, Optional, Set, Tuple
 
@@ -117,8 +116,9 @@ def _file_validator(path: str) -> str:
 
 def url_to_path(url: str) -> str:
     """The local path of a ``file://`` URL (``file:///opt/pypi/simple`` -> ``/opt/pypi/simple``)."""
-    parsed = urllib.parse.urlsplit(url)
-    return urllib.request.url2pathname(parsed.path)
+    from urllib.request import url2pathname  # imported here: it loads http.client and email, a lock may need neither
+
+    return url2pathname(urllib.parse.urlsplit(url).path)
 
 
 def _host_of(url: str) -> str:
