@@ -116,7 +116,8 @@ def _file_validator(path: str) -> str:
 
 def url_to_path(url: str) -> str:
     """The local path of a ``file://`` URL (``file:///opt/pypi/simple`` -> ``/opt/pypi/simple``)."""
-    from urllib.request import url2pathname  # imported here: it loads http.client and email, a lock may need neither
+    # imported here: urllib.request loads http.client and email, which a lock may need neither of
+    from urllib.request import url2pathname
 
     return url2pathname(urllib.parse.urlsplit(url).path)
 
