@@ -460,6 +460,18 @@ def test_a_local_index_page_is_read_again_only_when_it_changed(tmp_path, capsys)
     assert main(argv) == 0 and _versions(_read_lock(tmp_path / "pylock.toml")) == {"a": "2.0"}
 
 
+def test_damaged_stored_file_rows_fall_back_to_the_stored_page(tmp_path, serve, capsys):
+    import sqlite3
+
+    server = serve(_index(tmp_path / "index", [("a", "1.0", ["b"]), ("b", "1.0", [])]))
+    _lock(tmp_path, server, "a", *LINUX, output="first.toml", capsys=capsys)
+    with sqlite3.connect(tmp_path / "cache" / "store.sqlite") as db:
+        db.execute("""UPDATE pages SET files = '[["a-1.0-py3-none-any.whl", "u", "wheel", "a", "not a version"]]'""")
+    code, _, err = _lock(tmp_path, server, "a", *LINUX, "--offline", output="second.toml", capsys=capsys)
+    assert code == 0, err
+    assert (tmp_path / "first.toml").read_bytes() == (tmp_path / "second.toml").read_bytes()
+
+
 def test_refresh_with_offline_is_a_usage_error(tmp_path, serve, capsys):
     server = serve(_index(tmp_path / "index", [("a", "1.0", [])]))
     code, _, err = _lock(tmp_path, server, "a", *LINUX, "--offline", "--refresh", capsys=capsys)

@@ -105,12 +105,16 @@ class StoreIndexClient(IndexClient):
         return files
 
     def _stored_files(self, stored: dict, index_url: str, project: str) -> List[DistFile]:
-        """The files of a stored page: its parsed rows, or (a page stored by schema 1) the page parsed again."""
+        """The files of a stored page: its parsed rows, or (a page stored by schema 1, rows that do not read back)
+        the page parsed again."""
         self.store.reads += 1
         if stored["content_type"] == ABSENT:
             return []
         if stored["files"] is not None:
-            return files_from_json(stored["files"], index_url)
+            try:
+                return files_from_json(stored["files"], index_url)
+            except (ValueError, TypeError) as exc:  # a damaged derived copy: the page body is the source of truth
+                logger.debug("%s: stored file rows unreadable (%s), page parsed again", stored["final_url"], exc)
         page = Page(stored["final_url"], stored["content_type"], stored["body"])
         return self._parse_project_page(page, index_url, project)
 
