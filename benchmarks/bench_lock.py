@@ -146,8 +146,9 @@ def _measure(name: str, mirror: List[str], scratch: Path, env: Dict[str, str]) -
         if tool == "wheelmeta":
             rows[tool]["offline"] = _wheelmeta(reqs, python, platform, indexes, cache, folder / "offline.toml", env,
                                                offline=True)
-            same = (folder / "cold.toml").read_bytes() == (folder / "offline.toml").read_bytes()
-            rows[tool]["offline_same_bytes"] = same
+            cold_bytes = (folder / "cold.toml").read_bytes()
+            rows[tool]["offline_same_bytes"] = cold_bytes == (folder / "offline.toml").read_bytes()
+            rows[tool]["warm_same_bytes"] = cold_bytes == (folder / "warm.toml").read_bytes()
     return {"set": name, "target": f"cp{python.replace('.', '')} {platform}", "index": which, "rows": rows}
 
 
@@ -165,7 +166,7 @@ def _print(result: dict) -> None:
     print(f"  uv cold / wheelmeta cold:         {rows['uv']['cold'][0] / wm['cold'][0]:.2f}x")
     print(f"  uv warm / wheelmeta warm:         {rows['uv']['warm'][0] / wm['warm'][0]:.2f}x")
     print(f"  uv warm / wheelmeta offline:      {rows['uv']['warm'][0] / wm['offline'][0]:.2f}x")
-    print(f"  offline lock byte-identical to the cold one: {wm['offline_same_bytes']}")
+    print(f"  warm / offline lock byte-identical to the cold one: {wm['warm_same_bytes']} / {wm['offline_same_bytes']}")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

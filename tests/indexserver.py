@@ -79,6 +79,8 @@ class IndexServer:
     (``metadata_key`` picks the attribute spelling: "data-core-metadata" or the older "data-dist-info-metadata").
     ``truncate`` sends half of each file body (with the full Content-Length) and hangs up.
     ``etags`` sends an ``ETag`` with each project page and answers 304 to a matching ``If-None-Match``.
+    ``max_age`` sends ``Cache-Control: max-age=<seconds>`` with each project page (200 and 304), as the default index
+    does for its simple pages.
     ``gzip_pages`` compresses project pages when the client accepts it, as real indexes do.
     ``yanked`` / ``requires_python`` map filenames to a reason / a specifier. ``bad_metadata_hash`` serves a
     ``.metadata`` file whose bytes do not match the hash the page announces.
@@ -102,6 +104,7 @@ class IndexServer:
         failing_pages: Optional[Dict[str, int]] = None,
         slow_pages: Optional[Dict[str, float]] = None,
         upload_times: Optional[Dict[str, str]] = None,
+        max_age: Optional[int] = None,
     ) -> None:
         self.folder = Path(folder)
         self.ranges = ranges
@@ -120,6 +123,7 @@ class IndexServer:
         self.upload_times = dict(upload_times or {})
         self.failing_files: Dict[str, int] = {}  # file name (or its .metadata) -> status, changed by tests at will
         self.not_modified = 0
+        self.max_age = max_age
         self.requests = 0
         self.bytes_sent = 0
         self.by_path: Counter = Counter()
@@ -283,18 +287,19 @@ class IndexServer:
                 use_json = server.fmt == "json" or (server.fmt == "auto" and JSON_TYPE in accept)
                 body = (server.project_json(project) if use_json else server.project_html(project)).encode()
                 ctype = JSON_TYPE if use_json else "text/html; charset=utf-8"
+                headers = {} if server.max_age is None else {"Cache-Control": f"max-age={server.max_age}, public"}
                 if server.etags:
                     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
                     if self.headers.get("If-None-Match") == etag:
                         with server._lock:
                             server.not_modified += 1
-                        return self._send(304, b"", ctype, {"ETag": etag})
-                    return self._send(200, body, ctype, {"ETag": etag})
+                        return self._send(304, b"", ctype, {**headers, "ETag": etag})
+                    return self._send(200, body, ctype, {**headers, "ETag": etag})
                 if server.gzip_pages and "gzip" in self.headers.get("Accept-Encoding", ""):
                     import gzip
 
-                    return self._send(200, gzip.compress(body), ctype, {"Content-Encoding": "gzip"})
-                return self._send(200, body, ctype)
+                    return self._send(200, gzip.compress(body), ctype, {**headers, "Content-Encoding": "gzip"})
+                return self._send(200, body, ctype, headers)
 
             def _file(self, name: str) -> None:
                 if name in server.failing_files:

@@ -8,7 +8,7 @@ import pytest
 from indexserver import IndexServer
 
 from wheelmeta.errors import NetworkError
-from wheelmeta.http import HttpClient, RangeSource, parse_content_range
+from wheelmeta.http import HttpClient, RangeSource, cache_lifetime, parse_content_range
 
 BLOB = "blob-1.0.tar.gz"  # any file name the server serves under /files/
 SIZE = 1_000_003
@@ -246,3 +246,30 @@ def test_gzip_page_that_inflates_past_the_page_cap_is_a_network_error(tmp_path):
         with pytest.raises(NetworkError, match="inflates past") as info:
             _client().get_page(server.index_url + "/demo/", accept="text/html")
     assert "/simple/demo/" in str(info.value)
+
+
+@pytest.mark.parametrize("headers, lifetime", [
+    ({"Cache-Control": "max-age=600, public"}, 600),
+    ({"Cache-Control": "public, max-age=600", "Age": "100"}, 500),
+    ({"Cache-Control": "max-age=600", "Age": "700"}, None),
+    ({"Cache-Control": "max-age=600, no-cache"}, None),
+    ({"Cache-Control": "no-store"}, None),
+    ({"Cache-Control": "max-age=soon"}, None),
+    ({}, None),
+])
+def test_a_page_is_fresh_for_its_max_age_less_its_age(headers, lifetime):
+    assert cache_lifetime(headers) == lifetime
+
+
+def test_a_local_page_is_confirmed_by_its_modification_time_and_size_without_reading_it(tmp_path):
+    page_file = tmp_path / "simple" / "demo" / "index.html"
+    page_file.parent.mkdir(parents=True)
+    page_file.write_text("<a href='demo-1.0.tar.gz'>demo-1.0.tar.gz</a>")
+    client = HttpClient()
+    url = page_file.parent.as_uri() + "/"
+    first = client.get_page(url, accept="text/html")
+    again = client.get_page(url, accept="text/html", validators={"etag": first.etag})
+    assert again.not_modified and again.text == ""
+    page_file.write_text("<a href='demo-2.0.tar.gz'>demo-2.0.tar.gz</a><a href='demo-1.0.tar.gz'>demo-1.0.tar.gz</a>")
+    changed = client.get_page(url, accept="text/html", validators={"etag": first.etag})
+    assert not changed.not_modified and "demo-2.0" in changed.text and client.requests == 0

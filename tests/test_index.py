@@ -101,6 +101,21 @@ def test_ini_fallback_reads_what_pip_reads(pip_env, monkeypatch):
     assert without_pip["extra-index-url"] == "file:///a/simple file:///b/simple"
 
 
+def test_config_file_devnull_reads_only_the_environment_as_pip_does(pip_env, monkeypatch):
+    (pip_env.parent / "xdg" / "pip").mkdir(parents=True)
+    (pip_env.parent / "xdg" / "pip" / "pip.conf").write_text("[global]\nindex-url = http://file.invalid/simple\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "http://env.invalid/simple")
+    from pip._internal.configuration import Configuration
+
+    configuration = Configuration(isolated=False)  # pip itself: no file read, the variable only
+    configuration.load()
+    assert dict(configuration.items()) == {":env:.config-file": os.devnull,
+                                           ":env:.extra-index-url": "http://env.invalid/simple"}
+    monkeypatch.setitem(sys.modules, "pip._internal.configuration", None)  # not needed to give the same answer
+    assert read_pip_settings()[0] == {"extra-index-url": "http://env.invalid/simple"}
+
+
 def test_constraint_files_come_from_pips_config_and_the_command_line_adds_to_them(pip_env):
     pip_env.write_text("[global]\nconstraint = /etc/a.txt /etc/b.txt\n")
     config = IndexConfig.from_pip(constraint_files=["mine.txt"])

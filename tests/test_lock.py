@@ -377,7 +377,9 @@ def test_json_summary_counts_requests_and_store_facts(tmp_path, serve, capsys):
     _lock(tmp_path, server, "a", "--json", *LINUX)
     summary = json.loads(capsys.readouterr().out)
     assert summary["locked"] == {"a": "1.0", "b": "1.0"}
-    assert summary["requests"] == 2 and summary["store"]["facts_read"] == 2
+    # two page requests (the server sends no validators or max-age); the same pages came back, so their stored
+    # file lists were read with the two metadata
+    assert summary["requests"] == 2 and summary["store"]["facts_read"] == 4
 
 
 def test_a_project_no_index_has_is_named_with_the_indexes_asked(tmp_path, serve, capsys):
@@ -401,6 +403,79 @@ def test_a_second_lock_revalidates_unchanged_pages_with_conditional_requests(tmp
     _lock(tmp_path, server, "a", *LINUX, output="second.toml", capsys=capsys)
     assert sorted(server.by_path) == ["/simple/a/", "/simple/b/"] and server.bytes_sent == 0
     assert (tmp_path / "first.toml").read_bytes() == (tmp_path / "second.toml").read_bytes()
+
+
+def test_a_page_within_its_max_age_is_not_asked_for_again(tmp_path, serve, capsys):
+    server = serve(_index(tmp_path / "index", [("a", "1.0", ["b"]), ("b", "1.0", [])]), max_age=600)
+    _lock(tmp_path, server, "a", *LINUX, output="first.toml", capsys=capsys)
+    server.reset()
+    _lock(tmp_path, server, "a", *LINUX, output="second.toml", capsys=capsys)
+    assert server.requests == 0
+    assert (tmp_path / "first.toml").read_bytes() == (tmp_path / "second.toml").read_bytes()
+
+
+def test_refresh_revalidates_pages_within_their_max_age(tmp_path, serve, capsys):
+    server = serve(_index(tmp_path / "index", [("a", "1.0", ["b"]), ("b", "1.0", [])]), max_age=600, etags=True)
+    _lock(tmp_path, server, "a", *LINUX, capsys=capsys)
+    server.reset()
+    _lock(tmp_path, server, "a", *LINUX, "--refresh", capsys=capsys)
+    assert sorted(server.by_path) == ["/simple/a/", "/simple/b/"] and server.bytes_sent == 0
+
+
+def test_a_page_without_max_age_is_revalidated_each_time(tmp_path, serve, capsys):
+    folder = _index(tmp_path / "index", [("a", "1.0", [])])
+    server = serve(folder, max_age=0)
+    _lock(tmp_path, server, "a", *LINUX, capsys=capsys)
+    make_wheel(folder, "a", "2.0")
+    _, lock, _ = _lock(tmp_path, server, "a", *LINUX, capsys=capsys)
+    assert _versions(lock) == {"a": "2.0"}
+
+
+def test_a_page_fetched_again_unchanged_is_not_parsed_again(tmp_path, serve, capsys, monkeypatch):
+    import wheelmeta.index.simple as simple
+
+    server = serve(_index(tmp_path / "index", [("a", "1.0", ["b"]), ("b", "1.0", [])]))  # no validators, no max-age
+    _lock(tmp_path, server, "a", *LINUX, output="first.toml", capsys=capsys)
+    parsed = []
+    for name in ("parse_json_page", "parse_html_page"):
+        monkeypatch.setattr(simple, name, lambda *a, _real=getattr(simple, name), **k: parsed.append(a) or _real(*a, **k))
+    server.reset()
+    _lock(tmp_path, server, "a", *LINUX, output="second.toml", capsys=capsys)
+    assert sorted(server.by_path) == ["/simple/a/", "/simple/b/"] and parsed == []
+    assert (tmp_path / "first.toml").read_bytes() == (tmp_path / "second.toml").read_bytes()
+
+
+def test_a_local_index_page_is_read_again_only_when_it_changed(tmp_path, capsys):
+    folder = tmp_path / "simple" / "a"
+    folder.mkdir(parents=True)
+    wheels = _index(tmp_path / "files", [("a", "1.0", [])])
+    page = folder / "index.html"
+    page.write_text(f'<a href="{(wheels / "a-1.0-py3-none-any.whl").as_uri()}">a-1.0-py3-none-any.whl</a>\n')
+    argv = ["lock", "a", "-i", (tmp_path / "simple").as_uri(), "--cache-dir", str(tmp_path / "cache"), *LINUX,
+            "-o", str(tmp_path / "pylock.toml")]
+    assert main(argv) == 0
+    make_wheel(wheels, "a", "2.0")
+    assert main(argv) == 0 and _versions(_read_lock(tmp_path / "pylock.toml")) == {"a": "1.0"}  # page unchanged
+    page.write_text(page.read_text() + f'<a href="{(wheels / "a-2.0-py3-none-any.whl").as_uri()}">a-2.0-py3-none-any.whl</a>\n')
+    assert main(argv) == 0 and _versions(_read_lock(tmp_path / "pylock.toml")) == {"a": "2.0"}
+
+
+def test_damaged_stored_file_rows_fall_back_to_the_stored_page(tmp_path, serve, capsys):
+    import sqlite3
+
+    server = serve(_index(tmp_path / "index", [("a", "1.0", ["b"]), ("b", "1.0", [])]))
+    _lock(tmp_path, server, "a", *LINUX, output="first.toml", capsys=capsys)
+    with sqlite3.connect(tmp_path / "cache" / "store.sqlite") as db:
+        db.execute("""UPDATE pages SET files = '[["a-1.0-py3-none-any.whl", "u", "wheel", "a", "not a version"]]'""")
+    code, _, err = _lock(tmp_path, server, "a", *LINUX, "--offline", output="second.toml", capsys=capsys)
+    assert code == 0, err
+    assert (tmp_path / "first.toml").read_bytes() == (tmp_path / "second.toml").read_bytes()
+
+
+def test_refresh_with_offline_is_a_usage_error(tmp_path, serve, capsys):
+    server = serve(_index(tmp_path / "index", [("a", "1.0", [])]))
+    code, _, err = _lock(tmp_path, server, "a", *LINUX, "--offline", "--refresh", capsys=capsys)
+    assert code == 2 and "--refresh" in err
 
 
 def test_a_changed_page_is_fetched_again(tmp_path, serve, capsys):

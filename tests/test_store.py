@@ -95,3 +95,51 @@ def test_index_facts_about_a_file_are_kept_with_its_yanked_state(tmp_path):
     with sqlite3.connect(tmp_path / "s.sqlite") as db:
         assert db.execute("SELECT project, yanked, size, index_url FROM files").fetchall() == [
             ("demo", "broken", 10, "http://127.0.0.1:9/simple")]
+
+
+_SCHEMA_1_PAGES = ("CREATE TABLE pages (url TEXT PRIMARY KEY, project TEXT NOT NULL, index_url TEXT NOT NULL, "
+                   "final_url TEXT NOT NULL, content_type TEXT NOT NULL, body TEXT NOT NULL, etag TEXT, "
+                   "last_modified TEXT, fetched_at TEXT NOT NULL)")
+
+
+def _schema_1_store(path) -> None:
+    """A store as wheelmeta wrote it before pages kept their parsed files: schema 1, one page stored."""
+    MetadataStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE pages")
+        db.execute(_SCHEMA_1_PAGES)
+        db.execute("INSERT INTO pages VALUES ('u', 'demo', 'i', 'u', 'text/html', 'page', NULL, NULL, "
+                   "'2020-01-01T00:00:00Z')")
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+
+
+def test_a_schema_1_store_is_read_as_it_is_when_opened_read_only(tmp_path):
+    _schema_1_store(tmp_path / "s.sqlite")
+    with MetadataStore(tmp_path / "s.sqlite", readonly=True) as store:
+        page = store.page("u")
+    assert (page["body"], page["files"], page["max_age"]) == ("page", None, None)
+
+
+def test_a_schema_1_store_is_upgraded_in_place_keeping_its_pages(tmp_path):
+    _schema_1_store(tmp_path / "s.sqlite")
+    with MetadataStore(tmp_path / "s.sqlite") as store:
+        assert store.schema == SCHEMA_VERSION
+        assert store.page("u")["body"] == "page" and store.page("u")["files"] is None
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+
+
+def test_the_parsed_files_of_a_page_read_back_equal(tmp_path):
+    from wheelmeta.index.simple import parse_json_page
+    from wheelmeta.store import files_from_json, files_to_json
+
+    entries = [{"filename": "demo-1.0-py3-none-any.whl", "url": "../../f/demo-1.0-py3-none-any.whl",
+                "hashes": {"sha256": "ab" * 32}, "requires-python": ">=3.8", "core-metadata": {"sha256": "cd"},
+                "size": 10, "upload-time": "2020-01-01T00:00:00Z"},
+               {"filename": "Demo-1.0.post0.tar.gz", "url": "x/Demo-1.0.post0.tar.gz", "hashes": {},
+                "yanked": "broken"},
+               {"filename": "demo-2.0-1-cp312-cp312-manylinux_2_17_x86_64.whl", "url": "y.whl", "yanked": True}]
+    files = parse_json_page(json.dumps({"files": entries}), "https://i.invalid/simple/demo/", project="demo",
+                            index="https://i.invalid/simple")
+    assert len(files) == 3
+    assert files_from_json(files_to_json(files), "https://i.invalid/simple") == files

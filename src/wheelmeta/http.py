@@ -33,7 +33,6 @@ import tempfile
 import threading
 import time
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from typing import IO, Dict, Iterator, Mapping, Optional, Set, Tuple
 
@@ -86,12 +85,42 @@ class Page:
     etag: Optional[str] = None  # validators kept so a later fetch (the store, a crawl) can ask "changed since?"
     last_modified: Optional[str] = None
     not_modified: bool = False  # a 304 to a conditional request: the caller's copy is current
+    max_age: Optional[int] = None  # seconds the page stays fresh (Cache-Control max-age less Age); None: revalidate
+
+
+def cache_lifetime(headers: Mapping[str, str]) -> Optional[int]:
+    """Seconds a response stays fresh by its ``Cache-Control: max-age`` less its ``Age`` (RFC 9111 4.2), as pip's
+    and uv's HTTP caches keep index pages; None when it must be revalidated (no max-age, ``no-cache``,
+    ``no-store``)."""
+    directives = {}
+    for part in (headers.get("Cache-Control") or "").split(","):
+        key, _, value = part.strip().partition("=")
+        directives[key.strip().lower()] = value.strip().strip('"')
+    if "no-cache" in directives or "no-store" in directives or not directives.get("max-age", "").isdigit():
+        return None
+    age = headers.get("Age", "0").strip()
+    lifetime = int(directives["max-age"]) - (int(age) if age.isdigit() else 0)
+    return lifetime if lifetime > 0 else None
+
+
+def _requests_exception():
+    from requests import RequestException
+
+    return RequestException
+
+
+def _file_validator(path: str) -> str:
+    """An ETag for a local index page: its modification time and size (a mirror rewrites the file to change it)."""
+    st = os.stat(path)
+    return f'"file-{st.st_mtime_ns}-{st.st_size}"'
 
 
 def url_to_path(url: str) -> str:
     """The local path of a ``file://`` URL (``file:///opt/pypi/simple`` -> ``/opt/pypi/simple``)."""
-    parsed = urllib.parse.urlsplit(url)
-    return urllib.request.url2pathname(parsed.path)
+    # imported here: urllib.request loads http.client and email, which a lock may need neither of
+    from urllib.request import url2pathname
+
+    return url2pathname(urllib.parse.urlsplit(url).path)
 
 
 def _host_of(url: str) -> str:
@@ -163,15 +192,9 @@ class HttpClient:
         verify: Optional[str] = None,
         rate_limit: Optional["HostRateLimit"] = None,
     ) -> None:
-        import requests  # imported here so that `import wheelmeta` and local reads never load the HTTP stack
-
-        from . import __version__
-
-        self._requests_mod = requests
-        self.session = session or requests.Session()
-        self.session.headers["User-Agent"] = user_agent or f"wheelmeta/{__version__}"
-        if verify:  # a CA bundle path (pip's `cert`); otherwise requests' own bundle / REQUESTS_CA_BUNDLE
-            self.session.verify = verify
+        self._user_agent = user_agent
+        self._verify = verify
+        self._session = None if session is None else self._configured(session)
         self.timeout = timeout
         self.retries = max(0, int(retries))
         self.backoff = backoff
@@ -182,6 +205,25 @@ class HttpClient:
         self.no_suffix_range_hosts: Set[str] = set()
         self.rate_limit = rate_limit
         self._lock = threading.Lock()
+
+    @property
+    def session(self):
+        """The requests session, made on first use: a run answered from the store and local files (a warm lock,
+        ``--offline``, a ``file://`` index) never loads the HTTP stack."""
+        with self._lock:
+            if self._session is None:
+                import requests
+
+                self._session = self._configured(requests.Session())
+            return self._session
+
+    def _configured(self, session):
+        from . import __version__
+
+        session.headers["User-Agent"] = self._user_agent or f"wheelmeta/{__version__}"
+        if self._verify:  # a CA bundle path (pip's `cert`); otherwise requests' own bundle / REQUESTS_CA_BUNDLE
+            session.verify = self._verify
+        return session
 
     # -- accounting ----------------------------------------------------------------------------------------------
 
@@ -217,7 +259,7 @@ class HttpClient:
                 response = self.session.request(
                     method, url, headers=dict(headers or {}), stream=True, timeout=self.timeout, allow_redirects=True
                 )
-            except self._requests_mod.RequestException as exc:
+            except _requests_exception() as exc:
                 if attempt >= self.retries:
                     raise NetworkError(url, f"request failed after {attempt + 1} attempts: {exc}") from None
                 self._sleep_before_retry(attempt, None)
@@ -268,7 +310,8 @@ class HttpClient:
     def get_page(self, url: str, *, accept: str, validators: Optional[Mapping[str, str]] = None) -> Optional[Page]:
         """An index page as text, or None when the server says 404/410 (pip's meaning: no such project here).
 
-        A ``file://`` URL naming a folder reads ``index.html`` inside it, as pip does. ``validators`` (``etag``,
+        A ``file://`` URL naming a folder reads ``index.html`` inside it, as pip does; a local page's ETag is its
+        modification time and size, so a caller's copy is confirmed without reading the file. ``validators`` (``etag``,
         ``last_modified`` of a copy the caller keeps) make the request conditional; a 304 answer comes back as a
         Page with ``not_modified`` set and no text.
         """
@@ -278,10 +321,13 @@ class HttpClient:
                 path = os.path.join(path, "index.html")
             if not os.path.isfile(path):
                 return None
+            etag = _file_validator(path)
+            if validators and validators.get("etag") == etag:
+                return Page(url, "", "", etag=etag, not_modified=True)
             with open(path, "rb") as f:
                 data = f.read()
             kind = "application/vnd.pypi.simple.v1+json" if path.endswith(".json") else "text/html"
-            return Page(url, kind, data.decode("utf-8", "replace"))
+            return Page(url, kind, data.decode("utf-8", "replace"), etag=etag)
         # only encodings _decode_content knows (requests would also offer br when brotli happens to be installed)
         headers = {"Accept": accept, "Accept-Encoding": "gzip, deflate"}
         if validators and validators.get("etag"):
@@ -295,7 +341,8 @@ class HttpClient:
         if response.status_code == 304 and validators:
             response.close()
             return Page(response.url, "", "", etag=validators.get("etag"),
-                        last_modified=validators.get("last_modified"), not_modified=True)
+                        last_modified=validators.get("last_modified"), not_modified=True,
+                        max_age=cache_lifetime(response.headers))
         self._check_status(url, response)
         with response:
             data = _bounded_join(url, self._iter_body(response, 256 * 1024))
@@ -304,7 +351,8 @@ class HttpClient:
         content_type = response.headers.get("Content-Type", "text/html")
         charset = _charset(content_type)
         return Page(response.url, content_type, data.decode(charset, "replace"),
-                    etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified"))
+                    etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified"),
+                    max_age=cache_lifetime(response.headers))
 
     def download_to(
         self, url: str, fileobj: IO[bytes], *, limit: Optional[int] = None, response=None,

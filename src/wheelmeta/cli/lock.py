@@ -50,6 +50,9 @@ def add_parser(sub) -> None:
                    help="resolve from the metadata store alone; a fact it lacks is an error naming the project")
     add_store_options(p, "the metadata store file to use, or a snapshot of `wheelmeta crawl --export` (validated, "
                          "with --offline; its indexes are the default ones)")
+    p.add_argument("--refresh", action="store_true",
+                   help="revalidate every stored index page with the index, even while its Cache-Control max-age "
+                   "says it is fresh")
     p.add_argument("--sdists", choices=("needed", "all"), default="needed",
                    help="read the sdists of packages without a wheel for the target only (needed, the default), or "
                    "every locked sdist for its build requirements and dependencies (all)")
@@ -92,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise UsageError("--jobs", "must be at least 1")
+    if args.refresh and args.offline:
+        raise UsageError("--refresh", "cannot be combined with --offline (it asks the index)")
     inputs = LockInputs.from_arguments(args.items, args.requirement, args.constraint, split_commas(args.extras))
     target = target_from_args(args) or Target.from_host()
     _check_requires_python(inputs, target)
@@ -104,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
                                       find_links=[*(args.find_links or ()), *inputs.find_links],
                                       no_index=args.no_index or inputs.no_index)
         http = config.http_client()
-        index = StoreIndexClient(store, config.index_urls(), config.find_links, http, offline=args.offline)
+        index = StoreIndexClient(store, config.index_urls(), config.find_links, http, offline=args.offline,
+                                 refresh=args.refresh)
         facts = Facts(store, index, target, offline=args.offline)
         try:
             with _Progress("resolving", args) as progress:

@@ -72,9 +72,13 @@ _STORE_ORDER = {
               "url", "index_url"),
     "metadata": ("sha256", "provenance", "static", "body", "recorded_at", "recorded_by"),
     "audits": ("sha256", "body", "recorded_at", "recorded_by"),
-    "pages": ("url", "project", "index_url", "final_url", "content_type", "body", "etag", "last_modified", "fetched_at"),
+    "pages": ("url", "project", "index_url", "final_url", "content_type", "body", "etag", "last_modified", "fetched_at",
+              "files", "body_sha256", "max_age"),
     "failures": ("sha256", "step", "reason", "recorded_at"),
 }
+#: Store columns derived from others (a page's parsed files, its hash, its freshness): not exported, NULL on import,
+#: so a store rebuilds them from the page itself (an imported page is never fresh: --offline reads it as it is)
+_DERIVED = {"pages": ("files", "body_sha256", "max_age")}
 
 
 def _canonical(value: object) -> bytes:
@@ -271,7 +275,7 @@ class _SnapshotReader:
             last = position
             counts[table] += 1
             stamps = {"recorded_at": stamp, "fetched_at": stamp, "recorded_by": recorded_by}
-            values = {**row, **stamps}
+            values = {**row, **stamps, **dict.fromkeys(_DERIVED.get(table, ()))}
             if "body" in row and table in ("metadata", "audits"):
                 values["body"] = json.dumps(row["body"], sort_keys=True)
             yield table, tuple(values[c] for c in _STORE_ORDER[table])

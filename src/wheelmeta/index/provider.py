@@ -24,6 +24,7 @@ pass, the preference decides:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass, field
@@ -214,14 +215,13 @@ def evaluate_file(dist: DistFile, requirement: Requirement, target: "Target") ->
                                   if _is_version(v)):
         return Reason("yanked" + (f": {dist.yanked}" if dist.yanked else "") + " (only an == pin may select it)",
                       "yanked (only an == pin may select it)")
-    python = target.marker_environment()["python_full_version"]
     if dist.requires_python:
-        try:
-            if not SpecifierSet(dist.requires_python).contains(python, prereleases=True):
-                return Reason(f"requires Python {dist.requires_python}; the target has {target.python_version}",
-                              f"Requires-Python excludes the target's Python {target.python_version}")
-        except InvalidSpecifier:
+        allowed = _python_allowed(dist.requires_python, target.marker_environment()["python_full_version"])
+        if allowed is None:
             logger.warning("%s: ignoring invalid Requires-Python %r (as pip does)", dist.url, dist.requires_python)
+        elif not allowed:
+            return Reason(f"requires Python {dist.requires_python}; the target has {target.python_version}",
+                          f"Requires-Python excludes the target's Python {target.python_version}")
     if dist.kind == "wheel":
         tags = _wheel_tags(dist)
         if tags is None:
@@ -230,6 +230,16 @@ def evaluate_file(dist: DistFile, requirement: Requirement, target: "Target") ->
             group = f"no tag fits the target {target.describe()}"
             return Reason(f"{group} (wheel tags: {_tag_summary(dist.filename)})", group)
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _python_allowed(requires_python: str, python: str) -> Optional[bool]:
+    """Whether a Requires-Python admits ``python``; None when it does not parse. Memoized: an index page repeats a
+    handful of these strings over thousands of files."""
+    try:
+        return SpecifierSet(requires_python).contains(python, prereleases=True)
+    except InvalidSpecifier:
+        return None
 
 
 def _refused_by_constraint(dist: DistFile, constraints: Sequence["Constraint"]) -> Optional[Reason]:

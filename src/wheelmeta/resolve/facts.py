@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Callable, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 
 from packaging.utils import canonicalize_name
 
@@ -25,6 +25,7 @@ from ..http import Page
 from ..index.provider import _with_local_facts
 from ..index.simple import ACCEPT, IndexClient, project_page_url
 from ..model import DistFile, DistMetadata, WheelAudit
+from ..store import files_from_json, is_fresh, text_sha256
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..store import MetadataStore
@@ -61,44 +62,71 @@ class _Once:
 
 
 class StoreIndexClient(IndexClient):
-    """An IndexClient that records each project page in the store, or (``offline``) reads it from there only."""
+    """An IndexClient that records each project page in the store with the files parsed from it, or (``offline``)
+    reads them from there only.
+
+    Online, a stored page is used without a request while its ``Cache-Control: max-age`` lasts (``refresh``
+    revalidates anyway), is revalidated with its ``ETag`` / ``Last-Modified`` after that, and a page that comes
+    again in full with the same text keeps the files parsed before: a warm run parses no page.
+    """
 
     def __init__(self, store: "MetadataStore", index_urls: Optional[Sequence[str]] = None,
-                 find_links: Sequence[str] = (), client=None, *, offline: bool = False) -> None:
+                 find_links: Sequence[str] = (), client=None, *, offline: bool = False, refresh: bool = False) -> None:
         super().__init__(index_urls, find_links, client)
         self.store = store
         self.offline = offline
+        self.refresh = refresh
         self._listed = _Once()
         self.not_modified = 0  # pages the index answered 304 for: the stored copy was current
 
-    def _project_page(self, index_url: str, project: str) -> Optional[Page]:
+    def _index_files(self, index_url: str, project: str) -> List[DistFile]:
         url = project_page_url(index_url, project)
+        stored = self.store.page(url, count=False)
         if self.offline:
-            stored = self.store.page(url)
             if stored is None:
                 raise StoreError(self.store.path, f"--offline: the store has no listing of {project} from "
                                                   f"{index_url}; run once online to record it")
-            if stored["content_type"] == ABSENT:
-                return None
-            return Page(stored["final_url"], stored["content_type"], stored["body"])
-        stored = self.store.page(url, count=False)
+            return self._stored_files(stored, index_url, project)
+        if stored is not None and not self.refresh and is_fresh(stored["fetched_at"], stored["max_age"]):
+            return self._stored_files(stored, index_url, project)
         validators = {k: stored[k] for k in ("etag", "last_modified") if stored and stored[k]}
         page = self.http.get_page(url, accept=ACCEPT, validators=validators or None)
-        if page is not None and page.not_modified:  # one small request: the stored copy is current
-            self.store.reads += 1
-            self.not_modified += 1
-            return Page(stored["final_url"], stored["content_type"], stored["body"], stored["etag"],
-                        stored["last_modified"])
-        self.store.record_page(url, project, index_url, page or Page(url, ABSENT, ""))
-        return page
+        if page is not None and (page.not_modified or stored and stored["files"] is not None
+                                 and stored["body_sha256"] == text_sha256(page.text)):
+            self.not_modified += page.not_modified  # one small request: the stored copy is current
+            if page.max_age or stored["max_age"]:  # the stored copy is current: fresh again from now
+                self.store.touch_page(url, page.max_age)
+            return self._stored_files(stored, index_url, project)
+        if page is None:
+            if stored is None or stored["content_type"] != ABSENT:  # already known absent: nothing to write
+                self.store.record_page(url, project, index_url, Page(url, ABSENT, ""))
+            return []
+        files = self._parse_project_page(page, index_url, project)
+        self.store.record_page(url, project, index_url, page, files)
+        self.store.record_files(files)
+        return files
+
+    def _stored_files(self, stored: dict, index_url: str, project: str) -> List[DistFile]:
+        """The files of a stored page: its parsed rows, or (a page stored by schema 1, rows that do not read back)
+        the page parsed again."""
+        self.store.reads += 1
+        if stored["content_type"] == ABSENT:
+            return []
+        if stored["files"] is not None:
+            try:
+                return files_from_json(stored["files"], index_url)
+            except (ValueError, TypeError) as exc:  # a damaged derived copy: the page body is the source of truth
+                logger.debug("%s: stored file rows unreadable (%s), page parsed again", stored["final_url"], exc)
+        page = Page(stored["final_url"], stored["content_type"], stored["body"])
+        return self._parse_project_page(page, index_url, project)
 
     def files(self, project: str):
         return list(self._listed.get(canonicalize_name(project), lambda: self._list(project)))
 
     def _list(self, project: str):
         found = super(StoreIndexClient, self).files(project)
-        if not self.offline:
-            self.store.record_files(found)
+        if not self.offline and self.find_links:  # index pages recorded theirs when they were parsed
+            self.store.record_files([f for f in found if f.index not in self.index_urls])
         return found
 
 
@@ -119,6 +147,9 @@ class Facts:
         self._python_checked = python is not None
         self._python_lock = threading.Lock()
         self.fetched = 0  # facts learned from the network or the files this run (not from the store)
+        # prefetching hides network latency; over local indexes it only adds threads contending for the GIL
+        self._all_local = all(url.startswith("file:") or "://" not in url
+                              for url in (*index.index_urls, *index.find_links))
 
     @property
     def python(self) -> Optional[str]:
@@ -153,8 +184,9 @@ class Facts:
 
     def prefetch(self, work: Callable[[], object]) -> None:
         """Run ``work`` (fetching a page or metadata the resolver will ask for soon) on a worker thread; its
-        failure is ignored here, as the resolver meets it again when it asks itself."""
-        if self.offline:
+        failure is ignored here, as the resolver meets it again when it asks itself. Nothing runs offline or when
+        every index is local (``file://`` or a folder): there is no latency to hide."""
+        if self.offline or self._all_local:
             return
         with self._pool_lock:
             if self._pool is None:

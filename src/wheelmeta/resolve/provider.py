@@ -124,6 +124,7 @@ class _Provider:
         self.required_by: Dict[str, Tuple[object, Optional[Candidate]]] = {}
         self._candidates: Dict[tuple, Optional[Candidate]] = {}
         self._by_version: Dict[str, Dict[Version, List[DistFile]]] = {}
+        self._versions: Dict[Tuple[str, str], List[Version]] = {}
         self._satisfied: Dict[tuple, Tuple[object, bool]] = {}
         self._metadata: Dict[Tuple[str, Version], DistMetadata] = {}
 
@@ -214,8 +215,7 @@ class _Provider:
     def _index_candidates(self, name: str, extras: FrozenSet[str], spec: SpecifierSet) -> Iterator[Candidate]:
         """Candidates newest first; with a provider order, the versions whose chosen file is of the first kind
         before the others; pre-releases only when the specifier asks or no final release fits (pip's rule)."""
-        versions = sorted((v for v in self._files_by_version(name) if spec.contains(v, prereleases=True)),
-                          reverse=True)
+        versions = self._versions_in(name, spec)
         finals = [v for v in versions if not v.is_prerelease]
         kinds = self.preference.kinds_for(name)
         order = {kind: i for i, kind in enumerate(kinds or ())}
@@ -234,6 +234,14 @@ class _Provider:
                 else:
                     yield candidate
             yield from sorted(deferred, key=lambda c: order.get(c.file.kind, 0))  # stable: newest first per kind
+
+    def _versions_in(self, name: str, spec: SpecifierSet) -> List[Version]:
+        """The project's versions that ``spec`` admits, newest first (memoized: resolvelib asks again each round)."""
+        key = (name, str(spec))
+        if key not in self._versions:
+            self._versions[key] = sorted((v for v in self._files_by_version(name) if spec.contains(v, prereleases=True)),
+                                         reverse=True)
+        return self._versions[key]
 
     def _files_by_version(self, name: str) -> Dict[Version, List[DistFile]]:
         if name not in self._by_version:

@@ -8,8 +8,10 @@ question about the same bytes, and a hash pin in a lock names its facts exactly.
 ``metadata``  its dependency metadata with provenance (PEP 658, range reads, the sdist chain...);
 ``audits``    for wheels, the scan: the ELF facts of :func:`wheelmeta.extract.audit_wheel` and the top-level
               modules, from which the Nix inputs are computed with whatever soname map is current;
-``pages``     index pages (project listings) with their ``ETag`` / ``Last-Modified``, so an offline resolution can
-              list files and a crawler can re-ask with conditional requests;
+``pages``     index pages (project listings) with their ``ETag`` / ``Last-Modified`` and ``Cache-Control: max-age``,
+              so an offline resolution can list files, a warm one skips the request while the page is fresh, and a
+              crawler can re-ask with conditional requests; next to each page body, the files parsed from it (a
+              derived copy, rewritten with the body, so a warm run does not parse thousands of links again);
 ``failures``  what could not be learned about a file and why (a failed sdist is data for a crawler, not a stop).
 
 The file lives under the user cache folder (``$XDG_CACHE_HOME/wheelmeta/store.sqlite``), moved with
@@ -29,6 +31,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 import typing
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -44,7 +47,9 @@ from ..model import STATIC_PROVENANCES, DistFile, DistMetadata, WheelAudit
 __all__ = ["MetadataStore", "default_store_path", "SCHEMA_VERSION", "STORE_FILENAME", "CACHE_DIR_ENV", "TABLE_KEYS"]
 
 #: Bumped when a table changes shape; an older wheelmeta refuses a newer store instead of misreading it.
-SCHEMA_VERSION = 1
+#: 2: pages gained ``files`` (the parsed file rows), ``body_sha256`` and ``max_age``; a schema 1 store is upgraded
+#: in place when opened for writing, and read as it is (pages parsed again) when opened read-only.
+SCHEMA_VERSION = 2
 STORE_FILENAME = "store.sqlite"
 CACHE_DIR_ENV = "WHEELMETA_CACHE_DIR"
 _APPLICATION = "wheelmeta-store"
@@ -54,6 +59,12 @@ BUSY_TIMEOUT = 60.0
 #: The fact tables and their primary keys, in the order snapshots list them.
 TABLE_KEYS = {"files": ("sha256",), "metadata": ("sha256",), "audits": ("sha256",), "pages": ("url",),
               "failures": ("sha256", "step")}
+
+#: Columns each older schema lacks, added by the in-place upgrade from it.
+_UPGRADES = {1: ("ALTER TABLE pages ADD COLUMN files TEXT", "ALTER TABLE pages ADD COLUMN body_sha256 TEXT",
+                 "ALTER TABLE pages ADD COLUMN max_age INTEGER")}
+_PAGE_COLUMNS = ("final_url", "content_type", "body", "etag", "last_modified", "fetched_at", "files", "body_sha256",
+                 "max_age")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -69,7 +80,8 @@ CREATE TABLE IF NOT EXISTS audits (
     sha256 TEXT PRIMARY KEY, body TEXT NOT NULL, recorded_at TEXT NOT NULL, recorded_by TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pages (
     url TEXT PRIMARY KEY, project TEXT NOT NULL, index_url TEXT NOT NULL, final_url TEXT NOT NULL,
-    content_type TEXT NOT NULL, body TEXT NOT NULL, etag TEXT, last_modified TEXT, fetched_at TEXT NOT NULL);
+    content_type TEXT NOT NULL, body TEXT NOT NULL, etag TEXT, last_modified TEXT, fetched_at TEXT NOT NULL,
+    files TEXT, body_sha256 TEXT, max_age INTEGER);
 CREATE INDEX IF NOT EXISTS pages_by_project ON pages (project);
 CREATE TABLE IF NOT EXISTS failures (
     sha256 TEXT NOT NULL, step TEXT NOT NULL, reason TEXT NOT NULL, recorded_at TEXT NOT NULL,
@@ -139,7 +151,7 @@ class MetadataStore:
         if not tables:
             if self.readonly:
                 raise StoreError(self.path, "an empty database, not a wheelmeta store")
-            db.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(db)
             with _transaction(db):
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     db.execute(statement)
@@ -152,6 +164,19 @@ class MetadataStore:
         if not version.isdigit() or int(version) > SCHEMA_VERSION:
             raise StoreError(self.path, f"store schema {version!r} is newer than this wheelmeta's "
                                         f"({SCHEMA_VERSION}); upgrade wheelmeta or use another --cache-dir")
+        self.schema = int(version)
+        if self.schema < SCHEMA_VERSION and not self.readonly:
+            self._upgrade(db)
+
+    def _upgrade(self, db: sqlite3.Connection) -> None:
+        """Bring an older store to this schema in one transaction (another process may have done it first)."""
+        with _transaction(db):
+            current = int(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+            for version in range(current, SCHEMA_VERSION):
+                for statement in _UPGRADES[version]:
+                    db.execute(statement)
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+        self.schema = SCHEMA_VERSION
 
     def close(self) -> None:
         with self._lock:
@@ -268,21 +293,30 @@ class MetadataStore:
 
     def page(self, url: str, *, count: bool = True) -> Optional[dict]:
         """The stored page for a project URL: ``final_url``, ``content_type``, ``body``, ``etag``,
-        ``last_modified``, ``fetched_at``; or None. ``count=False`` for a look at its validators only."""
+        ``last_modified``, ``fetched_at``, ``files`` (the parsed rows, JSON, or None), ``body_sha256`` and
+        ``max_age``; or None. ``count=False`` for a look at its validators only."""
+        columns = _PAGE_COLUMNS if self.schema >= 2 else _PAGE_COLUMNS[:6] + ("NULL",) * 3
         with self._use() as db:
-            row = db.execute("SELECT final_url, content_type, body, etag, last_modified, fetched_at FROM pages "
-                             "WHERE url = ?", (url,)).fetchone()
+            row = db.execute(f"SELECT {', '.join(columns)} FROM pages WHERE url = ?", (url,)).fetchone()  # noqa: S608
         if row is None:
             return None
         self.reads += count
-        return dict(zip(("final_url", "content_type", "body", "etag", "last_modified", "fetched_at"), row))
+        return dict(zip(_PAGE_COLUMNS, row))
 
-    def record_page(self, url: str, project: str, index_url: str, page) -> None:
-        """Keep an index page (an :class:`~wheelmeta.http.Page`) with its validators."""
+    def record_page(self, url: str, project: str, index_url: str, page, files: Optional[Sequence[DistFile]] = None,
+                    ) -> None:
+        """Keep an index page (an :class:`~wheelmeta.http.Page`) with its validators, its freshness lifetime and
+        the files parsed from it (``None``: not parsed, as for a page that says the project is absent)."""
+        encoded = None if files is None else files_to_json(files)
         with self._use(write=True) as db:
-            db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            db.execute("INSERT OR REPLACE INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (url, project, index_url, page.url, page.content_type, page.text, page.etag,
-                        page.last_modified, _now()))
+                        page.last_modified, _now(), encoded, text_sha256(page.text), page.max_age))
+
+    def touch_page(self, url: str, max_age: Optional[int]) -> None:
+        """The index confirmed the stored page (a 304, or the same body again): it is fresh from now on."""
+        with self._use(write=True) as db:
+            db.execute("UPDATE pages SET fetched_at = ?, max_age = ? WHERE url = ?", (_now(), max_age, url))
 
     # -- whole tables (snapshots) ----------------------------------------------------------------------------------
 
@@ -311,6 +345,20 @@ class MetadataStore:
                     for t in ("files", "metadata", "audits", "pages", "failures")}
 
 
+def _enable_wal(db: sqlite3.Connection) -> None:
+    """Switch a new store to WAL. The switch needs the file to itself and SQLite answers "database is locked" at once
+    (no busy handler) while another process is creating the same store, so it is retried up to the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 @contextmanager
 def _transaction(db: sqlite3.Connection) -> Iterator[None]:
     """BEGIN IMMEDIATE: take the write lock up front, so two writers queue on busy_timeout instead of one failing
@@ -326,6 +374,47 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
 
 # ---------------------------------------------------------------------------------------------------------------------
 # (de)serialising facts: JSON with stable keys, read back into the same frozen dataclasses
+
+
+def text_sha256(text: str) -> str:
+    """The sha256 of a page's text: a page fetched again in full with the same text keeps its parsed files."""
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def is_fresh(fetched_at: str, max_age: Optional[int]) -> bool:
+    """A page stored at ``fetched_at`` with ``Cache-Control: max-age`` seconds of lifetime left is still fresh."""
+    if max_age is None or max_age <= 0:
+        return False
+    try:
+        stored = datetime.strptime(fetched_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return False
+    age = (datetime.now(timezone.utc) - stored).total_seconds()
+    return 0 <= age < max_age
+
+
+def files_to_json(files: Sequence[DistFile]) -> str:
+    """The parsed files of one page as compact JSON rows (their index is the page's, kept in its row)."""
+    return json.dumps([[f.filename, f.url, f.kind, f.name, str(f.version), dict(f.hashes), f.size, f.requires_python,
+                        f.yanked, None if f.core_metadata is None else dict(f.core_metadata), f.upload_time]
+                       for f in files], separators=(",", ":"))
+
+
+def files_from_json(text: str, index_url: str) -> List[DistFile]:
+    """Inverse of :func:`files_to_json`; each distinct version string is parsed once (pages repeat them)."""
+    from packaging.version import Version
+
+    versions: dict = {}
+    out = []
+    for filename, url, kind, name, version, hashes, size, requires_python, yanked, core, upload_time in json.loads(text):
+        parsed = versions.get(version)
+        if parsed is None:
+            parsed = versions[version] = Version(version)
+        out.append(DistFile(filename, url, kind, name, parsed, hashes, size, requires_python, yanked, core, index_url,
+                            upload_time))
+    return out
 
 
 def metadata_to_json(md: DistMetadata) -> dict:
