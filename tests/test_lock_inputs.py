@@ -139,3 +139,13 @@ def test_fuzzed_script_blocks_give_a_result_or_a_usage_error(tmp_path):
             read_script_metadata(str(path))
         except UsageError as exc:
             assert "\n" not in str(exc)
+
+
+def test_an_include_naming_a_file_with_a_nul_byte_is_one_error_naming_the_line(tmp_path):
+    from wheelmeta.errors import UsageError
+    from wheelmeta.resolve.inputs import LockInputs
+
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_bytes(b"-r more\x00.txt\n")  # found by the fuzz harness: os.path raised ValueError
+    with pytest.raises(UsageError, match="NUL byte"):
+        LockInputs.from_arguments([], [str(requirements)])

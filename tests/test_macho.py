@@ -89,6 +89,12 @@ def test_java_class_file_is_not_taken_for_a_fat_header():
     assert is_macho(b"\xca\xfe\xba\xbe\x00\x00\x00\x02") and is_macho(b"\xcf\xfa\xed\xfe\x0c\x00\x00\x01")
 
 
+def test_a_64_bit_header_cut_at_the_32_bit_size_is_a_problem():
+    data = b"\xcf\xfa\xed\xfe" + b"\x0c\x00\x00\x01" + b"\x00" * 20  # 28 bytes: found by the fuzz harness
+    facts = read_macho_facts(iter([data]), "x.so", len(data))
+    assert facts.slices == () and facts.problems == ("truncated Mach-O header",)
+
+
 def test_truncated_load_commands_are_a_problem(built):
     data = built["ext"].read_bytes()[:200]
     facts = read_macho_facts(iter([data]), "x.so", len(data))

@@ -493,3 +493,12 @@ def test_nix_names_an_attribute_the_users_nixpkgs_lacks_instead_of_failing_in_ni
     need = next(n for n in member["needs"] if n["soname"] == "libdep.so.1")
     assert need["found"] == "not-found"
     assert "libdepx is not in the nixpkgs at" in need["detail"] and str(nixpkgs) in need["detail"]
+
+
+def test_undo_refuses_a_manifest_entry_of_the_wrong_shape(tmp_path, capsys):
+    site = tmp_path / "site"
+    (site / ".wheelmeta-patch").mkdir(parents=True)
+    entry = {"path": "demo/_demo.so", "backup": "originals/0", "before": "0" * 64, "mode": 420}  # no "after"
+    (site / ".wheelmeta-patch" / "manifest.json").write_text(json.dumps({"files": [entry, {**entry, "after": 5}]}))
+    assert main(["patch", "--undo", str(site)]) == 1
+    assert "not a wheelmeta patch manifest" in capsys.readouterr().err

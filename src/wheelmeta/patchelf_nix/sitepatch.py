@@ -206,15 +206,18 @@ def undo_site(site: str) -> List[str]:
         current = _sha256(full) if os.path.exists(full) else None
         if current == entry["before"]:
             continue  # never patched (an interrupted run), or already restored
-        if current != entry.get("after"):
+        if current is None or current != entry.get("after"):
             raise SitePatchError(full, "changed since wheelmeta patched it; nothing was restored")
+        if not os.path.isfile(os.path.join(state, entry["backup"])):
+            raise SitePatchError(os.path.join(state, entry["backup"]), "the original's copy is missing; nothing was "
+                                 "restored")
         todo.append(entry)
     for entry in todo:
         full = os.path.join(site, entry["path"])
         handle, work = tempfile.mkstemp(prefix=".wheelmeta-", dir=os.path.dirname(full))
         os.close(handle)
         shutil.copy2(os.path.join(state, entry["backup"]), work)
-        os.chmod(work, entry["mode"])
+        os.chmod(work, entry["mode"] & 0o7777)
         os.replace(work, full)
     shutil.rmtree(state)
     return [entry["path"] for entry in todo]
