@@ -149,3 +149,15 @@ def test_an_include_naming_a_file_with_a_nul_byte_is_one_error_naming_the_line(t
     requirements.write_bytes(b"-r more\x00.txt\n")  # found by the fuzz harness: os.path raised ValueError
     with pytest.raises(UsageError, match="NUL byte"):
         LockInputs.from_arguments([], [str(requirements)])
+
+
+@pytest.mark.parametrize("line", ["six; os_name == 'a\x00b'", "six>=" + "1" * 5000], ids=["nul-byte", "5000-digits"])
+def test_a_requirement_packaging_cannot_parse_or_print_is_one_error_naming_the_line(tmp_path, line):
+    from wheelmeta.errors import UsageError
+    from wheelmeta.resolve.inputs import LockInputs
+
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(line + "\n")  # found by the fuzz harness: a SyntaxError escaped packaging
+    with pytest.raises(UsageError, match="not a valid requirement") as info:
+        LockInputs.from_arguments([], [str(requirements)])
+    assert "requirements.txt" in str(info.value)

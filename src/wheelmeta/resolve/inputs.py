@@ -23,6 +23,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from ..errors import UsageError
+from ..wheels.metadata import check_long_numbers
 
 __all__ = ["LockInputs", "read_script_metadata"]
 
@@ -86,10 +87,12 @@ class LockInputs:
     def _add_requirement(self, text: str, origin: str, *, constraint: bool = False,
                          hashes: Sequence[str] = ()) -> None:
         try:
-            req = Requirement(text)
+            req = check_long_numbers(Requirement(text), text)
         except InvalidRequirement as exc:
             hint = " (a path or a bare URL: write NAME @ URL)" if "/" in text or text.startswith(".") else ""
-            raise UsageError(origin, f"not a valid requirement {text!r}: {exc}{hint}") from None
+            raise UsageError(origin, f"not a valid requirement {text[:300]!r}: {exc}{hint}") from None
+        except (ValueError, SyntaxError) as exc:  # SyntaxError: packaging meets a NUL byte; ValueError: 5,000 digits
+            raise UsageError(origin, f"not a valid requirement {text[:300]!r}: {str(exc)[:300]}") from None
         if constraint:
             if req.extras or req.url:
                 raise UsageError(origin, f"a constraint cannot have extras or a URL: {text!r}")
