@@ -12,12 +12,13 @@ The containers in ``wheels/`` read through this seam only, so that the same zip 
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import BinaryIO, Iterator, Protocol, Union, runtime_checkable
 
 from .errors import InvalidArchive
 
-__all__ = ["ByteSource", "LocalFileSource", "BytesSource", "FileObjectSource", "open_source"]
+__all__ = ["ByteSource", "LocalFileSource", "BytesSource", "FileObjectSource", "open_source", "file_sha256"]
 
 DEFAULT_CHUNK = 1 << 20
 
@@ -138,3 +139,12 @@ def open_source(path_or_source: Union[str, os.PathLike, ByteSource]) -> ByteSour
     if isinstance(path_or_source, (str, os.PathLike)):
         return LocalFileSource(path_or_source)
     return path_or_source
+
+
+def file_sha256(path: Union[str, os.PathLike]) -> str:
+    """Hex SHA-256 of a local file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

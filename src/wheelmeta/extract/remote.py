@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Dict, Mapping, Optional, Sequence, Tuple
 
 from ..errors import MetadataError, NetworkError
 from ..model import DistMetadata
+from ..sources import file_sha256
 from . import SDIST_SUFFIXES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -204,7 +205,7 @@ def _read_sdist_download(
     if url.startswith("file:"):
         path = url_to_path(url)
         if expected_sha256:
-            _check_sha256(url, _sha256_of_path(path), expected_sha256)
+            _check_sha256(url, file_sha256(path), expected_sha256)
         return read_checked(path)
     with tempfile.TemporaryDirectory(prefix="wheelmeta-sdist-") as folder:
         path = os.path.join(folder, os.path.basename(filename) or "sdist.tar.gz")
@@ -214,14 +215,6 @@ def _read_sdist_download(
         if expected_sha256:
             _check_sha256(url, digest.hexdigest(), expected_sha256)
         return read_checked(path)
-
-
-def _sha256_of_path(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class _HashingWriter:

@@ -17,7 +17,6 @@ not know stay visible as comments in ``buildInputs``: autoPatchelfHook fails on 
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import os
 import posixpath
@@ -30,6 +29,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from ..errors import InvalidWheel, UsageError, WheelmetaError
 from ..model import DistMetadata, WheelAudit
+from ..sources import file_sha256
 from .nixwriter import (
     Apply,
     AttrSet,
@@ -144,15 +144,6 @@ def sri_hash(sha256_hex: str) -> str:
     if len(digest) != 32:
         raise UsageError(sha256_hex, "not a SHA-256 hex digest (64 hex digits)")
     return "sha256-" + base64.b64encode(digest).decode()
-
-
-def file_sha256(path: Union[str, os.PathLike]) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def split_sha256_fragment(url: str) -> Tuple[str, str]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import glob
-import hashlib
 import io
 import json
 import os
@@ -28,6 +27,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 from ..errors import UsageError, WheelmetaError
 from ..manylinux.elf import read_elf_facts
 from ..model import ElfFacts
+from ..sources import file_sha256
 from ..wheels.wheelfile import parse_record
 from .patch import LibrarySearch, MemberPlan, installed_files, plan_member
 from .patchelf import find_patchelf, run_patchelf
@@ -151,7 +151,7 @@ def _change_file(site: str, rel: str, rewrite, manifest: Dict[str, list]) -> Non
     full = os.path.join(site, rel)
     state = os.path.join(site, MANIFEST_DIR)
     backup = os.path.join("originals", str(len(manifest["files"])))
-    entry = {"path": rel, "backup": backup, "before": _sha256(full), "after": None, "mode": os.stat(full).st_mode & 0o7777}
+    entry = {"path": rel, "backup": backup, "before": file_sha256(full), "after": None, "mode": os.stat(full).st_mode & 0o7777}
     shutil.copy2(full, os.path.join(state, backup))
     manifest["files"].append(entry)
     _save_manifest(state, manifest)
@@ -160,7 +160,7 @@ def _change_file(site: str, rel: str, rewrite, manifest: Dict[str, list]) -> Non
     try:
         shutil.copy2(full, work)
         rewrite(work)
-        entry["after"] = _sha256(work)
+        entry["after"] = file_sha256(work)
         _save_manifest(state, manifest)  # after-hash first: a crash between the two steps still undoes cleanly
         os.replace(work, full)
     finally:
@@ -189,7 +189,7 @@ def _rewrite_record(path: str, site: str, record: str, patched: List[str]) -> No
     for row in rows:
         if row.path in patched:
             full = os.path.join(site, row.path)
-            writer.writerow([row.path, "sha256=" + _b64(bytes.fromhex(_sha256(full))), os.path.getsize(full)])
+            writer.writerow([row.path, "sha256=" + _b64(bytes.fromhex(file_sha256(full))), os.path.getsize(full)])
         else:
             writer.writerow([row.path, row.hash or "", "" if row.size is None else row.size])
     with open(path, "w", encoding="utf-8", newline="") as handle:
@@ -203,7 +203,7 @@ def undo_site(site: str) -> List[str]:
     todo = []
     for entry in manifest["files"]:
         full = os.path.join(site, entry["path"])
-        current = _sha256(full) if os.path.exists(full) else None
+        current = file_sha256(full) if os.path.exists(full) else None
         if current == entry["before"]:
             continue  # never patched (an interrupted run), or already restored
         if current is None or current != entry.get("after"):
@@ -252,10 +252,3 @@ def _load_manifest(state: str) -> dict:
                 raise SitePatchError(path, f"manifest entry {entry[key]!r} points outside the environment")
     return manifest
 
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
