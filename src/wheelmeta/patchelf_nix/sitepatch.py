@@ -14,9 +14,7 @@ every file first (a file changed since by someone else is refused, and nothing i
 
 from __future__ import annotations
 
-import csv
 import glob
-import io
 import json
 import os
 import shutil
@@ -28,10 +26,9 @@ from ..errors import UsageError, WheelmetaError
 from ..manylinux.elf import read_elf_facts
 from ..model import ElfFacts
 from ..sources import file_sha256
-from ..wheels.wheelfile import parse_record
+from ..wheels.wheelfile import parse_record, record_hash, rewrite_record
 from .patch import LibrarySearch, MemberPlan, installed_files, plan_member
 from .patchelf import find_patchelf, run_patchelf
-from .wheelpatch import _b64
 
 __all__ = ["SitePatch", "site_packages_of", "plan_site", "patch_site", "undo_site", "MANIFEST_DIR"]
 
@@ -183,17 +180,13 @@ def _records_listing(site: str, paths) -> Dict[str, List[str]]:
 
 def _rewrite_record(path: str, site: str, record: str, patched: List[str]) -> None:
     with open(path, "rb") as handle:
-        rows = parse_record(handle.read(), os.path.join(site, record))
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for row in rows:
-        if row.path in patched:
-            full = os.path.join(site, row.path)
-            writer.writerow([row.path, "sha256=" + _b64(bytes.fromhex(file_sha256(full))), os.path.getsize(full)])
-        else:
-            writer.writerow([row.path, row.hash or "", "" if row.size is None else row.size])
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        handle.write(out.getvalue())
+        data = handle.read()
+    changed = {}
+    for rel in patched:
+        full = os.path.join(site, rel)
+        changed[rel] = (record_hash(bytes.fromhex(file_sha256(full))), os.path.getsize(full))
+    with open(path, "wb") as handle:
+        handle.write(rewrite_record(data, os.path.join(site, record), changed))
 
 
 def undo_site(site: str) -> List[str]:

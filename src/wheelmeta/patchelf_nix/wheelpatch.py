@@ -14,10 +14,7 @@ describes a wheel whose RUNPATH names this machine's folders (``--keep-tag`` kee
 
 from __future__ import annotations
 
-import base64
-import csv
 import hashlib
-import io
 import os
 import shutil
 import tempfile
@@ -28,9 +25,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 from ..errors import InvalidWheel, UsageError, WheelmetaError
 from ..manylinux.audit import audit_source
 from ..model import WheelAudit
-from ..sources import LocalFileSource
+from ..sources import LocalFileSource, file_sha256
 from ..wheels.rewrite import rewrite_wheel
-from ..wheels.wheelfile import parse_record
+from ..wheels.wheelfile import parse_record, record_hash, rewrite_record
 from ..wheels.zipdir import ZipDirectory
 from .patch import LibrarySearch, MemberPlan, installed_files, installed_path, plan_member
 from .patchelf import find_patchelf, run_patchelf
@@ -212,7 +209,7 @@ def _extract_checked(directory: ZipDirectory, member: str, target: Path, rows, w
         raise InvalidWheel(wheel, f"has no member {member}")
     if row is None or not row.hash:
         raise InvalidWheel(wheel, f"RECORD does not list a hash for {member}")
-    algorithm, _, expected = row.hash.partition("=")
+    algorithm = row.hash.partition("=")[0]
     try:
         digest = hashlib.new(algorithm)
     except ValueError:
@@ -221,38 +218,21 @@ def _extract_checked(directory: ZipDirectory, member: str, target: Path, rows, w
         for chunk in directory.iter_member(entry, limit=_MEMBER_LIMIT):
             digest.update(chunk)
             out.write(chunk)
-    if _b64(digest.digest()) != expected:
+    if record_hash(digest.digest(), algorithm) != row.hash:
         raise InvalidWheel(wheel, f"RECORD lies about {member}: its {algorithm} is not the one RECORD lists")
 
 
 def _new_record(record: bytes, replacements: Dict[str, Union[bytes, Path]], wheel: str) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for row in parse_record(record, wheel):
-        new = replacements.get(row.path)
-        if new is None or row.path.endswith("/RECORD"):
-            writer.writerow([row.path, row.hash or "", "" if row.size is None else row.size])
+    """RECORD with the new hash and size of every replaced member (RECORD's own row stays without one)."""
+    changed = {}
+    for path, new in replacements.items():
+        if path.endswith("/RECORD"):
             continue
-        data_hash, size = _hash_and_size(new)
-        writer.writerow([row.path, f"sha256={data_hash}", size])
-    return out.getvalue().encode("utf-8")
-
-
-def _hash_and_size(new: Union[bytes, Path]) -> Tuple[str, int]:
-    digest = hashlib.sha256()
-    if isinstance(new, bytes):
-        digest.update(new)
-        return _b64(digest.digest()), len(new)
-    size = 0
-    with open(new, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-            size += len(chunk)
-    return _b64(digest.digest()), size
-
-
-def _b64(digest: bytes) -> str:
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+        if isinstance(new, bytes):
+            changed[path] = (record_hash(hashlib.sha256(new).digest()), len(new))
+        else:
+            changed[path] = (record_hash(bytes.fromhex(file_sha256(new))), new.stat().st_size)
+    return rewrite_record(record, wheel, changed)
 
 
 def _retagged(filename: str, platform: str) -> str:

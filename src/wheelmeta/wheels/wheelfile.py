@@ -7,15 +7,17 @@
 
 from __future__ import annotations
 
+import base64
 import csv
-from typing import List, NamedTuple, Optional, Tuple, Union
+import io
+from typing import List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from packaging.tags import Tag
 
 from ..errors import InvalidWheel
 from .metadata import parse_headers
 
-__all__ = ["WheelInfo", "RecordRow", "parse_wheel_info", "parse_record"]
+__all__ = ["WheelInfo", "RecordRow", "parse_wheel_info", "parse_record", "record_hash", "rewrite_record"]
 
 
 class WheelInfo(NamedTuple):
@@ -85,3 +87,18 @@ def _record_rows(text: str, source: str) -> List[RecordRow]:
         except ValueError:
             raise InvalidWheel(source, f"RECORD line {number}: size {size!r} is not a number") from None
     return rows
+
+
+def record_hash(digest: bytes, algorithm: str = "sha256") -> str:
+    """A RECORD hash field: ``sha256=`` and the digest in URL-safe base64 without padding (PEP 376/427)."""
+    return f"{algorithm}=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def rewrite_record(data: Union[bytes, str], source: str, changed: Mapping[str, Tuple[str, int]]) -> bytes:
+    """``RECORD`` with the (hash field, size) of each path in ``changed``; every other row as it was."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in parse_record(data, source):
+        digest, size = changed.get(row.path, (row.hash or "", "" if row.size is None else row.size))
+        writer.writerow([row.path, digest, size])
+    return out.getvalue().encode("utf-8")
