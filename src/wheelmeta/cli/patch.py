@@ -113,17 +113,15 @@ def _nixpkgs_check(args: argparse.Namespace, audits):
 
 
 def _patch_wheels(args: argparse.Namespace, wheels: List[str]) -> int:
-    from ..patchelf_nix.wheelpatch import nix_attributes, patch_wheel, plan_wheel, read_audit, wheel_paths
+    from ..patchelf_nix.patch import nix_attributes
+    from ..patchelf_nix.wheelpatch import patch_wheel, plan_wheel, read_audit, wheel_paths
 
     wheels = wheel_paths(wheels)
     audits = {w: read_audit(w) for w in wheels}
     search = _search(args)
-    if args.nix:
-        search = _search(
-            args,
-            lambda search: sorted({a for audit in audits.values() for a in nix_attributes(audit, search)}),
-            _nixpkgs_check(args, audits.values()),
-        )
+    if args.nix:  # realise what neither the wheels nor --lib-dir provide
+        members = [m for w in wheels for m in plan_wheel(w, search, audit=audits[w]).members]
+        search = _search(args, lambda search: nix_attributes(members, search), _nixpkgs_check(args, audits.values()))
     results = []
     for wheel in wheels:
         if args.check:
@@ -164,6 +162,7 @@ def _bar(wheel: str, args: argparse.Namespace):
 
 
 def _patch_site(args: argparse.Namespace, path: str) -> int:
+    from ..patchelf_nix.patch import nix_attributes
     from ..patchelf_nix.sitepatch import patch_site, plan_site, site_packages_of
 
     site = site_packages_of(path) if args.venv else path
@@ -172,25 +171,13 @@ def _patch_site(args: argparse.Namespace, path: str) -> int:
     search = _search(args)
     if args.nix:  # realise what neither the environment nor --lib-dir provides
         members = plan_site(site, search).members
-        search = _search(args, lambda search: _nix_attributes(members, search))
+        search = _search(args, lambda search: nix_attributes(members, search))
     result = plan_site(site, search) if args.check else patch_site(site, search)
     if args.json:
         print_json(result.to_json())
     else:
         _print_plan(site, result.members, (), None if args.check else site)
     return 0
-
-
-def _nix_attributes(members, search) -> List[str]:
-    from ..patchelf_nix.nixlibs import GLIBC_ATTRIBUTE
-
-    out = {GLIBC_ATTRIBUTE} if any(m.interpreter_before for m in members) else set()
-    for member in members:
-        for need in member.needs:
-            entry, _ = search.entry(need.soname)
-            if need.found == "not-found" and entry is not None and entry.cls in ("nixpkgs", "cc-runtime"):
-                out.add(entry.attribute)
-    return sorted(out)
 
 
 def _undo(args: argparse.Namespace) -> int:

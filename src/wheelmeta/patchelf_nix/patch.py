@@ -28,12 +28,13 @@ import functools
 import os
 import posixpath
 from dataclasses import dataclass, field, replace
-from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ..model import ElfFacts
 from .sonames import SonameMap
 
-__all__ = ["FOUND_CLASSES", "Need", "MemberPlan", "LibrarySearch", "InstalledFiles", "plan_member", "DRIVER_DIR"]
+__all__ = ["FOUND_CLASSES", "Need", "MemberPlan", "LibrarySearch", "InstalledFiles", "plan_member", "nix_attributes",
+           "DRIVER_DIR"]
 
 FOUND_CLASSES = ("glibc", "interpreter", "carried", "other-wheel", "lib-dir", "nix", "driver", "not-found")
 #: where NixOS (and addDriverRunpath) puts the GPU driver's libraries
@@ -218,6 +219,22 @@ def _entries_outside(facts: ElfFacts, installed: Optional[str], files: Installed
         if resolved.startswith("origin:") and resolved[len("origin:") :] not in files.folders:
             out.append(entry)
     return out
+
+
+def nix_attributes(members: Iterable[MemberPlan], search: LibrarySearch) -> List[str]:
+    """The nixpkgs attributes ``--nix`` realises for ``members`` planned without Nix: those of the needs nothing
+    else provides, as ``search``'s checked nixpkgs spells them, and glibc's when a member is a program (its
+    loader becomes the interpreter)."""
+    from .nixlibs import GLIBC_ATTRIBUTE
+
+    members = list(members)
+    out = {GLIBC_ATTRIBUTE} if any(m.interpreter_before for m in members) else set()
+    for member in members:
+        for need in member.needs:
+            entry, _ = search.entry(need.soname)
+            if need.found == "not-found" and entry is not None and entry.cls in ("nixpkgs", "cc-runtime"):
+                out.add(entry.attribute)
+    return sorted(out)
 
 
 def _locate_dlopen(note, facts: ElfFacts, installed: Optional[str], files: InstalledFiles, search) -> Need:

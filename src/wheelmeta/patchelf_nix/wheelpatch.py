@@ -32,7 +32,7 @@ from ..wheels.zipdir import ZipDirectory
 from .patch import LibrarySearch, MemberPlan, installed_files, installed_path, plan_member
 from .patchelf import find_patchelf, run_patchelf
 
-__all__ = ["WheelPatch", "plan_wheel", "patch_wheel", "nix_attributes"]
+__all__ = ["WheelPatch", "plan_wheel", "patch_wheel"]
 
 _MEMBER_LIMIT = 8 << 30  # the largest ELF member we extract (CUDA libraries reach 1-2 GB)
 
@@ -61,22 +61,6 @@ class WheelPatch:
             "members": [m.to_json() for m in self.members],
             "problems": list(self.problems),
         }
-
-
-def nix_attributes(audit: WheelAudit, search: LibrarySearch) -> List[str]:
-    """The nixpkgs attributes whose ``lib`` outputs ``--nix`` realises for this wheel (and glibc's, for
-    executables, whose interpreter it provides), as the checked nixpkgs spells them."""
-    from .nixlibs import GLIBC_ATTRIBUTE
-
-    attributes = set()
-    for facts in audit.elf_files:
-        for soname in list(facts.needed) + [s for note in facts.dlopen for s in note.sonames]:
-            entry, _ = search.entry(soname)
-            if entry is not None and entry.cls in ("nixpkgs", "cc-runtime") and entry.attribute:
-                attributes.add(entry.attribute)
-        if facts.interpreter:
-            attributes.add(GLIBC_ATTRIBUTE)
-    return sorted(attributes)
 
 
 def read_audit(wheel: str) -> WheelAudit:
