@@ -12,7 +12,9 @@ limit. The outcome is one of:
 - ``hang``: the child ran past the wall-clock limit and was killed (a failure);
 - ``memory``: ``MemoryError`` under ``RLIMIT_AS`` (a failure);
 - ``crash``: the child died without reporting (a signal: a failure);
-- ``exit-code``: the CLI returned a code other than 0 or 1 for bad input, e.g. the usage code 2 (a failure).
+- ``exit-code``: the CLI returned a code other than 0 or 1 for bad input, e.g. the usage code 2 (a failure);
+- ``message``: a :class:`wheelmeta.WheelmetaError` whose message is not one line (a failure: the CLI prints it as
+  the one line ``wheelmeta: error: ...``).
 
 A round over the registry::
 
@@ -51,7 +53,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 sys.path.insert(0, str(Path(__file__).parent))  # fuzz_targets imports builders and elfbuild
 
-FAILURES = ("traceback", "hang", "memory", "crash", "exit-code")
+FAILURES = ("traceback", "hang", "memory", "crash", "exit-code", "message")
 OUTCOMES = ("ok", "expected") + FAILURES
 
 
@@ -370,7 +372,9 @@ def _classify(target: FuzzTarget, data: bytes, scratch: Path) -> Outcome:
 
     try:
         code = target.run(data, scratch)
-    except WheelmetaError:
+    except WheelmetaError as exc:
+        if "\n" in str(exc) or "\r" in str(exc):
+            return Outcome("message", _where(exc) + repr(str(exc))[:2000])
         return Outcome("expected")
     except MemoryError:
         return Outcome("memory", "MemoryError")

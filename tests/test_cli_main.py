@@ -1,5 +1,6 @@
 """The shared entry point: library warnings as one line, -q silences them, errors never as tracebacks."""
 
+import os
 import subprocess
 import sys
 
@@ -45,3 +46,16 @@ def test_missing_file_is_a_usage_error_naming_it(tmp_path):
     proc = _run("scan", str(missing))
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"wheelmeta: error: {missing}: no such file"]
+
+
+def test_a_file_name_with_a_line_break_and_undecodable_bytes_is_named_on_one_printable_line(tmp_path):
+    """Found by the fuzz harness: the name was printed raw, so the error split over lines (or, for the lone
+    surrogate an undecodable byte becomes, could not be printed at all)."""
+    bad = os.path.join(os.fsencode(tmp_path), b"de\nmo\xff-1.0-py3-none-any.whl")
+    with open(bad, "wb") as f:
+        f.write(b"not a zip")
+    proc = subprocess.run([sys.executable, "-m", "wheelmeta", "scan", bad], capture_output=True)
+    assert proc.returncode == 1
+    lines = proc.stderr.decode("utf-8").splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wheelmeta: error: ")
+    assert "de\\nmo\\udcff-1.0-py3-none-any.whl: " in lines[0]

@@ -34,9 +34,18 @@ class WheelmetaError(Exception):
     exit_code = 1
 
     def __init__(self, where: object, reason: str) -> None:
-        self.where = str(where)
-        self.reason = " ".join(str(reason).split())  # one line, always
+        self.where = printable(str(where))
+        self.reason = printable(" ".join(str(reason).split()))  # one line, always
         super().__init__(f"{self.where}: {self.reason}")
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (line breaks, NUL, other controls, the lone surrogates
+    that undecodable file-name bytes become) written as its Python escape: a file named ``a\\nb.whl`` must not
+    split the error's line, and a surrogate cannot be printed to a UTF-8 terminal at all."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class UsageError(WheelmetaError):
