@@ -279,6 +279,24 @@ def run_lock_inputs(data: bytes, scratch: Path) -> None:
     LockInputs.from_arguments([], [str(path)])
 
 
+def run_providers_file(data: bytes, scratch: Path) -> None:
+    """A providers table (`--provider FILE`) as `choose` and `lock` read it, then asked for a package."""
+    from wheelmeta.index.provider import Preference
+
+    path = scratch / "providers.toml"
+    path.write_bytes(data)
+    Preference.from_toml(str(path)).kinds_for("tensorflow")
+
+
+def run_script(data: bytes, scratch: Path) -> None:
+    """A Python script with PEP 723 inline metadata as `wheelmeta lock script.py` reads it."""
+    from wheelmeta.resolve.inputs import LockInputs
+
+    path = scratch / "script.py"
+    path.write_bytes(data)
+    LockInputs.from_arguments([str(path)])
+
+
 def run_patch_manifest(data: bytes, scratch: Path) -> None:
     """`wheelmeta patch --undo` on an environment whose manifest is the bytes: it may restore files inside the
     environment only, and only files whose hashes say they are the ones it patched."""
@@ -330,6 +348,15 @@ REQUIREMENT_FILES = [
     "--index-url https://index.invalid/simple\n--extra-index-url https://other.invalid/simple\n"
     "six==1.16.0 --hash=sha256:" + "a" * 64 + " \\\n    --hash=sha256:" + "b" * 64 + "\n",
     "-f ./wheels\ndemo @ https://index.invalid/demo-1.0-py3-none-any.whl\n# a comment\n-r more.txt\n",
+]
+PROVIDERS_FILES = [
+    '[providers]\n_default = "sdist,wheel"\ntensorflow = ["wheel"]\n"Py-Yaml" = "wheel, sdist"\n',
+    '_default = "wheel"\nnumpy = "nixpkgs"\n',
+]
+SCRIPTS = [
+    '# /// script\n# dependencies = ["a", "b<2"]\n# requires-python = ">=3.8"\n# ///\nimport a\n',
+    ('#!/usr/bin/env python3\n# /// script\n# dependencies = [\n#   "requests[socks]<3; python_version >= \'3.8\'",\n'
+     '# ]\n# [tool.x]\n# y = 1\n# ///\n'),
 ]
 PATCH_MANIFESTS = [
     '{"files": [{"path": "demo/_demo.so", "backup": "originals/0", "mode": 493, "before": "'
@@ -546,6 +573,8 @@ TARGETS: List[FuzzTarget] = [
     FuzzTarget("pe", pe_seeds, run_pe),
     FuzzTarget("pylock", pylock_seeds, run_pylock, text=True),
     FuzzTarget("lock-inputs", _texts(REQUIREMENT_FILES), run_lock_inputs, text=True),
+    FuzzTarget("providers-file", _texts(PROVIDERS_FILES), run_providers_file, text=True),
+    FuzzTarget("script", _texts(SCRIPTS), run_script, text=True),
     FuzzTarget("patch-manifest", _texts(PATCH_MANIFESTS), run_patch_manifest, text=True),
     FuzzTarget("snapshot", fuzz_crawl.snapshot_seeds, fuzz_crawl.run_snapshot, layer=(gzip.decompress, _gzip)),
     FuzzTarget("project-list", fuzz_crawl.project_list_seeds, fuzz_crawl.run_project_list, text=True),

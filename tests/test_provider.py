@@ -292,21 +292,24 @@ def test_missing_providers_file_is_a_usage_error():
         Preference.from_toml("nothere.toml")
 
 
-def test_mutated_providers_files_give_a_preference_or_one_error(tmp_path):
-    """Fuzz round (fixed seed) over a real providers table: a Preference or a WheelmetaError naming the file."""
-    import random
+def test_a_provider_value_nested_deeply_is_one_error_not_a_recursion(tmp_path):
+    """Found by the fuzz harness: the error message took the repr of the value, which recursed past the limit."""
+    from wheelmeta.tomlfile import parse_toml
 
-    from wheelmeta.errors import WheelmetaError
+    def nested(depth: int) -> str:
+        return "[providers]\nnumpy = " + "[" * depth + "]" * depth + "\n"
 
-    seed_text = '[providers]\n_default = "sdist,wheel"\ntensorflow = ["wheel"]\n"Py-Yaml" = "wheel, sdist"\n'
-    rng = random.Random(7)
+    # as deep as the TOML reader still reads: the repr of the value is then deeper than Python can recurse
+    depth = next(d for d in range(2000, 0, -10) if _parses(parse_toml, nested(d)))
     toml = tmp_path / "providers.toml"
-    for _ in range(300):
-        chars = list(seed_text)
-        for _ in range(rng.randint(1, 3)):
-            chars.insert(rng.randrange(len(chars) + 1), rng.choice('[]{}=",\n#5.tx'))
-        toml.write_text("".join(chars))
-        try:
-            Preference.from_toml(str(toml)).kinds_for("tensorflow")
-        except WheelmetaError as exc:
-            assert exc.where == str(toml)
+    toml.write_text(nested(depth))
+    with pytest.raises(SettingsFileError, match="providers.toml: .*not a list holding list"):
+        Preference.from_toml(str(toml))
+
+
+def _parses(parse_toml, text: str) -> bool:
+    try:
+        parse_toml(text, "x", SettingsFileError)
+    except SettingsFileError:
+        return False
+    return True

@@ -166,14 +166,22 @@ class Preference:
 
 
 def _parse_kinds(name: str, value: Union[str, Sequence[str]]) -> Tuple[str, ...]:
-    if not isinstance(value, (str, list, tuple)):  # a TOML table or number: nothing to split
-        raise UsageError(f"provider {name}", f"must be a string or a list of wheel/sdist, not {value!r}")
-    items = value.split(",") if isinstance(value, str) else list(value)
-    kinds = tuple(str(k).strip().lower() for k in items if str(k).strip())
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(k, str) for k in items):
+        # a TOML table, a number, or a list holding those: the kind of value is named, never its repr (a value
+        # nested thousands of levels deep has no printable repr)
+        raise UsageError(f"provider {name}", f"must be a string or a list of wheel/sdist, not {_kind_of(value)}")
+    kinds = tuple(k.strip().lower() for k in items if k.strip())
     bad = [k for k in kinds if k not in KINDS]
     if not kinds or bad:
         raise UsageError(f"provider {name}", f"unknown provider {', '.join(bad) or '(empty)'}; use wheel and/or sdist")
     return tuple(dict.fromkeys(kinds))
+
+
+def _kind_of(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return "a list holding " + ", ".join(sorted({type(k).__name__ for k in value if not isinstance(k, str)}))
+    return f"a {type(value).__name__}"
 
 
 # ---------------------------------------------------------------------------------------------------------------------
