@@ -502,3 +502,23 @@ def test_undo_refuses_a_manifest_entry_of_the_wrong_shape(tmp_path, capsys):
     (site / ".wheelmeta-patch" / "manifest.json").write_text(json.dumps({"files": [entry, {**entry, "after": 5}]}))
     assert main(["patch", "--undo", str(site)]) == 1
     assert "not a wheelmeta patch manifest" in capsys.readouterr().err
+
+
+def test_site_patch_with_nix_names_an_attribute_the_users_nixpkgs_lacks(scenario, capsys):
+    """The environment path checks the user's nixpkgs as the wheel path does, before anything is realised."""
+    tmp, wheel, deps = scenario
+    _require_nix_store(tmp)
+    site = tmp / "site"
+    _pip_install([wheel], site)
+    nixpkgs = tmp / "nixpkgs"
+    (nixpkgs / "depstub").mkdir(parents=True)
+    (nixpkgs / "glibc").mkdir()
+    (nixpkgs / "default.nix").write_text(STUB_NIXPKGS)
+    soname_map = tmp / "map.toml"
+    soname_map.write_text('schema = 1\n[[provider]]\nattribute = "libdepx"\nsonames = ["libdep.so.1"]\nevidence = "test"\n')
+    argv = ["patch", "--check", "--json", "--site-packages", str(site), "--nix", "--nixpkgs", str(nixpkgs)]
+    assert main([*argv, "--map", str(soname_map)]) == 0
+    member = next(m for m in json.loads(capsys.readouterr().out)["members"] if m["path"] == "fastthing/_ext.so")
+    need = next(n for n in member["needs"] if n["soname"] == "libdep.so.1")
+    assert need["found"] == "not-found"
+    assert "libdepx is not in the nixpkgs at" in need["detail"] and str(nixpkgs) in need["detail"]

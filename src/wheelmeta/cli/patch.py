@@ -15,6 +15,7 @@ from .common import (
     add_nixpkgs_option,
     check_nixpkgs_for,
     expand_paths,
+    nixpkgs_check_or_warning,
     nixpkgs_from_args,
     print_json,
     require_file,
@@ -112,6 +113,15 @@ def _nixpkgs_check(args: argparse.Namespace, audits):
     return check_nixpkgs_for(args, nixpkgs, audits, _soname_map(args)) if nixpkgs else None
 
 
+def _nixpkgs_check_plans(args: argparse.Namespace, members):
+    """With --nix on an installed environment, the same check for the needs its plan leaves to Nix."""
+    from ..patchelf_nix.nixpkgs_check import check_plans
+
+    nixpkgs = nixpkgs_from_args(args)
+    soname_map = _soname_map(args)
+    return nixpkgs_check_or_warning(args, lambda: check_plans(members, soname_map, nixpkgs)) if nixpkgs else None
+
+
 def _patch_wheels(args: argparse.Namespace, wheels: List[str]) -> int:
     from ..patchelf_nix.patch import nix_attributes
     from ..patchelf_nix.wheelpatch import patch_wheel, plan_wheel, read_audit, wheel_paths
@@ -171,7 +181,7 @@ def _patch_site(args: argparse.Namespace, path: str) -> int:
     search = _search(args)
     if args.nix:  # realise what neither the environment nor --lib-dir provides
         members = plan_site(site, search).members
-        search = _search(args, lambda search: nix_attributes(members, search))
+        search = _search(args, lambda search: nix_attributes(members, search), _nixpkgs_check_plans(args, members))
     result = plan_site(site, search) if args.check else patch_site(site, search)
     if args.json:
         print_json(result.to_json())

@@ -34,6 +34,7 @@ __all__ = [
     "locate_nixpkgs",
     "check_nixpkgs",
     "check_audits",
+    "check_plans",
 ]
 
 #: What :func:`locate_nixpkgs` returns when ``NIX_PATH`` names nixpkgs in a form only Nix resolves (a URL).
@@ -225,6 +226,20 @@ def check_audits(audits: Iterable, soname_map: SonameMap, nixpkgs: Optional[str]
         carried = carried_in_wheel(audit)
         for soname in needed_sonames(audit):
             entry = None if soname in carried else soname_map.lookup(soname)
+            if entry is not None:
+                entries.setdefault(id(entry), entry)
+    return check_nixpkgs(entries.values(), nixpkgs)
+
+
+def check_plans(members: Iterable, soname_map: SonameMap, nixpkgs: Optional[str]) -> Optional[NixpkgsCheck]:
+    """The one check for an installed environment planned without Nix (``patch --venv/--site-packages --nix``):
+    the entry of every need nothing installed provides, asked in one evaluation. None when ``nixpkgs`` is None."""
+    if nixpkgs is None:
+        return None
+    entries: Dict[int, SonameEntry] = {}
+    for member in members:
+        for need in member.needs:
+            entry = soname_map.lookup(need.soname) if need.found == "not-found" else None
             if entry is not None:
                 entries.setdefault(id(entry), entry)
     return check_nixpkgs(entries.values(), nixpkgs)
