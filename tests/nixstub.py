@@ -207,8 +207,9 @@ ENV_ALLOWED_ARGS = ALLOWED_ARGS + ("pyproject", "build-system", "dontCheckRuntim
 
 
 def env_stub_nix(native: Iterable[str], python: Iterable[str] = ()) -> str:
-    """A stub ``pkgs`` for an environment file: ``python3`` with ``override { packageOverrides; self; }``,
-    ``pkgs``, ``withPackages`` and ``sitePackages``; ``fetchurl``, ``mkShell``, the hooks and ``native`` paths.
+    """A stub ``pkgs`` for an environment file: ``python3`` (3.13), ``python311``, ``python312`` and ``python313``,
+    each with ``pythonVersion``, ``override { packageOverrides; self; }``, ``pkgs``, ``withPackages`` and
+    ``sitePackages``; ``fetchurl``, ``mkShell``, the hooks and ``native`` paths.
 
     nixpkgs' Python packages (``python`` names) evaluate to ``{ name = "nixpkgs:<name>"; }``; a package the file
     builds records its arguments under ``args`` and is named ``<pname>-<version>-<wheel|sdist>``, so a test sees
@@ -249,13 +250,14 @@ def env_stub_nix(native: Iterable[str], python: Iterable[str] = ()) -> str:
     {{ inherit url hash; }} // (if name == null then {{ }} else {{ inherit name; }});
   nixpkgsPython = {python_tree};
   # python.override as nixpkgs has it: the package set is a fixpoint, packageOverrides extends it
-  mkPython = overrides:
+  mkPython = version: overrides:
     let
-      interpreter = mk "python3.12" // {{
-        sitePackages = "lib/python3.12/site-packages";
+      interpreter = mk "python${{version}}" // {{
+        pythonVersion = version;
+        sitePackages = "lib/python${{version}}/site-packages";
         pkgs = packageSet;
-        withPackages = f: mk "python3.12-env" // {{ packages = names (f packageSet); }};
-        override = {{ packageOverrides, self }}: mkPython packageOverrides;
+        withPackages = f: mk "python${{version}}-env" // {{ packages = names (f packageSet); }};
+        override = {{ packageOverrides, self }}: mkPython version packageOverrides;
       }};
       base = nixpkgsPython // {{ inherit buildPythonPackage; python = interpreter; }};
       packageSet = let fix = f: let x = f x; in x; in fix (final: base // overrides final base);
@@ -263,7 +265,10 @@ def env_stub_nix(native: Iterable[str], python: Iterable[str] = ()) -> str:
     interpreter;
   native = {native_tree} // {{
     inherit fetchurl;
-    python3 = mkPython (final: prev: {{ }});
+    python3 = mkPython "3.13" (final: prev: {{ }});  # as in nixpkgs 25.11
+    python311 = mkPython "3.11" (final: prev: {{ }});
+    python312 = mkPython "3.12" (final: prev: {{ }});
+    python313 = mkPython "3.13" (final: prev: {{ }});
     mkShell = args: mk "shell" // {{ packages = names args.packages; }};
   }};
 in

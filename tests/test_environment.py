@@ -171,6 +171,16 @@ def test_env_and_shell_hold_every_package_as_chosen(env_file):
     assert result["shell"] == ["python3.12-env"] and result["default"] == "python3.12-env"
 
 
+def test_the_default_interpreter_is_nixpkgs_attribute_of_the_python_the_lock_was_made_for(env_file):
+    assert "python ? pkgs.python312," in env_file.read_text()  # the lock says requires-python = "==3.12.*"
+    assert evaluate(env_file)["default"] == "python3.12-env"  # not the stub's python3, which is 3.13
+
+
+def test_another_python_minor_version_throws_naming_both_and_the_attribute_to_pass(env_file):
+    error = evaluation_error(env_file, "{ python = (import ./envstub.nix).python311; }")
+    assert "wheelmeta env: the lock is for Python 3.12; python is 3.11 (pass python = pkgs.python312)" in error
+
+
 def test_asking_for_a_kind_the_lock_does_not_have_throws_naming_the_package(env_file):
     error = evaluation_error(env_file, '{ providers = { oldsetup = "wheel"; }; }')
     assert "wheelmeta env: oldsetup cannot be built from wheel; it can be built from: nixpkgs, sdist" in error

@@ -16,8 +16,8 @@ def add_parser(sub) -> None:
         "env",
         help="write one Nix file building every package of a pylock.toml",
         description="Write a Nix file for a PEP 751 lock: a function { pkgs ? import <nixpkgs> { }, python ? "
-        "pkgs.python3, preferWheels ? true, providers ? { } }: whose value is the interpreter with every locked "
-        "package. Each package is built from its wheel (autoPatchelfHook and the native inputs the lock records) "
+        "pkgs.python3XY (the lock's Python), preferWheels ? true, providers ? { } }: whose value is the interpreter "
+        "with every locked package. Each package is built from its wheel (autoPatchelfHook and the native inputs the lock records) "
         "or its sdist (pyproject = true and its build requirements), chosen when the file is evaluated: "
         "--arg preferWheels false, or --arg providers '{ numpy = \"sdist\"; }' (wheel, sdist or nixpkgs). "
         "Attributes: env, shell (for nix-shell -A shell), packages, python.",

@@ -3,7 +3,7 @@
 The input is a PEP 751 lock as :class:`packaging.pylock.Pylock` (wheelmeta's additions under
 ``[packages.tool.wheelmeta]``, see docs/lock.md); the output is a function::
 
-    { pkgs ? import <nixpkgs> { }, python ? pkgs.python3, preferWheels ? true, providers ? { } }:
+    { pkgs ? import <nixpkgs> { }, python ? pkgs.python312, preferWheels ? true, providers ? { } }:
 
 whose value is ``python.withPackages`` of every locked package, with ``env``, ``shell`` (``pkgs.mkShell``),
 ``packages`` and ``python`` (the interpreter whose package set holds the lock) as attributes::
@@ -129,16 +129,36 @@ def environment_function(lock, *, lock_path: str = "pylock.toml", relative_to: O
     overrides: List = []
     for package in packages:
         overrides += _package_bindings(package, facts[canonicalize_name(package.name)], ctx) + [Blank()]
-    body = Let(_let_bindings(names, overrides[:-1]), _result(names))
+    version = _locked_python_version(lock)
+    body = Let(_let_bindings(names, overrides[:-1], version), _result(names))
     for warning in ctx.warnings:
         log.warning("%s", warning)
     formals = [
         Formal("pkgs", Apply(Var("import"), EnvPath("nixpkgs"), AttrSet())),
-        Formal("python", Var("pkgs.python3")),
+        Formal("python", Var(_default_python(lock, version))),
         Formal("preferWheels", Var("true")),
         Formal("providers", AttrSet()),
     ]
     return Function(formals, body, blank_line=True)
+
+
+def _locked_python_version(lock) -> Optional[str]:
+    """``"3.12"`` for a lock made for one Python minor version (``requires-python = "==3.12.*"``, what ``wheelmeta
+    lock`` writes for its target), else None: its wheels are tagged for that version only."""
+    specifiers = list(lock.requires_python or ())
+    if len(specifiers) == 1 and specifiers[0].operator == "==":
+        parts = specifiers[0].version.split(".")
+        if len(parts) == 3 and parts[2] == "*" and all(p.isdigit() for p in parts[:2]):
+            return f"{parts[0]}.{parts[1]}"
+    return None
+
+
+def _default_python(lock, version: Optional[str]) -> str:
+    """``pkgs.python312`` for a CPython 3.12 lock (nixpkgs' attribute of that interpreter), else ``pkgs.python3``."""
+    implementation = ((lock.tool or {}).get("wheelmeta") or {}).get("implementation", "cp")
+    if version is None or implementation != "cp":
+        return "pkgs.python3"
+    return "pkgs.python" + version.replace(".", "")
 
 
 def _cycle_edges(names: List[str], edges: Mapping[str, List[str]]) -> set:
@@ -171,12 +191,17 @@ def _check_names(names: List[str], lock_path: str) -> None:
                           "nixpkgs' Python set uses for itself; wheelmeta env cannot write it")
 
 
-def _let_bindings(names: List[str], overrides: List) -> List:
+def _let_bindings(names: List[str], overrides: List, version: Optional[str]) -> List:
     """``pick``, ``preferred``, ``strayProviders``, ``lockedPython`` (the set with the lock) and ``env``."""
     locked_python = Apply(Var("python.override"), AttrSet([
         Binding("self", Var("lockedPython")),
         Binding("packageOverrides", Function(["final", "prev"], AttrSet(overrides))),
     ]))
+    if version is not None:  # another minor version would install wheels tagged for this one
+        wrong = _concat(Str(f"wheelmeta env: the lock is for Python {version}; python is "), Var("python.pythonVersion"),
+                        Str(f" (pass python = pkgs.python{version.replace('.', '')})"))
+        locked_python = If(BinOp(Var("python.pythonVersion"), "==", Str(version)), locked_python,
+                           Apply(Var("throw"), wrong))
     env = Apply(Var("lockedPython.withPackages"),
                 Function(["ps"], ListExpr([Var(f"ps.{n}") for n in names])))
     return [
