@@ -172,8 +172,19 @@ def test_env_and_shell_hold_every_package_as_chosen(env_file):
 
 
 def test_the_default_interpreter_is_nixpkgs_attribute_of_the_python_the_lock_was_made_for(env_file):
-    assert "python ? pkgs.python312," in env_file.read_text()  # the lock says requires-python = "==3.12.*"
+    assert "python ? pkgs.python312 or (throw " in env_file.read_text()  # the lock says requires-python = "==3.12.*"
     assert evaluate(env_file)["default"] == "python3.12-env"  # not the stub's python3, which is 3.13
+
+
+def test_a_nixpkgs_without_the_locks_python_says_what_to_pass(tmp_path):
+    data = lock_dict(seed_packages())
+    data["requires-python"] = "==3.7.*"
+    (tmp_path / "pylock.toml").write_text(toml_text(data))
+    lock = read_pylock(tmp_path / "pylock.toml")
+    path = tmp_path / "env.nix"
+    path.write_text(environment_expression(lock, lock_path=str(tmp_path / "pylock.toml")))
+    error = evaluation_error(path, "{ }")
+    assert "wheelmeta env: this nixpkgs has no python37, and the lock is for Python 3.7: pass python" in error
 
 
 def test_another_python_minor_version_throws_naming_both_and_the_attribute_to_pass(env_file):

@@ -49,6 +49,7 @@ from .nixwriter import (
     If,
     Let,
     ListExpr,
+    Parens,
     Str,
     Var,
     is_identifier,
@@ -135,7 +136,7 @@ def environment_function(lock, *, lock_path: str = "pylock.toml", relative_to: O
         log.warning("%s", warning)
     formals = [
         Formal("pkgs", Apply(Var("import"), EnvPath("nixpkgs"), AttrSet())),
-        Formal("python", Var(_default_python(lock, version))),
+        Formal("python", _default_python(lock, version)),
         Formal("preferWheels", Var("true")),
         Formal("providers", AttrSet()),
     ]
@@ -153,12 +154,15 @@ def _locked_python_version(lock) -> Optional[str]:
     return None
 
 
-def _default_python(lock, version: Optional[str]) -> str:
-    """``pkgs.python312`` for a CPython 3.12 lock (nixpkgs' attribute of that interpreter), else ``pkgs.python3``."""
+def _default_python(lock, version: Optional[str]):
+    """``pkgs.python312`` for a CPython 3.12 lock (nixpkgs' attribute of that interpreter), else ``pkgs.python3``;
+    a nixpkgs without that attribute (python37 left nixpkgs in 2023) stops with a message saying what to pass."""
     implementation = ((lock.tool or {}).get("wheelmeta") or {}).get("implementation", "cp")
     if version is None or implementation != "cp":
-        return "pkgs.python3"
-    return "pkgs.python" + version.replace(".", "")
+        return Var("pkgs.python3")
+    attribute = "python" + version.replace(".", "")
+    missing = Str(f"wheelmeta env: this nixpkgs has no {attribute}, and the lock is for Python {version}: pass python")
+    return BinOp(Var(f"pkgs.{attribute}"), "or", Parens(Apply(Var("throw"), missing)))
 
 
 def _cycle_edges(names: List[str], edges: Mapping[str, List[str]]) -> set:
