@@ -76,6 +76,7 @@ def lock_dict(packages: List[Dict[str, Any]]) -> Dict[str, Any]:
         "default-groups": [],
         "created-by": "wheelmeta",
         "packages": sorted(packages, key=lambda p: p["name"]),
+        "tool": {"wheelmeta": {"platforms": ["manylinux_2_28_x86_64"], "abis": ["cp312"], "implementation": "cp"}},
     }
 
 

@@ -93,8 +93,24 @@ def test_the_sdist_derivation_fetches_the_sdist_and_builds_with_its_build_requir
     sdist = evaluate(env_file, "{ preferWheels = false; }")["packages"]["fastmath"]
     assert sdist["src"] == {"url": archive("fastmath-2.0.tar.gz")["url"],
                             "hash": sri_hash(archive("fastmath-2.0.tar.gz")["hashes"]["sha256"])}
-    assert sdist["build-system"] == ["nixpkgs:cython", "nixpkgs:setuptools", "nixpkgs:wheel"]
+    assert sdist["build-system"] == ["nixpkgs:cython", "nixpkgs:setuptools"]  # wheel's marker is false on 3.12
     assert sdist["nativeBuildInputs"] == [] and sdist["buildInputs"] == []
+
+
+def test_a_build_requirement_whose_marker_is_false_for_the_target_is_left_out_with_a_comment(env_file):
+    text = env_file.read_text()
+    assert "# left out, its marker does not hold for the lock's target: wheel; python_version < \"3.8\"" in text
+
+
+def test_a_lock_that_names_no_target_keeps_build_requirements_with_markers_and_says_so(tmp_path):
+    data = lock_dict(seed_packages())
+    del data["tool"]
+    (tmp_path / "pylock.toml").write_text(toml_text(data))
+    path = tmp_path / "env.nix"
+    path.write_text(environment_expression(read_pylock(tmp_path / "pylock.toml")))
+    assert "# wheel: taken whatever its marker says" in path.read_text()
+    sdist = evaluate(path, "{ preferWheels = false; }")["packages"]["fastmath"]
+    assert sdist["build-system"] == ["nixpkgs:cython", "nixpkgs:setuptools", "nixpkgs:wheel"]
 
 
 def test_an_sdist_without_recorded_build_requirements_gets_setuptools_and_wheel(env_file):

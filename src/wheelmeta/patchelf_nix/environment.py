@@ -120,13 +120,13 @@ def environment_function(lock, *, lock_path: str = "pylock.toml", relative_to: O
     packages = sorted(lock.packages, key=lambda p: (canonicalize_name(p.name), str(p.version or "")))
     names = [canonicalize_name(p.name) for p in packages]
     _check_names(names, lock_path)
-    bare = _Context(lock_path, relative_to, set(names), set())
+    bare = _Context(lock_path, relative_to, set(names), set(), _lock_target(lock))
     facts = {name: _facts(package, bare) for name, package in zip(names, packages)}
     if nixpkgs is not None:
         facts = {name: _checked_facts(fact, nixpkgs, soname_map) for name, fact in facts.items()}
-    edges = {name: [d for d in _all_dependency_names(package, facts[name]) if d in bare.locked]
+    edges = {name: [d for d in _all_dependency_names(package, facts[name], bare.target) if d in bare.locked]
              for name, package in zip(names, packages)}
-    ctx = _Context(lock_path, relative_to, set(names), _cycle_edges(names, edges))
+    ctx = _Context(lock_path, relative_to, set(names), _cycle_edges(names, edges), bare.target)
     overrides: List = []
     for package in packages:
         overrides += _package_bindings(package, facts[canonicalize_name(package.name)], ctx) + [Blank()]
@@ -152,6 +152,28 @@ def _locked_python_version(lock) -> Optional[str]:
         if len(parts) == 3 and parts[2] == "*" and all(p.isdigit() for p in parts[:2]):
             return f"{parts[0]}.{parts[1]}"
     return None
+
+
+def _lock_target(lock):
+    """The :class:`~wheelmeta.target.Target` the lock was made for (its Python version and ``[tool.wheelmeta]``
+    platforms, ABIs and implementation, as ``wheelmeta lock`` writes them), or None for a lock that does not say."""
+    from ..errors import WheelmetaError
+    from ..target import Target
+
+    version = _locked_python_version(lock)
+    tool = (lock.tool or {}).get("wheelmeta") or {}
+    platforms, abis, implementation = tool.get("platforms"), tool.get("abis"), tool.get("implementation")
+    if version is None or not _strings(platforms) or not (abis is None or _strings(abis)):
+        return None
+    try:
+        return Target.from_options(python_version=version, platforms=platforms, abis=abis,
+                                   implementation=implementation if isinstance(implementation, str) else None)
+    except WheelmetaError:
+        return None
+
+
+def _strings(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
 
 
 def _default_python(lock, version: Optional[str]):
@@ -271,8 +293,9 @@ class _Context:
     """What every package's part of the file needs to know about the whole: where the lock is (errors, archives
     given by path), where the Nix file goes, the locked names, the dependency edges cut to break cycles."""
 
-    def __init__(self, lock_path: str, relative_to: Optional[str], locked: set, cut: set) -> None:
+    def __init__(self, lock_path: str, relative_to: Optional[str], locked: set, cut: set, target=None) -> None:
         self.lock_path = str(lock_path)
+        self.target = target  # the lock's target, for the markers of build requirements (None: not said)
         self.relative_to = relative_to
         self.locked = locked
         self.cut = cut
@@ -528,11 +551,11 @@ def _dependency_names(package, facts: _Facts, *, sdist: bool) -> List[str]:
     return sorted(names)
 
 
-def _all_dependency_names(package, facts: _Facts) -> set:
+def _all_dependency_names(package, facts: _Facts, target) -> set:
     """Every package either build of ``package`` needs: both kinds' dependencies, and the sdist's build system."""
     names = set(_dependency_names(package, facts, sdist=False)) | set(_dependency_names(package, facts, sdist=True))
     if package.sdist is not None or package.archive is not None:
-        names |= set(_build_requirements(facts.build_requires)[0])
+        names |= set(_build_requirements(facts.build_requires, target)[0])
     return names
 
 
@@ -552,32 +575,40 @@ def _python_package(name: str, locked: set) -> Var:
     return Var(_FINAL + attr)  # Var quotes each part that needs it
 
 
-def _build_requirements(requires: Optional[List[str]]) -> Tuple[Mapping[str, Requirement], List[str]]:
-    """canonical name -> requirement for an sdist's build requirements (pip's default when the lock names none),
-    and the texts that are not requirements."""
-    names, bad = {}, []
+def _build_requirements(requires: Optional[List[str]], target) -> Tuple[Mapping[str, Requirement], List[str],
+                                                                      List[Requirement]]:
+    """canonical name -> requirement for an sdist's build requirements (pip's default when the lock names none)
+    whose markers hold on ``target`` (all of them when it is None), the texts that are not requirements, and the
+    requirements left out by their markers."""
+    from ..target import evaluate_requirements
+
+    names, bad, skipped = {}, [], []
     for text in requires if requires is not None else _LEGACY_BUILD_SYSTEM:
         try:
             req = Requirement(text)
         except InvalidRequirement:
             bad.append(text)
             continue
+        if req.marker is not None and target is not None and not evaluate_requirements([req], target):
+            skipped.append(req)
+            continue
         names.setdefault(canonicalize_name(req.name), req)
-    return names, bad
+    return names, bad, skipped
 
 
 def _build_system(package, requires: Optional[List[str]], ctx: _Context) -> ListExpr:
     """``build-system``: the sdist's build requirements as packages of the set (locked, else nixpkgs'); one whose
     locked package depends on this one (or is this one) is nixpkgs', which breaks the cycle."""
     own = canonicalize_name(package.name)
-    names, bad = _build_requirements(requires)
+    names, bad, skipped = _build_requirements(requires, ctx.target)
     items: List = [Comment(f"not a requirement, add it by hand: {text}") for text in bad]
+    items += [Comment(f"left out, its marker does not hold for the lock's target: {req}") for req in skipped]
     if requires is None:
         items.append(Comment("the lock names no build requirements: setuptools and wheel, as pip assumes"))
     for name in sorted(names):
         req = names[name]
-        if req.marker is not None:
-            items.append(Comment(f"{name}: taken whatever its marker says ({req.marker})"))
+        if req.marker is not None and ctx.target is None:
+            items.append(Comment(f"{name}: taken whatever its marker says ({req.marker}); the lock names no target"))
         if (own, name) in ctx.cut:
             items.append(Comment(f"{name}: nixpkgs' own, as the locked one needs {own} itself"))
             items.append(Var(_PREV + (python_attribute(name) or name)))
