@@ -102,10 +102,25 @@ _SCHEMA_1_PAGES = ("CREATE TABLE pages (url TEXT PRIMARY KEY, project TEXT NOT N
                    "last_modified TEXT, fetched_at TEXT NOT NULL)")
 
 
+#: The metadata table of schemas 1 and 2: the whole body of :func:`metadata_to_json` in one column.
+SCHEMA_2_METADATA = ("CREATE TABLE metadata (sha256 TEXT PRIMARY KEY, provenance TEXT NOT NULL, static INTEGER NOT "
+                     "NULL, body TEXT NOT NULL, recorded_at TEXT NOT NULL, recorded_by TEXT NOT NULL)")
+
+
+def schema_2_metadata(db: sqlite3.Connection) -> None:
+    """Give a new (empty) store the metadata table of schema 2, as wheelmeta wrote it before dependency lists were
+    shared."""
+    db.execute("DROP TABLE metadata")
+    db.execute("DROP TABLE dependency_lists")
+    db.execute(SCHEMA_2_METADATA)
+    db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+
+
 def _schema_1_store(path) -> None:
     """A store as wheelmeta wrote it before pages kept their parsed files: schema 1, one page stored."""
     MetadataStore(path).close()
     with sqlite3.connect(path) as db:
+        schema_2_metadata(db)
         db.execute("DROP TABLE pages")
         db.execute(_SCHEMA_1_PAGES)
         db.execute("INSERT INTO pages VALUES ('u', 'demo', 'i', 'u', 'text/html', 'page', NULL, NULL, "
