@@ -18,7 +18,12 @@ from test_store import schema_2_metadata
 from wheelmeta.crawl import export_snapshot, import_snapshot
 from wheelmeta.errors import StoreError
 from wheelmeta.model import DistMetadata
-from wheelmeta.store import SCHEMA_VERSION, MetadataStore, metadata_from_json, metadata_to_json
+from wheelmeta.store import (
+    SCHEMA_VERSION,
+    MetadataStore,
+    metadata_from_json,
+    metadata_to_json,
+)
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 
@@ -210,3 +215,25 @@ def test_a_schema_2_store_exports_the_same_facts_as_its_upgrade(tmp_path):
     with MetadataStore(tmp_path / "s.sqlite") as new:
         after = export_snapshot(new, tmp_path / "new.jsonl.gz")
     assert before["content_sha256"] == after["content_sha256"]
+
+
+def test_two_lists_at_the_same_address_get_ids_of_their_own(tmp_path, monkeypatch):
+    import wheelmeta.store as store_module
+
+    monkeypatch.setattr(store_module, "_list_key", lambda text: (1 << 63) - 1)  # every list collides, at the top
+    with MetadataStore(tmp_path / "s.sqlite") as store:
+        for n, md in enumerate(SHAPES.values(), 1):
+            store.record_metadata(_sha(n), md)
+        assert [store.metadata(_sha(n)) for n in range(1, len(SHAPES) + 1)] == [
+            metadata_from_json(metadata_to_json(md)) for md in SHAPES.values()]
+        assert store.counts()["dependency_lists"] == len(SHAPES) - 1
+
+
+def test_a_reader_of_schema_2_fails_cleanly_once_another_process_upgraded_the_store(tmp_path):
+    path = tmp_path / "s.sqlite"
+    _schema_2_store(path)
+    with MetadataStore(path, readonly=True) as reader:
+        assert reader.metadata(_sha(1)) is not None
+        MetadataStore(path).close()  # the upgrade, by another connection
+        with pytest.raises(StoreError, match=f"{path}: metadata store error"):
+            reader.metadata(_sha(1))

@@ -72,16 +72,16 @@ TABLE_KEYS = {"files": ("sha256",), "metadata": ("sha256",), "audits": ("sha256"
 #: would keep an sdist from sharing its wheels' list, and they are short.
 DEPENDENCY_KEYS = ("requires_dist", "provides_extra", "requires_python")
 
-#: The schema 3 metadata table, under a given name (the upgrade builds it beside the schema 2 one).
-_METADATA_TABLE = """CREATE TABLE IF NOT EXISTS {name} (
+#: The schema 3 metadata tables. A list's id is its address: the first 8 bytes of the sha256 of its canonical JSON
+#: (a signed 64-bit integer, so the rowid itself: no second index, 8 bytes per reference where a hex sha256 would
+#: cost 64, more than many a short list); ``uses`` counts the metadata rows referencing it, so the last one to go
+#: deletes it without an index over ``metadata.dependencies``.
+_METADATA_TABLES = (
+    """CREATE TABLE IF NOT EXISTS metadata (
     sha256 TEXT PRIMARY KEY, provenance TEXT NOT NULL, static INTEGER NOT NULL, facts TEXT NOT NULL,
     dependencies INTEGER NOT NULL REFERENCES dependency_lists (id), recorded_at TEXT NOT NULL,
-    recorded_by TEXT NOT NULL)"""
-#: A list is found by the sha256 of its canonical JSON (32 bytes) and referenced by its integer id (1-4 bytes per
-#: metadata row, where a hex sha256 would cost 64: more than many a short list).
-_DEPENDENCY_TABLES = (("CREATE TABLE IF NOT EXISTS dependency_lists (id INTEGER PRIMARY KEY, sha256 BLOB NOT NULL "
-                       "UNIQUE, body TEXT NOT NULL)"),
-                      "CREATE INDEX IF NOT EXISTS metadata_by_dependencies ON metadata (dependencies)")
+    recorded_by TEXT NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS dependency_lists (id INTEGER PRIMARY KEY, body TEXT NOT NULL, uses INTEGER NOT NULL)")
 
 #: Per older schema, what the in-place upgrade from it runs: SQL statements, or a function of the connection.
 _UPGRADES = {1: ("ALTER TABLE pages ADD COLUMN files TEXT", "ALTER TABLE pages ADD COLUMN body_sha256 TEXT",
@@ -97,8 +97,7 @@ CREATE TABLE IF NOT EXISTS files (
     kind TEXT NOT NULL, size INTEGER, requires_python TEXT, upload_time TEXT, yanked TEXT, url TEXT NOT NULL,
     index_url TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS files_by_project ON files (project, version);
-{metadata};
-{dependency_tables};
+{metadata_tables};
 CREATE TABLE IF NOT EXISTS audits (
     sha256 TEXT PRIMARY KEY, body TEXT NOT NULL, recorded_at TEXT NOT NULL, recorded_by TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pages (
@@ -109,7 +108,7 @@ CREATE INDEX IF NOT EXISTS pages_by_project ON pages (project);
 CREATE TABLE IF NOT EXISTS failures (
     sha256 TEXT NOT NULL, step TEXT NOT NULL, reason TEXT NOT NULL, recorded_at TEXT NOT NULL,
     PRIMARY KEY (sha256, step));
-""".format(metadata=_METADATA_TABLE.format(name="metadata"), dependency_tables=";\n".join(_DEPENDENCY_TABLES))
+""".format(metadata_tables=";\n".join(_METADATA_TABLES))
 
 
 def default_store_path(cache_dir: Optional[Union[str, os.PathLike]] = None) -> Path:
@@ -412,27 +411,47 @@ def _enable_wal(db: sqlite3.Connection) -> None:
 def _put_metadata(db: sqlite3.Connection, row: Sequence, *, replace: bool) -> None:
     """Write one logical metadata row (sha256, provenance, static, body mapping, recorded_at, recorded_by): its
     dependency list into ``dependency_lists`` unless that list is there already, the rest into ``metadata``. A
-    list that the replaced row was the last to reference is deleted. Runs inside the caller's write transaction,
-    so two processes recording the same list queue on the write lock and the second finds the first's row."""
+    list that the replaced row was the last to reference is deleted. Runs inside the caller's write transaction
+    (BEGIN IMMEDIATE), so two processes recording the same list queue on the write lock and the second finds the
+    first's row."""
     sha256, provenance, static, body, recorded_at, recorded_by = row
     facts, dependencies = split_metadata_body(body)
-    list_sha256 = hashlib.sha256(dependencies.encode("ascii")).digest()
-    db.execute("INSERT OR IGNORE INTO dependency_lists (sha256, body) VALUES (?, ?)", (list_sha256, dependencies))
-    list_id = db.execute("SELECT id FROM dependency_lists WHERE sha256 = ?", (list_sha256,)).fetchone()[0]
+    list_id = _list_id(db, dependencies)
     old = db.execute("SELECT dependencies FROM metadata WHERE sha256 = ?", (sha256,)).fetchone() if replace else None
     db.execute(f"INSERT {'OR REPLACE ' if replace else ''}INTO metadata VALUES (?, ?, ?, ?, ?, ?, ?)",
                (sha256, provenance, static, facts, list_id, recorded_at, recorded_by))
-    if old is not None and old[0] != list_id:
-        db.execute("DELETE FROM dependency_lists WHERE id = ? AND NOT EXISTS "
-                   "(SELECT 1 FROM metadata WHERE dependencies = ?)", (old[0], old[0]))
+    if old is None or old[0] != list_id:
+        db.execute("UPDATE dependency_lists SET uses = uses + 1 WHERE id = ?", (list_id,))
+        if old is not None:
+            db.execute("UPDATE dependency_lists SET uses = uses - 1 WHERE id = ?", (old[0],))
+            db.execute("DELETE FROM dependency_lists WHERE id = ? AND uses <= 0", (old[0],))
+
+
+def _list_key(text: str) -> int:
+    """The address of a dependency list: the first 8 bytes of the sha256 of its canonical JSON."""
+    return int.from_bytes(hashlib.sha256(text.encode("ascii")).digest()[:8], "big", signed=True)
+
+
+def _list_id(db: sqlite3.Connection, text: str) -> int:
+    """The id of the dependency list ``text`` (canonical JSON), added (with no uses yet) when new. Another list at
+    the same address (a 64-bit collision) moves this one to the next free id, so an id never names two lists; after
+    such a collision a deleted list can cost a later one its sharing, never its correctness."""
+    key = _list_key(text)
+    while True:
+        found = db.execute("SELECT body FROM dependency_lists WHERE id = ?", (key,)).fetchone()
+        if found is None:
+            db.execute("INSERT INTO dependency_lists VALUES (?, ?, 0)", (key, text))
+            return key
+        if found[0] == text:
+            return key
+        key = key + 1 if key < (1 << 63) - 1 else -(1 << 63)
 
 
 def _split_metadata_bodies(db: sqlite3.Connection) -> None:
     """The schema 2 -> 3 upgrade, inside its transaction: every metadata body split into its per-file facts and its
     shared dependency list. A body that is not a JSON object stops the upgrade (nothing changes)."""
     db.execute("ALTER TABLE metadata RENAME TO metadata_schema_2")
-    db.execute(_METADATA_TABLE.format(name="metadata"))
-    for statement in _DEPENDENCY_TABLES:
+    for statement in _METADATA_TABLES:
         db.execute(statement)
     old = db.execute("SELECT sha256, provenance, static, body, recorded_at, recorded_by FROM metadata_schema_2")
     while True:
