@@ -28,6 +28,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from contextlib import closing
 from pathlib import Path
@@ -147,11 +148,36 @@ def measure(store: Path) -> dict:
             _copy(base, target)
             _as_schema_2(target, rows, compact=layout.endswith("compact"))
             if layout == "schema-3":
+                started = time.perf_counter()
                 MetadataStore(target).close()  # the in-place upgrade a user's store goes through
+                out["upgrade_seconds"] = round(time.perf_counter() - started, 3)
                 with MetadataStore(target, readonly=True) as converted:
                     assert list(converted.rows("metadata")) == rows, "the layouts must hold the same facts"
             out["sizes"][layout] = _vacuumed_sizes(target)
+        for layout, micros in _read_times(Path(folder), [r[0] for r in rows]).items():
+            out["sizes"][layout]["read_us"] = micros
     return out
+
+
+def _read_times(folder: Path, keys: List[str], rounds: int = 5) -> Dict[str, float]:
+    """Microseconds per ``MetadataStore.metadata(sha256)`` (a lock's read: the row, its list, the parse into a
+    DistMetadata; schema 3 parses each distinct list once per process) over every row, per layout; the layouts take turns, round after round, and each keeps its best
+    round, so the machine's load weighs on all alike."""
+    from wheelmeta.store import MetadataStore, _parsed_dependency_list
+
+    stores = {layout: MetadataStore(folder / f"{layout}.sqlite", readonly=True)
+              for layout in ("schema-2", "schema-2-compact", "schema-3")}
+    best = dict.fromkeys(stores, float("inf"))
+    for _ in range(rounds):
+        for layout, store in stores.items():
+            _parsed_dependency_list.cache_clear()  # each round reads as a new process does: every list parsed once
+            started = time.perf_counter()
+            kept = [store.metadata(key) for key in keys]  # a lock keeps what it read
+            best[layout] = min(best[layout], time.perf_counter() - started)
+            del kept
+    for store in stores.values():
+        store.close()
+    return {layout: round(seconds / max(1, len(keys)) * 1e6, 1) for layout, seconds in best.items()}
 
 
 def crawl_mirrors(store: Path, jobs: int) -> None:
@@ -194,12 +220,14 @@ def _report(result: dict) -> None:
           f"{snapshot['lists-once']:,} with each list once ({snapshot['lists-once'] / snapshot['format-1'] - 1:+.1%})")
     old = sizes["schema-2"]
     print(f"  {'layout':<18} {'file after VACUUM':>18} {'metadata tables':>16} {'saved (file)':>13} "
-          f"{'saved (metadata)':>17}")
+          f"{'saved (metadata)':>17} {'µs per metadata()':>18}")
     for layout, size in sizes.items():
         part = size["metadata"]
         saved = None if part is None or old["metadata"] is None else 1 - part / old["metadata"]
         print(f"  {layout:<18} {size['file']:>18,} {part if part is not None else 'n/a':>16,} "
-              f"{1 - size['file'] / old['file']:>12.1%} {'n/a' if saved is None else f'{saved:.1%}':>17}")
+              f"{1 - size['file'] / old['file']:>12.1%} {'n/a' if saved is None else f'{saved:.1%}':>17} "
+              f"{size['read_us']:>18}")
+    print(f"  upgrade 2 -> 3 of the copy: {result['upgrade_seconds']} s")
 
 
 def main() -> int:

@@ -237,3 +237,22 @@ def test_a_reader_of_schema_2_fails_cleanly_once_another_process_upgraded_the_st
         MetadataStore(path).close()  # the upgrade, by another connection
         with pytest.raises(StoreError, match=f"{path}: metadata store error"):
             reader.metadata(_sha(1))
+
+
+def test_a_stored_build_requirement_that_no_longer_parses_is_a_problem_not_dropped(tmp_path):
+    body = {**metadata_to_json(SHAPES["sdist"]), "build_requires": ["setuptools>=61", "wheel (("]}
+    with MetadataStore(tmp_path / "s.sqlite") as store:
+        store.record_file_facts(_sha(1), metadata=body)
+        back = store.metadata(_sha(1))
+    assert [str(r) for r in back.build_requires] == ["setuptools>=61"]
+    assert back.problems == ("stored requirement 'wheel ((' does not parse",)
+
+
+def test_files_sharing_a_list_read_back_equal_lists_and_their_own_facts(tmp_path):
+    with MetadataStore(tmp_path / "s.sqlite") as store:
+        store.record_metadata(_sha(1), SHAPES["wheel"])
+        store.record_metadata(_sha(2), SHAPES["sdist"])
+        wheel, sdist = store.metadata(_sha(1)), store.metadata(_sha(2))
+    assert wheel.requires_dist == sdist.requires_dist == RUNTIME
+    assert (wheel.provenance, sdist.provenance) == ("pep658", "setup-py-sandboxed")
+    assert (wheel.source, sdist.build_requires) == (SHAPES["wheel"].source, SHAPES["sdist"].build_requires)

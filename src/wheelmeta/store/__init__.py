@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -250,7 +251,9 @@ class MetadataStore:
         if row is None:
             return None
         self.reads += 1
-        return metadata_from_json(_joined_body(row[3], row[4]))
+        if self.schema < 3:
+            return metadata_from_json(json.loads(row[3]))
+        return _metadata_from_parts(json.loads(row[3]), _parsed_dependency_list(row[4]))
 
     def _metadata_select(self) -> str:
         """The query of logical metadata rows (sha256, provenance, static, per-file JSON, dependency JSON,
@@ -551,24 +554,51 @@ def metadata_to_json(md: DistMetadata) -> dict:
 
 def metadata_from_json(body: Mapping) -> DistMetadata:
     """Inverse of :func:`metadata_to_json`; an entry that no longer parses is kept as a problem, not dropped."""
-    problems: List[str] = list(body.get("problems", ()))
+    return _metadata_from_parts(body, _dependency_part(body))
+
+
+#: (requires_python, requires_dist, provides_extra, the problems met parsing them) of one dependency list
+_DependencyPart = Tuple[Optional[SpecifierSet], Tuple[Requirement, ...], Tuple[str, ...], Tuple[str, ...]]
+
+
+def _dependency_part(body: Mapping) -> _DependencyPart:
+    """The :data:`DEPENDENCY_KEYS` of a body, parsed."""
+    problems: List[str] = []
     requires_python = None
     if body.get("requires_python"):
         try:
             requires_python = SpecifierSet(body["requires_python"])
         except InvalidSpecifier:
             problems.append(f"stored Requires-Python {body['requires_python']!r} does not parse")
+    requires_dist = _requirements(body.get("requires_dist", ()), problems)
+    return requires_python, requires_dist, tuple(body.get("provides_extra", ())), tuple(problems)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_dependency_list(text: str) -> _DependencyPart:
+    """A stored dependency list (canonical JSON), parsed once per process while it is among the last 1024 read: the
+    files sharing it (a release's wheels, its sdist) share the parse, the costliest part of a read. The packaging
+    objects are shared between the DistMetadata returned: wheelmeta never modifies one in place (it copies first)."""
+    return _dependency_part(json.loads(text))
+
+
+def _metadata_from_parts(body: Mapping, dependencies: _DependencyPart) -> DistMetadata:
+    """A DistMetadata from a body's own facts and its parsed dependency list; problems in the order schema 2 gave:
+    the stored ones, the list's, the build requirements'."""
+    requires_python, requires_dist, provides_extra, list_problems = dependencies
+    problems: List[str] = [*body.get("problems", ()), *list_problems]
+    build_requires = _requirements(body.get("build_requires", ()), problems)  # before problems is frozen below
     return DistMetadata(
         name=body["name"],
         version=body["version"],
         requires_python=requires_python,
-        requires_dist=_requirements(body.get("requires_dist", ()), problems),
-        provides_extra=tuple(body.get("provides_extra", ())),
+        requires_dist=requires_dist,
+        provides_extra=provides_extra,
         provenance=body["provenance"],
         problems=tuple(problems),
         source=body.get("file", ""),
         metadata_version=body.get("metadata_version"),
-        build_requires=_requirements(body.get("build_requires", ()), problems),
+        build_requires=build_requires,
         isolation=body.get("isolation"),
         python_version=body.get("python_version"),
     )
