@@ -256,3 +256,11 @@ def test_files_sharing_a_list_read_back_equal_lists_and_their_own_facts(tmp_path
     assert wheel.requires_dist == sdist.requires_dist == RUNTIME
     assert (wheel.provenance, sdist.provenance) == ("pep658", "setup-py-sandboxed")
     assert (wheel.source, sdist.build_requires) == (SHAPES["wheel"].source, SHAPES["sdist"].build_requires)
+
+
+def test_reading_a_file_s_metadata_looks_up_two_primary_keys_and_scans_nothing(tmp_path):
+    with MetadataStore(tmp_path / "s.sqlite") as store:
+        plan = store._db.execute(f"EXPLAIN QUERY PLAN {store._metadata_select()} WHERE m.sha256 = ?",
+                                 (_sha(1),)).fetchall()
+    steps = [row[3] for row in plan]
+    assert len(steps) == 2 and not any(step.startswith("SCAN") for step in steps), steps
