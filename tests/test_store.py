@@ -116,7 +116,7 @@ def schema_2_metadata(db: sqlite3.Connection) -> None:
     db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
 
 
-def _schema_1_store(path) -> None:
+def schema_1_store(path) -> None:
     """A store as wheelmeta wrote it before pages kept their parsed files: schema 1, one page stored."""
     MetadataStore(path).close()
     with sqlite3.connect(path) as db:
@@ -129,14 +129,14 @@ def _schema_1_store(path) -> None:
 
 
 def test_a_schema_1_store_is_read_as_it_is_when_opened_read_only(tmp_path):
-    _schema_1_store(tmp_path / "s.sqlite")
+    schema_1_store(tmp_path / "s.sqlite")
     with MetadataStore(tmp_path / "s.sqlite", readonly=True) as store:
         page = store.page("u")
     assert (page["body"], page["files"], page["max_age"]) == ("page", None, None)
 
 
 def test_a_schema_1_store_is_upgraded_in_place_keeping_its_pages(tmp_path):
-    _schema_1_store(tmp_path / "s.sqlite")
+    schema_1_store(tmp_path / "s.sqlite")
     with MetadataStore(tmp_path / "s.sqlite") as store:
         assert store.schema == SCHEMA_VERSION
         assert store.page("u")["body"] == "page" and store.page("u")["files"] is None

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
-from test_store import schema_2_metadata
+from test_store import schema_1_store, schema_2_metadata
 
 from wheelmeta.crawl import export_snapshot, import_snapshot
 from wheelmeta.errors import StoreError
@@ -264,3 +264,16 @@ def test_reading_a_file_s_metadata_looks_up_two_primary_keys_and_scans_nothing(t
                                  (_sha(1),)).fetchall()
     steps = [row[3] for row in plan]
     assert len(steps) == 2 and not any(step.startswith("SCAN") for step in steps), steps
+
+
+def test_a_schema_1_store_with_metadata_goes_through_both_upgrades(tmp_path):
+    path = tmp_path / "s.sqlite"
+    schema_1_store(path)
+    with sqlite3.connect(path) as db:
+        for n, md in enumerate(SHAPES.values(), 1):
+            _record_as_schema_2(db, _sha(n), md)  # schemas 1 and 2 stored metadata alike
+    with MetadataStore(path) as store:
+        assert store.schema == 3 and store.page("u")["body"] == "page"
+        assert [store.metadata(_sha(n)) for n in range(1, len(SHAPES) + 1)] == [
+            metadata_from_json(metadata_to_json(md)) for md in SHAPES.values()]
+    assert _list_count(path) == len(SHAPES) - 1
