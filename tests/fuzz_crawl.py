@@ -11,6 +11,7 @@ Registered in ``TARGETS`` of ``tests/fuzz_targets.py`` as::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import List
@@ -22,7 +23,10 @@ from wheelmeta.crawl import export_snapshot, import_snapshot
 
 def snapshot_seeds(folder: Path) -> List[bytes]:
     """Two snapshots written by the exporter: an empty store, and one with a row in every table (metadata of a
-    real wheel, an audit of it, a page, a file, a failure)."""
+    real wheel and of an sdist declaring the same dependency list, an audit of the wheel, a page, a file, a
+    failure)."""
+    from packaging.requirements import Requirement
+
     from wheelmeta import audit_wheel, read_metadata
     from wheelmeta.http import Page
     from wheelmeta.index.simple import dist_file_from_filename
@@ -40,6 +44,11 @@ def snapshot_seeds(folder: Path) -> List[bytes]:
                                                index="http://127.0.0.1:9/simple")
                 store.record_files([dist])
                 store.record_metadata(sha256, read_metadata(str(wheel)))
+                # the sdist of the same release: its list is shared with the wheel's in the store, its build
+                # requirements are its own, so the import's split and sharing are mutated too
+                store.record_metadata("ef" * 32, dataclasses.replace(
+                    read_metadata(str(wheel)), provenance="setup-py-sandboxed",
+                    build_requires=(Requirement("setuptools>=61"),), problems=("a problem kept",)))
                 store.record_audit(sha256, audit_wheel(str(wheel)), ["seed"])
                 store.record_failure("cd" * 32, "metadata", "InvalidSdist: not a tar archive")
                 body = json.dumps({"meta": {"api-version": "1.1"}, "name": "seed", "files": []})

@@ -102,10 +102,25 @@ _SCHEMA_1_PAGES = ("CREATE TABLE pages (url TEXT PRIMARY KEY, project TEXT NOT N
                    "last_modified TEXT, fetched_at TEXT NOT NULL)")
 
 
-def _schema_1_store(path) -> None:
+#: The metadata table of schemas 1 and 2: the whole body of :func:`metadata_to_json` in one column.
+SCHEMA_2_METADATA = ("CREATE TABLE metadata (sha256 TEXT PRIMARY KEY, provenance TEXT NOT NULL, static INTEGER NOT "
+                     "NULL, body TEXT NOT NULL, recorded_at TEXT NOT NULL, recorded_by TEXT NOT NULL)")
+
+
+def schema_2_metadata(db: sqlite3.Connection) -> None:
+    """Give a new (empty) store the metadata table of schema 2, as wheelmeta wrote it before dependency lists were
+    shared."""
+    db.execute("DROP TABLE metadata")
+    db.execute("DROP TABLE dependency_lists")
+    db.execute(SCHEMA_2_METADATA)
+    db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+
+
+def schema_1_store(path) -> None:
     """A store as wheelmeta wrote it before pages kept their parsed files: schema 1, one page stored."""
     MetadataStore(path).close()
     with sqlite3.connect(path) as db:
+        schema_2_metadata(db)
         db.execute("DROP TABLE pages")
         db.execute(_SCHEMA_1_PAGES)
         db.execute("INSERT INTO pages VALUES ('u', 'demo', 'i', 'u', 'text/html', 'page', NULL, NULL, "
@@ -114,14 +129,14 @@ def _schema_1_store(path) -> None:
 
 
 def test_a_schema_1_store_is_read_as_it_is_when_opened_read_only(tmp_path):
-    _schema_1_store(tmp_path / "s.sqlite")
+    schema_1_store(tmp_path / "s.sqlite")
     with MetadataStore(tmp_path / "s.sqlite", readonly=True) as store:
         page = store.page("u")
     assert (page["body"], page["files"], page["max_age"]) == ("page", None, None)
 
 
 def test_a_schema_1_store_is_upgraded_in_place_keeping_its_pages(tmp_path):
-    _schema_1_store(tmp_path / "s.sqlite")
+    schema_1_store(tmp_path / "s.sqlite")
     with MetadataStore(tmp_path / "s.sqlite") as store:
         assert store.schema == SCHEMA_VERSION
         assert store.page("u")["body"] == "page" and store.page("u")["files"] is None

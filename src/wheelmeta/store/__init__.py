@@ -5,7 +5,10 @@ question about the same bytes, and a hash pin in a lock names its facts exactly.
 
 ``files``     what an index says about a file: name, project, version, kind, size, requires-python, upload time,
               yanked state (reason), and the URL and index it was last listed at;
-``metadata``  its dependency metadata with provenance (PEP 658, range reads, the sdist chain...);
+``metadata``  its dependency metadata with provenance (PEP 658, range reads, the sdist chain...); the dependency
+              list itself (requires-dist, provides-extra, requires-python) is one row of ``dependency_lists``,
+              shared by every file that declares the same list (the wheels of a release, its sdist, the next
+              release...), and deleted with the last file that references it;
 ``audits``    for wheels, the scan: the ELF facts of :func:`wheelmeta.extract.audit_wheel` and the top-level
               modules, from which the Nix inputs are computed with whatever soname map is current;
 ``pages``     index pages (project listings) with their ``ETag`` / ``Last-Modified`` and ``Cache-Control: max-age``,
@@ -27,6 +30,8 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import functools
+import hashlib
 import json
 import os
 import sqlite3
@@ -49,7 +54,10 @@ __all__ = ["MetadataStore", "default_store_path", "SCHEMA_VERSION", "STORE_FILEN
 #: Bumped when a table changes shape; an older wheelmeta refuses a newer store instead of misreading it.
 #: 2: pages gained ``files`` (the parsed file rows), ``body_sha256`` and ``max_age``; a schema 1 store is upgraded
 #: in place when opened for writing, and read as it is (pages parsed again) when opened read-only.
-SCHEMA_VERSION = 2
+#: 3: the dependency list of a metadata row moved to ``dependency_lists`` (one row per distinct list, referenced by
+#: id), the rest of the row's JSON to ``metadata.facts``; a schema 2 store is converted in place in one transaction
+#: when opened for writing, and read as it is when opened read-only.
+SCHEMA_VERSION = 3
 STORE_FILENAME = "store.sqlite"
 CACHE_DIR_ENV = "WHEELMETA_CACHE_DIR"
 _APPLICATION = "wheelmeta-store"
@@ -60,9 +68,26 @@ BUSY_TIMEOUT = 60.0
 TABLE_KEYS = {"files": ("sha256",), "metadata": ("sha256",), "audits": ("sha256",), "pages": ("url",),
               "failures": ("sha256", "step")}
 
-#: Columns each older schema lacks, added by the in-place upgrade from it.
+#: The keys of a metadata body (:func:`metadata_to_json`) that make its dependency list, stored once per distinct list.
+#: The sdist-only ``build_requires`` / ``test_requires`` stay with the file: every wheel has them empty, so they
+#: would keep an sdist from sharing its wheels' list, and they are short.
+DEPENDENCY_KEYS = ("requires_dist", "provides_extra", "requires_python")
+
+#: The schema 3 metadata tables. A list's id is its address: the first 8 bytes of the sha256 of its canonical JSON
+#: (a signed 64-bit integer, so the rowid itself: no second index, 8 bytes per reference where a hex sha256 would
+#: cost 64, more than many a short list); ``uses`` counts the metadata rows referencing it, so the last one to go
+#: deletes it without an index over ``metadata.dependencies``.
+_METADATA_TABLES = (
+    """CREATE TABLE IF NOT EXISTS metadata (
+    sha256 TEXT PRIMARY KEY, provenance TEXT NOT NULL, static INTEGER NOT NULL, facts TEXT NOT NULL,
+    dependencies INTEGER NOT NULL REFERENCES dependency_lists (id), recorded_at TEXT NOT NULL,
+    recorded_by TEXT NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS dependency_lists (id INTEGER PRIMARY KEY, body TEXT NOT NULL, uses INTEGER NOT NULL)")
+
+#: Per older schema, what the in-place upgrade from it runs: SQL statements, or a function of the connection.
 _UPGRADES = {1: ("ALTER TABLE pages ADD COLUMN files TEXT", "ALTER TABLE pages ADD COLUMN body_sha256 TEXT",
-                 "ALTER TABLE pages ADD COLUMN max_age INTEGER")}
+                 "ALTER TABLE pages ADD COLUMN max_age INTEGER"),
+             2: (lambda db: _split_metadata_bodies(db),)}
 _PAGE_COLUMNS = ("final_url", "content_type", "body", "etag", "last_modified", "fetched_at", "files", "body_sha256",
                  "max_age")
 
@@ -73,9 +98,7 @@ CREATE TABLE IF NOT EXISTS files (
     kind TEXT NOT NULL, size INTEGER, requires_python TEXT, upload_time TEXT, yanked TEXT, url TEXT NOT NULL,
     index_url TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS files_by_project ON files (project, version);
-CREATE TABLE IF NOT EXISTS metadata (
-    sha256 TEXT PRIMARY KEY, provenance TEXT NOT NULL, static INTEGER NOT NULL, body TEXT NOT NULL,
-    recorded_at TEXT NOT NULL, recorded_by TEXT NOT NULL);
+{metadata_tables};
 CREATE TABLE IF NOT EXISTS audits (
     sha256 TEXT PRIMARY KEY, body TEXT NOT NULL, recorded_at TEXT NOT NULL, recorded_by TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pages (
@@ -86,7 +109,7 @@ CREATE INDEX IF NOT EXISTS pages_by_project ON pages (project);
 CREATE TABLE IF NOT EXISTS failures (
     sha256 TEXT NOT NULL, step TEXT NOT NULL, reason TEXT NOT NULL, recorded_at TEXT NOT NULL,
     PRIMARY KEY (sha256, step));
-"""
+""".format(metadata_tables=";\n".join(_METADATA_TABLES))
 
 
 def default_store_path(cache_dir: Optional[Union[str, os.PathLike]] = None) -> Path:
@@ -173,8 +196,8 @@ class MetadataStore:
         with _transaction(db):
             current = int(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
             for version in range(current, SCHEMA_VERSION):
-                for statement in _UPGRADES[version]:
-                    db.execute(statement)
+                for step in _UPGRADES[version]:
+                    step(db) if callable(step) else db.execute(step)
             db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
         self.schema = SCHEMA_VERSION
 
@@ -220,11 +243,28 @@ class MetadataStore:
 
     def metadata(self, sha256: Optional[str]) -> Optional[DistMetadata]:
         """The metadata recorded for the file with this sha256, or None."""
-        body = self._body("metadata", sha256)
-        return None if body is None else metadata_from_json(body)
+        if not sha256:
+            return None
+        with self._use() as db:
+            # two primary-key lookups: the file's row, then its dependency list
+            row = db.execute(f"{self._metadata_select()} WHERE m.sha256 = ?", (sha256.lower(),)).fetchone()
+        if row is None:
+            return None
+        self.reads += 1
+        if self.schema < 3:
+            return metadata_from_json(json.loads(row[3]))
+        return _metadata_from_parts(json.loads(row[3]), _parsed_dependency_list(row[4]))
+
+    def _metadata_select(self) -> str:
+        """The query of logical metadata rows (sha256, provenance, static, per-file JSON, dependency JSON,
+        recorded_at, recorded_by) as ``m``; a schema 2 store (read-only) keeps the whole body in one column."""
+        if self.schema >= 3:
+            return ("SELECT m.sha256, m.provenance, m.static, m.facts, d.body, m.recorded_at, m.recorded_by "
+                    "FROM metadata AS m JOIN dependency_lists AS d ON d.id = m.dependencies")
+        return "SELECT m.sha256, m.provenance, m.static, m.body, '{}', m.recorded_at, m.recorded_by FROM metadata AS m"
 
     def _body(self, table: str, sha256: Optional[str]) -> Optional[dict]:
-        """The JSON body stored for a file in ``table`` ("metadata" or "audits"), or None."""
+        """The JSON body stored for a file in ``table`` ("audits"), or None."""
         if not sha256:
             return None
         with self._use() as db:
@@ -262,9 +302,8 @@ class MetadataStore:
         sha256, now = sha256.lower(), _now()
         with self._use(write=True) as db:
             if metadata is not None:
-                db.execute("INSERT OR REPLACE INTO metadata VALUES (?, ?, ?, ?, ?, ?)",
-                           (sha256, metadata["provenance"], int(metadata["provenance"] in STATIC_PROVENANCES),
-                            json.dumps(metadata, sort_keys=True), now, self._version))
+                _put_metadata(db, (sha256, metadata["provenance"], int(metadata["provenance"] in STATIC_PROVENANCES),
+                                   metadata, now, self._version), replace=True)
             if audit is not None:
                 db.execute("INSERT OR REPLACE INTO audits VALUES (?, ?, ?, ?)",
                            (sha256, json.dumps(audit, sort_keys=True), now, self._version))
@@ -321,28 +360,41 @@ class MetadataStore:
     # -- whole tables (snapshots) ----------------------------------------------------------------------------------
 
     def rows(self, table: str) -> Iterator[tuple]:
-        """Every row of ``table`` in primary-key order, all columns in schema order (a snapshot's export)."""
+        """Every row of ``table`` in primary-key order, all columns in schema order (a snapshot's export).
+        Metadata rows are the logical ones of schema 2, whatever the layout: (sha256, provenance, static, the whole
+        body as JSON text, recorded_at, recorded_by)."""
         key = TABLE_KEYS[table]  # KeyError for a name that is not a table: never interpolated unchecked
+        query = (f"{self._metadata_select()} ORDER BY m.sha256" if table == "metadata"
+                 else f"SELECT * FROM {table} ORDER BY {', '.join(key)}")  # noqa: S608 - fixed names
         with self._use() as db:
-            cursor = db.execute(f"SELECT * FROM {table} ORDER BY {', '.join(key)}")  # noqa: S608 - fixed names
+            cursor = db.execute(query)
             while True:
                 batch = cursor.fetchmany(1000)
                 if not batch:
                     return
+                if table == "metadata":
+                    batch = [(*row[:3], json.dumps(_joined_body(row[3], row[4]), sort_keys=True), *row[5:])
+                             for row in batch]
                 yield from batch
 
     def load_rows(self, rows: Iterable[Tuple[str, Sequence]]) -> None:
-        """Insert (table, full row) pairs in one transaction: all of them, or (an exception) none."""
+        """Insert (table, full row) pairs in one transaction: all of them, or (an exception) none. A metadata row
+        is a logical one, as :meth:`rows` gives it (its body as JSON text or as a mapping)."""
         with self._use(write=True) as db:
             for table, row in rows:
                 TABLE_KEYS[table]
-                db.execute(f"INSERT INTO {table} VALUES ({', '.join('?' * len(row))})", tuple(row))  # noqa: S608
+                if table == "metadata":
+                    body = row[3] if isinstance(row[3], Mapping) else json.loads(row[3])
+                    _put_metadata(db, (*row[:3], body, *row[4:]), replace=False)
+                else:
+                    db.execute(f"INSERT INTO {table} VALUES ({', '.join('?' * len(row))})", tuple(row))  # noqa: S608
 
     def counts(self) -> Mapping[str, int]:
         """Rows per table, for ``--json`` summaries and tests."""
+        tables = ("files", "metadata", "audits", "pages", "failures") + (("dependency_lists",) * (self.schema >= 3))
         with self._use() as db:
             return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608 - fixed names
-                    for t in ("files", "metadata", "audits", "pages", "failures")}
+                    for t in tables}
 
 
 def _enable_wal(db: sqlite3.Connection) -> None:
@@ -357,6 +409,85 @@ def _enable_wal(db: sqlite3.Connection) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+def _put_metadata(db: sqlite3.Connection, row: Sequence, *, replace: bool) -> None:
+    """Write one logical metadata row (sha256, provenance, static, body mapping, recorded_at, recorded_by): its
+    dependency list into ``dependency_lists`` unless that list is there already, the rest into ``metadata``. A
+    list that the replaced row was the last to reference is deleted. Runs inside the caller's write transaction
+    (BEGIN IMMEDIATE), so two processes recording the same list queue on the write lock and the second finds the
+    first's row."""
+    sha256, provenance, static, body, recorded_at, recorded_by = row
+    facts, dependencies = split_metadata_body(body)
+    list_id = _list_id(db, dependencies)
+    old = db.execute("SELECT dependencies FROM metadata WHERE sha256 = ?", (sha256,)).fetchone() if replace else None
+    db.execute(f"INSERT {'OR REPLACE ' if replace else ''}INTO metadata VALUES (?, ?, ?, ?, ?, ?, ?)",
+               (sha256, provenance, static, facts, list_id, recorded_at, recorded_by))
+    if old is None or old[0] != list_id:
+        db.execute("UPDATE dependency_lists SET uses = uses + 1 WHERE id = ?", (list_id,))
+        if old is not None:
+            db.execute("UPDATE dependency_lists SET uses = uses - 1 WHERE id = ?", (old[0],))
+            db.execute("DELETE FROM dependency_lists WHERE id = ? AND uses <= 0", (old[0],))
+
+
+def _list_key(text: str) -> int:
+    """The address of a dependency list: the first 8 bytes of the sha256 of its canonical JSON."""
+    return int.from_bytes(hashlib.sha256(text.encode("ascii")).digest()[:8], "big", signed=True)
+
+
+def _list_id(db: sqlite3.Connection, text: str) -> int:
+    """The id of the dependency list ``text`` (canonical JSON), added (with no uses yet) when new. Another list at
+    the same address (a 64-bit collision) moves this one to the next free id, so an id never names two lists; after
+    such a collision a deleted list can cost a later one its sharing, never its correctness."""
+    key = _list_key(text)
+    while True:
+        found = db.execute("SELECT body FROM dependency_lists WHERE id = ?", (key,)).fetchone()
+        if found is None:
+            db.execute("INSERT INTO dependency_lists VALUES (?, ?, 0)", (key, text))
+            return key
+        if found[0] == text:
+            return key
+        key = key + 1 if key < (1 << 63) - 1 else -(1 << 63)
+
+
+def _split_metadata_bodies(db: sqlite3.Connection) -> None:
+    """The schema 2 -> 3 upgrade, inside its transaction: every metadata body split into its per-file facts and its
+    shared dependency list. A body that is not a JSON object stops the upgrade (nothing changes)."""
+    db.execute("ALTER TABLE metadata RENAME TO metadata_schema_2")
+    for statement in _METADATA_TABLES:
+        db.execute(statement)
+    old = db.execute("SELECT sha256, provenance, static, body, recorded_at, recorded_by FROM metadata_schema_2")
+    while True:
+        batch = old.fetchmany(1000)
+        if not batch:
+            break
+        for row in batch:
+            try:
+                body = json.loads(row[3])
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                raise sqlite3.DatabaseError(f"the metadata of {row[0]} is not a JSON object; cannot upgrade")
+            _put_metadata(db, (*row[:3], body, *row[4:]), replace=False)
+    db.execute("DROP TABLE metadata_schema_2")
+
+
+def split_metadata_body(body: Mapping) -> Tuple[str, str]:
+    """(the per-file facts, the dependency list) of a metadata body, each as compact canonical JSON; the list holds
+    the :data:`DEPENDENCY_KEYS` the body has, so :func:`_joined_body` gives back exactly the same mapping."""
+    dependencies = {k: v for k, v in body.items() if k in DEPENDENCY_KEYS}
+    facts = {k: v for k, v in body.items() if k not in DEPENDENCY_KEYS}
+    return _compact_json(facts), _compact_json(dependencies)
+
+
+def _joined_body(facts: str, dependencies: str) -> dict:
+    """Inverse of :func:`split_metadata_body`."""
+    return {**json.loads(facts), **json.loads(dependencies)}
+
+
+def _compact_json(value: object) -> str:
+    """Canonical JSON: sorted keys, no spaces, ASCII (equal values give equal text, and so equal hashes)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 @contextmanager
@@ -378,8 +509,6 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
 
 def text_sha256(text: str) -> str:
     """The sha256 of a page's text: a page fetched again in full with the same text keeps its parsed files."""
-    import hashlib
-
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -425,24 +554,51 @@ def metadata_to_json(md: DistMetadata) -> dict:
 
 def metadata_from_json(body: Mapping) -> DistMetadata:
     """Inverse of :func:`metadata_to_json`; an entry that no longer parses is kept as a problem, not dropped."""
-    problems: List[str] = list(body.get("problems", ()))
+    return _metadata_from_parts(body, _dependency_part(body))
+
+
+#: (requires_python, requires_dist, provides_extra, the problems met parsing them) of one dependency list
+_DependencyPart = Tuple[Optional[SpecifierSet], Tuple[Requirement, ...], Tuple[str, ...], Tuple[str, ...]]
+
+
+def _dependency_part(body: Mapping) -> _DependencyPart:
+    """The :data:`DEPENDENCY_KEYS` of a body, parsed."""
+    problems: List[str] = []
     requires_python = None
     if body.get("requires_python"):
         try:
             requires_python = SpecifierSet(body["requires_python"])
         except InvalidSpecifier:
             problems.append(f"stored Requires-Python {body['requires_python']!r} does not parse")
+    requires_dist = _requirements(body.get("requires_dist", ()), problems)
+    return requires_python, requires_dist, tuple(body.get("provides_extra", ())), tuple(problems)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_dependency_list(text: str) -> _DependencyPart:
+    """A stored dependency list (canonical JSON), parsed once per process while it is among the last 1024 read: the
+    files sharing it (a release's wheels, its sdist) share the parse, the costliest part of a read. The packaging
+    objects are shared between the DistMetadata returned: wheelmeta never modifies one in place (it copies first)."""
+    return _dependency_part(json.loads(text))
+
+
+def _metadata_from_parts(body: Mapping, dependencies: _DependencyPart) -> DistMetadata:
+    """A DistMetadata from a body's own facts and its parsed dependency list; problems in the order schema 2 gave:
+    the stored ones, the list's, the build requirements'."""
+    requires_python, requires_dist, provides_extra, list_problems = dependencies
+    problems: List[str] = [*body.get("problems", ()), *list_problems]
+    build_requires = _requirements(body.get("build_requires", ()), problems)  # before problems is frozen below
     return DistMetadata(
         name=body["name"],
         version=body["version"],
         requires_python=requires_python,
-        requires_dist=_requirements(body.get("requires_dist", ()), problems),
-        provides_extra=tuple(body.get("provides_extra", ())),
+        requires_dist=requires_dist,
+        provides_extra=provides_extra,
         provenance=body["provenance"],
         problems=tuple(problems),
         source=body.get("file", ""),
         metadata_version=body.get("metadata_version"),
-        build_requires=_requirements(body.get("build_requires", ()), problems),
+        build_requires=build_requires,
         isolation=body.get("isolation"),
         python_version=body.get("python_version"),
     )
