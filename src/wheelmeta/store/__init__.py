@@ -588,6 +588,7 @@ def _metadata_from_parts(body: Mapping, dependencies: _DependencyPart) -> DistMe
     requires_python, requires_dist, provides_extra, list_problems = dependencies
     problems: List[str] = [*body.get("problems", ()), *list_problems]
     build_requires = _requirements(body.get("build_requires", ()), problems)  # before problems is frozen below
+    test_requires = _requirements(body.get("test_requires", ()), problems)
     return DistMetadata(
         name=body["name"],
         version=body["version"],
@@ -599,6 +600,7 @@ def _metadata_from_parts(body: Mapping, dependencies: _DependencyPart) -> DistMe
         source=body.get("file", ""),
         metadata_version=body.get("metadata_version"),
         build_requires=build_requires,
+        test_requires=test_requires,
         isolation=body.get("isolation"),
         python_version=body.get("python_version"),
     )
