@@ -128,19 +128,27 @@ def _table(title: str, groups: Dict[str, list], classes: List[str]) -> None:
 
 def report(records: list) -> None:
     """The figures: per class overall, per sdist upload year, per build backend."""
-    order = ["identical-text", "equal", "sdist-incomplete", "platform-dependent", "python-at-build-time",
+    order = ["identical-text", "equal", "sdist-incomplete", "wheel-without-requirements", "platform-dependent", "python-at-build-time",
              "upload-gap", "extras-only", "specifier-only", "other", "sdist-unreadable", "no-common-target"]
     total = len(records)
     counts = collections.Counter(r.klass for r in records)
     print(f"\n{total} releases compared")
     for name in order + sorted(set(counts) - set(order)):
         if counts[name]:
-            print(f"  {name:<22}{counts[name]:>5}  {100 * counts[name] / total:5.1f}%")
+            print(f"  {name:<28}{counts[name]:>5}  {100 * counts[name] / total:5.1f}%")
     agree = counts["identical-text"] + counts["equal"]
     readable = total - counts["sdist-unreadable"] - counts["no-common-target"]
     if readable:
         print(f"  agree (identical or equal on the grid): {agree} of {readable} readable sdists "
               f"({100 * agree / readable:.1f}%)")
+    setuptools = [r for r in records if r.backend.startswith(("legacy setup.py", "setuptools"))]
+    agreeing = sum(r.verdict in ("identical-text", "equal") for r in setuptools)
+    print(f"  setuptools sdists (legacy setup.py, setuptools with setup.py or declarative): {agreeing} of "
+          f"{len(setuptools)} agree ({100 * agreeing / max(len(setuptools), 1):.1f}%)")
+    ran = [r for r in records if r.differs_where_run is not None]
+    if ran:
+        print(f"  of {len(ran)} differing setup.py sdists compared where their setup.py ran (its Python, Linux), "
+              f"{sum(not r.differs_where_run for r in ran)} agree there")
     present = [c for c in order if counts[c]]
     by_year = collections.defaultdict(list)
     by_backend = collections.defaultdict(list)

@@ -68,7 +68,7 @@ def store_path(tmp_path_factory) -> Path:
     _static_sdist(folder, "stale", ["requests>=2"])
     make_wheel(folder, "stale", "1.0", requires=["requests>=2", "urllib3"])
     _static_sdist(folder, "extraonly", ["six", 'pysocks; extra == "socks"'], extras=["socks"])
-    make_wheel(folder, "extraonly", "1.0", requires=["six", 'win-inet-pton; extra == "socks"'], extras=["socks"])
+    make_wheel(folder, "extraonly", "1.0", requires=["six", 'socksio; extra == "socks"'], extras=["socks"])
     _static_sdist(folder, "specs", ["six>=1.10"])
     make_wheel(folder, "specs", "1.0", requires=["six>=1.12"])
     _static_sdist(folder, "unexplained", ["six"])
@@ -77,13 +77,20 @@ def store_path(tmp_path_factory) -> Path:
     make_wheel(folder, "incomplete", "1.0", requires=["six", "foo>=1"])
     _setup_py_sdist(folder, "unreadable", BROKEN)
     make_wheel(folder, "unreadable", "1.0", requires=["six"])
+    _static_sdist(folder, "pertag", ["docutils>=0.10"])
+    make_wheel(folder, "pertag", "1.0", tag="py27-none-any", requires=["docutils>=0.7"])
+    make_wheel(folder, "pertag", "1.0", tag="py33-none-any", requires=["docutils>=0.10"])
+    _static_sdist(folder, "emptywheel", ["six"])
+    make_wheel(folder, "emptywheel", "1.0")
     _static_sdist(folder, "onlysdist", ["six"])
-    times = {"stale-1.0.tar.gz": "2014-03-01T10:00:00Z", "stale-1.0-py3-none-any.whl": "2014-04-15T10:00:00Z"}
+    times = {"stale-1.0.tar.gz": "2014-03-01T10:00:00Z", "stale-1.0-py3-none-any.whl": "2014-04-15T10:00:00Z",
+             "pertag-1.0.tar.gz": "2013-12-10T09:00:00Z", "pertag-1.0-py27-none-any.whl": "2014-01-10T08:00:00Z",
+             "pertag-1.0-py33-none-any.whl": "2014-01-10T08:30:00Z"}
     path = tmp_path_factory.mktemp("comparestore") / "store.sqlite"
     with IndexServer(folder, fmt="json", upload_times=times) as server, MetadataStore(path) as store:
         names = sorted({p.name.split("-")[0] for p in folder.iterdir()})
         report = crawl(store, names, index_urls=[server.index_url], settings=CrawlSettings(retries=1), jobs=2)
-    assert report.files_done == 22, report.failures
+    assert report.files_done == 27, report.failures
     return path
 
 
@@ -94,7 +101,7 @@ def records(store_path):
 
 
 def test_releases_without_a_wheel_are_not_compared(records):
-    assert "onlysdist" not in records and len(records) == 10
+    assert "onlysdist" not in records and len(records) == 12
 
 
 def test_the_same_list_is_identical_text(records):
@@ -112,12 +119,23 @@ def test_setup_py_choosing_by_python_version_is_python_at_build_time(records):
     points = {p for d in record.differences for p in d["points"]}
     assert points and all(p.split("/")[0] in ("2.7", "3.5", "3.6", "3.7") for p in points)
     assert record.differences[0]["wheel_only"] == ["oldlib"]
+    assert record.differs_where_run is False  # at the Python that ran setup.py, on Linux, both agree
 
 
 def test_setup_py_choosing_by_platform_is_platform_dependent(records):
     record = records["byplatform"]
     assert (record.verdict, record.klass) == ("differs", "platform-dependent")
     assert {p for d in record.differences for p in d["points"]} == {"3.11/win32"}
+
+
+def test_wheels_for_other_pythons_declaring_other_lists_are_python_at_build_time_before_an_upload_gap(records):
+    record = records["pertag"]
+    assert record.klass == "python-at-build-time" and "upload-gap" in record.reasons
+    assert {p.split("/")[0] for d in record.differences for p in d["points"]} == {"2.7"}
+
+
+def test_a_wheel_declaring_nothing_where_the_sdist_declares_requirements_is_wheel_without_requirements(records):
+    assert records["emptywheel"].klass == "wheel-without-requirements"
 
 
 def test_a_platform_wheel_is_compared_only_where_its_tags_fit(records):
@@ -161,8 +179,8 @@ def test_cli_compare_prints_one_record_per_release_in_stable_order(store_path, c
     assert main(["crawl", "--compare", "--store", str(store_path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     keys = [(r["project"], r["version"]) for r in out["releases"]]
-    assert keys == sorted(keys) and len(keys) == 10
-    assert out["summary"]["by_class"]["python-at-build-time"] == 1
+    assert keys == sorted(keys) and len(keys) == 12
+    assert out["summary"]["by_class"]["python-at-build-time"] == 2  # bypython, pertag
 
 
 def test_cli_compare_of_named_projects_prints_a_table(store_path, capsys):

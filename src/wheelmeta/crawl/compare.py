@@ -50,13 +50,20 @@ _PLATFORM_MARKERS = re.compile(r"\b(sys_platform|platform_system|os_name|platfor
 #: Backports of standard-library modules: a setup.py that adds one when ``sys.version_info`` is old writes it
 #: unconditionally into a wheel built on an old Python (and leaves it out of a run on a new one).
 BACKPORTS = frozenset(canonicalize_name(n) for n in (
-    "argparse", "backports-abc", "backports-functools-lru-cache", "backports-shutil-get-terminal-size",
+    "argparse", "asyncio", "backports-abc", "backports-functools-lru-cache", "backports-shutil-get-terminal-size",
     "backports-ssl-match-hostname", "backports-weakref", "backports-zoneinfo", "configparser", "contextlib2",
     "contextvars", "dataclasses", "enum34", "funcsigs", "functools32", "futures", "importlib",
     "importlib-metadata", "importlib-resources", "ipaddress", "mock", "monotonic", "ordereddict", "pathlib",
     "pathlib2", "scandir", "selectors2", "simplejson", "singledispatch", "subprocess32", "typing",
     "typing-extensions", "unittest2", "uuid", "wsgiref", "zipp", "tomli", "exceptiongroup", "cached-property",
     "pyopenssl", "ndg-httpsclient", "pyasn1", "backports-tarfile", "astunparse", "faulthandler"))
+
+#: Projects only ever needed on one platform: a setup.py that adds one by ``sys.platform`` writes it unconditionally
+#: into a pure wheel built on that platform.
+PLATFORM_PACKAGES = frozenset(canonicalize_name(n) for n in (
+    "pywin32", "pypiwin32", "pywin32-ctypes", "wmi", "comtypes", "colorama", "win-inet-pton", "windows-curses",
+    "pyreadline", "pyreadline3", "appnope", "pyobjc", "pyobjc-core", "pyobjc-framework-cocoa", "gnureadline",
+    "readline", "uvloop", "python-xlib", "pyinotify", "macfsevents"))
 
 
 @dataclass
@@ -75,6 +82,8 @@ class ReleaseComparison:
     klass: str = ""  # the first matching rule for "differs"; the verdict otherwise
     reasons: List[str] = field(default_factory=list)
     points: int = 0  # (wheel, grid point, extras) comparisons made
+    # for an sdist whose setup.py ran here: whether the lists differ at that Python on Linux (None: not compared)
+    differs_where_run: Optional[bool] = None
     differences: List[dict] = field(default_factory=list)
     sdist_problem: str = ""
 
@@ -156,6 +165,10 @@ def compare_release(project: str, version: str, sdist: Tuple[Mapping, object],
         record.verdict = record.klass = "equal"
         return record
     record.verdict = "differs"
+    if sdist_md.python_version:
+        here = _Point(".".join(sdist_md.python_version.split(".")[:2]), "linux")
+        if any(here in _points_of(row) for row, _ in wheels):
+            record.differs_where_run = any(d["point"] == here for d in record.differences)
     record.reasons = [name for name, rule in RULES if rule(record, sdist_md, wheels)]
     record.klass = record.reasons[0] if record.reasons else "other"
     record.differences = _grouped(record.differences)
@@ -220,32 +233,46 @@ def _grouped(differences: List[dict]) -> List[dict]:
 
 
 def _sdist_incomplete(record, sdist_md, wheels) -> bool:
-    """Our chain could not read the sdist completely (static-partial, or problems it reported)."""
-    return sdist_md.provenance == "static-partial" or bool(sdist_md.problems)
+    """Our chain could not read the sdist completely: ``static-partial``, or every differing requirement is named
+    in the problems it reported (a problem about another requirement explains nothing)."""
+    if sdist_md.provenance == "static-partial":
+        return True
+    said = canonicalize_name(" ".join(sdist_md.problems).replace(" ", "@"))
+    names = _differing_names(record)
+    return bool(sdist_md.problems) and bool(names) and all(
+        re.search(rf"(?<![a-z0-9-]){re.escape(name)}(?![a-z0-9-])", said) for name in names)
+
+
+def _wheel_without_requirements(record, sdist_md, wheels) -> bool:
+    """A differing wheel declares no requirement at all where the sdist declares some: the wheel lost them
+    (early bdist_wheel versions and hand-made wheels did), or a build backend wrote none."""
+    empty = {row["filename"] for row, md in wheels if not md.requires_dist}
+    return bool(sdist_md.requires_dist) and any(d["wheel"] in empty for d in record.differences)
 
 
 def _platform_dependent(record, sdist_md, wheels) -> bool:
-    """Wheels of the release for different systems declare different lists; or a differing requirement carries
-    a platform marker on one side only; or at one Python some systems differ and others agree."""
-    by_system = collections.defaultdict(set)
-    for row, md in wheels:
-        for point in _points_of(row):
-            by_system[point.system].add(frozenset(str(r) for r in md.requires_dist))
-    lists = [frozenset().union(*v) for v in by_system.values()]
-    if len(set(lists)) > 1 and len(wheels) > 1:
+    """Two wheels for the same Python and different systems declare different lists; or a differing requirement
+    carries a platform marker (on either side); or is a project only one platform needs (PLATFORM_PACKAGES); or at
+    one Python some systems differ and others agree."""
+    if _wheels_differ(wheels, same=lambda a, b: bool(a[0] & b[0]) and a[1] != b[1]):
         return True
     if _guarded(record, sdist_md, wheels, _PLATFORM_MARKERS):
+        return True
+    if _differing_names(record) & PLATFORM_PACKAGES:
         return True
     return _partial_along(record, wheels, lambda p: p.python)
 
 
 def _python_at_build_time(record, sdist_md, wheels) -> bool:
-    """A differing requirement carries a Python marker on one side only, or is a backport the other side does
-    not name; or on one system some Pythons differ and others agree: setup.py chose by ``sys.version_info``,
+    """Two wheels for the same systems and different Pythons declare different lists; or a differing requirement
+    carries a Python marker (on either side), or every differing one is a backport of a standard-library module
+    (BACKPORTS); or on one system some Pythons differ and others agree: setup.py chose by ``sys.version_info``,
     once on the machine that built the wheel and once here (``sdist_python``)."""
+    if _wheels_differ(wheels, same=lambda a, b: a[1] == b[1] and a[0] != b[0]):
+        return True
     if _guarded(record, sdist_md, wheels, _PYTHON_MARKERS):
         return True
-    names = {_name(t) for d in record.differences for t in d["sdist_only"] + d["wheel_only"]}
+    names = _differing_names(record)
     if names and names <= BACKPORTS:
         return True
     return _partial_along(record, wheels, lambda p: p.system)
@@ -271,13 +298,30 @@ def _specifier_only(record, sdist_md, wheels) -> bool:
                for d in record.differences)
 
 
-RULES = (("sdist-incomplete", _sdist_incomplete), ("platform-dependent", _platform_dependent),
+RULES = (("sdist-incomplete", _sdist_incomplete), ("wheel-without-requirements", _wheel_without_requirements),
+         ("platform-dependent", _platform_dependent),
          ("python-at-build-time", _python_at_build_time), ("upload-gap", _upload_gap),
          ("extras-only", _extras_only), ("specifier-only", _specifier_only))
 
 
+def _wheels_differ(wheels, same) -> bool:
+    """Two wheels whose (Pythons, systems) the grid fits them at satisfy ``same(a, b)`` and whose requirement
+    lists (markers kept, spelling normalized) differ."""
+    shapes = []
+    for row, md in wheels:
+        points = _points_of(row)
+        where = (frozenset(p.python for p in points), frozenset(p.system for p in points))
+        shapes.append((where, frozenset((canonicalize_name(r.name), str(r.specifier), str(r.marker or ""))
+                                        for r in md.requires_dist)))
+    return any(same(a[0], b[0]) and a[1] != b[1] for i, a in enumerate(shapes) for b in shapes[i + 1:])
+
+
+def _differing_names(record) -> set:
+    return {_name(t) for d in record.differences for t in d["sdist_only"] + d["wheel_only"]}
+
+
 def _guarded(record, sdist_md, wheels, markers: "re.Pattern") -> bool:
-    names = {_name(t) for d in record.differences for t in d["sdist_only"] + d["wheel_only"]}
+    names = _differing_names(record)
     sides = [sdist_md.requires_dist] + [md.requires_dist for _, md in wheels]
     guarded = [{canonicalize_name(r.name) for r in reqs if r.marker and markers.search(str(r.marker))}
                for reqs in sides]
