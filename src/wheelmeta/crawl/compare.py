@@ -150,8 +150,7 @@ def compare_release(project: str, version: str, sdist: Tuple[Mapping, object],
     record.backend, record.sdist_provenance = build_backend(sdist_md), sdist_md.provenance
     record.sdist_python = sdist_md.python_version
     if all(_same_text(sdist_md, md) for _, md in wheels):
-        record.verdict = record.klass = "identical-text"
-        record.points = sum(len(_points_of(w)) for w, _ in wheels)
+        record.verdict = record.klass = "identical-text"  # nothing to evaluate: points stays 0
         return record
     for wheel_row, wheel_md in wheels:
         points = _points_of(wheel_row)
@@ -164,6 +163,12 @@ def compare_release(project: str, version: str, sdist: Tuple[Mapping, object],
     if not record.differences:
         record.verdict = record.klass = "equal"
         return record
+    _classify(record, sdist_md, wheels)
+    return record
+
+
+def _classify(record: ReleaseComparison, sdist_md: "DistMetadata", wheels) -> None:
+    """Set the verdict "differs", the matching rules, the class, and group the differences for the report."""
     record.verdict = "differs"
     if sdist_md.python_version:
         here = _Point(".".join(sdist_md.python_version.split(".")[:2]), "linux")
@@ -172,7 +177,6 @@ def compare_release(project: str, version: str, sdist: Tuple[Mapping, object],
     record.reasons = [name for name, rule in RULES if rule(record, sdist_md, wheels)]
     record.klass = record.reasons[0] if record.reasons else "other"
     record.differences = _grouped(record.differences)
-    return record
 
 
 def _same_text(a: "DistMetadata", b: "DistMetadata") -> bool:
