@@ -8,7 +8,6 @@ Python or another day would have said. The tests crawl it and assert the class e
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -43,13 +42,6 @@ def _static_sdist(folder, name, requires, extras=()):
 def _setup_py_sdist(folder, name, setup_py):
     make_sdist(folder, name, "1.0", files={"PKG-INFO": metadata_text(name, "1.0", metadata_version="1.1"),
                                            "setup.py": setup_py})
-
-
-@pytest.fixture(autouse=True)
-def only_named_indexes(monkeypatch):
-    for key in [k for k in os.environ if k.startswith("PIP_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
 
 
 @pytest.fixture(scope="module")
