@@ -31,12 +31,15 @@ setup(name="{name}", version="1.0", install_requires=requires)
 BY_PYTHON = SETUP_PY.format(name="bypython", condition='if sys.version_info < (3, 8):\n    requires.append("oldlib")')
 #: setup.py choosing by the platform it runs on
 BY_PLATFORM = SETUP_PY.format(name="byplatform", condition='if sys.platform == "win32":\n    requires.append("pywin32")')
+HATCHLING = '[build-system]\nrequires = ["hatchling>=1.8"]\nbuild-backend = "hatchling.build"\n'
 BROKEN = "raise SystemExit('this setup.py only runs on Python 2')\n"
 
 
-def _static_sdist(folder, name, requires, extras=()):
-    make_sdist(folder, name, "1.0", files={
-        "PKG-INFO": metadata_text(name, "1.0", requires=requires, extras=extras, metadata_version="2.2")})
+def _static_sdist(folder, name, requires, extras=(), pyproject=None):
+    files = {"PKG-INFO": metadata_text(name, "1.0", requires=requires, extras=extras, metadata_version="2.2")}
+    if pyproject:
+        files["pyproject.toml"] = pyproject
+    make_sdist(folder, name, "1.0", files=files)
 
 
 def _setup_py_sdist(folder, name, setup_py):
@@ -50,7 +53,7 @@ def store_path(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("compareindex")
     _static_sdist(folder, "same", ["six>=1"])
     make_wheel(folder, "same", "1.0", requires=["six>=1"])
-    _static_sdist(folder, "spelled", ["Six>=1.0", "foo<2", "foo>=1"])
+    _static_sdist(folder, "spelled", ["Six>=1.0", "foo<2", "foo>=1"], pyproject=HATCHLING)
     make_wheel(folder, "spelled", "1.0", requires=["six>=1", "foo<2,>=1"])
     _setup_py_sdist(folder, "bypython", BY_PYTHON)
     make_wheel(folder, "bypython", "1.0", tag="py2.py3-none-any", requires=["six", 'oldlib; python_version < "3.8"'])
@@ -161,7 +164,9 @@ def test_an_sdist_that_cannot_be_read_is_data_not_dropped(records):
     assert record.klass == "sdist-unreadable" and "Python 2" in record.sdist_problem
 
 
-def test_the_backend_is_read_from_build_system_requires(store_path):
+def test_the_backend_is_read_from_build_system_requires(records, store_path):
+    assert records["spelled"].backend == "hatchling"
+    assert records["bypython"].backend == "legacy setup.py"  # setup.py without a [build-system]
     with MetadataStore(store_path, readonly=True) as store:
         rows = {row[2]: row[0] for row in store.rows("files") if row[4] == "sdist"}
         assert build_backend(store.metadata(rows["same"])) == "unknown"  # no pyproject, no setup.py

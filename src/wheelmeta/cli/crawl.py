@@ -163,9 +163,9 @@ def _compare(args: argparse.Namespace, projects: List[str], versions: Dict[str, 
     from ..crawl.compare import compare_store, summarize
     from ..store import MetadataStore, default_store_path
 
-    if args.all or args.export or args.scan or args.scheduler:
-        raise UsageError("--compare", "reads the store only: it does not combine with --all, --export, --scan or "
-                         "--scheduler")
+    if args.all or args.export or args.scan or args.scheduler or args.latest is not None or args.since:
+        raise UsageError("--compare", "reads the store only: it does not combine with --all, --export, --scan, "
+                         "--scheduler, --latest or --since (name releases as PROJECT==VERSION)")
     with MetadataStore(args.store or default_store_path(args.cache_dir), readonly=True) as store:
         records = compare_store(store, projects)
         store_path = str(store.path)
