@@ -128,6 +128,23 @@ def test_latest_keeps_only_the_newest_releases_of_each_project(tmp_path, index_f
     assert versions == {"2.0"} and report.files_selected == 2 and report.files_listed == 4
 
 
+def test_named_versions_crawl_only_those_releases_and_report_a_missing_one(tmp_path, index_folder):
+    with _server(index_folder) as server:
+        report = _crawl(tmp_path / "s.sqlite", server, projects=["lib03", "lib04"],
+                        versions={"lib03": {"1.0", "7.0"}})
+    with MetadataStore(tmp_path / "s.sqlite") as store:
+        crawled = sorted((json.loads(row[3])["name"], json.loads(row[3])["version"]) for row in store.rows("metadata"))
+    assert crawled == [("lib03", "1.0"), ("lib03", "1.0"), ("lib04", "1.0"), ("lib04", "2.0")]  # lib04 whole
+    assert [(f["what"], f["step"]) for f in report.failures] == [("lib03==7.0", "page")]
+
+
+def test_project_equals_version_on_the_command_line_names_one_release(tmp_path, index_folder, capsys):
+    with _server(index_folder) as server:
+        code = main(["crawl", "lib03==2.0", "-i", server.index_url, "--store", str(tmp_path / "s.sqlite"), "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0 and summary["crawl"]["files_selected"] == 2 and summary["crawl"]["files_listed"] == 4
+
+
 def test_since_keeps_releases_uploaded_since_the_date_and_those_without_a_date(index_folder):
     import dataclasses
 

@@ -419,3 +419,12 @@ def test_marker_extras_lists_normalized_extra_names():
 def test_docstring_examples_hold():
     result = doctest.testmod(target_module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_normalized_requirements_compare_names_extras_and_specifiers_semantically():
+    from wheelmeta.target import normalized_requirements
+
+    two_lines = normalized_requirements([Requirement("Foo[B,a]>=1.0"), Requirement("foo<2")])
+    assert two_lines == normalized_requirements([Requirement("foo[a,b]<2,>=1")])
+    assert two_lines != normalized_requirements([Requirement("foo[a,b]<3,>=1")])
+    assert normalized_requirements([Requirement("bar~=1.0")]) != normalized_requirements([Requirement("bar~=1.0.0")])

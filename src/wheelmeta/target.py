@@ -31,6 +31,7 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, 
 from packaging import tags as _tags
 from packaging.markers import UndefinedComparison, default_environment
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.tags import Tag
 from packaging.utils import canonicalize_name
 
@@ -531,6 +532,30 @@ def evaluate_requirements(
         if req.marker is None or any(_holds(req, {**env, "extra": e}) for e in selected):
             out.append(req)
     return tuple(out)
+
+
+def normalized_requirements(reqs: Iterable[Requirement]) -> Dict[str, Tuple[frozenset, SpecifierSet, str]]:
+    """Requirements that already apply (markers evaluated), in a form whose equality is semantic: canonical name
+    -> (canonical extras, the intersection of every specifier given for it, direct URL). ``foo>=1`` and ``Foo<2``
+    as two lines equal ``foo<2,>=1``; ``==1.0`` equals ``==1`` (packaging's specifier equality).
+
+        >>> a = normalized_requirements([Requirement("Foo>=1"), Requirement("foo<2")])
+        >>> a == normalized_requirements([Requirement("foo<2.0,>=1.0")])
+        True
+    """
+    out: Dict[str, Tuple[frozenset, SpecifierSet, str]] = {}
+    for req in reqs:
+        name = canonicalize_name(req.name)
+        extras, spec, url = out.get(name, (frozenset(), SpecifierSet(), ""))
+        out[name] = (extras | {canonicalize_name(e) for e in req.extras}, spec & req.specifier, url or req.url or "")
+    return out
+
+
+def requirement_text(name: str, normalized: Tuple[frozenset, SpecifierSet, str]) -> str:
+    """One entry of :func:`normalized_requirements` as a PEP 508 string, for reports."""
+    extras, spec, url = normalized
+    text = name + (f"[{','.join(sorted(extras))}]" if extras else "")
+    return f"{text} @ {url}" if url else text + str(spec)
 
 
 # What packaging raises for markers it parses but cannot evaluate: an undefined comparison, a quoted string where

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import re
 import sys
-from typing import List
+from typing import Dict, List, Set, Tuple
 
 from ..errors import UsageError
 from .choose import add_index_options
@@ -13,6 +14,8 @@ from .common import ProgressBar, add_store_options, print_json, require_file
 
 #: PEP 508 project names (packaging's own rule).
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+#: What an index may list as a version (legacy versions included): no spaces, no separators of requirements.
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*$")
 
 
 def add_parser(sub) -> None:
@@ -26,7 +29,8 @@ def add_parser(sub) -> None:
         "a re-crawl of an unchanged project costs one conditional request. --export writes the store as a "
         "deterministic snapshot that `wheelmeta lock --store FILE --offline` resolves from.",
     )
-    p.add_argument("projects", nargs="*", metavar="PROJECT", help="a project name on the index")
+    p.add_argument("projects", nargs="*", metavar="PROJECT",
+                   help="a project name on the index, or PROJECT==VERSION for that release only (repeatable)")
     p.add_argument("--from", dest="from_file", metavar="FILE",
                    help="read project names from FILE, one a line ('#' comments)")
     p.add_argument("--all", action="store_true",
@@ -45,6 +49,10 @@ def add_parser(sub) -> None:
     p.add_argument("--export", metavar="FILE",
                    help="after crawling (or alone), write the store as a deterministic snapshot (gzip of canonical "
                    "JSON lines with its content sha256 and the crawl's date range in a header)")
+    p.add_argument("--compare", action="store_true",
+                   help="instead of crawling, compare from the store (no network) each release's sdist "
+                   "dependencies with its wheels' over a grid of targets (the PROJECTs named, or all), and classify "
+                   "every disagreement; see docs/sdist-vs-wheel.md")
     add_store_options(p, "the SQLite store to fill (default: the cache folder's)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     add_index_options(p)
@@ -56,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
     from ..index.config import IndexConfig
     from ..store import MetadataStore, default_store_path
 
-    projects = _projects(args)
+    projects, versions = _projects(args)
+    if args.compare:
+        return _compare(args, projects, versions)
     if not projects and not args.export and not args.all:
         raise UsageError("crawl", "name projects, --from FILE, --all, or --export FILE")
     if args.jobs < 1 or (args.latest is not None and args.latest < 1) or args.rate < 0:
@@ -81,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                 report = crawl(store, projects, index_urls=config.index_urls(),
                                find_links=config.find_links, settings=settings, latest=args.latest, since=since,
                                jobs=args.jobs, scheduler=args.scheduler or "", on_queued=progress.add_total,
-                               on_file=lambda facts: progress.step(facts.filename[:40]))
+                               on_file=lambda facts: progress.step(facts.filename[:40]), versions=versions)
             summary["crawl"] = report.to_json()
         if args.export:
             summary["export"] = {"file": args.export, **export_snapshot(store, args.export)}
@@ -93,8 +103,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _projects(args: argparse.Namespace) -> List[str]:
-    """The projects named on the command line, then those of --from, each once, as given."""
+def _projects(args: argparse.Namespace) -> Tuple[List[str], Dict[str, Set[str]]]:
+    """The projects named on the command line, then those of --from, each once, as given; and the versions
+    named with ``PROJECT==VERSION`` (canonical name -> versions; a project also named bare is crawled whole)."""
+    from packaging.utils import canonicalize_name
+
     named = [(name, "the command line") for name in args.projects]
     if args.from_file:
         path = require_file("--from", args.from_file)
@@ -107,15 +120,20 @@ def _projects(args: argparse.Namespace) -> List[str]:
             name = line.split("#", 1)[0].strip()
             if name:
                 named.append((name, f"{path}:{number}"))
-    seen, out = set(), []
-    for name, where in named:
-        if not _NAME.match(name):
-            raise UsageError(where, f"{name!r} is not a project name")
-        key = name.lower().replace("_", "-").replace(".", "-")
+    seen, out, versions, whole = set(), [], collections.defaultdict(set), set()
+    for item, where in named:
+        name, sep, version = (part.strip() for part in item.partition("=="))
+        if not _NAME.match(name) or (sep and not _VERSION.match(version)):
+            raise UsageError(where, f"{item!r} is not a project name or PROJECT==VERSION")
+        key = canonicalize_name(name)
+        if sep:
+            versions[key].add(version)
+        else:
+            whole.add(key)
         if key not in seen:
             seen.add(key)
             out.append(name)
-    return out
+    return out, {k: v for k, v in versions.items() if k not in whole}
 
 
 def _print_summary(summary: dict) -> None:
@@ -136,3 +154,57 @@ def _print_summary(summary: dict) -> None:
               f"{exported['crawled']['from']} to {exported['crawled']['to']})", file=sys.stderr)
     print(f"wheelmeta: store {summary['store']}: " + ", ".join(f"{n} {t}" for t, n in summary["counts"].items()),
           file=sys.stderr)
+
+
+def _compare(args: argparse.Namespace, projects: List[str], versions: Dict[str, Set[str]]) -> int:
+    """``--compare``: read the store only, compare and classify, print a table (or ``--json``)."""
+    from packaging.utils import canonicalize_name
+
+    from ..crawl.compare import compare_store, summarize
+    from ..store import MetadataStore, default_store_path
+
+    if args.all or args.export or args.scan or args.scheduler or args.latest is not None or args.since:
+        raise UsageError("--compare", "reads the store only: it does not combine with --all, --export, --scan, "
+                         "--scheduler, --latest or --since (name releases as PROJECT==VERSION)")
+    with MetadataStore(args.store or default_store_path(args.cache_dir), readonly=True) as store:
+        records = compare_store(store, projects)
+        store_path = str(store.path)
+    records = [r for r in records if not versions.get(canonicalize_name(r.project))
+               or r.version in versions[canonicalize_name(r.project)]]
+    summary = summarize(records, group=lambda r: r.backend or "unknown")
+    if args.json:
+        print_json({"store": store_path, "summary": summary, "releases": [r.to_json() for r in records]})
+    elif not args.quiet:
+        _print_comparison(records, summary)
+    return 0
+
+
+def _print_comparison(records, summary: dict) -> None:
+    if not records:
+        print("wheelmeta: no release in the store has metadata of both an sdist and a wheel", file=sys.stderr)
+        return
+    rows = [(f"{r.project}=={r.version}", r.backend or "-", r.klass, _what_differs(r)) for r in records]
+    widths = [max(len(row[i]) for row in rows + [("release", "backend", "class", "")]) for i in range(3)]
+    print(f"{'release':<{widths[0]}}  {'backend':<{widths[1]}}  {'class':<{widths[2]}}  what differs (sdist | wheel)")
+    for row in rows:
+        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}".rstrip())
+    total = summary["releases"]
+    print("", file=sys.stderr)
+    for name, count in sorted(summary["by_class"].items(), key=lambda kv: (-kv[1], kv[0])):
+        print(f"wheelmeta: {name}: {count} of {total} releases ({100 * count / total:.1f}%)", file=sys.stderr)
+
+
+def _what_differs(record) -> str:
+    if record.sdist_problem:
+        return record.sdist_problem[:100]
+    if not record.differences:
+        return ""
+    first = record.differences[0]
+    extra = f"[{first['extra']}] " if first["extra"] else ""
+    more = f" (+{len(record.differences) - 1} more)" if len(record.differences) > 1 else ""
+    return (f"{extra}{', '.join(first['sdist_only']) or '-'} | {', '.join(first['wheel_only']) or '-'} at "
+            f"{_points(first['points'])}{more}")
+
+
+def _points(points: List[str]) -> str:
+    return ", ".join(points[:3]) + (f" +{len(points) - 3}" if len(points) > 3 else "")

@@ -17,10 +17,12 @@ from datetime import datetime, timezone
 from typing import (
     TYPE_CHECKING,
     Callable,
+    Collection,
     Dict,
     Iterable,
     Iterator,
     List,
+    Mapping,
     Optional,
     Sequence,
     Tuple,
@@ -88,8 +90,12 @@ class _CrawlIndex(StoreIndexClient):
 def crawl(store: "MetadataStore", projects: Iterable[str], *, index_urls: Sequence[str], find_links: Sequence[str] = (),
           settings: Optional[CrawlSettings] = None, latest: Optional[int] = None, since: Optional[datetime] = None,
           jobs: int = 8, scheduler: str = "", on_queued: Callable[[int], None] = lambda n: None,
-          on_file: Callable[[FileFacts], None] = lambda facts: None) -> CrawlReport:
+          on_file: Callable[[FileFacts], None] = lambda facts: None,
+          versions: Optional[Mapping[str, Collection[str]]] = None) -> CrawlReport:
     """Fill ``store`` with the facts of every file of the selected releases of ``projects``.
+
+    ``versions`` names, per project (canonical name), the only releases to crawl of it (``--latest`` and
+    ``--since`` still apply); a named version the index does not list is reported as a failure.
 
     ``on_queued(n)`` is told when n more files are queued, ``on_file(facts)`` after each file's facts are committed
     (progress bars; a KeyboardInterrupt raised there stops the crawl like Ctrl-C).
@@ -114,6 +120,9 @@ def crawl(store: "MetadataStore", projects: Iterable[str], *, index_urls: Sequen
                 report.failures.append({"what": project, "step": "page", "reason": reason})
                 continue
             report.files_listed += len(files)
+            chosen = (versions or {}).get(canonicalize_name(project))
+            if chosen is not None:
+                files = _named_versions(project, files, chosen, report)
             selected = select_releases(files, latest=latest, since=since)
             report.files_selected += len(selected)
             work = _work(store, selected, settings, report)
@@ -131,6 +140,27 @@ def crawl(store: "MetadataStore", projects: Iterable[str], *, index_urls: Sequen
         report.requests += client.requests - requests_before
         report.seconds = time.monotonic() - started
     return report
+
+
+def _named_versions(project: str, files: Sequence["DistFile"], chosen: Collection[str],
+                    report: CrawlReport) -> List["DistFile"]:
+    """The files of the named releases (versions compared as versions: ``1.0`` names ``1.0.0``)."""
+    wanted = {_version_or_text(v) for v in chosen}
+    kept = [f for f in files if f.version in wanted or str(f.version) in wanted]
+    found = {f.version for f in kept} | {str(f.version) for f in kept}
+    for missing in sorted(str(v) for v in wanted if v not in found):
+        report.failures.append({"what": f"{project}=={missing}", "step": "page",
+                                "reason": "the index lists no file of this version"})
+    return kept
+
+
+def _version_or_text(text: str):
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return text
 
 
 def _listings(index: _CrawlIndex, projects: Iterable[str], pool, ahead: int) -> Iterator[Tuple[str, list, Optional[str]]]:

@@ -16,7 +16,7 @@ import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Sequence, Set
+from typing import TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Set
 
 from packaging.utils import canonicalize_name
 
@@ -204,23 +204,14 @@ def _apply_hash_pins(name, wheel, sdist, hashes, hash_origins):
 
 
 def _dependencies_differ(sdist_md: DistMetadata, wheel_md: DistMetadata, target, extras) -> Optional[dict]:
-    sdist = sorted({str(r) for r in sdist_md.for_target(target, extras)})
-    wheel = sorted({str(r) for r in wheel_md.for_target(target, extras)})
-    if _canonical(sdist) == _canonical(wheel):
+    """Both lists as PEP 508 strings when the sdist's and the wheel's dependencies on ``target`` differ
+    semantically (:func:`~wheelmeta.target.normalized_requirements`), else None."""
+    from ..target import normalized_requirements
+
+    sdist_reqs, wheel_reqs = sdist_md.for_target(target, extras), wheel_md.for_target(target, extras)
+    if normalized_requirements(sdist_reqs) == normalized_requirements(wheel_reqs):
         return None
-    return {"sdist": sdist, "wheel": wheel}
-
-
-def _canonical(reqs: Sequence[str]) -> List[str]:
-    """Requirements compared as sets of (name, extras, specifier, marker), spelled the same way."""
-    from packaging.requirements import Requirement
-
-    out = set()
-    for text in reqs:
-        req = Requirement(text)
-        out.add((canonicalize_name(req.name), tuple(sorted(req.extras)), str(req.specifier), str(req.marker or ""),
-                 req.url or ""))
-    return sorted(out)
+    return {"sdist": sorted({str(r) for r in sdist_reqs}), "wheel": sorted({str(r) for r in wheel_reqs})}
 
 
 def _nix_table(scan, soname_map) -> Optional[dict]:
