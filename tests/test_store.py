@@ -158,3 +158,33 @@ def test_the_parsed_files_of_a_page_read_back_equal(tmp_path):
                             index="https://i.invalid/simple")
     assert len(files) == 3
     assert files_from_json(files_to_json(files), "https://i.invalid/simple") == files
+
+
+def test_rows_page_by_key_and_the_store_can_be_used_between_them(tmp_path):
+    """rows() held the store's lock while it yielded, so a caller asking the store anything inside the loop (or a
+    loop left unfinished) hung every later use. It now reads a page at a time by key."""
+    import threading
+
+    from wheelmeta.model import DistMetadata
+
+    shas = [f"{n:064x}" for n in range(2500)]  # more than two pages
+    with MetadataStore(tmp_path / "s.sqlite") as store:
+        store.load_rows([("failures", (sha, step, "why", "2026-01-01T00:00:00Z")) for sha in shas
+                         for step in ("metadata", "scan")])
+        for sha in shas[:1200]:
+            store.record_metadata(sha, DistMetadata("demo", "1.0", None, (), (), "pep658"))
+        seen: list = []
+
+        def walk() -> None:
+            for row in store.rows("metadata"):
+                seen.append((row[0], store.metadata(row[0]).name))  # the store, used inside the loop
+            unfinished = store.rows("failures")
+            next(unfinished)  # left unfinished: holds nothing
+            seen.append(("failures", sum(1 for _ in store.rows("failures"))))
+
+        worker = threading.Thread(target=walk, daemon=True)
+        worker.start()
+        worker.join(60)
+        assert not worker.is_alive(), "rows() kept the store locked"
+    assert [sha for sha, _ in seen[:-1]] == shas[:1200]
+    assert seen[-1] == ("failures", 5000)
