@@ -17,6 +17,10 @@ that, like pip and wheelmeta, it takes the best version over all indexes. pip ne
 wheelmeta does more than the others in the same time: it scans every locked binary wheel (range reads of its ELF
 members) for the Nix inputs, and writes a validated pylock.toml.
 
+wheelmeta runs byte-compiled, as an installed wheelmeta is: its package is copied to the scratch folder and compiled
+there before the clock starts (this checkout sets ``PYTHONDONTWRITEBYTECODE``, which would otherwise compile every
+module from source on every run; pip's and the dependencies' modules are compiled in site-packages already).
+
 Requests: wheelmeta counts its own (``--json``); pip's are the ``"GET``/``"HEAD`` lines of ``-vvv``; uv's the
 "Sending ... request" lines of ``-vv`` (its range reads are not logged: a lower bound). A ``file://`` index costs
 no requests.
@@ -52,11 +56,23 @@ SETS: Dict[str, Tuple[List[str], str, str, str]] = {
 }
 
 
-def _environment() -> Dict[str, str]:
+def _environment(site: Path) -> Dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
     env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1", UV_PYTHON_DOWNLOADS="never",
-               UV_NO_CONFIG="1", PYTHONPATH=str(ROOT / "src"))
+               UV_NO_CONFIG="1", PYTHONPATH=str(site))
     return env
+
+
+def _compiled_copy(scratch: Path) -> Path:
+    """A copy of this checkout's wheelmeta package with its modules byte-compiled next to them, as an install has
+    them; the folder to put on PYTHONPATH."""
+    import compileall
+
+    site = scratch / "site"
+    shutil.copytree(ROOT / "src" / "wheelmeta", site / "wheelmeta", ignore=shutil.ignore_patterns("__pycache__"))
+    if not compileall.compile_dir(str(site), quiet=1, legacy=False):
+        sys.exit("byte-compiling the copy of wheelmeta failed")
+    return site
 
 
 def _indexes(which: str, mirror: List[str]) -> List[str]:
@@ -149,12 +165,23 @@ def _measure(name: str, mirror: List[str], scratch: Path, env: Dict[str, str]) -
             cold_bytes = (folder / "cold.toml").read_bytes()
             rows[tool]["offline_same_bytes"] = cold_bytes == (folder / "offline.toml").read_bytes()
             rows[tool]["warm_same_bytes"] = cold_bytes == (folder / "warm.toml").read_bytes()
-    return {"set": name, "target": f"cp{python.replace('.', '')} {platform}", "index": which, "rows": rows}
+    return {"set": name, "target": f"cp{python.replace('.', '')} {platform}", "index": _describe(indexes),
+            "rows": rows}
+
+
+def _describe(indexes: List[str]) -> str:
+    """The indexes a set ran against, as the printout names them (pip's default index by that name, not its URL)."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from wheelmeta.index.config import pip_default_index_url
+
+    default = pip_default_index_url()
+    names = ["pip's default index" if url == default else url for url in indexes]
+    return names[0] + (f" + {', '.join(names[1:])}" if names[1:] else "")
 
 
 def _print(result: dict) -> None:
     rows = result["rows"]
-    print(f"\n{result['set']} ({result['target']}, {result['index']} index)")
+    print(f"\n{result['set']} ({result['target']}, {result['index']})")
     print(f"  {'tool':<20}{'seconds':>9}{'packages':>10}{'requests':>10}")
     for tool, runs in rows.items():
         for kind in ("cold", "warm", "offline"):
@@ -177,9 +204,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     if not shutil.which("uv"):
         parser.error("uv is not installed (pip install uv)")
-    env = _environment()
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-lock-") as scratch:
+        env = _environment(_compiled_copy(Path(scratch)))
         for name in args.sets:
             results.append(_measure(name, args.mirror, Path(scratch), env))
             _print(results[-1])

@@ -121,12 +121,14 @@ class _Provider:
         self.constraints = constraints
         self.origins = origins  # input requirement -> "requirements.txt:3"
         self.python = Version(self.target.marker_environment()["python_full_version"])
+        self._python_candidate = _PythonCandidate(self.python)
         self.required_by: Dict[str, Tuple[object, Optional[Candidate]]] = {}
         self._candidates: Dict[tuple, Optional[Candidate]] = {}
         self._by_version: Dict[str, Dict[Version, List[DistFile]]] = {}
         self._versions: Dict[Tuple[str, str], List[Version]] = {}
-        self._satisfied: Dict[tuple, Tuple[object, bool]] = {}
+        self._satisfied: Dict[Tuple[int, int], Tuple[object, object, bool]] = {}
         self._metadata: Dict[Tuple[str, Version], DistMetadata] = {}
+        self._python_fit: Dict[int, Tuple[PythonRequirement, bool]] = {}
 
     # -- resolvelib's questions ----------------------------------------------------------------------------------
 
@@ -150,20 +152,30 @@ class _Provider:
     def find_matches(self, identifier, requirements, incompatibilities):
         reqs = list(requirements[identifier])
         if identifier == PYTHON:
-            fits = all(r.specifier.contains(self.python, prereleases=True) for r in reqs)
-            return [_PythonCandidate(self.python)] if fits else []
+            # every release's Requires-Python joins this one criterion, and all of them are asked again as each
+            # joins: memoized per requirement (by identity, as hashing a SpecifierSet costs more than the check)
+            fits = all(self._python_fits(r) for r in reqs)
+            return [self._python_candidate] if fits else []
         bad = {c.version for c in incompatibilities[identifier]}
         matches = self._matches(identifier, reqs)
         return lambda: (c for c in matches() if c.version not in bad)
 
+    def _python_fits(self, requirement: PythonRequirement) -> bool:
+        known = self._python_fit.get(id(requirement))
+        if known is None or known[0] is not requirement:  # the object is kept in the value: its id is not reused
+            known = self._python_fit[id(requirement)] = (
+                requirement, requirement.specifier.contains(self.python, prereleases=True))
+        return known[1]
+
     def is_satisfied_by(self, requirement, candidate) -> bool:
         # resolvelib re-checks every pin against every requirement each round: memoized, that quadratic part is
-        # a dictionary lookup (the requirement object is kept in the value, so its id cannot be reused)
-        key = (id(requirement), candidate.version, getattr(candidate, "direct", False) and candidate.file.url)
+        # a dictionary lookup. Keyed by identity (candidates are made once per version and kept), which hashes no
+        # Version; both objects are kept in the value, so neither id can be reused by another object.
+        key = (id(requirement), id(candidate))
         known = self._satisfied.get(key)
-        if known is None or known[0] is not requirement:
-            known = self._satisfied[key] = (requirement, self._satisfies(requirement, candidate))
-        return known[1]
+        if known is None or known[0] is not requirement or known[1] is not candidate:
+            known = self._satisfied[key] = (requirement, candidate, self._satisfies(requirement, candidate))
+        return known[2]
 
     def _satisfies(self, requirement, candidate) -> bool:
         if isinstance(requirement, PythonRequirement):

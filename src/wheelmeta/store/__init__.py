@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import functools
 import json
 import os
 import sqlite3
@@ -464,8 +465,15 @@ def audit_from_json(body: Mapping) -> WheelAudit:
     return _from_fields(WheelAudit, body)
 
 
+@functools.lru_cache(maxsize=None)
+def _hints(cls) -> Mapping[str, object]:
+    """The resolved field types of a class: resolving them is most of the cost of reading an audit back, once per
+    class is enough."""
+    return typing.get_type_hints(cls)
+
+
 def _from_fields(cls, data: Mapping):
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     values = {f.name: _coerce(hints[f.name], data[f.name]) for f in dataclasses.fields(cls) if f.name in data}
     return cls(**values)
 
@@ -484,7 +492,7 @@ def _coerce(hint, value):
     if origin in (dict, collections.abc.Mapping) and len(args) == 2:
         return {k: _coerce(args[1], v) for k, v in value.items()}
     if isinstance(hint, type) and issubclass(hint, tuple) and hasattr(hint, "_fields"):
-        types = typing.get_type_hints(hint)
+        types = _hints(hint)
         return hint(*(_coerce(types.get(name), v) for name, v in zip(hint._fields, value)))
     if dataclasses.is_dataclass(hint):
         return _from_fields(hint, value)
