@@ -124,7 +124,7 @@ class _Provider:
         self._python_candidate = _PythonCandidate(self.python)
         self.required_by: Dict[str, Tuple[object, Optional[Candidate]]] = {}
         self._candidates: Dict[tuple, Optional[Candidate]] = {}
-        self._by_version: Dict[str, Dict[Version, List[DistFile]]] = {}
+        self._by_version: Dict[str, Mapping[Version, List[DistFile]]] = {}
         self._versions: Dict[Tuple[str, str], List[Version]] = {}
         self._satisfied: Dict[Tuple[int, int], Tuple[object, object, bool]] = {}
         self._metadata: Dict[Tuple[str, Version], DistMetadata] = {}
@@ -255,12 +255,9 @@ class _Provider:
                                          reverse=True)
         return self._versions[key]
 
-    def _files_by_version(self, name: str) -> Dict[Version, List[DistFile]]:
+    def _files_by_version(self, name: str) -> Mapping[Version, List[DistFile]]:
         if name not in self._by_version:
-            grouped: Dict[Version, List[DistFile]] = {}
-            for dist in self.facts.index.files(name):
-                grouped.setdefault(dist.version, []).append(dist)
-            self._by_version[name] = grouped
+            self._by_version[name] = self.facts.index.files_by_version(name)
         return self._by_version[name]
 
     def _version_candidate(self, name: str, extras: FrozenSet[str], version: Version,

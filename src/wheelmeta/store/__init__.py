@@ -292,11 +292,14 @@ class MetadataStore:
 
     # -- index pages -----------------------------------------------------------------------------------------------
 
-    def page(self, url: str, *, count: bool = True) -> Optional[dict]:
+    def page(self, url: str, *, count: bool = True, body: bool = True) -> Optional[dict]:
         """The stored page for a project URL: ``final_url``, ``content_type``, ``body``, ``etag``,
-        ``last_modified``, ``fetched_at``, ``files`` (the parsed rows, JSON, or None), ``body_sha256`` and
-        ``max_age``; or None. ``count=False`` for a look at its validators only."""
+        ``last_modified``, ``fetched_at``, ``files`` (the parsed rows, see :func:`files_to_json`, or None),
+        ``body_sha256`` and ``max_age``; or None. ``count=False`` for a look at its validators only; ``body=False``
+        leaves the body out (None): a page's files are read from their rows, its megabytes of text are not needed."""
         columns = _PAGE_COLUMNS if self.schema >= 2 else _PAGE_COLUMNS[:6] + ("NULL",) * 3
+        if not body:
+            columns = tuple("NULL" if c == "body" else c for c in columns)
         with self._use() as db:
             row = db.execute(f"SELECT {', '.join(columns)} FROM pages WHERE url = ?", (url,)).fetchone()  # noqa: S608
         if row is None:
@@ -397,25 +400,110 @@ def is_fresh(fetched_at: str, max_age: Optional[int]) -> bool:
 
 
 def files_to_json(files: Sequence[DistFile]) -> str:
-    """The parsed files of one page as compact JSON rows (their index is the page's, kept in its row)."""
-    return json.dumps([[f.filename, f.url, f.kind, f.name, str(f.version), dict(f.hashes), f.size, f.requires_python,
-                        f.yanked, None if f.core_metadata is None else dict(f.core_metadata), f.upload_time]
-                       for f in files], separators=(",", ":"))
+    """The parsed files of one page as the store keeps them: a JSON header line naming each version and where its
+    rows are, then the rows grouped by version (each row with its place on the page). A reader decodes the header
+    and only the versions it asks for (:class:`StoredFiles`): a page of numpy lists thousands of files, a
+    resolution looks at a few versions. The files' index is the page's, kept in its row."""
+    groups: dict = {}  # Version -> rows; versions that compare equal ("1.0", "1.0.0") share a group
+    for position, f in enumerate(files):
+        groups.setdefault(f.version, []).append(
+            [position, f.filename, f.url, f.kind, f.name, str(f.version), dict(f.hashes), f.size, f.requires_python,
+             f.yanked, None if f.core_metadata is None else dict(f.core_metadata), f.upload_time])
+    spans, chunks, offset = [], [], 0
+    for rows in groups.values():
+        chunk = json.dumps(rows, separators=(",", ":"))
+        spans.append([rows[0][5], offset, offset + len(chunk)])
+        chunks.append(chunk)
+        offset += len(chunk)
+    return json.dumps({"format": 2, "versions": spans}, separators=(",", ":")) + "\n" + "".join(chunks)
 
 
 def files_from_json(text: str, index_url: str) -> List[DistFile]:
-    """Inverse of :func:`files_to_json`; each distinct version string is parsed once (pages repeat them)."""
+    """Inverse of :func:`files_to_json`: every file, in page order."""
+    return StoredFiles(text, index_url).all()
+
+
+class StoredFiles:
+    """The files of one stored page (:func:`files_to_json`): its versions at once, the files of a version built
+    when first asked. Rows of the first layout (a flat list, before they were grouped) are read all at once.
+
+    :raises ValueError: a header or a flat list that does not decode (a damaged derived copy: the caller parses
+    the page body again). A group found damaged when its version is asked for is answered from ``reparse()``
+    (every file of the page, parsed again from its body) when given, else raises the same.
+    """
+
+    def __init__(self, text: str, index_url: str,
+                 reparse: Optional[typing.Callable[[], Sequence[DistFile]]] = None) -> None:
+        from packaging.version import Version
+
+        self.index_url = index_url
+        self._reparse = reparse
+        self._built: dict = {}  # Version -> [(position, DistFile)]
+        self._spans: dict = {}  # Version -> [(start, end)] in self._rows
+        if text.startswith("["):
+            self._rows = ""
+            for position, row in enumerate(json.loads(text)):
+                dist = _flat_row_file(row, index_url)
+                self._built.setdefault(dist.version, []).append((position, dist))
+            return
+        header, _, self._rows = text.partition("\n")
+        decoded = json.loads(header)
+        if decoded.get("format") != 2:
+            raise ValueError(f"unknown layout of stored files: {decoded.get('format')!r}")
+        for version, start, end in decoded["versions"]:
+            if not (0 <= start <= end <= len(self._rows)):
+                raise ValueError(f"stored rows of {version} out of bounds")
+            self._spans.setdefault(Version(version), []).append((start, end))
+
+    def versions(self) -> List:
+        """Every version the page lists (parsed :class:`~packaging.version.Version` objects)."""
+        return [*self._built, *(v for v in self._spans if v not in self._built)]
+
+    def files(self, version) -> List[DistFile]:
+        """The files of ``version`` (none when the page does not list it), in page order."""
+        return [dist for _, dist in self._positioned(version)]
+
+    def all(self) -> List[DistFile]:
+        """Every file, in page order."""
+        pairs = [pair for version in self.versions() for pair in self._positioned(version)]
+        return [dist for _, dist in sorted(pairs, key=lambda pair: pair[0])]
+
+    def _positioned(self, version) -> List[Tuple[int, DistFile]]:
+        built = self._built.get(version)
+        if built is None:
+            try:
+                built = self._decoded(version)
+            except (ValueError, TypeError) as exc:
+                if self._reparse is None:
+                    raise ValueError(f"stored rows of {version} unreadable: {exc}") from None
+                self._spans = {}
+                for position, dist in enumerate(self._reparse()):
+                    self._built.setdefault(dist.version, []).append((position, dist))
+                return self._built.get(version, [])
+            self._built[version] = built  # a second thread building the same list builds an equal one
+        return built
+
+    def _decoded(self, version) -> List[Tuple[int, DistFile]]:
+        from packaging.version import Version
+
+        built, spelled = [], {str(version): version}  # each spelling of the version parsed once
+        for start, end in self._spans.get(version, ()):
+            for position, filename, url, kind, name, text, hashes, size, requires_python, yanked, core, \
+                    upload_time in json.loads(self._rows[start:end]):
+                exact = spelled.get(text)
+                if exact is None:
+                    exact = spelled[text] = Version(text)
+                built.append((position, DistFile(filename, url, kind, name, exact, hashes, size, requires_python,
+                                                 yanked, core, self.index_url, upload_time)))
+        return sorted(built, key=lambda pair: pair[0])
+
+
+def _flat_row_file(row: Sequence, index_url: str) -> DistFile:
     from packaging.version import Version
 
-    versions: dict = {}
-    out = []
-    for filename, url, kind, name, version, hashes, size, requires_python, yanked, core, upload_time in json.loads(text):
-        parsed = versions.get(version)
-        if parsed is None:
-            parsed = versions[version] = Version(version)
-        out.append(DistFile(filename, url, kind, name, parsed, hashes, size, requires_python, yanked, core, index_url,
-                            upload_time))
-    return out
+    filename, url, kind, name, version, hashes, size, requires_python, yanked, core, upload_time = row
+    return DistFile(filename, url, kind, name, Version(version), hashes, size, requires_python, yanked, core,
+                    index_url, upload_time)
 
 
 def metadata_to_json(md: DistMetadata) -> dict:
