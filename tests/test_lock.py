@@ -507,6 +507,21 @@ def test_a_store_with_file_rows_in_the_first_flat_layout_gives_the_same_lock(tmp
     assert (tmp_path / "first.toml").read_bytes() == (tmp_path / "second.toml").read_bytes()
 
 
+def test_pips_configuration_is_kept_in_the_cache_folder_and_used_by_the_next_lock(tmp_path, serve, capsys,
+                                                                                 monkeypatch):
+    import wheelmeta.index.config as config
+
+    server = serve(_index(tmp_path / "index", [("a", "1.0", [])]))
+    pip_conf = tmp_path / "pip.conf"
+    pip_conf.write_text(f"[global]\nindex-url = {server.index_url}\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(pip_conf))
+    argv = ["lock", "a", "--cache-dir", str(tmp_path / "cache"), *LINUX, "-o", str(tmp_path / "pylock.toml")]
+    assert main(argv) == 0
+    assert (tmp_path / "cache" / config.PIP_ANSWER_FILE).is_file()
+    monkeypatch.setattr(config, "_items_from_pip", lambda env: pytest.fail("pip's configuration loaded again"))
+    assert main([*argv, "--offline"]) == 0 and _versions(_read_lock(tmp_path / "pylock.toml")) == {"a": "1.0"}
+
+
 def test_refresh_with_offline_is_a_usage_error(tmp_path, serve, capsys):
     server = serve(_index(tmp_path / "index", [("a", "1.0", [])]))
     code, _, err = _lock(tmp_path, server, "a", *LINUX, "--offline", "--refresh", capsys=capsys)
