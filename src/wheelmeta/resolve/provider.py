@@ -124,8 +124,9 @@ class _Provider:
         self._python_candidate = _PythonCandidate(self.python)
         self.required_by: Dict[str, Tuple[object, Optional[Candidate]]] = {}
         self._candidates: Dict[tuple, Optional[Candidate]] = {}
+        self._fitting: Dict[Tuple[str, Version], List[DistFile]] = {}
         self._by_version: Dict[str, Mapping[Version, List[DistFile]]] = {}
-        self._versions: Dict[Tuple[str, str], List[Version]] = {}
+        self._versions: Dict[str, Tuple[List[Version], List[Version], List[Version]]] = {}
         self._satisfied: Dict[Tuple[int, int], Tuple[object, object, bool]] = {}
         self._metadata: Dict[Tuple[str, Version], DistMetadata] = {}
         self._python_fit: Dict[int, Tuple[PythonRequirement, bool]] = {}
@@ -226,17 +227,19 @@ class _Provider:
 
     def _index_candidates(self, name: str, extras: FrozenSet[str], spec: SpecifierSet) -> Iterator[Candidate]:
         """Candidates newest first; with a provider order, the versions whose chosen file is of the first kind
-        before the others; pre-releases only when the specifier asks or no final release fits (pip's rule)."""
-        versions = self._versions_in(name, spec)
-        finals = [v for v in versions if not v.is_prerelease]
+        before the others; pre-releases only when the specifier asks or no final release fits (pip's rule).
+        Versions are checked against ``spec`` as the iteration reaches them: resolvelib mostly takes the first."""
+        every, finals, previews = self._versions_newest_first(name)
         kinds = self.preference.kinds_for(name)
         order = {kind: i for i, kind in enumerate(kinds or ())}
         found = False
-        for group in ((versions,) if spec.prereleases else (finals, [v for v in versions if v.is_prerelease])):
+        for group in ((every,) if spec.prereleases else (finals, previews)):
             if found:
                 break
             deferred = []
             for version in group:
+                if not spec.contains(version, prereleases=True):
+                    continue
                 candidate = self._version_candidate(name, extras, version, spec)
                 if candidate is None:
                     continue
@@ -247,13 +250,13 @@ class _Provider:
                     yield candidate
             yield from sorted(deferred, key=lambda c: order.get(c.file.kind, 0))  # stable: newest first per kind
 
-    def _versions_in(self, name: str, spec: SpecifierSet) -> List[Version]:
-        """The project's versions that ``spec`` admits, newest first (memoized: resolvelib asks again each round)."""
-        key = (name, str(spec))
-        if key not in self._versions:
-            self._versions[key] = sorted((v for v in self._files_by_version(name) if spec.contains(v, prereleases=True)),
-                                         reverse=True)
-        return self._versions[key]
+    def _versions_newest_first(self, name: str) -> Tuple[List[Version], List[Version], List[Version]]:
+        """(every version, the final releases, the pre-releases) of a project, newest first (memoized)."""
+        if name not in self._versions:
+            every = sorted(self._files_by_version(name), reverse=True)
+            self._versions[name] = (every, [v for v in every if not v.is_prerelease],
+                                    [v for v in every if v.is_prerelease])
+        return self._versions[name]
 
     def _files_by_version(self, name: str) -> Mapping[Version, List[DistFile]]:
         if name not in self._by_version:
@@ -262,13 +265,22 @@ class _Provider:
 
     def _version_candidate(self, name: str, extras: FrozenSet[str], version: Version,
                            spec: SpecifierSet) -> Optional[Candidate]:
-        """The candidate for one version under ``spec``, or None when no file of it fits (memoized)."""
-        key = (name, extras, version, str(spec))
+        """The candidate for one version (which ``spec`` admits) under ``spec``, or None when no file of it fits
+        (memoized).
+
+        Unless ``spec`` pins a version exactly (``==``, ``===``: a pin may select a yanked file, ``===`` compares
+        the spelling), what it decides is the same for every file of the version, so the files are judged once
+        per version, not again for each specifier the growing set of requirements forms."""
+        exact = any(s.operator in ("==", "===") for s in spec)
+        key = (name, extras, version, str(spec) if exact else None)
         if key not in self._candidates:
-            combined = Requirement(name)
-            combined.specifier = spec
-            files = [d for d in self._files_by_version(name)[version]
-                     if evaluate_file(d, combined, self.target) is None]
+            if exact:
+                combined = Requirement(name)
+                combined.specifier = spec
+                files = [d for d in self._files_by_version(name)[version]
+                         if evaluate_file(d, combined, self.target) is None]
+            else:
+                files = self._target_files(name, version)
             chosen = _pick(files, self.preference.kinds_for(name), self.target)[0]
             candidate = None
             if chosen is not None:
@@ -277,6 +289,15 @@ class _Provider:
                 candidate = Candidate(name, version, extras, chosen, wheel, _best_sdist(files))
             self._candidates[key] = candidate
         return self._candidates[key]
+
+    def _target_files(self, name: str, version: Version) -> List[DistFile]:
+        """The files of a version that fit the target, not yanked (memoized per version)."""
+        key = (name, version)
+        if key not in self._fitting:
+            anyone = Requirement(name)
+            self._fitting[key] = [d for d in self._files_by_version(name)[version]
+                                  if evaluate_file(d, anyone, self.target) is None]
+        return self._fitting[key]
 
     def _direct_candidate(self, name: str, extras: FrozenSet[str], url: str) -> Candidate:
         from ..extract.remote import split_hash_fragment
@@ -321,7 +342,7 @@ class _Provider:
     def versions_offered(self, name: str) -> List[Version]:
         """Versions with a file for the target and the preference, whatever the requirements say (newest first)."""
         anything = SpecifierSet()
-        return [v for v in sorted(self._files_by_version(name), reverse=True)
+        return [v for v in self._versions_newest_first(name)[0]
                 if self._version_candidate(name, frozenset(), v, anything) is not None]
 
 
