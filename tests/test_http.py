@@ -342,3 +342,14 @@ def test_tls_server_certificates_are_still_verified(tls_server, tmp_path):
     url, _ = tls_server
     with pytest.raises(NetworkError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
         HttpClient(retries=0).get_page(url + "/page/", accept="text/html")  # the default bundle does not know it
+
+
+@pytest.mark.parametrize("url", ["file:///opt/pypi/simple/numpy/", "file:///tmp/a%20b/c.whl", "file:///tmp/%C3%A9t%C3%A9/",
+                                 "file://localhost/srv/simple/", "file:////server/share/x.whl", "file:///"])
+def test_url_to_path_gives_what_url2pathname_gives(url):
+    import urllib.parse
+    from urllib.request import url2pathname
+
+    from wheelmeta.http import url_to_path
+
+    assert url_to_path(url) == url2pathname(urllib.parse.urlsplit(url).path)
