@@ -27,6 +27,11 @@ no requests.
 
     python benchmarks/bench_lock.py                 # all three sets
     python benchmarks/bench_lock.py --sets web      # one
+    python benchmarks/bench_lock.py --floor 21      # also the interpreter's floor: median of 21 starts
+
+``--floor`` times what every wheelmeta run pays before it locks anything, in the same environment: a bare
+``python -c pass`` and ``python -c "import wheelmeta.cli"`` (the interpreter start, site's .pth files, the imports of
+the command line).
 """
 
 from __future__ import annotations
@@ -196,11 +201,25 @@ def _print(result: dict) -> None:
     print(f"  warm / offline lock byte-identical to the cold one: {wm['warm_same_bytes']} / {wm['offline_same_bytes']}")
 
 
+def _floor(runs: int, env: Dict[str, str]) -> Dict[str, float]:
+    """Median and best wall-clock seconds of a bare interpreter start and of importing wheelmeta's command line."""
+    import statistics
+
+    out = {}
+    for label, code in (("python -c pass", "pass"), ("import wheelmeta.cli", "import wheelmeta.cli")):
+        times = [_run([sys.executable, "-c", code], env)[0] for _ in range(runs)]
+        out[label] = {"median": statistics.median(times), "best": min(times)}
+        print(f"  {label:<22} median {out[label]['median']:.3f} s, best {out[label]['best']:.3f} s ({runs} runs)")
+    return out
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", nargs="+", choices=sorted(SETS), default=list(SETS))
     parser.add_argument("--mirror", nargs="+", default=MIRROR, help="the local index URLs (first is the main one)")
     parser.add_argument("--json", action="store_true", help="also print every figure as JSON")
+    parser.add_argument("--floor", type=int, default=0, metavar="N",
+                        help="also time N bare interpreter starts and N imports of wheelmeta.cli (the floor)")
     args = parser.parse_args(argv)
     if not shutil.which("uv"):
         parser.error("uv is not installed (pip install uv)")
@@ -210,6 +229,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         for name in args.sets:
             results.append(_measure(name, args.mirror, Path(scratch), env))
             _print(results[-1])
+        if args.floor:
+            print("\nfloor (every wheelmeta run pays it before locking anything)")
+            results.append({"floor": _floor(args.floor, env)})
     if args.json:
         print(json.dumps(results, indent=2))
     return 0
