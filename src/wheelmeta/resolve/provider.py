@@ -19,6 +19,7 @@ a chain: which requirement, required by which parent (up to the input line), exc
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -130,6 +131,8 @@ class _Provider:
         self._satisfied: Dict[Tuple[int, int], Tuple[object, object, bool]] = {}
         self._metadata: Dict[Tuple[str, Version], DistMetadata] = {}
         self._python_fit: Dict[int, Tuple[PythonRequirement, bool]] = {}
+        self._prefetched: set = set()  # (identifier, specifier) already handed to the prefetch workers
+        self._prefetch_lock = threading.Lock()
 
     # -- resolvelib's questions ----------------------------------------------------------------------------------
 
@@ -199,16 +202,32 @@ class _Provider:
         deps.extend(r for r in metadata.for_target(self.target, sorted(candidate.extras))
                     if canonicalize_name(r.name) != candidate.name or r.extras)
         for dep in deps:
-            if isinstance(dep, Requirement) and not dep.url:
-                self.facts.prefetch(lambda dep=dep: self._warm(dep))
+            if isinstance(dep, Requirement):
+                self.prefetch(dep)
         return deps
+
+    def prefetch(self, requirement: Requirement) -> None:
+        """Warm, on a worker thread, what resolving ``requirement`` will ask for (once per project and specifier)."""
+        if requirement.url:
+            return
+        key = (self.identify(requirement), str(requirement.specifier))
+        with self._prefetch_lock:
+            if key in self._prefetched:
+                return
+            self._prefetched.add(key)
+        self.facts.prefetch(lambda: self._warm(requirement))
 
     def _warm(self, requirement: Requirement) -> None:
         """Fetch, ahead of the resolver, the page of a dependency and the metadata of its likeliest candidate
-        (the newest that fits this requirement): what the next rounds will ask for."""
+        (the newest that fits this requirement), then the same for that candidate's dependencies: the pages of
+        the whole likely graph are fetched in parallel instead of one level per pin."""
         candidate = next(iter(self._matches(self.identify(requirement), [requirement])()), None)
-        if candidate is not None:
-            self.metadata(candidate)
+        if candidate is None:
+            return
+        metadata = self.metadata(candidate)
+        for dep in metadata.for_target(self.target, sorted(candidate.extras)):
+            if canonicalize_name(dep.name) != candidate.name:
+                self.prefetch(dep)
 
     # -- candidates -----------------------------------------------------------------------------------------------
 
@@ -419,8 +438,7 @@ def resolve(
     reporter = _Reporter(provider, on_pin)
     resolver = resolvelib.Resolver(provider, reporter)
     for req in reqs:
-        if not req.url:
-            facts.prefetch(lambda req=req: provider._warm(req))
+        provider.prefetch(req)
     try:
         result = resolver.resolve(reqs, max_rounds=max_rounds)
     except resolvelib.ResolutionImpossible as exc:
