@@ -522,6 +522,26 @@ def test_pips_configuration_is_kept_in_the_cache_folder_and_used_by_the_next_loc
     assert main([*argv, "--offline"]) == 0 and _versions(_read_lock(tmp_path / "pylock.toml")) == {"a": "1.0"}
 
 
+def test_prefetching_a_requirement_fetches_the_pages_of_its_likely_dependency_graph(tmp_path, serve, monkeypatch):
+    from packaging.requirements import Requirement
+
+    from wheelmeta.index.provider import Preference
+    from wheelmeta.resolve.facts import Facts, StoreIndexClient
+    from wheelmeta.resolve.provider import _Provider
+    from wheelmeta.store import MetadataStore
+    from wheelmeta.target import Target
+
+    server = serve(_index(tmp_path / "index", [("a", "1.0", ["b"]), ("b", "1.0", ["c>=1"]), ("c", "1.0", []),
+                                               ("unrelated", "1.0", [])]))
+    target = Target.from_options(python_version="3.12", platforms=["manylinux_2_28_x86_64"])
+    with MetadataStore(tmp_path / "store.sqlite") as store:
+        facts = Facts(store, StoreIndexClient(store, [server.index_url]), target)
+        monkeypatch.setattr(facts, "prefetch", lambda work: work())  # the workers' tasks, run here in turn
+        _Provider(facts, Preference(), {}, {}).prefetch(Requirement("a"))
+    assert {"/simple/a/", "/simple/b/", "/simple/c/"} <= set(server.by_path)
+    assert "/simple/unrelated/" not in server.by_path
+
+
 def test_refresh_with_offline_is_a_usage_error(tmp_path, serve, capsys):
     server = serve(_index(tmp_path / "index", [("a", "1.0", [])]))
     code, _, err = _lock(tmp_path, server, "a", *LINUX, "--offline", "--refresh", capsys=capsys)
