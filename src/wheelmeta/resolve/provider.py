@@ -131,6 +131,7 @@ class _Provider:
         self._satisfied: Dict[Tuple[int, int], Tuple[object, object, bool]] = {}
         self._metadata: Dict[Tuple[str, Version], DistMetadata] = {}
         self._python_fit: Dict[int, Tuple[PythonRequirement, bool]] = {}
+        self._needs: Dict[Tuple[str, Version, Tuple[str, ...]], Tuple[Requirement, ...]] = {}
         self._prefetched: set = set()  # (identifier, specifier) already handed to the prefetch workers
         self._prefetch_lock = threading.Lock()
 
@@ -199,12 +200,21 @@ class _Provider:
         else:
             if metadata.requires_python is not None:
                 deps.append(PythonRequirement(metadata.requires_python))
-        deps.extend(r for r in metadata.for_target(self.target, sorted(candidate.extras))
+        deps.extend(r for r in self.needs(candidate, candidate.extras)
                     if canonicalize_name(r.name) != candidate.name or r.extras)
         for dep in deps:
             if isinstance(dep, Requirement):
                 self.prefetch(dep)
         return deps
+
+    def needs(self, candidate: Candidate, extras: Iterable[str]) -> Tuple[Requirement, ...]:
+        """The candidate's requirements whose markers hold on the target with ``extras`` (memoized: the lock asks
+        again for what the resolution evaluated)."""
+        key = (candidate.name, candidate.version, tuple(sorted(extras)))
+        found = self._needs.get(key)
+        if found is None:
+            found = self._needs[key] = self.metadata(candidate).for_target(self.target, list(key[2]))
+        return found
 
     def prefetch(self, requirement: Requirement) -> None:
         """Warm, on a worker thread, what resolving ``requirement`` will ask for (once per project and specifier)."""
@@ -224,8 +234,7 @@ class _Provider:
         candidate = next(iter(self._matches(self.identify(requirement), [requirement])()), None)
         if candidate is None:
             return
-        metadata = self.metadata(candidate)
-        for dep in metadata.for_target(self.target, sorted(candidate.extras)):
+        for dep in self.needs(candidate, candidate.extras):  # reads the candidate's metadata
             if canonicalize_name(dep.name) != candidate.name:
                 self.prefetch(dep)
 
@@ -493,7 +502,7 @@ def _collect(provider: _Provider, result, rounds: int) -> Resolution:
         unknown = sorted(set(chosen) - _extras_of(md))
         if unknown:  # pip warns and goes on; the lock keeps the warning
             md = _with_problem(md, f"{name} {candidate.version} provides no extra {', '.join(unknown)} (ignored)")
-        deps = sorted({canonicalize_name(r.name) for r in md.for_target(provider.target, chosen)} - {name})
+        deps = sorted({canonicalize_name(r.name) for r in provider.needs(candidate, chosen)} - {name})
         out.packages[name] = LockedPackage(candidate, chosen, md, tuple(deps))
     return out
 
