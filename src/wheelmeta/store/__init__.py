@@ -553,35 +553,58 @@ def audit_from_json(body: Mapping) -> WheelAudit:
     return _from_fields(WheelAudit, body)
 
 
-@functools.lru_cache(maxsize=None)
-def _hints(cls) -> Mapping[str, object]:
-    """The resolved field types of a class: resolving them is most of the cost of reading an audit back, once per
-    class is enough."""
-    return typing.get_type_hints(cls)
-
-
 def _from_fields(cls, data: Mapping):
-    hints = _hints(cls)
-    values = {f.name: _coerce(hints[f.name], data[f.name]) for f in dataclasses.fields(cls) if f.name in data}
-    return cls(**values)
+    return _converter(cls)(data)
 
 
 def _coerce(hint, value):
     """``value`` (from JSON) as the type ``hint`` names: lists become tuples, objects dataclasses or named tuples."""
-    if value is None:
-        return None
+    return _converter(hint)(value)
+
+
+@functools.lru_cache(maxsize=None)
+def _converter(hint) -> typing.Callable[[object], object]:
+    """The function that turns JSON into the type ``hint`` names, worked out once per type (reading the types of
+    every field of every object again was most of the cost of reading an audit back). None stays None."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is typing.Union:
-        return _coerce(next(a for a in args if a is not type(None)), value)
+        return _later(next(a for a in args if a is not type(None)))
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        item = _later(args[0])
+        return _none_kept(lambda value: tuple(item(v) for v in value))
     if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(args[0], v) for v in value)
-        return tuple(_coerce(a, v) for a, v in zip(args, value))
+        items = [_later(a) for a in args]
+        return _none_kept(lambda value: tuple(convert(v) for convert, v in zip(items, value)))
     if origin in (dict, collections.abc.Mapping) and len(args) == 2:
-        return {k: _coerce(args[1], v) for k, v in value.items()}
+        item = _later(args[1])
+        return _none_kept(lambda value: {k: item(v) for k, v in value.items()})
     if isinstance(hint, type) and issubclass(hint, tuple) and hasattr(hint, "_fields"):
-        types = _hints(hint)
-        return hint(*(_coerce(types.get(name), v) for name, v in zip(hint._fields, value)))
+        types = typing.get_type_hints(hint)
+        fields = [_later(types.get(name)) for name in hint._fields]
+        return _none_kept(lambda value: hint(*(convert(v) for convert, v in zip(fields, value))))
     if dataclasses.is_dataclass(hint):
-        return _from_fields(hint, value)
+        types = typing.get_type_hints(hint)
+        named = [(f.name, _later(types[f.name])) for f in dataclasses.fields(hint)]
+        # a field missing from the JSON (added after it was written) takes its default
+        return _none_kept(lambda data: hint(**{name: convert(data[name]) for name, convert in named if name in data}))
+    return _as_is
+
+
+def _later(hint) -> typing.Callable[[object], object]:
+    """The converter of ``hint``, worked out on first use (a type may contain itself)."""
+    found: list = []
+
+    def convert(value: object) -> object:
+        if not found:
+            found.append(_converter(hint))
+        return found[0](value)
+
+    return convert
+
+
+def _none_kept(convert: typing.Callable[[object], object]) -> typing.Callable[[object], object]:
+    return lambda value: None if value is None else convert(value)
+
+
+def _as_is(value: object) -> object:
     return value
