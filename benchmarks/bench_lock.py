@@ -9,7 +9,8 @@ Three requirement sets, each for one target, every tool on the same indexes in o
   whose wheels are cp311 builds).
 
 Cold is a fresh cache folder per tool; warm is the same command again with that cache filled. wheelmeta also runs
-warm with ``--offline`` (the store alone). Every tool runs with pip's configuration switched off
+warm with ``--offline`` (the store alone). ``--repeat N`` runs the warm (and offline) commands N times, the three tools
+taking turns, and reports the median run of each: a remote index's latency varies from minute to minute. Every tool runs with pip's configuration switched off
 (``PIP_CONFIG_FILE=/dev/null``), uv without Python downloads, and uv with ``--index-strategy unsafe-best-match`` so
 that, like pip and wheelmeta, it takes the best version over all indexes. pip needs ``--only-binary=:all:`` and
 ``--target`` for a foreign platform, so it cannot choose an sdist there; wheelmeta and uv can.
@@ -27,6 +28,7 @@ no requests.
 
     python benchmarks/bench_lock.py                 # all three sets
     python benchmarks/bench_lock.py --sets web      # one
+    python benchmarks/bench_lock.py --repeat 5      # warm and offline: medians of 5 runs, tools taking turns
     python benchmarks/bench_lock.py --floor 21      # also the interpreter's floor: median of 21 starts
 
 ``--floor`` times what every wheelmeta run pays before it locks anything, in the same environment: a bare
@@ -152,26 +154,36 @@ def _uv_platform(platform: str) -> str:
     return f"{match.group(2)}-{match.group(1)}"
 
 
-def _measure(name: str, mirror: List[str], scratch: Path, env: Dict[str, str]) -> dict:
+TOOLS = (("wheelmeta", _wheelmeta, "toml"), ("pip", _pip, "json"), ("uv", _uv, "txt"))
+
+
+def _measure(name: str, mirror: List[str], scratch: Path, env: Dict[str, str], repeat: int = 1) -> dict:
+    """Each tool cold (a fresh cache), then the warm runs (wheelmeta's offline one too) ``repeat`` times, the tools
+    taking turns so that they meet the same load; a warm figure is the median of its runs."""
     reqs, python, platform, which = SETS[name]
     indexes = _indexes(which, mirror)
+    folders = {tool: scratch / name / tool for tool, _, _ in TOOLS}
     rows: Dict[str, dict] = {}
-    for tool, run in (("wheelmeta", _wheelmeta), ("pip", _pip), ("uv", _uv)):
-        folder = scratch / name / tool
-        folder.mkdir(parents=True)
-        cache = folder / "cache"
-        suffix = {"wheelmeta": "toml", "pip": "json", "uv": "txt"}[tool]
-        cold = run(reqs, python, platform, indexes, cache, folder / f"cold.{suffix}", env)
-        warm = run(reqs, python, platform, indexes, cache, folder / f"warm.{suffix}", env)
-        rows[tool] = {"cold": cold, "warm": warm}
-        if tool == "wheelmeta":
-            rows[tool]["offline"] = _wheelmeta(reqs, python, platform, indexes, cache, folder / "offline.toml", env,
-                                               offline=True)
-            cold_bytes = (folder / "cold.toml").read_bytes()
-            rows[tool]["offline_same_bytes"] = cold_bytes == (folder / "offline.toml").read_bytes()
-            rows[tool]["warm_same_bytes"] = cold_bytes == (folder / "warm.toml").read_bytes()
+    for tool, run, suffix in TOOLS:
+        folders[tool].mkdir(parents=True)
+        rows[tool] = {"cold": run(reqs, python, platform, indexes, folders[tool] / "cache",
+                                  folders[tool] / f"cold.{suffix}", env)}
+    runs: Dict[Tuple[str, str], list] = {}
+    for _ in range(repeat):
+        for tool, run, suffix in TOOLS:
+            cache, folder = folders[tool] / "cache", folders[tool]
+            runs.setdefault((tool, "warm"), []).append(
+                run(reqs, python, platform, indexes, cache, folder / f"warm.{suffix}", env))
+            if tool == "wheelmeta":
+                runs.setdefault((tool, "offline"), []).append(
+                    _wheelmeta(reqs, python, platform, indexes, cache, folder / "offline.toml", env, offline=True))
+    for (tool, kind), measured in runs.items():
+        rows[tool][kind] = sorted(measured)[len(measured) // 2]  # the median run (by seconds)
+    cold_bytes = (folders["wheelmeta"] / "cold.toml").read_bytes()
+    rows["wheelmeta"]["offline_same_bytes"] = cold_bytes == (folders["wheelmeta"] / "offline.toml").read_bytes()
+    rows["wheelmeta"]["warm_same_bytes"] = cold_bytes == (folders["wheelmeta"] / "warm.toml").read_bytes()
     return {"set": name, "target": f"cp{python.replace('.', '')} {platform}", "index": _describe(indexes),
-            "rows": rows}
+            "repeat": repeat, "rows": rows}
 
 
 def _describe(indexes: List[str]) -> str:
@@ -186,7 +198,8 @@ def _describe(indexes: List[str]) -> str:
 
 def _print(result: dict) -> None:
     rows = result["rows"]
-    print(f"\n{result['set']} ({result['target']}, {result['index']})")
+    repeated = f"; warm and offline: median of {result['repeat']} runs" if result["repeat"] > 1 else ""
+    print(f"\n{result['set']} ({result['target']}, {result['index']}{repeated})")
     print(f"  {'tool':<20}{'seconds':>9}{'packages':>10}{'requests':>10}")
     for tool, runs in rows.items():
         for kind in ("cold", "warm", "offline"):
@@ -218,6 +231,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--sets", nargs="+", choices=sorted(SETS), default=list(SETS))
     parser.add_argument("--mirror", nargs="+", default=MIRROR, help="the local index URLs (first is the main one)")
     parser.add_argument("--json", action="store_true", help="also print every figure as JSON")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="run the warm (and offline) locks N times, the tools taking turns; report the medians")
     parser.add_argument("--floor", type=int, default=0, metavar="N",
                         help="also time N bare interpreter starts and N imports of wheelmeta.cli (the floor)")
     args = parser.parse_args(argv)
@@ -227,7 +242,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-lock-") as scratch:
         env = _environment(_compiled_copy(Path(scratch)))
         for name in args.sets:
-            results.append(_measure(name, args.mirror, Path(scratch), env))
+            results.append(_measure(name, args.mirror, Path(scratch), env, max(1, args.repeat)))
             _print(results[-1])
         if args.floor:
             print("\nfloor (every wheelmeta run pays it before locking anything)")
