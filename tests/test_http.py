@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+import ssl
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from indexserver import IndexServer
@@ -273,3 +280,76 @@ def test_a_local_page_is_confirmed_by_its_modification_time_and_size_without_rea
     page_file.write_text("<a href='demo-2.0.tar.gz'>demo-2.0.tar.gz</a><a href='demo-1.0.tar.gz'>demo-1.0.tar.gz</a>")
     changed = client.get_page(url, accept="text/html", validators={"etag": first.etag})
     assert not changed.not_modified and "demo-2.0" in changed.text and client.requests == 0
+
+
+# -- TLS: connections of one client share the CA bundle loaded once ---------------------------------------------------
+
+
+class _SlowPages(BaseHTTPRequestHandler):
+    """Answers every GET with a small page after a pause, so that concurrent requests need connections of their own."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        time.sleep(0.2)
+        body = b"<html></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def tls_server(tmp_path, monkeypatch):
+    """An HTTPS server on 127.0.0.1 with a certificate made by openssl for this test; (base URL, its CA file). The
+    machine's CA bundle variables are cleared: requests would let them override the client's own bundle."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed (needed to make the test server's certificate)")
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(variable, raising=False)
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowPages)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}", cert
+    server.shutdown()
+    server.server_close()
+
+
+def test_tls_connections_of_one_client_share_the_ca_bundle_loaded_for_the_first(tls_server, tmp_path):
+    url, cert = tls_server
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(cert.read_bytes())
+    client = HttpClient(verify=str(bundle), retries=0)
+    assert client.get_page(url + "/first/", accept="text/html") is not None
+    bundle.write_text("not a certificate\n")  # a connection that loaded the bundle again would fail now
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        pages = list(pool.map(lambda n: client.get_page(f"{url}/p{n}/", accept="text/html"), range(4)))
+    assert all(page is not None and page.text == "<html></html>" for page in pages)
+
+
+def test_tls_server_certificates_are_still_verified(tls_server, tmp_path):
+    url, _ = tls_server
+    with pytest.raises(NetworkError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+        HttpClient(retries=0).get_page(url + "/page/", accept="text/html")  # the default bundle does not know it
+
+
+@pytest.mark.parametrize("url", ["file:///opt/pypi/simple/numpy/", "file:///tmp/a%20b/c.whl", "file:///tmp/%C3%A9t%C3%A9/",
+                                 "file://localhost/srv/simple/", "file:////server/share/x.whl", "file:///"])
+def test_url_to_path_gives_what_url2pathname_gives(url):
+    import urllib.parse
+    from urllib.request import url2pathname
+
+    from wheelmeta.http import url_to_path
+
+    assert url_to_path(url) == url2pathname(urllib.parse.urlsplit(url).path)

@@ -91,6 +91,49 @@ def test_no_index_means_no_index_urls(pip_env, monkeypatch):
     assert IndexConfig.from_pip().index_urls() == []
 
 
+def _pip_not_asked(monkeypatch):
+    """From now on, asking pip's configuration code fails the test."""
+    import wheelmeta.index.config as config
+
+    def asked(env):
+        raise AssertionError("pip's configuration was loaded although its kept answer was current")
+
+    monkeypatch.setattr(config, "_items_from_pip", asked)
+
+
+def test_pips_answer_is_kept_and_reused_while_nothing_it_depends_on_changed(pip_env, tmp_path, monkeypatch):
+    pip_env.write_text("[global]\nindex-url = http://kept.invalid/simple\n")
+    first = read_pip_settings(cache_dir=str(tmp_path / "cache"))
+    _pip_not_asked(monkeypatch)
+    assert read_pip_settings(cache_dir=str(tmp_path / "cache")) == first
+    assert first[0]["index-url"] == "http://kept.invalid/simple"
+
+
+def test_a_changed_config_file_is_read_again(pip_env, tmp_path):
+    pip_env.write_text("[global]\nindex-url = http://old.invalid/simple\n")
+    read_pip_settings(cache_dir=str(tmp_path / "cache"))
+    pip_env.write_text("[global]\nindex-url = http://new.invalid/simple\n")
+    stat = pip_env.stat()
+    os.utime(pip_env, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # same size: the time tells the change
+    assert read_pip_settings(cache_dir=str(tmp_path / "cache"))[0]["index-url"] == "http://new.invalid/simple"
+
+
+def test_a_config_file_created_where_pip_looks_is_read(pip_env, tmp_path, monkeypatch):
+    monkeypatch.delenv("PIP_CONFIG_FILE")
+    assert "index-url" not in read_pip_settings(cache_dir=str(tmp_path / "cache"))[0]
+    user_file = tmp_path / "home" / ".config" / "pip" / "pip.conf"
+    user_file.parent.mkdir(parents=True)
+    user_file.write_text("[global]\nindex-url = http://user.invalid/simple\n")
+    assert read_pip_settings(cache_dir=str(tmp_path / "cache"))[0]["index-url"] == "http://user.invalid/simple"
+
+
+def test_a_changed_pip_variable_is_read_again(pip_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("PIP_INDEX_URL", "http://one.invalid/simple")
+    read_pip_settings(cache_dir=str(tmp_path / "cache"))
+    monkeypatch.setenv("PIP_INDEX_URL", "http://two.invalid/simple")
+    assert read_pip_settings(cache_dir=str(tmp_path / "cache"))[0]["index-url"] == "http://two.invalid/simple"
+
+
 def test_ini_fallback_reads_what_pip_reads(pip_env, monkeypatch):
     pip_env.write_text("[global]\nextra-index-url = file:///a/simple file:///b/simple\n[download]\nfind-links = /w\n")
     monkeypatch.setenv("PIP_INDEX_URL", "http://env.invalid/simple")

@@ -472,6 +472,76 @@ def test_damaged_stored_file_rows_fall_back_to_the_stored_page(tmp_path, serve, 
     assert (tmp_path / "first.toml").read_bytes() == (tmp_path / "second.toml").read_bytes()
 
 
+def test_damaged_stored_rows_of_the_version_resolved_fall_back_to_the_stored_page(tmp_path, serve, capsys):
+    import json
+    import sqlite3
+
+    server = serve(_index(tmp_path / "index", [("a", "1.0", []), ("a", "2.0", [])]))
+    _lock(tmp_path, server, "a", *LINUX, output="first.toml", capsys=capsys)
+    with sqlite3.connect(tmp_path / "cache" / "store.sqlite") as db:
+        (text,) = db.execute("SELECT files FROM pages WHERE project = 'a'").fetchone()
+        header, _, rows = text.partition("\n")
+        _, start, end = next(span for span in json.loads(header)["versions"] if span[0] == "2.0")
+        db.execute("UPDATE pages SET files = ? WHERE project = 'a'",
+                   (header + "\n" + rows[:start] + "x" * (end - start) + rows[end:],))
+    code, _, err = _lock(tmp_path, server, "a", *LINUX, "--offline", output="second.toml", capsys=capsys)
+    assert code == 0, err
+    assert (tmp_path / "first.toml").read_bytes() == (tmp_path / "second.toml").read_bytes()
+
+
+def test_a_store_with_file_rows_in_the_first_flat_layout_gives_the_same_lock(tmp_path, serve, capsys):
+    import json
+    import sqlite3
+
+    from wheelmeta.store import files_from_json
+
+    server = serve(_index(tmp_path / "index", [("a", "1.0", ["b"]), ("a", "2.0", ["b"]), ("b", "1.0", [])]))
+    _lock(tmp_path, server, "a", *LINUX, output="first.toml", capsys=capsys)
+    with sqlite3.connect(tmp_path / "cache" / "store.sqlite") as db:
+        for url, text, index_url in db.execute("SELECT url, files, index_url FROM pages").fetchall():
+            flat = [[f.filename, f.url, f.kind, f.name, str(f.version), dict(f.hashes), f.size, f.requires_python,
+                     f.yanked, f.core_metadata, f.upload_time] for f in files_from_json(text, index_url)]
+            db.execute("UPDATE pages SET files = ? WHERE url = ?", (json.dumps(flat), url))
+    code, _, err = _lock(tmp_path, server, "a", *LINUX, "--offline", output="second.toml", capsys=capsys)
+    assert code == 0, err
+    assert (tmp_path / "first.toml").read_bytes() == (tmp_path / "second.toml").read_bytes()
+
+
+def test_pips_configuration_is_kept_in_the_cache_folder_and_used_by_the_next_lock(tmp_path, serve, capsys,
+                                                                                 monkeypatch):
+    import wheelmeta.index.config as config
+
+    server = serve(_index(tmp_path / "index", [("a", "1.0", [])]))
+    pip_conf = tmp_path / "pip.conf"
+    pip_conf.write_text(f"[global]\nindex-url = {server.index_url}\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(pip_conf))
+    argv = ["lock", "a", "--cache-dir", str(tmp_path / "cache"), *LINUX, "-o", str(tmp_path / "pylock.toml")]
+    assert main(argv) == 0
+    assert (tmp_path / "cache" / config.PIP_ANSWER_FILE).is_file()
+    monkeypatch.setattr(config, "_items_from_pip", lambda env: pytest.fail("pip's configuration loaded again"))
+    assert main([*argv, "--offline"]) == 0 and _versions(_read_lock(tmp_path / "pylock.toml")) == {"a": "1.0"}
+
+
+def test_prefetching_a_requirement_fetches_the_pages_of_its_likely_dependency_graph(tmp_path, serve, monkeypatch):
+    from packaging.requirements import Requirement
+
+    from wheelmeta.index.provider import Preference
+    from wheelmeta.resolve.facts import Facts, StoreIndexClient
+    from wheelmeta.resolve.provider import _Provider
+    from wheelmeta.store import MetadataStore
+    from wheelmeta.target import Target
+
+    server = serve(_index(tmp_path / "index", [("a", "1.0", ["b"]), ("b", "1.0", ["c>=1"]), ("c", "1.0", []),
+                                               ("unrelated", "1.0", [])]))
+    target = Target.from_options(python_version="3.12", platforms=["manylinux_2_28_x86_64"])
+    with MetadataStore(tmp_path / "store.sqlite") as store:
+        facts = Facts(store, StoreIndexClient(store, [server.index_url]), target)
+        monkeypatch.setattr(facts, "prefetch", lambda work: work())  # the workers' tasks, run here in turn
+        _Provider(facts, Preference(), {}, {}).prefetch(Requirement("a"))
+    assert {"/simple/a/", "/simple/b/", "/simple/c/"} <= set(server.by_path)
+    assert "/simple/unrelated/" not in server.by_path
+
+
 def test_refresh_with_offline_is_a_usage_error(tmp_path, serve, capsys):
     server = serve(_index(tmp_path / "index", [("a", "1.0", [])]))
     code, _, err = _lock(tmp_path, server, "a", *LINUX, "--offline", "--refresh", capsys=capsys)

@@ -188,3 +188,65 @@ def test_rows_page_by_key_and_the_store_can_be_used_between_them(tmp_path):
         assert not worker.is_alive(), "rows() kept the store locked"
     assert [sha for sha, _ in seen[:-1]] == shas[:1200]
     assert seen[-1] == ("failures", 5000)
+
+
+def _page_files(versions) -> list:
+    from wheelmeta.index.simple import parse_json_page
+
+    entries = [{"filename": f"demo-{v}-py3-none-any.whl", "url": f"demo-{v}-py3-none-any.whl",
+                "hashes": {"sha256": f"{i:064x}"}} for i, v in enumerate(versions)]
+    entries.append({"filename": f"demo-{versions[0]}.tar.gz", "url": f"demo-{versions[0]}.tar.gz", "hashes": {}})
+    return parse_json_page(json.dumps({"files": entries}), "https://i.invalid/simple/demo/", project="demo",
+                           index="https://i.invalid/simple")
+
+
+def _damage_group(text: str, version: str) -> str:
+    """The stored rows with the group of ``version`` overwritten (same length, so the other groups stay in place)."""
+    header, _, rows = text.partition("\n")
+    _, start, end = next(span for span in json.loads(header)["versions"] if span[0] == version)
+    return header + "\n" + rows[:start] + "x" * (end - start) + rows[end:]
+
+
+def test_stored_files_decode_only_the_versions_asked_for():
+    from packaging.version import Version
+
+    from wheelmeta.store import StoredFiles, files_to_json
+
+    files = _page_files(["1.0", "2.0", "3.0"])
+    stored = StoredFiles(_damage_group(files_to_json(files), "1.0"), "https://i.invalid/simple")
+    assert sorted(stored.versions()) == [Version("1.0"), Version("2.0"), Version("3.0")]
+    assert stored.files(Version("2.0")) == [f for f in files if f.version == Version("2.0")]
+    with pytest.raises(ValueError, match="1.0"):
+        stored.files(Version("1.0"))
+
+
+def test_a_damaged_group_of_stored_files_is_answered_from_the_page_parsed_again():
+    from packaging.version import Version
+
+    from wheelmeta.store import StoredFiles, files_to_json
+
+    files = _page_files(["1.0", "2.0"])
+    stored = StoredFiles(_damage_group(files_to_json(files), "1.0"), "https://i.invalid/simple", lambda: files)
+    assert stored.files(Version("1.0")) == [f for f in files if f.version == Version("1.0")]
+    assert stored.all() == files
+
+
+def test_versions_spelled_differently_but_equal_share_a_group_and_keep_their_spelling():
+    from packaging.version import Version
+
+    from wheelmeta.store import StoredFiles, files_to_json
+
+    files = _page_files(["1.0", "1.0.0", "2.0"])
+    stored = StoredFiles(files_to_json(files), "https://i.invalid/simple")
+    assert sorted(stored.versions()) == [Version("1"), Version("2")]
+    assert [str(f.version) for f in stored.files(Version("1"))] == ["1.0", "1.0.0", "1.0"]
+    assert stored.all() == files
+
+
+def test_file_rows_stored_in_the_first_flat_layout_still_read_back():
+    from wheelmeta.store import files_from_json
+
+    files = _page_files(["1.0", "2.0"])
+    flat = json.dumps([[f.filename, f.url, f.kind, f.name, str(f.version), dict(f.hashes), f.size, f.requires_python,
+                        f.yanked, f.core_metadata, f.upload_time] for f in files])
+    assert files_from_json(flat, "https://i.invalid/simple") == files

@@ -428,3 +428,15 @@ def test_normalized_requirements_compare_names_extras_and_specifiers_semanticall
     assert two_lines == normalized_requirements([Requirement("foo[a,b]<2,>=1")])
     assert two_lines != normalized_requirements([Requirement("foo[a,b]<3,>=1")])
     assert normalized_requirements([Requirement("bar~=1.0")]) != normalized_requirements([Requirement("bar~=1.0.0")])
+
+
+def test_a_target_given_python_and_platform_does_not_probe_the_host(monkeypatch):
+    import wheelmeta.target as target_module
+
+    target_module._host_target.cache_clear()
+    monkeypatch.setattr(target_module.Target, "_probe_host", classmethod(lambda cls: pytest.fail("host probed")))
+    try:
+        target = Target.from_options(python_version="3.12", platforms=["manylinux_2_28_x86_64"])
+    finally:
+        target_module._host_target.cache_clear()
+    assert (target.python_version, target.abis, target.platforms) == ("3.12", ("cp312",), ("manylinux_2_28_x86_64",))

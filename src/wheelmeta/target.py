@@ -274,18 +274,19 @@ def _default_abis(implementation: str, version: Tuple[int, int], platforms: Sequ
 def _python_environment(
     python_version: Optional[str], impl: str, host: "Target"
 ) -> Tuple[Tuple[int, int], Dict[str, str]]:
-    """The target's (major, minor) and the five marker keys that describe its Python, not its machine."""
-    host_env = host.marker_environment()
+    """The target's (major, minor) and the five marker keys that describe its Python, not its machine. The host
+    is asked only for what the options leave open."""
     if python_version is not None:
         version, full = _parse_python_version(python_version)
     else:
-        version, full = (sys.version_info[0], sys.version_info[1]), host_env["python_full_version"]
+        version, full = (sys.version_info[0], sys.version_info[1]), host.marker_environment()["python_full_version"]
     if impl in _IMPLEMENTATIONS:
         impl_name, impl_platform = _IMPLEMENTATIONS[impl]
     else:  # a host implementation we have no name for
+        host_env = host.marker_environment()
         impl_name, impl_platform = host_env["implementation_name"], host_env["platform_python_implementation"]
-    if impl == host.implementation and python_version is None:
-        impl_version = host_env["implementation_version"]
+    if python_version is None and impl == host.implementation:
+        impl_version = host.marker_environment()["implementation_version"]
     else:
         # the implementation's own version (PyPy 7.3...): only CPython's is the Python version
         impl_version = full if impl == "cp" else ""
@@ -390,8 +391,8 @@ class Target:
         abis = [a.strip().lower() for v in (abis or ()) for a in v.split(",") if a.strip()]
         if python_version is None and implementation is None and not abis and platforms is None:
             return cls.from_host()
-        host = cls.from_host()
-        impl = _parse_implementation(implementation) if implementation is not None else host.implementation
+        host = _HostOnDemand(cls)
+        impl = _parse_implementation(implementation) if implementation is not None else _tags.interpreter_name()
         version, env = _python_environment(python_version, impl, host)
         if platforms is not None:
             plats = _parse_platforms(platforms)
@@ -403,7 +404,7 @@ class Target:
         _warn_mixed_systems(plats)
         _python2_quirks(env, version)
         if not abis:
-            same_python = impl == host.implementation and python_version is None
+            same_python = python_version is None and impl == host.implementation
             abis = list(host.abis) if same_python else list(_default_abis(impl, version, plats))
         return cls(
             python_version=f"{version[0]}.{version[1]}",
@@ -491,6 +492,17 @@ class Target:
             "is_host": self.is_host,
             "marker_environment": self.marker_environment(),
         }
+
+
+class _HostOnDemand:
+    """The host's Target, probed when first asked: options that name the Python, the ABIs and the platforms never
+    probe it (sys_tags and the interpreter's ELF header: a few milliseconds of every lock)."""
+
+    def __init__(self, cls) -> None:
+        self._cls = cls
+
+    def __getattr__(self, name: str):
+        return getattr(self._cls.from_host(), name)
 
 
 @lru_cache(maxsize=None)

@@ -67,21 +67,28 @@ def add_parser(sub) -> None:
 def _opened_store(args: argparse.Namespace):
     """(the store, the indexes a snapshot was crawled from, [None] otherwise). A snapshot is validated and imported
     into a temporary store that lives as long as the lock takes."""
-    from ..crawl import import_snapshot, is_snapshot
     from ..store import MetadataStore
 
-    if not args.store or not is_snapshot(args.store):
+    if not args.store or not _is_snapshot(args.store):
         path = args.store or default_store_path(args.cache_dir)
         with MetadataStore(path, readonly=args.offline) as store:
             yield store, [None]
         return
     if not args.offline:
         raise UsageError("--store", f"{args.store} is a snapshot, which is read-only: add --offline")
+    from ..crawl import import_snapshot
+
     with tempfile.TemporaryDirectory(prefix="wheelmeta-snapshot-") as folder:
         header = import_snapshot(args.store, os.path.join(folder, "store.sqlite"))
         with MetadataStore(os.path.join(folder, "store.sqlite"), readonly=True) as store:
             store.path = Path(args.store)  # errors name the snapshot the user gave, not the temporary copy
             yield store, header["indexes"] or [None]
+
+
+def _is_snapshot(path: str) -> bool:
+    from ..crawl import is_snapshot  # the crawler's modules are loaded only for a --store that names a file
+
+    return is_snapshot(path)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
                                       extra_index_urls=[*(args.extra_index_url or ()), *inputs.extra_index_urls,
                                                         *snapshot_indexes[1:]],
                                       find_links=[*(args.find_links or ()), *inputs.find_links],
-                                      no_index=args.no_index or inputs.no_index)
+                                      no_index=args.no_index or inputs.no_index,
+                                      cache_dir=None if args.store else str(store.path.parent))
         http = config.http_client()
         index = StoreIndexClient(store, config.index_urls(), config.find_links, http, offline=args.offline,
                                  refresh=args.refresh)

@@ -21,6 +21,8 @@ The built-in default is never written here: it is taken from pip (``PyPI.simple_
 from __future__ import annotations
 
 import configparser
+import json
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -28,7 +30,9 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import IndexError_
 
-__all__ = ["IndexConfig", "default_index_urls", "pip_default_index_url", "read_pip_settings"]
+__all__ = ["IndexConfig", "default_index_urls", "pip_default_index_url", "read_pip_settings", "PIP_ANSWER_FILE"]
+
+logger = logging.getLogger(__name__)
 
 #: pip option names we read, and whether pip splits the value on whitespace (its "append" options).
 _OPTIONS = {"index-url": False, "extra-index-url": True, "find-links": True, "no-index": False,
@@ -85,14 +89,16 @@ class IndexConfig:
         no_index: bool = False,
         constraint_files: Sequence[str] = (),
         environ: Optional[Mapping[str, str]] = None,
+        cache_dir: Optional[str] = None,
     ) -> "IndexConfig":
         """pip's configuration with the given command-line values on top (as pip merges them).
 
         Like pip, an ``--extra-index-url`` or ``--find-links`` given on the command line replaces the configured
         list, and ``--index-url`` replaces the configured main index. Constraints files given on the command line
         are added to the configured ones: every constraint binds (pip's optparse appends them to its defaults).
+        ``cache_dir`` keeps pip's answer for the next run (see :func:`read_pip_settings`).
         """
-        settings, origin = read_pip_settings(environ)
+        settings, origin = read_pip_settings(environ, cache_dir)
         if index_url:
             settings["index-url"], origin["index-url"] = index_url, "command line"
         if extra_index_urls:
@@ -125,18 +131,29 @@ def default_index_urls(environ: Optional[Mapping[str, str]] = None) -> List[str]
     return IndexConfig.from_pip(environ=environ).index_urls()
 
 
-def read_pip_settings(environ: Optional[Mapping[str, str]] = None) -> Tuple[Dict[str, str], Dict[str, str]]:
-    """``({option: raw value}, {option: origin})`` for the index options, from pip's config and environment."""
+def read_pip_settings(environ: Optional[Mapping[str, str]] = None,
+                      cache_dir: Optional[str] = None) -> Tuple[Dict[str, str], Dict[str, str]]:
+    """``({option: raw value}, {option: origin})`` for the index options, from pip's config and environment.
+
+    With ``cache_dir``, pip's answer is kept there (:data:`PIP_ANSWER_FILE`) and reused while nothing it depends on
+    has changed: pip's own files, the config files pip looks for (each one's presence, size and modification time)
+    and the environment variables and interpreter paths that decide where pip looks. Loading pip's configuration
+    code costs a tenth of a second, most of a warm lock's start-up."""
     env = os.environ if environ is None else environ
     if env.get("PIP_CONFIG_FILE") == os.devnull:
         # pip's documented switch for "load no configuration file": only PIP_* variables are left, read here
-        # without loading pip's configuration machinery (a tenth of a second, most of a warm lock's start-up)
+        # without loading pip's configuration machinery
         items = _items_from_ini(env)
     else:
-        try:
-            items = _items_from_pip(env)
-        except ImportError:
-            items = _items_from_ini(env)
+        items = _cached_pip_items(cache_dir, env) if cache_dir else None
+        if items is None:
+            try:
+                items, looked_at = _items_from_pip(env)
+            except ImportError:
+                items = _items_from_ini(env)
+            else:
+                if cache_dir:
+                    _save_pip_items(cache_dir, env, looked_at, items)
     settings: Dict[str, str] = {}
     origin: Dict[str, str] = {}
     ranked = sorted(items, key=lambda item: _SECTIONS.index(item[0]))  # stable: file order kept within a section
@@ -147,8 +164,9 @@ def read_pip_settings(environ: Optional[Mapping[str, str]] = None) -> Tuple[Dict
     return settings, origin
 
 
-def _items_from_pip(env: Mapping[str, str]) -> List[Tuple[str, str, str, str]]:
-    """(section, key, value, file) from pip's own Configuration (raises ImportError without pip)."""
+def _items_from_pip(env: Mapping[str, str]) -> Tuple[List[Tuple[str, str, str, str]], List[str]]:
+    """(section, key, value, file) from pip's own Configuration, and every config file pip looked for (raises
+    ImportError without pip)."""
     from pip._internal.configuration import Configuration
 
     with _patched_environ(env):
@@ -159,7 +177,74 @@ def _items_from_pip(env: Mapping[str, str]) -> List[Tuple[str, str, str, str]]:
             section, _, key = dotted.partition(".")
             if section in _SECTIONS:
                 out.append((section, key, str(value), "pip configuration"))
-        return out
+        looked_at = [path for _, paths in configuration.iter_config_files() for path in paths]
+        return out, looked_at
+
+
+#: The file under the cache folder that keeps pip's last answer (see :func:`read_pip_settings`).
+PIP_ANSWER_FILE = "pip-configuration.json"
+#: Environment variables, besides every ``PIP_*`` one, that decide which config files pip reads (the user and
+#: site folders of platformdirs on each system).
+_LOCATION_VARIABLES = ("HOME", "XDG_CONFIG_HOME", "XDG_CONFIG_DIRS", "APPDATA", "LOCALAPPDATA", "PROGRAMDATA",
+                       "ALLUSERSPROFILE", "USERPROFILE")
+
+
+def _pip_answer_key(env: Mapping[str, str]) -> Optional[dict]:
+    """What pip's answer depends on besides its config files; None when pip is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pip")  # found, not imported
+    if spec is None or not spec.origin:
+        return None
+    pip_files = os.path.dirname(spec.origin)
+    return {
+        "pip": [pip_files, *_stamp(os.path.join(pip_files, "_internal", "configuration.py")), *_stamp(spec.origin)],
+        "interpreter": [sys.executable, sys.prefix, sys.platform],
+        "environment": sorted([k, v] for k, v in env.items() if k.startswith("PIP_") or k in _LOCATION_VARIABLES),
+    }  # lists, not tuples: the key is compared with its JSON copy
+
+
+def _stamp(path: str) -> list:
+    """A file's (size, modification time in ns), or [None, None] when it does not exist."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return [None, None]
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _cached_pip_items(cache_dir: str, env: Mapping[str, str]) -> Optional[List[Tuple[str, str, str, str]]]:
+    try:
+        with open(os.path.join(cache_dir, PIP_ANSWER_FILE), encoding="utf-8") as f:
+            saved = json.load(f)
+        key = _pip_answer_key(env)
+        if key is None or saved["key"] != key:
+            return None
+        if any(_stamp(path) != stamp for path, stamp in saved["files"]):
+            return None
+        return [tuple(item) for item in saved["items"]]  # type: ignore[misc]
+    except (OSError, ValueError, KeyError, TypeError):  # none kept yet, or unreadable: ask pip
+        return None
+
+
+def _save_pip_items(cache_dir: str, env: Mapping[str, str], looked_at: Sequence[str],
+                    items: Sequence[Tuple[str, str, str, str]]) -> None:
+    """Keep pip's answer; written to a temporary file and renamed, so a concurrent reader sees all or nothing."""
+    import tempfile
+
+    key = _pip_answer_key(env)
+    if key is None:
+        return
+    text = json.dumps({"key": key, "files": [[path, _stamp(path)] for path in looked_at],
+                       "items": [list(item) for item in items]})
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=".pip-configuration-", dir=cache_dir)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(temporary, os.path.join(cache_dir, PIP_ANSWER_FILE))
+    except OSError as exc:  # a cache: a folder we cannot write to only costs the next run the same time
+        logger.debug("pip's configuration not kept in %s: %s", cache_dir, exc)
 
 
 class _patched_environ:

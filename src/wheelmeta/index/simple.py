@@ -20,7 +20,7 @@ import posixpath
 import urllib.parse
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -257,6 +257,13 @@ class IndexClient:
                 found.extend(self._find_links_files(location, key))
             self._cache[key] = _first_by_filename(found)
         return list(self._cache[key])
+
+    def files_by_version(self, project: str) -> Mapping[Version, List[DistFile]]:
+        """The files of :meth:`files` grouped by version (in their order within each version)."""
+        grouped: Dict[Version, List[DistFile]] = {}
+        for dist in self.files(project):
+            grouped.setdefault(dist.version, []).append(dist)
+        return grouped
 
     def projects(self) -> List[str]:
         """Every project name the indexes list on their root pages (find-links locations list files, not

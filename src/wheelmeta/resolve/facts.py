@@ -12,22 +12,25 @@ and "what does this wheel link against" (the scan), reading the store first and 
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from packaging.utils import canonicalize_name
 
 from ..errors import StoreError, WheelmetaError
 from ..http import Page
 from ..index.provider import _with_local_facts
-from ..index.simple import ACCEPT, IndexClient, project_page_url
+from ..index.simple import ACCEPT, IndexClient, _first_by_filename, project_page_url
 from ..model import DistFile, DistMetadata, WheelAudit
-from ..store import files_from_json, is_fresh, text_sha256
+from ..store import StoredFiles, is_fresh, text_sha256
 
 if TYPE_CHECKING:  # pragma: no cover
+    from packaging.version import Version
+
     from ..store import MetadataStore
     from ..target import Target
 
@@ -79,16 +82,37 @@ class StoreIndexClient(IndexClient):
         self._listed = _Once()
         self.not_modified = 0  # pages the index answered 304 for: the stored copy was current
 
+    def files_by_version(self, project: str) -> Mapping["Version", List[DistFile]]:
+        """The project's files grouped by version, as :meth:`files` lists them; the files of a stored page are built
+        for the versions looked up only (a resolution reads the newest few of numpy's hundreds)."""
+        key = canonicalize_name(project)
+        return self._listed.get(key, lambda: self._group(key))
+
+    def files(self, project: str) -> List[DistFile]:
+        return self.files_by_version(project).all()
+
+    def _group(self, project: str) -> "_FilesByVersion":
+        sources = [self._index_source(index_url, project) for index_url in self.index_urls]
+        linked = [dist for location in self.find_links for dist in self._find_links_files(location, project)]
+        if not self.offline and linked:  # index pages recorded theirs when they were parsed
+            self.store.record_files(linked)
+        return _FilesByVersion([*sources, _Listed(linked)])
+
     def _index_files(self, index_url: str, project: str) -> List[DistFile]:
+        return self._index_source(index_url, project).all()
+
+    def _index_source(self, index_url: str, project: str) -> Union[StoredFiles, "_Listed"]:
+        """The project's files on one index: the stored page's rows when the store's copy is current (or
+        ``offline``), else the page fetched, parsed and recorded."""
         url = project_page_url(index_url, project)
-        stored = self.store.page(url, count=False)
+        stored = self.store.page(url, count=False, body=False)
         if self.offline:
             if stored is None:
                 raise StoreError(self.store.path, f"--offline: the store has no listing of {project} from "
                                                   f"{index_url}; run once online to record it")
-            return self._stored_files(stored, index_url, project)
+            return self._stored_files(stored, url, index_url, project)
         if stored is not None and not self.refresh and is_fresh(stored["fetched_at"], stored["max_age"]):
-            return self._stored_files(stored, index_url, project)
+            return self._stored_files(stored, url, index_url, project)
         validators = {k: stored[k] for k in ("etag", "last_modified") if stored and stored[k]}
         page = self.http.get_page(url, accept=ACCEPT, validators=validators or None)
         if page is not None and (page.not_modified or stored and stored["files"] is not None
@@ -96,38 +120,81 @@ class StoreIndexClient(IndexClient):
             self.not_modified += page.not_modified  # one small request: the stored copy is current
             if page.max_age or stored["max_age"]:  # the stored copy is current: fresh again from now
                 self.store.touch_page(url, page.max_age)
-            return self._stored_files(stored, index_url, project)
+            return self._stored_files(stored, url, index_url, project)
         if page is None:
             if stored is None or stored["content_type"] != ABSENT:  # already known absent: nothing to write
                 self.store.record_page(url, project, index_url, Page(url, ABSENT, ""))
-            return []
+            return _Listed([])
         files = self._parse_project_page(page, index_url, project)
         self.store.record_page(url, project, index_url, page, files)
         self.store.record_files(files)
-        return files
+        return _Listed(files)
 
-    def _stored_files(self, stored: dict, index_url: str, project: str) -> List[DistFile]:
+    def _stored_files(self, stored: dict, url: str, index_url: str, project: str) -> Union[StoredFiles, "_Listed"]:
         """The files of a stored page: its parsed rows, or (a page stored by schema 1, rows that do not read back)
         the page parsed again."""
         self.store.reads += 1
         if stored["content_type"] == ABSENT:
-            return []
+            return _Listed([])
+        def reparse() -> List[DistFile]:  # a damaged derived copy: the page body is the source of truth
+            page = Page(stored["final_url"], stored["content_type"], self.store.page(url, count=False)["body"])
+            return self._parse_project_page(page, index_url, project)
+
         if stored["files"] is not None:
             try:
-                return files_from_json(stored["files"], index_url)
-            except (ValueError, TypeError) as exc:  # a damaged derived copy: the page body is the source of truth
+                return StoredFiles(stored["files"], index_url, reparse)
+            except (ValueError, TypeError, KeyError) as exc:
                 logger.debug("%s: stored file rows unreadable (%s), page parsed again", stored["final_url"], exc)
-        page = Page(stored["final_url"], stored["content_type"], stored["body"])
-        return self._parse_project_page(page, index_url, project)
+        return _Listed(reparse())
 
-    def files(self, project: str):
-        return list(self._listed.get(canonicalize_name(project), lambda: self._list(project)))
 
-    def _list(self, project: str):
-        found = super(StoreIndexClient, self).files(project)
-        if not self.offline and self.find_links:  # index pages recorded theirs when they were parsed
-            self.store.record_files([f for f in found if f.index not in self.index_urls])
+class _Listed:
+    """Files already in hand (a page parsed this run, find-links), answering as :class:`StoredFiles` does."""
+
+    def __init__(self, files: List[DistFile]) -> None:
+        self._files = files
+        self._by_version: dict = {}
+        for dist in files:
+            self._by_version.setdefault(dist.version, []).append(dist)
+
+    def versions(self) -> List["Version"]:
+        return list(self._by_version)
+
+    def files(self, version: "Version") -> List[DistFile]:
+        return self._by_version.get(version, [])
+
+    def all(self) -> List[DistFile]:
+        return list(self._files)
+
+
+class _FilesByVersion(collections.abc.Mapping):
+    """A project's files on all indexes and find-links locations by version: what ``IndexClient.files`` lists (index
+    order, a file name seen twice keeps its first listing), each version's files gathered when first looked up."""
+
+    def __init__(self, sources: Sequence[Union[StoredFiles, _Listed]]) -> None:
+        self._sources = sources
+        self._holders: dict = {}  # Version -> the sources that list it, in index order
+        for source in sources:
+            for version in source.versions():
+                self._holders.setdefault(version, []).append(source)
+        self._files: dict = {}
+
+    def __getitem__(self, version: "Version") -> List[DistFile]:
+        found = self._files.get(version)
+        if found is None:
+            holders = self._holders[version]  # KeyError for a version no index lists, as a dict would
+            found = self._files[version] = _first_by_filename(d for source in holders for d in source.files(version))
         return found
+
+    def __iter__(self) -> Iterator["Version"]:
+        return iter(self._holders)
+
+    def __len__(self) -> int:
+        return len(self._holders)
+
+    def all(self) -> List[DistFile]:
+        """Every file, in the order ``IndexClient.files`` gives."""
+        return _first_by_filename(d for source in self._sources for d in source.all())
 
 
 class Facts:

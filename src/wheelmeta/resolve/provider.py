@@ -19,6 +19,7 @@ a chain: which requirement, required by which parent (up to the input line), exc
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -121,12 +122,18 @@ class _Provider:
         self.constraints = constraints
         self.origins = origins  # input requirement -> "requirements.txt:3"
         self.python = Version(self.target.marker_environment()["python_full_version"])
+        self._python_candidate = _PythonCandidate(self.python)
         self.required_by: Dict[str, Tuple[object, Optional[Candidate]]] = {}
         self._candidates: Dict[tuple, Optional[Candidate]] = {}
-        self._by_version: Dict[str, Dict[Version, List[DistFile]]] = {}
-        self._versions: Dict[Tuple[str, str], List[Version]] = {}
-        self._satisfied: Dict[tuple, Tuple[object, bool]] = {}
+        self._fitting: Dict[Tuple[str, Version], List[DistFile]] = {}
+        self._by_version: Dict[str, Mapping[Version, List[DistFile]]] = {}
+        self._versions: Dict[str, Tuple[List[Version], List[Version], List[Version]]] = {}
+        self._satisfied: Dict[Tuple[int, int], Tuple[object, object, bool]] = {}
         self._metadata: Dict[Tuple[str, Version], DistMetadata] = {}
+        self._python_fit: Dict[int, Tuple[PythonRequirement, bool]] = {}
+        self._needs: Dict[Tuple[str, Version, Tuple[str, ...]], Tuple[Requirement, ...]] = {}
+        self._prefetched: set = set()  # (identifier, specifier) already handed to the prefetch workers
+        self._prefetch_lock = threading.Lock()
 
     # -- resolvelib's questions ----------------------------------------------------------------------------------
 
@@ -150,20 +157,30 @@ class _Provider:
     def find_matches(self, identifier, requirements, incompatibilities):
         reqs = list(requirements[identifier])
         if identifier == PYTHON:
-            fits = all(r.specifier.contains(self.python, prereleases=True) for r in reqs)
-            return [_PythonCandidate(self.python)] if fits else []
+            # every release's Requires-Python joins this one criterion, and all of them are asked again as each
+            # joins: memoized per requirement (by identity, as hashing a SpecifierSet costs more than the check)
+            fits = all(self._python_fits(r) for r in reqs)
+            return [self._python_candidate] if fits else []
         bad = {c.version for c in incompatibilities[identifier]}
         matches = self._matches(identifier, reqs)
         return lambda: (c for c in matches() if c.version not in bad)
 
+    def _python_fits(self, requirement: PythonRequirement) -> bool:
+        known = self._python_fit.get(id(requirement))
+        if known is None or known[0] is not requirement:  # the object is kept in the value: its id is not reused
+            known = self._python_fit[id(requirement)] = (
+                requirement, requirement.specifier.contains(self.python, prereleases=True))
+        return known[1]
+
     def is_satisfied_by(self, requirement, candidate) -> bool:
         # resolvelib re-checks every pin against every requirement each round: memoized, that quadratic part is
-        # a dictionary lookup (the requirement object is kept in the value, so its id cannot be reused)
-        key = (id(requirement), candidate.version, getattr(candidate, "direct", False) and candidate.file.url)
+        # a dictionary lookup. Keyed by identity (candidates are made once per version and kept), which hashes no
+        # Version; both objects are kept in the value, so neither id can be reused by another object.
+        key = (id(requirement), id(candidate))
         known = self._satisfied.get(key)
-        if known is None or known[0] is not requirement:
-            known = self._satisfied[key] = (requirement, self._satisfies(requirement, candidate))
-        return known[1]
+        if known is None or known[0] is not requirement or known[1] is not candidate:
+            known = self._satisfied[key] = (requirement, candidate, self._satisfies(requirement, candidate))
+        return known[2]
 
     def _satisfies(self, requirement, candidate) -> bool:
         if isinstance(requirement, PythonRequirement):
@@ -183,19 +200,43 @@ class _Provider:
         else:
             if metadata.requires_python is not None:
                 deps.append(PythonRequirement(metadata.requires_python))
-        deps.extend(r for r in metadata.for_target(self.target, sorted(candidate.extras))
+        deps.extend(r for r in self.needs(candidate, candidate.extras)
                     if canonicalize_name(r.name) != candidate.name or r.extras)
         for dep in deps:
-            if isinstance(dep, Requirement) and not dep.url:
-                self.facts.prefetch(lambda dep=dep: self._warm(dep))
+            if isinstance(dep, Requirement):
+                self.prefetch(dep)
         return deps
+
+    def needs(self, candidate: Candidate, extras: Iterable[str]) -> Tuple[Requirement, ...]:
+        """The candidate's requirements whose markers hold on the target with ``extras`` (memoized: the lock asks
+        again for what the resolution evaluated)."""
+        key = (candidate.name, candidate.version, tuple(sorted(extras)))
+        found = self._needs.get(key)
+        if found is None:
+            found = self._needs[key] = self.metadata(candidate).for_target(self.target, list(key[2]))
+        return found
+
+    def prefetch(self, requirement: Requirement) -> None:
+        """Warm, on a worker thread, what resolving ``requirement`` will ask for (once per project and specifier)."""
+        if requirement.url:
+            return
+        key = (self.identify(requirement), str(requirement.specifier))
+        with self._prefetch_lock:
+            if key in self._prefetched:
+                return
+            self._prefetched.add(key)
+        self.facts.prefetch(lambda: self._warm(requirement))
 
     def _warm(self, requirement: Requirement) -> None:
         """Fetch, ahead of the resolver, the page of a dependency and the metadata of its likeliest candidate
-        (the newest that fits this requirement): what the next rounds will ask for."""
+        (the newest that fits this requirement), then the same for that candidate's dependencies: the pages of
+        the whole likely graph are fetched in parallel instead of one level per pin."""
         candidate = next(iter(self._matches(self.identify(requirement), [requirement])()), None)
-        if candidate is not None:
-            self.metadata(candidate)
+        if candidate is None:
+            return
+        for dep in self.needs(candidate, candidate.extras):  # reads the candidate's metadata
+            if canonicalize_name(dep.name) != candidate.name:
+                self.prefetch(dep)
 
     # -- candidates -----------------------------------------------------------------------------------------------
 
@@ -214,17 +255,19 @@ class _Provider:
 
     def _index_candidates(self, name: str, extras: FrozenSet[str], spec: SpecifierSet) -> Iterator[Candidate]:
         """Candidates newest first; with a provider order, the versions whose chosen file is of the first kind
-        before the others; pre-releases only when the specifier asks or no final release fits (pip's rule)."""
-        versions = self._versions_in(name, spec)
-        finals = [v for v in versions if not v.is_prerelease]
+        before the others; pre-releases only when the specifier asks or no final release fits (pip's rule).
+        Versions are checked against ``spec`` as the iteration reaches them: resolvelib mostly takes the first."""
+        every, finals, previews = self._versions_newest_first(name)
         kinds = self.preference.kinds_for(name)
         order = {kind: i for i, kind in enumerate(kinds or ())}
         found = False
-        for group in ((versions,) if spec.prereleases else (finals, [v for v in versions if v.is_prerelease])):
+        for group in ((every,) if spec.prereleases else (finals, previews)):
             if found:
                 break
             deferred = []
             for version in group:
+                if not spec.contains(version, prereleases=True):
+                    continue
                 candidate = self._version_candidate(name, extras, version, spec)
                 if candidate is None:
                     continue
@@ -235,31 +278,37 @@ class _Provider:
                     yield candidate
             yield from sorted(deferred, key=lambda c: order.get(c.file.kind, 0))  # stable: newest first per kind
 
-    def _versions_in(self, name: str, spec: SpecifierSet) -> List[Version]:
-        """The project's versions that ``spec`` admits, newest first (memoized: resolvelib asks again each round)."""
-        key = (name, str(spec))
-        if key not in self._versions:
-            self._versions[key] = sorted((v for v in self._files_by_version(name) if spec.contains(v, prereleases=True)),
-                                         reverse=True)
-        return self._versions[key]
+    def _versions_newest_first(self, name: str) -> Tuple[List[Version], List[Version], List[Version]]:
+        """(every version, the final releases, the pre-releases) of a project, newest first (memoized)."""
+        if name not in self._versions:
+            every = sorted(self._files_by_version(name), reverse=True)
+            self._versions[name] = (every, [v for v in every if not v.is_prerelease],
+                                    [v for v in every if v.is_prerelease])
+        return self._versions[name]
 
-    def _files_by_version(self, name: str) -> Dict[Version, List[DistFile]]:
+    def _files_by_version(self, name: str) -> Mapping[Version, List[DistFile]]:
         if name not in self._by_version:
-            grouped: Dict[Version, List[DistFile]] = {}
-            for dist in self.facts.index.files(name):
-                grouped.setdefault(dist.version, []).append(dist)
-            self._by_version[name] = grouped
+            self._by_version[name] = self.facts.index.files_by_version(name)
         return self._by_version[name]
 
     def _version_candidate(self, name: str, extras: FrozenSet[str], version: Version,
                            spec: SpecifierSet) -> Optional[Candidate]:
-        """The candidate for one version under ``spec``, or None when no file of it fits (memoized)."""
-        key = (name, extras, version, str(spec))
+        """The candidate for one version (which ``spec`` admits) under ``spec``, or None when no file of it fits
+        (memoized).
+
+        Unless ``spec`` pins a version exactly (``==``, ``===``: a pin may select a yanked file, ``===`` compares
+        the spelling), what it decides is the same for every file of the version, so the files are judged once
+        per version, not again for each specifier the growing set of requirements forms."""
+        exact = any(s.operator in ("==", "===") for s in spec)
+        key = (name, extras, version, str(spec) if exact else None)
         if key not in self._candidates:
-            combined = Requirement(name)
-            combined.specifier = spec
-            files = [d for d in self._files_by_version(name)[version]
-                     if evaluate_file(d, combined, self.target) is None]
+            if exact:
+                combined = Requirement(name)
+                combined.specifier = spec
+                files = [d for d in self._files_by_version(name)[version]
+                         if evaluate_file(d, combined, self.target) is None]
+            else:
+                files = self._target_files(name, version)
             chosen = _pick(files, self.preference.kinds_for(name), self.target)[0]
             candidate = None
             if chosen is not None:
@@ -268,6 +317,15 @@ class _Provider:
                 candidate = Candidate(name, version, extras, chosen, wheel, _best_sdist(files))
             self._candidates[key] = candidate
         return self._candidates[key]
+
+    def _target_files(self, name: str, version: Version) -> List[DistFile]:
+        """The files of a version that fit the target, not yanked (memoized per version)."""
+        key = (name, version)
+        if key not in self._fitting:
+            anyone = Requirement(name)
+            self._fitting[key] = [d for d in self._files_by_version(name)[version]
+                                  if evaluate_file(d, anyone, self.target) is None]
+        return self._fitting[key]
 
     def _direct_candidate(self, name: str, extras: FrozenSet[str], url: str) -> Candidate:
         from ..extract.remote import split_hash_fragment
@@ -312,7 +370,7 @@ class _Provider:
     def versions_offered(self, name: str) -> List[Version]:
         """Versions with a file for the target and the preference, whatever the requirements say (newest first)."""
         anything = SpecifierSet()
-        return [v for v in sorted(self._files_by_version(name), reverse=True)
+        return [v for v in self._versions_newest_first(name)[0]
                 if self._version_candidate(name, frozenset(), v, anything) is not None]
 
 
@@ -389,8 +447,7 @@ def resolve(
     reporter = _Reporter(provider, on_pin)
     resolver = resolvelib.Resolver(provider, reporter)
     for req in reqs:
-        if not req.url:
-            facts.prefetch(lambda req=req: provider._warm(req))
+        provider.prefetch(req)
     try:
         result = resolver.resolve(reqs, max_rounds=max_rounds)
     except resolvelib.ResolutionImpossible as exc:
@@ -445,7 +502,7 @@ def _collect(provider: _Provider, result, rounds: int) -> Resolution:
         unknown = sorted(set(chosen) - _extras_of(md))
         if unknown:  # pip warns and goes on; the lock keeps the warning
             md = _with_problem(md, f"{name} {candidate.version} provides no extra {', '.join(unknown)} (ignored)")
-        deps = sorted({canonicalize_name(r.name) for r in md.for_target(provider.target, chosen)} - {name})
+        deps = sorted({canonicalize_name(r.name) for r in provider.needs(candidate, chosen)} - {name})
         out.packages[name] = LockedPackage(candidate, chosen, md, tuple(deps))
     return out
 

@@ -330,11 +330,14 @@ class MetadataStore:
 
     # -- index pages -----------------------------------------------------------------------------------------------
 
-    def page(self, url: str, *, count: bool = True) -> Optional[dict]:
+    def page(self, url: str, *, count: bool = True, body: bool = True) -> Optional[dict]:
         """The stored page for a project URL: ``final_url``, ``content_type``, ``body``, ``etag``,
-        ``last_modified``, ``fetched_at``, ``files`` (the parsed rows, JSON, or None), ``body_sha256`` and
-        ``max_age``; or None. ``count=False`` for a look at its validators only."""
+        ``last_modified``, ``fetched_at``, ``files`` (the parsed rows, see :func:`files_to_json`, or None),
+        ``body_sha256`` and ``max_age``; or None. ``count=False`` for a look at its validators only; ``body=False``
+        leaves the body out (None): a page's files are read from their rows, its megabytes of text are not needed."""
         columns = _PAGE_COLUMNS if self.schema >= 2 else _PAGE_COLUMNS[:6] + ("NULL",) * 3
+        if not body:
+            columns = tuple("NULL" if c == "body" else c for c in columns)
         with self._use() as db:
             row = db.execute(f"SELECT {', '.join(columns)} FROM pages WHERE url = ?", (url,)).fetchone()  # noqa: S608
         if row is None:
@@ -531,25 +534,110 @@ def is_fresh(fetched_at: str, max_age: Optional[int]) -> bool:
 
 
 def files_to_json(files: Sequence[DistFile]) -> str:
-    """The parsed files of one page as compact JSON rows (their index is the page's, kept in its row)."""
-    return json.dumps([[f.filename, f.url, f.kind, f.name, str(f.version), dict(f.hashes), f.size, f.requires_python,
-                        f.yanked, None if f.core_metadata is None else dict(f.core_metadata), f.upload_time]
-                       for f in files], separators=(",", ":"))
+    """The parsed files of one page as the store keeps them: a JSON header line naming each version and where its
+    rows are, then the rows grouped by version (each row with its place on the page). A reader decodes the header
+    and only the versions it asks for (:class:`StoredFiles`): a page of numpy lists thousands of files, a
+    resolution looks at a few versions. The files' index is the page's, kept in its row."""
+    groups: dict = {}  # Version -> rows; versions that compare equal ("1.0", "1.0.0") share a group
+    for position, f in enumerate(files):
+        groups.setdefault(f.version, []).append(
+            [position, f.filename, f.url, f.kind, f.name, str(f.version), dict(f.hashes), f.size, f.requires_python,
+             f.yanked, None if f.core_metadata is None else dict(f.core_metadata), f.upload_time])
+    spans, chunks, offset = [], [], 0
+    for rows in groups.values():
+        chunk = json.dumps(rows, separators=(",", ":"))
+        spans.append([rows[0][5], offset, offset + len(chunk)])
+        chunks.append(chunk)
+        offset += len(chunk)
+    return json.dumps({"format": 2, "versions": spans}, separators=(",", ":")) + "\n" + "".join(chunks)
 
 
 def files_from_json(text: str, index_url: str) -> List[DistFile]:
-    """Inverse of :func:`files_to_json`; each distinct version string is parsed once (pages repeat them)."""
+    """Inverse of :func:`files_to_json`: every file, in page order."""
+    return StoredFiles(text, index_url).all()
+
+
+class StoredFiles:
+    """The files of one stored page (:func:`files_to_json`): its versions at once, the files of a version built
+    when first asked. Rows of the first layout (a flat list, before they were grouped) are read all at once.
+
+    :raises ValueError: a header or a flat list that does not decode (a damaged derived copy: the caller parses
+    the page body again). A group found damaged when its version is asked for is answered from ``reparse()``
+    (every file of the page, parsed again from its body) when given, else raises the same.
+    """
+
+    def __init__(self, text: str, index_url: str,
+                 reparse: Optional[typing.Callable[[], Sequence[DistFile]]] = None) -> None:
+        from packaging.version import Version
+
+        self.index_url = index_url
+        self._reparse = reparse
+        self._built: dict = {}  # Version -> [(position, DistFile)]
+        self._spans: dict = {}  # Version -> [(start, end)] in self._rows
+        if text.startswith("["):
+            self._rows = ""
+            for position, row in enumerate(json.loads(text)):
+                dist = _flat_row_file(row, index_url)
+                self._built.setdefault(dist.version, []).append((position, dist))
+            return
+        header, _, self._rows = text.partition("\n")
+        decoded = json.loads(header)
+        if decoded.get("format") != 2:
+            raise ValueError(f"unknown layout of stored files: {decoded.get('format')!r}")
+        for version, start, end in decoded["versions"]:
+            if not (0 <= start <= end <= len(self._rows)):
+                raise ValueError(f"stored rows of {version} out of bounds")
+            self._spans.setdefault(Version(version), []).append((start, end))
+
+    def versions(self) -> List:
+        """Every version the page lists (parsed :class:`~packaging.version.Version` objects)."""
+        return [*self._built, *(v for v in self._spans if v not in self._built)]
+
+    def files(self, version) -> List[DistFile]:
+        """The files of ``version`` (none when the page does not list it), in page order."""
+        return [dist for _, dist in self._positioned(version)]
+
+    def all(self) -> List[DistFile]:
+        """Every file, in page order."""
+        pairs = [pair for version in self.versions() for pair in self._positioned(version)]
+        return [dist for _, dist in sorted(pairs, key=lambda pair: pair[0])]
+
+    def _positioned(self, version) -> List[Tuple[int, DistFile]]:
+        built = self._built.get(version)
+        if built is None:
+            try:
+                built = self._decoded(version)
+            except (ValueError, TypeError) as exc:
+                if self._reparse is None:
+                    raise ValueError(f"stored rows of {version} unreadable: {exc}") from None
+                self._spans = {}
+                for position, dist in enumerate(self._reparse()):
+                    self._built.setdefault(dist.version, []).append((position, dist))
+                return self._built.get(version, [])
+            self._built[version] = built  # a second thread building the same list builds an equal one
+        return built
+
+    def _decoded(self, version) -> List[Tuple[int, DistFile]]:
+        from packaging.version import Version
+
+        built, spelled = [], {str(version): version}  # each spelling of the version parsed once
+        for start, end in self._spans.get(version, ()):
+            for position, filename, url, kind, name, text, hashes, size, requires_python, yanked, core, \
+                    upload_time in json.loads(self._rows[start:end]):
+                exact = spelled.get(text)
+                if exact is None:
+                    exact = spelled[text] = Version(text)
+                built.append((position, DistFile(filename, url, kind, name, exact, hashes, size, requires_python,
+                                                 yanked, core, self.index_url, upload_time)))
+        return sorted(built, key=lambda pair: pair[0])
+
+
+def _flat_row_file(row: Sequence, index_url: str) -> DistFile:
     from packaging.version import Version
 
-    versions: dict = {}
-    out = []
-    for filename, url, kind, name, version, hashes, size, requires_python, yanked, core, upload_time in json.loads(text):
-        parsed = versions.get(version)
-        if parsed is None:
-            parsed = versions[version] = Version(version)
-        out.append(DistFile(filename, url, kind, name, parsed, hashes, size, requires_python, yanked, core, index_url,
-                            upload_time))
-    return out
+    filename, url, kind, name, version, hashes, size, requires_python, yanked, core, upload_time = row
+    return DistFile(filename, url, kind, name, Version(version), hashes, size, requires_python, yanked, core,
+                    index_url, upload_time)
 
 
 def metadata_to_json(md: DistMetadata) -> dict:
@@ -629,27 +717,57 @@ def audit_from_json(body: Mapping) -> WheelAudit:
 
 
 def _from_fields(cls, data: Mapping):
-    hints = typing.get_type_hints(cls)
-    values = {f.name: _coerce(hints[f.name], data[f.name]) for f in dataclasses.fields(cls) if f.name in data}
-    return cls(**values)
+    return _converter(cls)(data)
 
 
 def _coerce(hint, value):
     """``value`` (from JSON) as the type ``hint`` names: lists become tuples, objects dataclasses or named tuples."""
-    if value is None:
-        return None
+    return _converter(hint)(value)
+
+
+@functools.lru_cache(maxsize=None)
+def _converter(hint) -> typing.Callable[[object], object]:
+    """The function that turns JSON into the type ``hint`` names, worked out once per type (reading the types of
+    every field of every object again was most of the cost of reading an audit back). None stays None."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is typing.Union:
-        return _coerce(next(a for a in args if a is not type(None)), value)
+        return _later(next(a for a in args if a is not type(None)))
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        item = _later(args[0])
+        return _none_kept(lambda value: tuple(item(v) for v in value))
     if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(args[0], v) for v in value)
-        return tuple(_coerce(a, v) for a, v in zip(args, value))
+        items = [_later(a) for a in args]
+        return _none_kept(lambda value: tuple(convert(v) for convert, v in zip(items, value)))
     if origin in (dict, collections.abc.Mapping) and len(args) == 2:
-        return {k: _coerce(args[1], v) for k, v in value.items()}
+        item = _later(args[1])
+        return _none_kept(lambda value: {k: item(v) for k, v in value.items()})
     if isinstance(hint, type) and issubclass(hint, tuple) and hasattr(hint, "_fields"):
         types = typing.get_type_hints(hint)
-        return hint(*(_coerce(types.get(name), v) for name, v in zip(hint._fields, value)))
+        fields = [_later(types.get(name)) for name in hint._fields]
+        return _none_kept(lambda value: hint(*(convert(v) for convert, v in zip(fields, value))))
     if dataclasses.is_dataclass(hint):
-        return _from_fields(hint, value)
+        types = typing.get_type_hints(hint)
+        named = [(f.name, _later(types[f.name])) for f in dataclasses.fields(hint)]
+        # a field missing from the JSON (added after it was written) takes its default
+        return _none_kept(lambda data: hint(**{name: convert(data[name]) for name, convert in named if name in data}))
+    return _as_is
+
+
+def _later(hint) -> typing.Callable[[object], object]:
+    """The converter of ``hint``, worked out on first use (a type may contain itself)."""
+    found: list = []
+
+    def convert(value: object) -> object:
+        if not found:
+            found.append(_converter(hint))
+        return found[0](value)
+
+    return convert
+
+
+def _none_kept(convert: typing.Callable[[object], object]) -> typing.Callable[[object], object]:
+    return lambda value: None if value is None else convert(value)
+
+
+def _as_is(value: object) -> object:
     return value
