@@ -27,7 +27,6 @@ from wheelmeta.target import (
     evaluate_requirements,
     expand_platform,
     marker_extras,
-    platform_environment,
 )
 
 
