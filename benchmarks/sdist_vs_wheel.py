@@ -100,7 +100,8 @@ def select_sample(pages: Dict[str, list], per_year: int, max_sdist: int, max_fil
     return sample
 
 
-def _crawl(store_path: Path, sample: Dict[int, List[tuple]], index_url: str, jobs: int, rate: float) -> dict:
+def _crawl(store_path: Path, sample: Dict[int, List[tuple]], index_url: str, jobs: int, rate: float,
+           pythons: Tuple[str, ...], allow_build: bool) -> dict:
     from tqdm import tqdm
 
     from wheelmeta.crawl import CrawlSettings, crawl
@@ -111,7 +112,7 @@ def _crawl(store_path: Path, sample: Dict[int, List[tuple]], index_url: str, job
         for project, version in releases:
             versions[project].add(version)
     with MetadataStore(store_path) as store, tqdm(desc="crawl", unit="file") as bar:
-        report = crawl(store, sorted(versions), index_urls=[index_url], settings=CrawlSettings(rate=rate),
+        report = crawl(store, sorted(versions), index_urls=[index_url], settings=CrawlSettings(rate=rate, pythons=pythons, allow_build=allow_build),
                        jobs=jobs, versions=versions, on_queued=lambda n: setattr(bar, "total", (bar.total or 0) + n),
                        on_file=lambda facts: bar.update())
     return report.to_json()
@@ -168,6 +169,11 @@ def main(argv=None) -> int:
     parser.add_argument("--max-files", type=int, default=60)
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--rate", type=float, default=10.0, help="requests per second per host (default 10)")
+    parser.add_argument("--python", action="append", metavar="PATH",
+                        help="interpreter setup.py runs under (default: this one); repeat it for fallbacks, tried in "
+                        "order where setup.py fails under the one before")
+    parser.add_argument("--allow-build", action="store_true", help="run the PEP 517 hook of sdists setup.py "
+                        "cannot answer for (build requirements from the same index)")
     parser.add_argument("--no-crawl", action="store_true", help="compare the sample the store already holds")
     parser.add_argument("--json", type=Path, help="write the per-release records here")
     args = parser.parse_args(argv)
@@ -191,7 +197,8 @@ def main(argv=None) -> int:
     for year, releases in sample.items():
         print(f"{year}: {len(releases)} releases", file=sys.stderr)
     if not args.no_crawl:
-        summary = _crawl(args.store, sample, index_url, args.jobs, args.rate)
+        summary = _crawl(args.store, sample, index_url, args.jobs, args.rate, tuple(args.python or ()),
+                         args.allow_build)
         print(f"crawl: {summary['files_done']} files, {summary['requests']} requests, {summary['seconds']} s, "
               f"{len(summary['failures'])} failures", file=sys.stderr)
     chosen = {(p, v) for releases in sample.values() for p, v in releases}
