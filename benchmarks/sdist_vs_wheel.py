@@ -12,10 +12,14 @@
    :func:`wheelmeta.crawl.crawl` (``versions=``): wheel metadata by PEP 658, sdists through the sdist chain, setup.py
    in the sandbox. A failed sdist is a fact (``sdist-unreadable``), not dropped.
 3. **Compare.** :func:`wheelmeta.crawl.compare.compare_store` (what ``wheelmeta crawl --compare`` runs) over the
-   sample; printed: counts and shares per class, per year bucket, per build backend; ``--json FILE`` writes the
-   per-release records.
+   sample; printed: counts and shares per class, per year bucket, per build backend, per sdist provenance and per
+   interpreter that answered setup.py; ``--json FILE`` writes the per-release records.
 
-    python benchmarks/sdist_vs_wheel.py --store /work/wt/data/svw-store/store.sqlite --json svw.json
+``--python PATH`` (repeatable: the interpreter setup.py runs under, then fallbacks tried in order where it fails)
+and ``--allow-build`` (the PEP 517 hook, build requirements from the same index) are the crawl's options.
+
+    python benchmarks/sdist_vs_wheel.py --store /work/wt/data/svw-store2/store.sqlite --per-year 28 --jobs 4 \\
+        --python "$(command -v python3.11)" --python PY39 --python PY36 --python PY27 --allow-build --json svw.json
     python benchmarks/sdist_vs_wheel.py --store STORE --no-crawl        # compare what the store holds again
 """
 
@@ -158,6 +162,14 @@ def report(records: list) -> None:
         by_backend[r.backend or "(sdist unreadable)"].append(r)
     _table("by sdist upload year", dict(sorted(by_year.items())), present)
     _table("by build backend", dict(sorted(by_backend.items(), key=lambda kv: -len(kv[1]))), present)
+    by_provenance = collections.defaultdict(list)
+    by_python = collections.defaultdict(list)
+    for r in records:
+        by_provenance[r.sdist_provenance or "(sdist unreadable)"].append(r)
+        if r.sdist_python:  # the interpreter whose setup.py answer this is (a fallback's, where the first failed)
+            by_python[f"setup.py under {'.'.join(r.sdist_python.split('.')[:2])}"].append(r)
+    _table("by sdist provenance", dict(sorted(by_provenance.items(), key=lambda kv: -len(kv[1]))), present)
+    _table("by the interpreter that answered", dict(sorted(by_python.items())), present)
 
 
 def main(argv=None) -> int:

@@ -2,12 +2,11 @@
 fallback interpreters and the PEP 517 hook, carried to the workers in :class:`CrawlSettings`.
 
 The index: ``oldstdlib`` (a setup.py that imports ``collections.Mapping``, gone in Python 3.10), ``py2only`` (a
-print statement), ``hooked`` (no setup.py, no static dependencies: only its PEP 517 backend ``tinybackend``, a wheel
-on the same index, can tell) and ``tinybackend``."""
+print statement), ``tiny`` (no setup.py, no static dependencies: only its PEP 517 backend ``tinybackend``, a wheel on
+the same index, can tell) and ``tinybackend``."""
 
 from __future__ import annotations
 
-import os
 import pickle
 import sys
 from pathlib import Path
@@ -15,6 +14,8 @@ from pathlib import Path
 import pytest
 from builders import make_sdist, make_wheel
 from indexserver import IndexServer
+from test_crawl import only_named_indexes  # noqa: F401  (autouse here too: no pip config of this machine)
+from test_pep517 import TINY_BACKEND
 from test_sdist_fallback import MISSING, OLD_STDLIB_SETUP_PY, PYTHON2_SETUP_PY, needs_new_python, pyenv_python
 
 from wheelmeta.cli import main
@@ -22,34 +23,16 @@ from wheelmeta.crawl import CrawlSettings
 from wheelmeta.sources import file_sha256
 from wheelmeta.store import MetadataStore
 
-TINY_BACKEND = '''\
-import os
-
-def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
-    folder = os.path.join(metadata_directory, "hooked-1.0.dist-info")
-    os.makedirs(folder)
-    with open(os.path.join(folder, "METADATA"), "w") as f:
-        f.write("Metadata-Version: 2.1\\nName: hooked\\nVersion: 1.0\\nRequires-Dist: built-by-tinybackend\\n")
-    return "hooked-1.0.dist-info"
-'''
-HOOKED_PYPROJECT = """\
+TINY_PYPROJECT = """\
 [build-system]
 requires = ["tinybackend>=1"]
 build-backend = "tinybackend"
 
 [project]
-name = "hooked"
+name = "tiny"
 version = "1.0"
 dynamic = ["dependencies"]
 """
-
-
-@pytest.fixture(autouse=True)
-def only_named_indexes(monkeypatch):
-    """No pip config files, no PIP_* variables of this machine."""
-    for key in [k for k in os.environ if k.startswith("PIP_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +40,7 @@ def index_folder(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("fallbackindex")
     make_sdist(folder, "oldstdlib", "1.0", files={"setup.py": OLD_STDLIB_SETUP_PY})
     make_sdist(folder, "py2only", "1.0", files={"setup.py": PYTHON2_SETUP_PY})
-    make_sdist(folder, "hooked", "1.0", files={"pyproject.toml": HOOKED_PYPROJECT})
+    make_sdist(folder, "tiny", "1.0", files={"pyproject.toml": TINY_PYPROJECT})
     make_wheel(folder, "tinybackend", "1.0", files={"tinybackend.py": TINY_BACKEND.encode()})
     return folder
 
@@ -103,11 +86,11 @@ def test_when_no_interpreter_answers_the_failure_names_each(tmp_path, index_fold
 
 def test_allow_build_runs_the_pep517_hook_with_build_requirements_from_the_crawls_index(tmp_path, index_folder):
     with IndexServer(index_folder) as server:
-        main(crawl_command(tmp_path, server, "hooked"))
-        _, refused = stored(tmp_path, index_folder / "hooked-1.0.tar.gz")
+        main(crawl_command(tmp_path, server, "tiny"))
+        _, refused = stored(tmp_path, index_folder / "tiny-1.0.tar.gz")
         (tmp_path / "s.sqlite").unlink()
-        main(crawl_command(tmp_path, server, "hooked", "--allow-build"))
-    md, failures = stored(tmp_path, index_folder / "hooked-1.0.tar.gz")
+        main(crawl_command(tmp_path, server, "tiny", "--allow-build"))
+    md, failures = stored(tmp_path, index_folder / "tiny-1.0.tar.gz")
     assert "pass --allow-build" in refused[0][2]
     assert failures == [] and md.provenance == "pep517-hook"
     assert [str(r) for r in md.requires_dist] == ["built-by-tinybackend"]
