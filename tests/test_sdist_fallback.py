@@ -8,6 +8,7 @@ missing one, which must be skipped and named."""
 from __future__ import annotations
 
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import sys
 import pytest
 from builders import make_sdist
 
+from wheelmeta.cli import main
 from wheelmeta.errors import InvalidSdist, MetadataError
 from wheelmeta.sdist import read_sdist_metadata
 
@@ -107,3 +109,10 @@ def test_a_hostile_archive_is_refused_before_any_interpreter(tmp_path):
         read_sdist_metadata(hostile, fallback_pythons=[MISSING])
     assert MISSING not in str(refused.value)
     assert not (tmp_path / "outside.txt").exists()
+
+
+def test_metadata_command_takes_python_repeated_as_fallbacks(tmp_path, capsys):
+    path = sdist(tmp_path, "py2only", PYTHON2_SETUP_PY)
+    assert main(["metadata", str(path), "--python", sys.executable, "--python", MISSING, "--json"]) == 1
+    error = json.loads(capsys.readouterr().out)[0]["error"]
+    assert f"under {sys.executable}: raised SyntaxError" in error and f"{MISSING} does not work" in error
