@@ -364,24 +364,18 @@ class MetadataStore:
         Metadata rows are the logical ones of schema 2, whatever the layout: (sha256, provenance, static, the whole
         body as JSON text, recorded_at, recorded_by)."""
         key = TABLE_KEYS[table]  # KeyError for a name that is not a table: never interpolated unchecked
-        columns = ["m.sha256"] if table == "metadata" else list(key)
-        select = self._metadata_select() if table == "metadata" else f"SELECT * FROM {table}"  # noqa: S608
-        order = f" ORDER BY {', '.join(columns)} LIMIT 1000"
-        after = f" WHERE ({', '.join(columns)}) > ({', '.join('?' * len(columns))})"
-        last: Optional[tuple] = None
-        while True:
-            # a page at a time, by key, the lock held only while it is read: a caller may use the store (or another
-            # thread may) between rows, and a loop left unfinished holds nothing
-            with self._use() as db:
-                batch = db.execute(select + order if last is None else select + after + order,
-                                   () if last is None else last).fetchall()
-            if not batch:
-                return
-            last = tuple(batch[-1][: len(columns)])
-            if table == "metadata":
-                batch = [(*row[:3], json.dumps(_joined_body(row[3], row[4]), sort_keys=True), *row[5:])
-                         for row in batch]
-            yield from batch
+        query = (f"{self._metadata_select()} ORDER BY m.sha256" if table == "metadata"
+                 else f"SELECT * FROM {table} ORDER BY {', '.join(key)}")  # noqa: S608 - fixed names
+        with self._use() as db:
+            cursor = db.execute(query)
+            while True:
+                batch = cursor.fetchmany(1000)
+                if not batch:
+                    return
+                if table == "metadata":
+                    batch = [(*row[:3], json.dumps(_joined_body(row[3], row[4]), sort_keys=True), *row[5:])
+                             for row in batch]
+                yield from batch
 
     def load_rows(self, rows: Iterable[Tuple[str, Sequence]]) -> None:
         """Insert (table, full row) pairs in one transaction: all of them, or (an exception) none. A metadata row
