@@ -12,10 +12,14 @@
    :func:`wheelmeta.crawl.crawl` (``versions=``): wheel metadata by PEP 658, sdists through the sdist chain, setup.py
    in the sandbox. A failed sdist is a fact (``sdist-unreadable``), not dropped.
 3. **Compare.** :func:`wheelmeta.crawl.compare.compare_store` (what ``wheelmeta crawl --compare`` runs) over the
-   sample; printed: counts and shares per class, per year bucket, per build backend; ``--json FILE`` writes the
-   per-release records.
+   sample; printed: counts and shares per class, per year bucket, per build backend, per sdist provenance and per
+   interpreter that answered setup.py; ``--json FILE`` writes the per-release records.
 
-    python benchmarks/sdist_vs_wheel.py --store /work/wt/data/svw-store/store.sqlite --json svw.json
+``--python PATH`` (repeatable: the interpreter setup.py runs under, then fallbacks tried in order where it fails)
+and ``--allow-build`` (the PEP 517 hook, build requirements from the same index) are the crawl's options.
+
+    python benchmarks/sdist_vs_wheel.py --store /work/wt/data/svw-store2/store.sqlite --per-year 28 --jobs 4 \\
+        --python "$(command -v python3.11)" --python PY39 --python PY36 --python PY27 --allow-build --json svw.json
     python benchmarks/sdist_vs_wheel.py --store STORE --no-crawl        # compare what the store holds again
 """
 
@@ -100,7 +104,8 @@ def select_sample(pages: Dict[str, list], per_year: int, max_sdist: int, max_fil
     return sample
 
 
-def _crawl(store_path: Path, sample: Dict[int, List[tuple]], index_url: str, jobs: int, rate: float) -> dict:
+def _crawl(store_path: Path, sample: Dict[int, List[tuple]], index_url: str, jobs: int, rate: float,
+           pythons: Tuple[str, ...], allow_build: bool) -> dict:
     from tqdm import tqdm
 
     from wheelmeta.crawl import CrawlSettings, crawl
@@ -111,7 +116,7 @@ def _crawl(store_path: Path, sample: Dict[int, List[tuple]], index_url: str, job
         for project, version in releases:
             versions[project].add(version)
     with MetadataStore(store_path) as store, tqdm(desc="crawl", unit="file") as bar:
-        report = crawl(store, sorted(versions), index_urls=[index_url], settings=CrawlSettings(rate=rate),
+        report = crawl(store, sorted(versions), index_urls=[index_url], settings=CrawlSettings(rate=rate, pythons=pythons, allow_build=allow_build),
                        jobs=jobs, versions=versions, on_queued=lambda n: setattr(bar, "total", (bar.total or 0) + n),
                        on_file=lambda facts: bar.update())
     return report.to_json()
@@ -157,6 +162,14 @@ def report(records: list) -> None:
         by_backend[r.backend or "(sdist unreadable)"].append(r)
     _table("by sdist upload year", dict(sorted(by_year.items())), present)
     _table("by build backend", dict(sorted(by_backend.items(), key=lambda kv: -len(kv[1]))), present)
+    by_provenance = collections.defaultdict(list)
+    by_python = collections.defaultdict(list)
+    for r in records:
+        by_provenance[r.sdist_provenance or "(sdist unreadable)"].append(r)
+        if r.sdist_python:  # the interpreter whose setup.py answer this is (a fallback's, where the first failed)
+            by_python[f"setup.py under {'.'.join(r.sdist_python.split('.')[:2])}"].append(r)
+    _table("by sdist provenance", dict(sorted(by_provenance.items(), key=lambda kv: -len(kv[1]))), present)
+    _table("by the interpreter that answered", dict(sorted(by_python.items())), present)
 
 
 def main(argv=None) -> int:
@@ -168,6 +181,11 @@ def main(argv=None) -> int:
     parser.add_argument("--max-files", type=int, default=60)
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--rate", type=float, default=10.0, help="requests per second per host (default 10)")
+    parser.add_argument("--python", action="append", metavar="PATH",
+                        help="interpreter setup.py runs under (default: this one); repeat it for fallbacks, tried in "
+                        "order where setup.py fails under the one before")
+    parser.add_argument("--allow-build", action="store_true", help="run the PEP 517 hook of sdists setup.py "
+                        "cannot answer for (build requirements from the same index)")
     parser.add_argument("--no-crawl", action="store_true", help="compare the sample the store already holds")
     parser.add_argument("--json", type=Path, help="write the per-release records here")
     args = parser.parse_args(argv)
@@ -191,7 +209,8 @@ def main(argv=None) -> int:
     for year, releases in sample.items():
         print(f"{year}: {len(releases)} releases", file=sys.stderr)
     if not args.no_crawl:
-        summary = _crawl(args.store, sample, index_url, args.jobs, args.rate)
+        summary = _crawl(args.store, sample, index_url, args.jobs, args.rate, tuple(args.python or ()),
+                         args.allow_build)
         print(f"crawl: {summary['files_done']} files, {summary['requests']} requests, {summary['seconds']} s, "
               f"{len(summary['failures'])} failures", file=sys.stderr)
     chosen = {(p, v) for releases in sample.values() for p, v in releases}

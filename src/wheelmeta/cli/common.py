@@ -7,7 +7,7 @@ import glob
 import json
 import os
 import sys
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 from ..errors import UsageError
 
@@ -101,6 +101,21 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         help="platform tag or sys.platform-like name, e.g. manylinux2010_x86_64, manylinux_2_28_x86_64, "
         "macosx_11_0_arm64, win_amd64, win32; repeatable",
     )
+
+
+def add_python_option(parser: argparse.ArgumentParser) -> None:
+    """``--python PATH``, repeatable: the first replaces the running interpreter for an sdist's setup.py, the
+    others are tried in order where setup.py fails in the sandbox under it (read with :func:`pythons_from_args`)."""
+    parser.add_argument("--python", metavar="PATH", action="append",
+                        help="interpreter an sdist's setup.py runs under (default: this one); repeat it to name "
+                        "fallbacks, tried in order when setup.py fails under the one before (e.g. an old setup.py "
+                        "that needs Python 2); the answer's problems then say which one answered")
+
+
+def pythons_from_args(args: argparse.Namespace) -> Tuple[Optional[str], Tuple[str, ...]]:
+    """(the interpreter for setup.py or None for the default, the fallbacks) from ``--python``."""
+    named = tuple(args.python or ())
+    return (named[0] if named else None), named[1:]
 
 
 def add_nixpkgs_option(parser: argparse.ArgumentParser) -> None:

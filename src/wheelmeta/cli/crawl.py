@@ -10,7 +10,7 @@ from typing import Dict, List, Set, Tuple
 
 from ..errors import UsageError
 from .choose import add_index_options
-from .common import ProgressBar, add_store_options, print_json, require_file
+from .common import ProgressBar, add_python_option, add_store_options, print_json, require_file
 
 #: PEP 508 project names (packaging's own rule).
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
@@ -40,6 +40,10 @@ def add_parser(sub) -> None:
     g.add_argument("--since", metavar="DATE", help="only releases with a file uploaded since DATE (YYYY-MM-DD or "
                    "ISO 8601); releases the index gives no upload time for are crawled")
     p.add_argument("--scan", action="store_true", help="also scan Linux wheels (ELF facts, by range reads)")
+    add_python_option(p)
+    p.add_argument("--allow-build", action="store_true",
+                   help="let an sdist without static metadata or a setup.py answer run its PEP 517 hook in the "
+                   "sandbox (installs its build requirements from the crawl's index)")
     p.add_argument("--jobs", type=int, default=8, metavar="N", help="files worked on at once (default %(default)s)")
     p.add_argument("--rate", type=float, default=10.0, metavar="R",
                    help="at most R requests per second to each host, per process (default %(default)s; 0: no limit)")
@@ -74,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     since = parse_since(args.since) if args.since else None
     config = IndexConfig.from_pip(index_url=args.index_url, extra_index_urls=args.extra_index_url or (),
                                   find_links=args.find_links or (), no_index=args.no_index)
-    settings = CrawlSettings(scan=args.scan, rate=args.rate, timeout=config.timeout or 30.0, cert=config.cert)
+    settings = CrawlSettings(scan=args.scan, rate=args.rate, timeout=config.timeout or 30.0, cert=config.cert,
+                             pythons=tuple(args.python or ()), allow_build=args.allow_build)
     summary: dict = {}
     if args.all:
         from packaging.utils import canonicalize_name
@@ -163,9 +168,11 @@ def _compare(args: argparse.Namespace, projects: List[str], versions: Dict[str, 
     from ..crawl.compare import compare_store, summarize
     from ..store import MetadataStore, default_store_path
 
-    if args.all or args.export or args.scan or args.scheduler or args.latest is not None or args.since:
+    if (args.all or args.export or args.scan or args.scheduler or args.latest is not None or args.since
+            or args.python or args.allow_build):
         raise UsageError("--compare", "reads the store only: it does not combine with --all, --export, --scan, "
-                         "--scheduler, --latest or --since (name releases as PROJECT==VERSION)")
+                         "--scheduler, --latest, --since, --python or --allow-build (name releases as "
+                         "PROJECT==VERSION)")
     with MetadataStore(args.store or default_store_path(args.cache_dir), readonly=True) as store:
         records = compare_store(store, projects)
         store_path = str(store.path)

@@ -10,9 +10,11 @@ from ..errors import WheelmetaError
 from .common import (
     SDIST_SUFFIXES,
     WHEEL_SUFFIX,
+    add_python_option,
     add_target_options,
     expand_paths,
     print_json,
+    pythons_from_args,
     split_commas,
     target_from_args,
 )
@@ -28,7 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="wheel, sdist, folder, quoted glob, or URL")
     p.add_argument("--json", action="store_true", help="print one JSON array")
     p.add_argument("--extras", action="append", metavar="A,B", help="extras to select when evaluating markers")
-    p.add_argument("--python", metavar="PATH", help="interpreter an sdist's setup.py runs under (default: this one)")
+    add_python_option(p)
     p.add_argument("--allow-build", action="store_true",
                    help="let an sdist without static metadata or setup.py run its PEP 517 hook (installs its build "
                    "requirements from the configured index)")
@@ -49,12 +51,13 @@ def run(args: argparse.Namespace) -> int:
     extras = split_commas(args.extras)
     if args.extras is not None and target is None:
         target = Target.from_host()  # --extras alone (even ""): evaluate markers for this machine, as pip would
+    python, fallback_pythons = pythons_from_args(args)
     failed = False
     results = []
     for path in expand_paths(args.paths, (WHEEL_SUFFIX,) + SDIST_SUFFIXES):
         try:
-            md = read_metadata(path, target=target, python=args.python, allow_build=args.allow_build,
-                               allow_uncontained=args.allow_uncontained)
+            md = read_metadata(path, target=target, python=python, allow_build=args.allow_build,
+                               allow_uncontained=args.allow_uncontained, fallback_pythons=fallback_pythons)
         except (WheelmetaError, OSError) as exc:
             # one bad file among many: say so on one line and go on with the others
             failed = True

@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import (
     TYPE_CHECKING,
@@ -94,6 +94,8 @@ def crawl(store: "MetadataStore", projects: Iterable[str], *, index_urls: Sequen
           versions: Optional[Mapping[str, Collection[str]]] = None) -> CrawlReport:
     """Fill ``store`` with the facts of every file of the selected releases of ``projects``.
 
+    ``settings.allow_build`` without ``build_index_urls`` installs PEP 517 build requirements from ``index_urls``.
+
     ``versions`` names, per project (canonical name), the only releases to crawl of it (``--latest`` and
     ``--since`` still apply); a named version the index does not list is reported as a failure.
 
@@ -103,6 +105,8 @@ def crawl(store: "MetadataStore", projects: Iterable[str], *, index_urls: Sequen
     if jobs < 1:
         raise UsageError("--jobs", "must be at least 1")
     settings = settings or CrawlSettings()
+    if settings.allow_build and not settings.build_index_urls:  # build requirements come from the crawl's indexes
+        settings = replace(settings, build_index_urls=tuple(index_urls))
     client = client_for(settings)
     index = _CrawlIndex(store, index_urls, find_links, client)
     report = CrawlReport()

@@ -47,6 +47,12 @@ class CrawlSettings:
     retries: int = 3
     backoff: float = 0.5
     cert: Optional[str] = None
+    # how sdists are read: setup.py under pythons[0] (else the worker's interpreter), then under each next one
+    # where it failed (the answer's problems say so); allow_build runs the PEP 517 hook of an sdist setup.py
+    # cannot answer for, installing build requirements from build_index_urls (crawl(): the crawl's indexes)
+    pythons: Tuple[str, ...] = ()
+    allow_build: bool = False
+    build_index_urls: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,8 @@ def file_facts(settings: CrawlSettings, dist: "DistFile", metadata: bool = True,
     before = client.requests
     found: dict = {"failures": []}
     if metadata:
-        found["metadata"] = _attempt(found, METADATA, lambda: metadata_to_json(_read_metadata(dist, client)))
+        found["metadata"] = _attempt(found, METADATA,
+                                     lambda: metadata_to_json(_read_metadata(dist, client, settings)))
     if (settings.scan if scan is None else scan) and wants_scan(dist):
         def read_scan() -> dict:
             audit, modules = scan_wheel(dist.url, client)
@@ -109,10 +116,12 @@ def file_facts(settings: CrawlSettings, dist: "DistFile", metadata: bool = True,
                      requests=client.requests - before)
 
 
-def _read_metadata(dist: "DistFile", client: "HttpClient"):
+def _read_metadata(dist: "DistFile", client: "HttpClient", settings: CrawlSettings):
     from ..extract.remote import read_dist_file_metadata
 
-    return read_dist_file_metadata(dist, client=client)
+    return read_dist_file_metadata(dist, client=client, python=settings.pythons[0] if settings.pythons else None,
+                                   fallback_pythons=settings.pythons[1:], allow_build=settings.allow_build,
+                                   index_urls=list(settings.build_index_urls) or None)
 
 
 def _attempt(found: dict, step: str, work):

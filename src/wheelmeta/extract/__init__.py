@@ -42,6 +42,7 @@ def read_metadata(
     allow_build: bool = False,
     index_urls: Optional[Sequence[str]] = None,
     allow_uncontained: bool = False,
+    fallback_pythons: Sequence[str] = (),
 ) -> DistMetadata:
     """The dependency metadata of a wheel or sdist: a local path, an ``http(s)://``/``file://`` URL, or a
     :class:`~wheelmeta.sources.ByteSource` holding a wheel.
@@ -53,6 +54,8 @@ def read_metadata(
     or setup.py answer through its PEP 517 hook (see :func:`wheelmeta.sdist.read_sdist_metadata`), installing build
     requirements from ``index_urls`` (default: pip's configuration). ``allow_uncontained`` lets an sdist's code
     run where no sandbox level contains the filesystem; without it such an sdist gets a ``static-partial`` answer.
+    ``fallback_pythons`` are the interpreters setup.py is tried under, in order, when it fails in the sandbox under
+    the first (the answer's ``problems`` then say which one answered).
 
     :raises WheelmetaError: (a subclass) naming the file and the problem.
     """
@@ -71,10 +74,10 @@ def read_metadata(
         if is_url(text):
             remote = _sibling(".remote", text, "reading remote files")
             return remote.read_remote_metadata(text, python=python, allow_build=allow_build, index_urls=index_urls,
-                                               allow_uncontained=allow_uncontained)
+                                               allow_uncontained=allow_uncontained, fallback_pythons=fallback_pythons)
         sdist = _sibling("..sdist", text, "reading sdists")
         return sdist.read_sdist_metadata(text, python=python, allow_build=allow_build, index_urls=index_urls,
-                                         allow_uncontained=allow_uncontained)
+                                         allow_uncontained=allow_uncontained, fallback_pythons=fallback_pythons)
     except InterpreterError as exc:
         if not why:
             raise

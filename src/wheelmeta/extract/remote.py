@@ -74,13 +74,15 @@ def read_remote_metadata(
     allow_build: bool = False,
     index_urls: Optional[Sequence[str]] = None,
     allow_uncontained: bool = False,
+    fallback_pythons: Sequence[str] = (),
 ) -> DistMetadata:
     """The metadata of the wheel or sdist at ``url`` (``http(s)://`` or ``file://``).
 
     ``metadata_url`` is the PEP 658 file to try first (``url + ".metadata"`` when the index offers it, see
     :func:`read_dist_file_metadata`), ``metadata_hashes`` the hashes the index announced for it. A ``#sha256=``
     fragment on ``url`` counts as ``expected_sha256``; it is checked whenever the whole file is downloaded.
-    ``python``, ``allow_build``, ``index_urls`` and ``allow_uncontained`` are passed to the sdist chain.
+    ``python``, ``allow_build``, ``index_urls``, ``allow_uncontained`` and ``fallback_pythons`` are passed to the
+    sdist chain (:func:`wheelmeta.sdist.read_sdist_metadata`).
 
     :raises NetworkError: the server failed after retries or the download hash did not match.
     :raises InvalidWheel: the bytes are not a valid wheel.
@@ -99,7 +101,7 @@ def read_remote_metadata(
         return _read_wheel_by_ranges(url, filename, client, expected_sha256)
     if filename.lower().endswith(SDIST_SUFFIXES):
         return _read_sdist_download(url, filename, client, expected_sha256, python, allow_build, index_urls,
-                                    allow_uncontained)
+                                    allow_uncontained, tuple(fallback_pythons))
     raise MetadataError(url, "not a wheel or sdist file name (expected .whl, .tar.gz, .zip, ...)")
 
 
@@ -191,6 +193,7 @@ def _read_sdist_download(
     allow_build: bool,
     index_urls: Optional[Sequence[str]],
     allow_uncontained: bool = False,
+    fallback_pythons: Sequence[str] = (),
 ) -> DistMetadata:
     """Download the sdist into a fresh temporary folder (hash checked, size capped) and run the sdist chain."""
     from ..http import url_to_path
@@ -199,7 +202,7 @@ def _read_sdist_download(
         from ..sdist import read_sdist_metadata  # imported late: a bad hash is refused before any sdist code runs
 
         md = read_sdist_metadata(path, python=python, allow_build=allow_build, index_urls=index_urls,
-                                 allow_uncontained=allow_uncontained)
+                                 allow_uncontained=allow_uncontained, fallback_pythons=fallback_pythons)
         return dataclasses.replace(md, source=url)
 
     if url.startswith("file:"):

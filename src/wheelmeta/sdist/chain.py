@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import shutil
+import sys
 import tempfile
 import threading
 from dataclasses import replace
@@ -67,10 +69,15 @@ def read_sdist_metadata(
     index_urls: Optional[Sequence[str]] = None,
     timeout: float = 60.0,
     allow_uncontained: bool = False,
+    fallback_pythons: Sequence[str] = (),
 ) -> DistMetadata:
     """The dependency metadata of a local sdist; ``provenance`` says which step of the chain answered.
 
-    ``python`` is the interpreter setup.py runs under (default: the running one); ``allow_build`` permits the
+    ``python`` is the interpreter setup.py runs under (default: the running one); when setup.py fails there in the
+    sandbox, it is run again under each of ``fallback_pythons`` in turn until one answers (an old setup.py that
+    needs Python 2 or an older stdlib); the answer then carries a problem naming the interpreters that failed and
+    the one that answered, and ``python_version`` is the answering one's. An interpreter that does not run is
+    skipped, noted in that problem (or in the error when none answers). ``allow_build`` permits the
     PEP 517 hook, which installs build requirements from ``index_urls`` (default: pip's configuration).
     ``allow_uncontained`` lets that code run where no sandbox level contains the filesystem (see the module).
     Raises InvalidSdist for a hostile or broken archive and MetadataError/SandboxError naming every step that
@@ -96,7 +103,8 @@ def read_sdist_metadata(
     if "setup.py" in files.names:
         try:
             answer = _with_legacy_wheel_requirements(
-                _step_setup_py(source, python, timeout, name, version, allow_uncontained), files.data.get("setup.cfg")
+                _setup_py_under_each(source, [python, *fallback_pythons], timeout, name, version, allow_uncontained),
+                files.data.get("setup.cfg"),
             )
             return _finish(answer, name, version, build_requires, problems)
         except UncontainedError as refused:
@@ -289,6 +297,49 @@ def _step_setup_py(source: str, python: Optional[str], timeout: float, name: str
     # the shim's warnings (e.g. setuptools could not merge setup.cfg) qualify the answer: keep them visible
     problems = answer.problems + tuple(f"setup.py: {w}" for w in result.warnings)
     return replace(answer, isolation=result.isolation, python_version=result.python_version, problems=problems)
+
+
+def _setup_py_under_each(source: str, pythons: Sequence[Optional[str]], timeout: float, name: str, version: str,
+                         allow_uncontained: bool) -> DistMetadata:
+    """setup.py run under ``pythons[0]`` (None: the running interpreter), then, only where it failed in the sandbox,
+    under each next one until one answers. A fallback's answer says so in one problem (who failed, why, who
+    answered), first among its problems. An interpreter that does not run is skipped when there are others; with
+    none other, its InterpreterError is raised as before. When none answers, one SandboxError names each try."""
+    failures: List[str] = []
+    for python in pythons:
+        label = _interpreter_label(python)
+        try:
+            answer = _step_setup_py(source, python, timeout, name, version, allow_uncontained)
+        except UncontainedError:  # nothing ran: no other interpreter would run either
+            raise
+        except InterpreterError as exc:
+            if len(pythons) == 1:
+                raise
+            failures.append(f"{label} does not work ({_brief(exc.detail or exc.reason)})")
+            continue
+        except SandboxError as exc:
+            if len(pythons) == 1:
+                raise
+            failures.append(f"under {label}: {_brief(exc.reason)}")
+            continue
+        if failures:
+            line = (f"setup.py failed {'; '.join(failures)}; answered under the fallback {label} "
+                    f"(Python {answer.python_version})")
+            answer = replace(answer, problems=(line,) + answer.problems)
+        return answer
+    raise SandboxError(source, "setup.py failed under every interpreter: " + "; ".join(failures))
+
+
+def _interpreter_label(python: Optional[str]) -> str:
+    return python or f"{sys.executable} (the running interpreter)"
+
+
+def _brief(reason: str, limit: int = 160) -> str:
+    """A failure's reason on one short line without the words the problem already says (``setup.py``, the
+    sandbox level): the problem names it, the full text is a re-run away."""
+    line = re.sub(r"\s*\(sandbox: [^)]*\)$", "", " ".join(reason.split()))
+    line = line[len("setup.py "):] if line.startswith("setup.py ") else line
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _with_legacy_wheel_requirements(answer: DistMetadata, setup_cfg: Optional[bytes]) -> DistMetadata:
