@@ -63,7 +63,36 @@ def _wheel_metadata(path: Path) -> bytes:
 
 
 class _QuietServer(ThreadingHTTPServer):
-    """Clients that stop reading mid-body (streamed reads do) reset the connection: not worth a traceback."""
+    """Clients that stop reading mid-body (streamed reads do) reset the connection: not worth a traceback.
+
+    Connections are kept alive (HTTP/1.1), so a client's pooled connection keeps its handler thread waiting for the
+    next request; ``close_connections`` ends them when the server stops, so no thread outlives a test (one that did
+    would, e.g., stop the audit from forking workers in a later test).
+    """
+
+    connections = 0  # connections accepted: what a test of connection reuse counts
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._open: set = set()
+
+    def process_request(self, request, client_address) -> None:
+        self.connections += 1
+        self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        import socket
+
+        for request in list(self._open):
+            try:
+                request.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def handle_error(self, request, client_address) -> None:
         import sys
@@ -139,12 +168,18 @@ class IndexServer:
 
     # -- lifecycle ---------------------------------------------------------------------------------------------------
 
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far (each request of a kept-alive connection counts in ``requests`` only)."""
+        return self._httpd.connections
+
     def __enter__(self) -> "IndexServer":
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._httpd.shutdown()
+        self._httpd.close_connections()
         self._httpd.server_close()
 
     @property

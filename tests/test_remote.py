@@ -223,6 +223,32 @@ def test_audit_of_a_remote_wheel_fetches_only_what_the_elf_members_need(tmp_path
         assert client.bytes_received < 1024 * 1024
 
 
+def test_scanning_a_remote_wheel_reuses_one_connection(tmp_path):
+    """The ELF probe of each member was a stream stopped after a few bytes, which closed its connection: every
+    member cost a new TCP and TLS connection and a name lookup (against a real index, a lock of 130 packages spent
+    most of its 40 s in 5 s resolver timeouts). Probes are bounded reads now, and a stream stopped near its end is
+    read to the end, so one connection serves the whole scan."""
+    import random
+
+    from elfbuild import compile_so
+
+    from wheelmeta.manylinux.audit import audit_source
+
+    lib = compile_so(tmp_path / "build", "_ext.so", "#include <math.h>\ndouble f(double x){return sin(x);}", libs=["m"])
+    noise = random.Random(7)
+    # each member more than the read-ahead, so each is fetched by requests of its own; trailing bytes do not change
+    # what the ELF headers say
+    files = {f"native/_ext{i}.so": lib.read_bytes() + noise.randbytes(100_000) for i in range(8)}
+    make_wheel(tmp_path / "index", "native", "1.0", tag="cp312-cp312-manylinux_2_17_x86_64", files=files)
+    with IndexServer(tmp_path / "index") as server:
+        client = _client()
+        with RangeSource(server.file_url("native-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"), client) as source:
+            audit = audit_source(source, workers=1)
+        assert sorted(e.path for e in audit.elf_files) == sorted(files)
+        assert all("libm.so.6" in e.needed for e in audit.elf_files)
+        assert client.requests > 8 and server.connections == 1
+
+
 def test_wheel_whose_central_directory_outgrows_the_tail_still_costs_two_requests(tmp_path):
     files = {f"wide/{'deep/' * 8}module_{i:05}.py": b"x = 1\n" for i in range(2000)}  # ~180 KB of directory
     make_wheel(tmp_path, "wide", "1.0", requires=REQUIRES, extras=["http"], files=files)

@@ -12,7 +12,7 @@ from builders import central_headers, local_offset, make_wheel, patch_central, t
 
 from wheelmeta.errors import InvalidWheel, WheelmetaError
 from wheelmeta.sources import BytesSource, LocalFileSource
-from wheelmeta.wheels.zipdir import ZipDirectory, compressed_range, iter_member, read_member
+from wheelmeta.wheels.zipdir import ZipDirectory, compressed_range, iter_member, member_head, read_member
 
 
 class CountingSource(BytesSource):
@@ -359,3 +359,24 @@ def test_zip64_offset_of_2_to_the_64_minus_1_is_an_invalid_wheel_not_an_overflow
             zd.read_member(entry, limit=1000)
         assert source.read_at((1 << 64) - 1, 30) == b""
         assert list(source.stream((1 << 64) - 1, 30)) == []
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_member_head_is_the_first_bytes_of_any_member_read_in_one_bounded_read(method):
+    import random
+
+    noise = random.Random(3).randbytes(300_000)  # does not compress: the head lies in the first raw bytes
+    members = {"a.so": b"\x7fELF" + noise, "text.txt": b"abc" * 50_000, "short": b"xy", "empty": b""}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", method) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+
+    class NoStreams(BytesSource):
+        def stream(self, offset, length, chunk=1 << 20):
+            raise AssertionError("a stream over the member")  # remotely: a request stopped early, its connection lost
+
+    source = NoStreams(buffer.getvalue())
+    directory = ZipDirectory.read(source)
+    for name, data in members.items():
+        assert member_head(source, directory.find(name), 8) == data[:8]

@@ -63,6 +63,9 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Smallest range fetched for a read that misses the cache: zip readers read a 30-byte local header, then the
 #: member; reading ahead serves the neighbouring small members of a wheel from one request instead of two each.
 READ_AHEAD = 64 * 1024
+#: The most of a streamed body left unread that is read anyway to keep its connection: a new connection costs a TCP
+#: and TLS handshake and a name lookup (which a resolver may answer only after a 5 s timeout), far more than this.
+DRAIN_LIMIT = 256 * 1024
 #: Cached blocks beyond this many bytes are dropped oldest first (the tail block stays): memory stays bounded.
 CACHE_LIMIT = 32 * 1024 * 1024
 #: Longest wait honoured from a Retry-After header, so a hostile or confused server cannot stall us for hours.
@@ -523,20 +526,36 @@ class HttpClient:
         data, _ = self.read_range(url, start, total - start)
         return total, data
 
+    def _drain(self, response) -> None:
+        """Read (and count) the rest of a body nobody wants, so its connection is reused; a failure only means the
+        connection is closed instead."""
+        try:
+            for _ in self._iter_body(response, DRAIN_LIMIT):
+                pass
+        except NetworkError:
+            pass
+
     def stream_range(self, url: str, offset: int, length: int, chunk: int = DEFAULT_CHUNK) -> Iterator[bytes]:
         """Bytes ``[offset, offset + length)`` by one range request, yielded as they arrive.
 
         The answer is checked before the first chunk is yielded (RangeUnusable otherwise); a body that ends short
-        is a NetworkError. Closing the generator early closes the connection: the rest is never downloaded.
+        is a NetworkError. Closing the generator early reads what is left when it is at most :data:`DRAIN_LIMIT`
+        bytes, so that the connection goes back to the pool; otherwise it closes the connection and the rest is
+        never downloaded.
         """
         header = f"bytes={offset}-{offset + length - 1}"
         response, first, last, _ = self._open_range(url, header, (offset, length))
         expected = last - first + 1
         received = 0
         with response:
-            for data in self._iter_body(response, chunk):
-                received += len(data)
-                yield data
+            try:
+                for data in self._iter_body(response, chunk):
+                    received += len(data)
+                    yield data
+            except GeneratorExit:
+                if 0 < expected - received <= DRAIN_LIMIT:
+                    self._drain(response)
+                raise
         if received != expected:
             raise NetworkError(url, f"range {header} ended after {received} of {expected} bytes")
 

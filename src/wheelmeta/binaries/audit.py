@@ -18,7 +18,7 @@ from typing import Callable, List, Optional, Sequence, Union
 from ..errors import WheelmetaError
 from ..model import BinaryAudit, MachOFacts, PEFacts
 from ..sources import ByteSource
-from ..wheels.zipdir import ZipDirectory, ZipEntry, iter_member
+from ..wheels.zipdir import ZipDirectory, ZipEntry, member_head
 from . import macos, windows
 from .macho import is_macho, read_macho_facts
 from .pe import is_pe, read_pe_facts
@@ -26,7 +26,6 @@ from .pe import is_pe, read_pe_facts
 __all__ = ["binary_format", "audit_binaries"]
 
 Facts = Union[MachOFacts, PEFacts]
-_PROBE = 64
 
 
 def binary_format(platforms: Sequence[str]) -> Optional[str]:
@@ -100,13 +99,4 @@ def _member_facts(source: ByteSource, entry: ZipEntry, fmt: str) -> Optional[Fac
 
 def _head(source: ByteSource, entry: ZipEntry) -> bytes:
     """The member's first bytes (up to 8), inflating no more than a probe's worth."""
-    stream = iter_member(source, entry, chunk=_PROBE)
-    head = b""
-    try:
-        for block in stream:
-            head += block
-            if len(head) >= 8:
-                break
-    finally:
-        stream.close()
-    return head[:8]
+    return member_head(source, entry, 8)

@@ -38,7 +38,7 @@ from ..errors import InvalidWheel, WheelmetaError
 from ..model import BinaryAudit, ElfFacts, WheelAudit
 from ..sources import BytesSource, ByteSource, LocalFileSource, open_source
 from ..wheels.filename import parse_wheel_filename
-from ..wheels.zipdir import DEFLATED, STORED, ZipDirectory, ZipEntry, compressed_range, iter_member
+from ..wheels.zipdir import DEFLATED, STORED, ZipDirectory, ZipEntry, compressed_range, member_head
 from .elf import ELF_MAGIC, KEEP_BUDGET_DEFAULT, KeepBudget, read_elf_facts
 from .policy import ARCHITECTURES, Policy, PolicySet, load_policies
 
@@ -59,7 +59,6 @@ Progress = Callable[[int, int], None]
 
 _CHUNK = 1 << 20
 _RAW_CHUNK = 256 << 10  # less unconsumed input copied per inflate step
-_PROBE = 64  # bytes inflated to check a member's magic
 _MIN_ELF = 52  # the smallest ELF header
 # members with these suffixes are never ELF files: not even their first bytes are inflated
 _NOT_ELF = (
@@ -92,16 +91,7 @@ def elf_candidates(directory: ZipDirectory) -> List[ZipEntry]:
 
 def _is_elf(source: ByteSource, entry: ZipEntry) -> bool:
     """Inflate the first bytes of ``entry`` only, and compare them with the ELF magic."""
-    stream = iter_member(source, entry, chunk=_PROBE)
-    head = b""
-    try:
-        for block in stream:  # an inflater may hand out a single byte first
-            head += block
-            if len(head) >= len(ELF_MAGIC):
-                break
-    finally:
-        stream.close()
-    return head[:4] == ELF_MAGIC
+    return member_head(source, entry, len(ELF_MAGIC)) == ELF_MAGIC
 
 
 def _member_facts(source: ByteSource, entry: ZipEntry, watch: Callable, budget: KeepBudget) -> Optional[ElfFacts]:

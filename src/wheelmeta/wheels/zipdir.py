@@ -35,7 +35,8 @@ except ImportError:  # pragma: no cover - isal is a declared dependency on CPyth
     _inflate_lib = zlib  # type: ignore[assignment]
 _INFLATE_ERRORS = (zlib.error, _inflate_lib.error)
 
-__all__ = ["ZipEntry", "ZipDirectory", "iter_member", "read_member", "compressed_range", "STORED", "DEFLATED"]
+__all__ = ["ZipEntry", "ZipDirectory", "iter_member", "member_head", "read_member", "compressed_range", "STORED",
+           "DEFLATED"]
 
 log = logging.getLogger(__name__)
 
@@ -463,6 +464,35 @@ def iter_member(
         crc = zlib.crc32(block, crc)
         yield block
     _check_complete(source, entry, total, crc)
+
+
+#: compressed bytes read to inflate a member's first bytes: a deflate block's header and code tables fit in far less
+_HEAD_INPUT = 4096
+
+
+def member_head(source: ByteSource, entry: ZipEntry, n: int) -> bytes:
+    """The member's first ``n`` inflated bytes (fewer for a shorter member), read as one small bounded read.
+
+    A magic-number probe of every member of a remote wheel: :func:`iter_member` would stream the whole member and
+    be stopped after a few bytes, and a streamed HTTP response stopped early costs its connection (the next request
+    opens a new one: a TLS handshake and a name lookup each time). A bounded read is answered whole, and a
+    :class:`~wheelmeta.http.RangeSource` reads it with its read-ahead, so the connection is reused.
+    """
+    offset, length, _ = _member_range(source, entry, None, None)
+    if entry.compress_type == STORED:
+        return source.read_at(offset, min(n, length))
+    inflater = _inflate_lib.decompressobj(-15)
+    try:
+        head = inflater.decompress(source.read_at(offset, min(length, _HEAD_INPUT)), n)
+    except _INFLATE_ERRORS as exc:
+        raise InvalidWheel(source.name, f"{entry.name}: corrupt deflate data ({exc})") from None
+    if len(head) >= n or inflater.eof or length <= _HEAD_INPUT:
+        return head
+    stream = iter_member(source, entry, chunk=n)  # a first block whose tables did not fit: rare, stream it
+    try:
+        return next(stream, b"")[:n]
+    finally:
+        stream.close()
 
 
 def _member_range(
