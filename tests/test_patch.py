@@ -479,7 +479,9 @@ def test_a_need_behind_a_runpath_entry_outside_the_wheel_is_another_wheels(tmp_p
     assert member["changed"] is False
 
 
-def test_nix_names_an_attribute_the_users_nixpkgs_lacks_instead_of_failing_in_nix_build(scenario, capsys):
+@pytest.mark.parametrize("where", ["wheel", "site-packages"])
+def test_nix_names_an_attribute_the_users_nixpkgs_lacks_instead_of_failing_in_nix_build(scenario, capsys, where):
+    """Wheels and installed environments alike: the user's nixpkgs is checked before anything is realised."""
     tmp, wheel, deps = scenario
     _require_nix_store(tmp)
     nixpkgs = tmp / "nixpkgs"
@@ -488,8 +490,16 @@ def test_nix_names_an_attribute_the_users_nixpkgs_lacks_instead_of_failing_in_ni
     (nixpkgs / "default.nix").write_text(STUB_NIXPKGS)
     soname_map = tmp / "map.toml"
     soname_map.write_text('schema = 1\n[[provider]]\nattribute = "libdepx"\nsonames = ["libdep.so.1"]\nevidence = "test"\n')
-    assert main(["patch", "--check", "--json", str(wheel), "--nix", "--nixpkgs", str(nixpkgs), "--map", str(soname_map)]) == 0
-    member = next(m for m in json.loads(capsys.readouterr().out)["wheels"][0]["members"] if m["path"] == "fastthing/_ext.so")
+    if where == "wheel":
+        target = [str(wheel)]
+    else:
+        _pip_install([wheel], tmp / "site")
+        target = ["--site-packages", str(tmp / "site")]
+    argv = ["patch", "--check", "--json", *target, "--nix", "--nixpkgs", str(nixpkgs), "--map", str(soname_map)]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    members = out["wheels"][0]["members"] if where == "wheel" else out["members"]
+    member = next(m for m in members if m["path"] == "fastthing/_ext.so")
     need = next(n for n in member["needs"] if n["soname"] == "libdep.so.1")
     assert need["found"] == "not-found"
     assert "libdepx is not in the nixpkgs at" in need["detail"] and str(nixpkgs) in need["detail"]
@@ -502,23 +512,3 @@ def test_undo_refuses_a_manifest_entry_of_the_wrong_shape(tmp_path, capsys):
     (site / ".wheelmeta-patch" / "manifest.json").write_text(json.dumps({"files": [entry, {**entry, "after": 5}]}))
     assert main(["patch", "--undo", str(site)]) == 1
     assert "not a wheelmeta patch manifest" in capsys.readouterr().err
-
-
-def test_site_patch_with_nix_names_an_attribute_the_users_nixpkgs_lacks(scenario, capsys):
-    """The environment path checks the user's nixpkgs as the wheel path does, before anything is realised."""
-    tmp, wheel, deps = scenario
-    _require_nix_store(tmp)
-    site = tmp / "site"
-    _pip_install([wheel], site)
-    nixpkgs = tmp / "nixpkgs"
-    (nixpkgs / "depstub").mkdir(parents=True)
-    (nixpkgs / "glibc").mkdir()
-    (nixpkgs / "default.nix").write_text(STUB_NIXPKGS)
-    soname_map = tmp / "map.toml"
-    soname_map.write_text('schema = 1\n[[provider]]\nattribute = "libdepx"\nsonames = ["libdep.so.1"]\nevidence = "test"\n')
-    argv = ["patch", "--check", "--json", "--site-packages", str(site), "--nix", "--nixpkgs", str(nixpkgs)]
-    assert main([*argv, "--map", str(soname_map)]) == 0
-    member = next(m for m in json.loads(capsys.readouterr().out)["members"] if m["path"] == "fastthing/_ext.so")
-    need = next(n for n in member["needs"] if n["soname"] == "libdep.so.1")
-    assert need["found"] == "not-found"
-    assert "libdepx is not in the nixpkgs at" in need["detail"] and str(nixpkgs) in need["detail"]
