@@ -267,6 +267,7 @@ def test_pep517_hook_answers_only_with_allow_build(tmp_path):
     md = read_sdist_metadata(path, allow_build=True, timeout=60)
     assert md.provenance == "pep517-hook" and [str(r) for r in md.requires_dist] == ["from-the-hook>=2"]
     assert md.isolation in CONTAINING  # by default only a level that contains the filesystem runs code
+    assert md.python_version == "%d.%d.%d" % sys.version_info[:3]  # the interpreter the hook ran under
 
 
 def test_failing_pep517_hook_is_reported_with_every_step(tmp_path):

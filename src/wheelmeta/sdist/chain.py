@@ -419,12 +419,14 @@ def _step_pep517(source: str, python: Optional[str], index_urls, timeout: float,
                  allow_uncontained: bool) -> DistMetadata:
     from ..wheels.metadata import parse_metadata
     from .pep517 import prepare_metadata
+    from .sandbox import interpreter
 
     with _unpacked(source) as tree:
         data, isolation = prepare_metadata(tree, python=python, index_urls=index_urls, timeout=timeout, where=source,
                                            allow_uncontained=allow_uncontained)
     answer = parse_metadata(data, source=source, provenance="pep517-hook")
-    return replace(answer, isolation=isolation)
+    # the backend ran under that interpreter: a dynamic list it computed may depend on its version, as setup.py's may
+    return replace(answer, isolation=isolation, python_version=interpreter(python).version)
 
 
 class _unpacked:
