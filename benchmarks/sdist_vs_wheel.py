@@ -18,7 +18,7 @@
 ``--python PATH`` (repeatable: the interpreter setup.py runs under, then fallbacks tried in order where it fails)
 and ``--allow-build`` (the PEP 517 hook, build requirements from the same index) are the crawl's options.
 
-    python benchmarks/sdist_vs_wheel.py --store /work/wt/data/svw-store2/store.sqlite --per-year 28 --jobs 4 \\
+    python benchmarks/sdist_vs_wheel.py --store /tmp/svw/store.sqlite --per-year 28 --jobs 4 \\
         --python "$(command -v python3.11)" --python PY39 --python PY36 --python PY27 --allow-build --json svw.json
     python benchmarks/sdist_vs_wheel.py --store STORE --no-crawl        # compare what the store holds again
 """
