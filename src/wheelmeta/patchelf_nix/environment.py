@@ -120,7 +120,9 @@ def environment_function(lock, *, lock_path: str = "pylock.toml", relative_to: O
     packages = sorted(lock.packages, key=lambda p: (canonicalize_name(p.name), str(p.version or "")))
     names = [canonicalize_name(p.name) for p in packages]
     _check_names(names, lock_path)
-    bare = _Context(lock_path, relative_to, set(names), set(), _lock_target(lock))
+    version = _locked_python_version(lock)
+    tool = _wheelmeta_table(lock)
+    bare = _Context(lock_path, relative_to, set(names), set(), _lock_target(tool, version))
     facts = {name: _facts(package, bare) for name, package in zip(names, packages)}
     if nixpkgs is not None:
         facts = {name: _checked_facts(fact, nixpkgs, soname_map) for name, fact in facts.items()}
@@ -130,13 +132,12 @@ def environment_function(lock, *, lock_path: str = "pylock.toml", relative_to: O
     overrides: List = []
     for package in packages:
         overrides += _package_bindings(package, facts[canonicalize_name(package.name)], ctx) + [Blank()]
-    version = _locked_python_version(lock)
     body = Let(_let_bindings(names, overrides[:-1], version), _result(names))
     for warning in ctx.warnings:
         log.warning("%s", warning)
     formals = [
         Formal("pkgs", Apply(Var("import"), EnvPath("nixpkgs"), AttrSet())),
-        Formal("python", _default_python(lock, version)),
+        Formal("python", _default_python(tool, version)),
         Formal("preferWheels", Var("true")),
         Formal("providers", AttrSet()),
     ]
@@ -154,14 +155,18 @@ def _locked_python_version(lock) -> Optional[str]:
     return None
 
 
-def _lock_target(lock):
-    """The :class:`~wheelmeta.target.Target` the lock was made for (its Python version and ``[tool.wheelmeta]``
+def _wheelmeta_table(lock) -> Mapping[str, Any]:
+    """The lock's top-level ``[tool.wheelmeta]`` (the target ``wheelmeta lock`` made it for), or an empty one."""
+    tool = (lock.tool or {}).get("wheelmeta")
+    return tool if isinstance(tool, Mapping) else {}
+
+
+def _lock_target(tool: Mapping[str, Any], version: Optional[str]):
+    """The :class:`~wheelmeta.target.Target` the lock was made for (its Python ``version`` and ``[tool.wheelmeta]``
     platforms, ABIs and implementation, as ``wheelmeta lock`` writes them), or None for a lock that does not say."""
     from ..errors import WheelmetaError
     from ..target import Target
 
-    version = _locked_python_version(lock)
-    tool = (lock.tool or {}).get("wheelmeta") or {}
     platforms, abis, implementation = tool.get("platforms"), tool.get("abis"), tool.get("implementation")
     if version is None or not _strings(platforms) or not (abis is None or _strings(abis)):
         return None
@@ -176,10 +181,10 @@ def _strings(value) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
 
 
-def _default_python(lock, version: Optional[str]):
+def _default_python(tool: Mapping[str, Any], version: Optional[str]):
     """``pkgs.python312`` for a CPython 3.12 lock (nixpkgs' attribute of that interpreter), else ``pkgs.python3``;
     a nixpkgs without that attribute (python37 left nixpkgs in 2023) stops with a message saying what to pass."""
-    implementation = ((lock.tool or {}).get("wheelmeta") or {}).get("implementation", "cp")
+    implementation = tool.get("implementation", "cp")
     if version is None or implementation != "cp":
         return Var("pkgs.python3")
     attribute = "python" + version.replace(".", "")
